@@ -1,0 +1,140 @@
+# tunetop — the whole build.
+#
+#   make            build build/tunetop (and the test programs)
+#   make deps       install the missing Debian packages (apt-get; idempotent)
+#   make run        deps, build, run the main job
+#   make test       deps, build, run the whole test suite (well under 10 min)
+#   make test-long  the slower suites
+#   make bench      deps (+ python3-torch), build, run the benchmarks
+#   make install    install the binary and man pages under $(PREFIX)
+#   make clean      remove every build directory
+#
+# Flags (each 0 or 1; anything else is an error):
+#   SAN=1    AddressSanitizer + UndefinedBehaviorSanitizer, -O1 -g
+#   DEBUG=1  -O0 -g, assertions as always
+#   CUDA=1   add the CUDA backend (nvcc, CUDA runtime, cuBLAS)
+#
+# Each flag combination builds in its own directory (build, build-san, ...),
+# so objects made with different flags never mix, and every object also
+# depends on a settings file that changes when CC or CFLAGS change.
+
+SAN   ?= 0
+DEBUG ?= 0
+CUDA  ?= 0
+PREFIX ?= /usr/local
+
+$(foreach f,SAN DEBUG CUDA,$(if $(filter 0 1,$($(f))),,$(error $(f) must be 0 or 1, got '$($(f))')))
+
+CC      ?= cc
+NVCC    ?= $(firstword $(wildcard /usr/local/cuda/bin/nvcc) nvcc)
+CUDA_HOME ?= /usr/local/cuda
+
+BUILD := build$(if $(filter 1,$(SAN)),-san)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(CUDA)),-cuda)
+
+SANFLAGS := -fsanitize=address,undefined
+OPT := -O3 -march=native
+ifeq ($(DEBUG),1)
+OPT := -O0 -g
+endif
+ifeq ($(SAN),1)
+OPT := -O1 -g -fno-omit-frame-pointer $(SANFLAGS) -fno-sanitize-recover=undefined
+endif
+
+CFLAGS  ?=
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -fopenmp -MMD -MP \
+           -Iengine -Idb -Itui -I/usr/include/x86_64-linux-gnu/openblas-pthread
+LDLIBS  := -lopenblas -lz -lm -lpthread
+LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),$(SANFLAGS))
+
+ifeq ($(CUDA),1)
+CFLAGS  += -DTT_CUDA=1 -I$(CUDA_HOME)/include
+LDLIBS  += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
+NVFLAGS := -O3 -std=c++17 -Iengine -Xcompiler -fPIC
+endif
+
+ENGINE_SRC := $(wildcard engine/*.c)
+DB_SRC     := $(wildcard db/*.c)
+TUI_SRC    := $(filter-out tui/main.c,$(wildcard tui/*.c))
+CUDA_SRC   := $(if $(filter 1,$(CUDA)),$(wildcard engine/*.cu))
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(DB_SRC) $(TUI_SRC)) \
+              $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
+TEST_SRC   := $(wildcard tests/test_*.c)
+TEST_BIN   := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCH_SRC  := $(wildcard bench/*.c)
+BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+SETTINGS := $(BUILD)/.settings
+SETTINGS_NOW := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(NVCC)
+
+DEPS_PKGS := gcc make libopenblas-dev libsqlite3-dev libncurses-dev zlib1g-dev \
+             dataset-fashion-mnist tmux
+BENCH_PKGS := python3-torch python3-numpy time
+
+.PHONY: all deps deps-bench run test test-long bench install clean
+all: $(BUILD)/tunetop $(TEST_BIN) $(BENCH_BIN)
+
+$(SETTINGS): FORCE
+	@mkdir -p $(@D)
+	@echo '$(SETTINGS_NOW)' | cmp -s - $@ || echo '$(SETTINGS_NOW)' > $@
+FORCE:
+
+$(BUILD)/libtt.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%.o: %.c $(SETTINGS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/%.cu.o: %.cu $(SETTINGS)
+	@mkdir -p $(@D)
+	$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(BUILD)/tunetop: $(BUILD)/tui/main.o $(BUILD)/libtt.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/tests/%.o $(BUILD)/libtt.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/bench/%.o $(BUILD)/libtt.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# Installs only what is missing; apt-get update runs only when needed.
+deps:
+	@missing=$$(for p in $(DEPS_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+deps-bench: deps
+	@missing=$$(for p in $(BENCH_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+run: deps
+	$(MAKE) $(BUILD)/tunetop
+	$(BUILD)/tunetop train --model resnet:2,2,2:w16 --epochs 1 --test
+
+test: deps
+	$(MAKE) all
+	BUILD=$(BUILD) sh tests/run.sh
+
+test-long: deps
+	$(MAKE) all
+	BUILD=$(BUILD) TT_LONG=1 sh tests/run.sh
+
+bench: deps-bench
+	$(MAKE) all
+	BUILD=$(BUILD) sh bench/run.sh
+
+install: $(BUILD)/tunetop
+	install -D -m 755 $(BUILD)/tunetop $(DESTDIR)$(PREFIX)/bin/tunetop
+	install -D -m 644 man/tunetop.1 $(DESTDIR)$(PREFIX)/share/man/man1/tunetop.1
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find build* -name '*.d' 2>/dev/null)

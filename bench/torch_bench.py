@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""torch_bench.py - the PyTorch side of the engine benchmark.
+
+Trains the same network the engine trains (built by tests/ref/ttmodels.py
+from the same spec string) with the same settings bench/run.sh gives
+`tunetop train`: batch 128 of 28x28x1 inputs with random labels, SGD with
+momentum 0.9 and lr 0.01, the first n - z stages frozen, 2 threads.  A few
+warm-up steps are not timed; then steps run until --seconds have passed
+(or exactly --steps), and one JSON line goes to stdout:
+
+  {"model", "stages", "trainable", "batch", "threads", "steps", "seconds",
+   "samples_per_s", "step_ms", "loss", "peak_rss_bytes", "torch"}
+
+peak_rss_bytes is this process's peak resident set (getrusage), the whole
+of what a user pays to train with PyTorch: interpreter, libraries, model,
+data and autograd.
+
+The training set is --train-size random examples held in memory, as the
+engine's synthetic set is, and each step gathers a shuffled batch from it.
+
+Run it with Debian's interpreter, which has python3-torch:
+  /usr/bin/python3 bench/torch_bench.py --model resnet:1,1,1:w16 \
+      --trainable 2 --seconds 3
+  /usr/bin/python3 bench/torch_bench.py --model mlp:512,512,512 --stages
+"""
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REF = os.path.join(HERE, os.pardir, "tests", "ref")
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="model spec, as tunetop")
+    p.add_argument("--trainable", default="all",
+                   help="z: train the last z stages; 'all' or <= 0: all")
+    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seconds", type=float, default=6.0,
+                   help="timed duration when --steps is not given")
+    p.add_argument("--steps", type=int, default=0,
+                   help="> 0: time exactly this many steps")
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--train-size", type=int, default=4096)
+    p.add_argument("--classes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--stages", action="store_true",
+                   help="print the model's stage count and exit")
+    return p.parse_args()
+
+
+def load_ttmodels():
+    sys.path.insert(0, os.path.normpath(REF))
+    try:
+        import ttmodels
+    except ImportError as e:
+        sys.exit("torch_bench: cannot import tests/ref/ttmodels.py: %s" % e)
+    return ttmodels
+
+
+def resolve_z(arg, stages):
+    """'all', '' or z <= 0 mean every stage; otherwise 1..stages."""
+    if arg in ("all", ""):
+        return stages
+    z = int(arg)
+    if z <= 0:
+        return stages
+    if z > stages:
+        sys.exit("torch_bench: --trainable %d but the model has %d stages"
+                 % (z, stages))
+    return z
+
+
+def main():
+    a = parse_args()
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    tm = load_ttmodels()
+
+    model = tm.build_model(a.model, classes=a.classes, in_ch=1, hw=28)
+    stages = len(model.stages)
+    if a.stages:
+        print(stages)
+        return
+    z = resolve_z(a.trainable, stages)
+    model.train()
+    tm.freeze_prefix(model, z)
+
+    # The frozen prefix must own no trainable parameter and the trainable
+    # suffix all of them, or the comparison is not of the same work.
+    for i, st in enumerate(model.stages):
+        want = i >= stages - z
+        for p in st.parameters():
+            if p.requires_grad != want:
+                sys.exit("torch_bench: freeze_prefix(model, %d) left stage %d "
+                         "with requires_grad=%s" % (z, i, p.requires_grad))
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=0.01, momentum=0.9)
+
+    n = max(a.train_size, a.batch)
+    data = torch.rand(n, 1, 28, 28)
+    labels = torch.randint(0, a.classes, (n,))
+    perm = torch.randperm(n)
+    pos = 0
+
+    def batch():
+        nonlocal perm, pos
+        if pos + a.batch > n:
+            perm = torch.randperm(n)
+            pos = 0
+        idx = perm[pos:pos + a.batch]
+        pos += a.batch
+        return data.index_select(0, idx), labels.index_select(0, idx)
+
+    def step():
+        x, y = batch()
+        opt.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(a.warmup):
+        step()
+
+    steps = 0
+    t0 = time.perf_counter()
+    while True:
+        loss = step()
+        steps += 1
+        dt = time.perf_counter() - t0
+        if a.steps > 0:
+            if steps >= a.steps:
+                break
+        elif dt >= a.seconds and steps >= 2:
+            break
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({
+        "model": a.model,
+        "stages": stages,
+        "trainable": z,
+        "batch": a.batch,
+        "threads": a.threads,
+        "steps": steps,
+        "seconds": round(dt, 4),
+        "samples_per_s": round(steps * a.batch / dt, 2),
+        "step_ms": round(1000.0 * dt / steps, 3),
+        "loss": round(float(loss), 5),
+        "peak_rss_bytes": rss,
+        "torch": torch.__version__,
+    }))
+
+
+if __name__ == "__main__":
+    main()

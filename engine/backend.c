@@ -1,0 +1,36 @@
+/*
+ * backend.c — the registry of backends.  This is the one place where the
+ * CUDA build differs from the CPU build: layers only ever see a table.
+ */
+#include "backend.h"
+
+#include <string.h>
+
+extern const tt_backend tt_backend_cpu;
+#ifdef TT_CUDA
+extern const tt_backend tt_backend_cuda;
+#endif
+
+static const tt_backend *const backends[] = {
+	&tt_backend_cpu,
+#ifdef TT_CUDA
+	&tt_backend_cuda,
+#endif
+};
+
+const tt_backend *tt_backend_get(const char *name)
+{
+	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
+		if (strcmp(backends[i]->name, name) == 0)
+			return backends[i];
+	return NULL;
+}
+
+const char *tt_backend_list(void)
+{
+#ifdef TT_CUDA
+	return "cpu, cuda";
+#else
+	return "cpu";
+#endif
+}

@@ -1,0 +1,136 @@
+/*
+ * backend.h — the table of device operations.
+ *
+ * Layer code never touches tensor memory itself: it calls these operations
+ * through a tt_backend, so a trial runs unchanged on the CPU (OpenBLAS) or,
+ * with CUDA=1, on a GPU.  Pointers marked "device" belong to the backend;
+ * host data crosses only through upload/download.  The CPU backend is the
+ * readable reference every other backend is tested against.
+ *
+ * Layouts: activations are NHWC, row-major; a (rows, C) matrix is a tensor
+ * whose last axis is the channel axis, rows = N*H*W.  Convolution weights
+ * are (K, kh, kw, C) so that im2col rows line up with them.
+ *
+ * Every member is required unless its comment says "optional".
+ */
+#ifndef TT_BACKEND_H
+#define TT_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct tt_conv_shape {
+	int n, h, w, c;      /* input (n, h, w, c) */
+	int k, stride, pad;  /* square kernel k x k */
+	int oh, ow;          /* output spatial size */
+} tt_conv_shape;
+
+typedef struct tt_backend {
+	const char *name;
+
+	/* Memory.  alloc returns zeroed device memory or NULL. */
+	void *(*alloc)(size_t bytes);
+	void (*free)(void *p);                                 /* NULL is fine */
+	void (*upload)(void *dst, const void *src_host, size_t bytes);
+	void (*download)(void *dst_host, const void *src, size_t bytes);
+	void (*copy)(void *dst, const void *src, size_t bytes); /* device to device */
+	void (*zero)(void *p, size_t bytes);
+	void (*sync)(void);                   /* wait for queued work */
+	void (*set_threads)(int n);           /* worker threads; optional */
+
+	/* C(m,n) = alpha * op(A) op(B) + beta * C, row-major; ta/tb != 0
+	 * transposes.  lda etc. are row strides of the stored matrices. */
+	void (*gemm)(int ta, int tb, int m, int n, int k, float alpha,
+	             const float *a, int lda, const float *b, int ldb,
+	             float beta, float *c, int ldc);
+
+	/* col (s->n*oh*ow, k*k*c) from x; zero where the window leaves x. */
+	void (*im2col)(const float *x, const tt_conv_shape *s, float *col);
+	/* dx += the scatter of col back onto the input positions. */
+	void (*col2im)(const float *col, const tt_conv_shape *s, float *dx);
+
+	/* y(rows, c) += b(c) broadcast over rows. */
+	void (*bias_add)(float *y, const float *b, int rows, int c);
+	/* db(c) += column sums of dy(rows, c). */
+	void (*bias_grad)(const float *dy, int rows, int c, float *db);
+	/* y = max(y, 0) in place. */
+	void (*relu)(float *y, size_t n);
+	/* dy *= (y > 0), y the ReLU output. */
+	void (*relu_bwd)(const float *y, float *dy, size_t n);
+	/* y += x */
+	void (*add)(float *y, const float *x, size_t n);
+	/* y = relu(y + x) in place */
+	void (*add_relu)(float *y, const float *x, size_t n);
+
+	/*
+	 * Batch norm over x(rows, c), per channel.  Training: batch mean and
+	 * biased variance normalise; running = (1-m)*running + m*batch, the
+	 * running variance with the unbiased estimate (as PyTorch); mean and
+	 * 1/sqrt(var+eps) saved for backward.  relu != 0 fuses a ReLU.
+	 */
+	void (*bn_train)(const float *x, int rows, int c, const float *gamma,
+	                 const float *beta, float momentum, float eps,
+	                 float *run_mean, float *run_var, float *save_mean,
+	                 float *save_istd, int relu, float *y);
+	void (*bn_eval)(const float *x, int rows, int c, const float *gamma,
+	                const float *beta, const float *run_mean,
+	                const float *run_var, float eps, int relu, float *y);
+	/* From dy and the saved statistics: dgamma, dbeta (+=) and, when dx
+	 * is not NULL, dx (=). */
+	void (*bn_bwd)(const float *x, const float *dy, int rows, int c,
+	               const float *gamma, const float *save_mean,
+	               const float *save_istd, float *dx, float *dgamma,
+	               float *dbeta);
+
+	/* k x k max pooling with stride, no padding: x (n,h,w,c) -> y. */
+	void (*maxpool)(const float *x, int n, int h, int w, int c, int k,
+	                int stride, float *y);
+	/* dx (=, zeroed first) from dy, routing to the first maximum of each
+	 * window (recomputed from x, so nothing extra is kept). */
+	void (*maxpool_bwd)(const float *x, const float *dy, int n, int h,
+	                    int w, int c, int k, int stride, float *dx);
+	void (*avgpool)(const float *x, int n, int h, int w, int c, int k,
+	                int stride, float *y);
+	void (*avgpool_bwd)(const float *dy, int n, int h, int w, int c, int k,
+	                    int stride, float *dx);
+	/* y(n, c) = mean over h*w of x(n, hw, c); backward spreads dy/hw. */
+	void (*gap)(const float *x, int n, int hw, int c, float *y);
+	void (*gap_bwd)(const float *dy, int n, int hw, int c, float *dx);
+	/* x(n,h,w,c) -> y(n,oh,ow,c) taking every stride-th pixel (the input
+	 * of a 1x1 convolution with stride); bwd scatters into zeroed dx. */
+	void (*subsample)(const float *x, int n, int h, int w, int c,
+	                  int stride, float *y);
+	void (*subsample_bwd)(const float *dy, int n, int h, int w, int c,
+	                      int stride, float *dx);
+
+	/*
+	 * Softmax cross-entropy over logits(n, classes) with labels (device
+	 * ints) and label smoothing eps: returns the summed loss over the n
+	 * rows (host double) and the number of rows whose argmax equals the
+	 * label in *correct.  When dlogits is not NULL it receives
+	 * d(sum loss)/d logits * scale.
+	 */
+	double (*xent)(const float *logits, const int *labels, int n,
+	               int classes, float smoothing, float scale,
+	               float *dlogits, int *correct);
+
+	/* Optimizer steps over n contiguous values (PyTorch semantics).
+	 * SGD: g += wd*w; m = mom*m + g; w -= lr*(nesterov ? g + mom*m : m).
+	 * AdamW: w *= 1 - lr*wd; Adam moments; bias correction with step t. */
+	void (*sgd_step)(float *w, const float *g, float *m, size_t n, float lr,
+	                 float momentum, float wd, int nesterov);
+	void (*adamw_step)(float *w, const float *g, float *m, float *v,
+	                   size_t n, float lr, float b1, float b2, float eps,
+	                   float wd, long t);
+
+	/* 1 when every value of p[0..n) is finite. */
+	int (*all_finite)(const float *p, size_t n);
+} tt_backend;
+
+/* The backend called name ("cpu", "cuda"), or NULL when it is unknown or
+ * not built in. */
+const tt_backend *tt_backend_get(const char *name);
+/* A comma-separated list of the backends built in. */
+const char *tt_backend_list(void);
+
+#endif

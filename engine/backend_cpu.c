@@ -1,0 +1,555 @@
+/*
+ * backend_cpu.c — the CPU backend: OpenBLAS for GEMM, plain loops for the
+ * rest, parallel with OpenMP where the work is large enough to pay for it.
+ *
+ * This file is the reference every other backend is tested against, so it
+ * favours loops whose meaning is plain; the inner loops run over the
+ * channel axis (contiguous in NHWC) so the compiler vectorises them.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+
+void openblas_set_num_threads(int n);
+
+/* Below this many elements a parallel region costs more than it saves. */
+#define PAR_MIN 32768
+
+static void *cpu_alloc(size_t bytes)
+{
+	void *p = NULL;
+	size_t rounded = (bytes + 63) & ~(size_t)63;
+	if (posix_memalign(&p, 64, rounded ? rounded : 64))
+		return NULL;
+	memset(p, 0, rounded);
+	return p;
+}
+
+static void cpu_free(void *p) { free(p); }
+static void cpu_copy(void *dst, const void *src, size_t bytes) { memmove(dst, src, bytes); }
+static void cpu_zero(void *p, size_t bytes) { memset(p, 0, bytes); }
+static void cpu_sync(void) {}
+
+static void cpu_set_threads(int n)
+{
+	if (n < 1)
+		n = 1;
+	openblas_set_num_threads(n);
+	omp_set_num_threads(n);
+}
+
+static void cpu_gemm(int ta, int tb, int m, int n, int k, float alpha,
+                     const float *a, int lda, const float *b, int ldb,
+                     float beta, float *c, int ldc)
+{
+	cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans,
+	            tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b,
+	            ldb, beta, c, ldc);
+}
+
+static void cpu_im2col(const float *x, const tt_conv_shape *s, float *col)
+{
+	const int c = s->c, k = s->k, kkc = k * k * c;
+	const int rows = s->n * s->oh;
+#pragma omp parallel for schedule(static) if ((size_t)rows * s->ow * kkc > PAR_MIN)
+	for (int r = 0; r < rows; r++) {
+		int n = r / s->oh, oy = r % s->oh;
+		const float *xn = x + (size_t)n * s->h * s->w * c;
+		float *dst = col + (size_t)r * s->ow * kkc;
+		for (int ox = 0; ox < s->ow; ox++) {
+			for (int ky = 0; ky < k; ky++) {
+				int iy = oy * s->stride - s->pad + ky;
+				if (iy < 0 || iy >= s->h) {
+					memset(dst, 0, (size_t)k * c * sizeof *dst);
+					dst += k * c;
+					continue;
+				}
+				int ix0 = ox * s->stride - s->pad;
+				if (ix0 >= 0 && ix0 + k <= s->w) {
+					/* the whole kernel row is inside: one copy */
+					memcpy(dst, xn + ((size_t)iy * s->w + ix0) * c,
+					       (size_t)k * c * sizeof *dst);
+					dst += k * c;
+					continue;
+				}
+				for (int kx = 0; kx < k; kx++, dst += c) {
+					int ix = ix0 + kx;
+					if (ix < 0 || ix >= s->w)
+						memset(dst, 0, (size_t)c * sizeof *dst);
+					else
+						memcpy(dst, xn + ((size_t)iy * s->w + ix) * c,
+						       (size_t)c * sizeof *dst);
+				}
+			}
+		}
+	}
+}
+
+static void cpu_col2im(const float *col, const tt_conv_shape *s, float *dx)
+{
+	const int c = s->c, k = s->k, kkc = k * k * c;
+	/* Windows of one image overlap, so images are the unit of parallelism. */
+#pragma omp parallel for schedule(static) if ((size_t)s->n * s->oh * s->ow * kkc > PAR_MIN)
+	for (int n = 0; n < s->n; n++) {
+		float *dxn = dx + (size_t)n * s->h * s->w * c;
+		const float *src = col + (size_t)n * s->oh * s->ow * kkc;
+		for (int oy = 0; oy < s->oh; oy++)
+			for (int ox = 0; ox < s->ow; ox++)
+				for (int ky = 0; ky < k; ky++) {
+					int iy = oy * s->stride - s->pad + ky;
+					for (int kx = 0; kx < k; kx++, src += c) {
+						int ix = ox * s->stride - s->pad + kx;
+						if (iy < 0 || iy >= s->h || ix < 0 || ix >= s->w)
+							continue;
+						float *d = dxn + ((size_t)iy * s->w + ix) * c;
+						for (int ch = 0; ch < c; ch++)
+							d[ch] += src[ch];
+					}
+				}
+	}
+}
+
+static void cpu_bias_add(float *y, const float *b, int rows, int c)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * c > PAR_MIN)
+	for (int r = 0; r < rows; r++)
+		for (int j = 0; j < c; j++)
+			y[(size_t)r * c + j] += b[j];
+}
+
+static void cpu_bias_grad(const float *dy, int rows, int c, float *db)
+{
+	for (int r = 0; r < rows; r++)
+		for (int j = 0; j < c; j++)
+			db[j] += dy[(size_t)r * c + j];
+}
+
+static void cpu_relu(float *y, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (size_t i = 0; i < n; i++)
+		y[i] = y[i] > 0.0f ? y[i] : 0.0f;
+}
+
+static void cpu_relu_bwd(const float *y, float *dy, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (size_t i = 0; i < n; i++)
+		dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+}
+
+static void cpu_add(float *y, const float *x, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (size_t i = 0; i < n; i++)
+		y[i] += x[i];
+}
+
+static void cpu_add_relu(float *y, const float *x, size_t n)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (size_t i = 0; i < n; i++) {
+		float v = y[i] + x[i];
+		y[i] = v > 0.0f ? v : 0.0f;
+	}
+}
+
+/*
+ * Per-channel sums of a and (optionally) a*b over rows of (rows, c) tensors,
+ * in double: rows reach 10^5 and float sums would drift.  Each thread sums
+ * its block of rows, then the blocks are added in a fixed order so the
+ * result does not depend on scheduling.
+ */
+#define MAX_THREADS 64
+static void channel_sums(const float *a, const float *b, const float *bmean,
+                         const float *bistd, int rows, int c, double *sa,
+                         double *sab)
+{
+	int nt = (size_t)rows * c > PAR_MIN ? omp_get_max_threads() : 1;
+	if (nt > MAX_THREADS)
+		nt = MAX_THREADS;
+	double *part = calloc((size_t)nt * 2 * c, sizeof *part);
+	if (!part)
+		abort(); /* a few KiB; no recovery worth having */
+#pragma omp parallel num_threads(nt)
+	{
+		int t = omp_get_thread_num(), T = omp_get_num_threads();
+		int r0 = (int)((long)rows * t / T), r1 = (int)((long)rows * (t + 1) / T);
+		double *pa = part + (size_t)t * 2 * c, *pab = pa + c;
+		for (int r = r0; r < r1; r++) {
+			const float *ar = a + (size_t)r * c;
+			if (!b) {
+				/* sum and sum of squares of a */
+				for (int j = 0; j < c; j++) {
+					pa[j] += ar[j];
+					pab[j] += (double)ar[j] * ar[j];
+				}
+			} else {
+				/* sum of a and of a * xhat(b) */
+				const float *br = b + (size_t)r * c;
+				for (int j = 0; j < c; j++) {
+					pa[j] += ar[j];
+					pab[j] += (double)ar[j] * ((br[j] - bmean[j]) * bistd[j]);
+				}
+			}
+		}
+	}
+	for (int j = 0; j < c; j++)
+		sa[j] = sab[j] = 0.0;
+	for (int t = 0; t < nt; t++)
+		for (int j = 0; j < c; j++) {
+			sa[j] += part[(size_t)t * 2 * c + j];
+			sab[j] += part[(size_t)t * 2 * c + c + j];
+		}
+	free(part);
+}
+
+static void bn_apply(const float *x, int rows, int c, const float *scale,
+                     const float *shift, int relu, float *y)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * c > PAR_MIN)
+	for (int r = 0; r < rows; r++) {
+		const float *xr = x + (size_t)r * c;
+		float *yr = y + (size_t)r * c;
+		if (relu)
+			for (int j = 0; j < c; j++) {
+				float v = xr[j] * scale[j] + shift[j];
+				yr[j] = v > 0.0f ? v : 0.0f;
+			}
+		else
+			for (int j = 0; j < c; j++)
+				yr[j] = xr[j] * scale[j] + shift[j];
+	}
+}
+
+static void cpu_bn_train(const float *x, int rows, int c, const float *gamma,
+                         const float *beta, float momentum, float eps,
+                         float *run_mean, float *run_var, float *save_mean,
+                         float *save_istd, int relu, float *y)
+{
+	double s[c], ss[c];
+	float scale[c], shift[c];
+	channel_sums(x, NULL, NULL, NULL, rows, c, s, ss);
+	for (int j = 0; j < c; j++) {
+		double mean = s[j] / rows;
+		double var = ss[j] / rows - mean * mean;
+		if (var < 0)
+			var = 0;
+		double istd = 1.0 / sqrt(var + eps);
+		save_mean[j] = (float)mean;
+		save_istd[j] = (float)istd;
+		double unbiased = rows > 1 ? var * rows / (rows - 1) : var;
+		run_mean[j] = (float)((1 - momentum) * run_mean[j] + momentum * mean);
+		run_var[j] = (float)((1 - momentum) * run_var[j] + momentum * unbiased);
+		scale[j] = (float)(gamma[j] * istd);
+		shift[j] = (float)(beta[j] - mean * gamma[j] * istd);
+	}
+	bn_apply(x, rows, c, scale, shift, relu, y);
+}
+
+static void cpu_bn_eval(const float *x, int rows, int c, const float *gamma,
+                        const float *beta, const float *run_mean,
+                        const float *run_var, float eps, int relu, float *y)
+{
+	float scale[c], shift[c];
+	for (int j = 0; j < c; j++) {
+		float istd = 1.0f / sqrtf(run_var[j] + eps);
+		scale[j] = gamma[j] * istd;
+		shift[j] = beta[j] - run_mean[j] * gamma[j] * istd;
+	}
+	bn_apply(x, rows, c, scale, shift, relu, y);
+}
+
+static void cpu_bn_bwd(const float *x, const float *dy, int rows, int c,
+                       const float *gamma, const float *save_mean,
+                       const float *save_istd, float *dx, float *dgamma,
+                       float *dbeta)
+{
+	double sdy[c], sdyx[c];
+	channel_sums(dy, x, save_mean, save_istd, rows, c, sdy, sdyx);
+	for (int j = 0; j < c; j++) {
+		dgamma[j] += (float)sdyx[j];
+		dbeta[j] += (float)sdy[j];
+	}
+	if (!dx)
+		return;
+	/* dx = gamma*istd * (dy - mean(dy) - xhat * mean(dy*xhat)) */
+	float k0[c], k1[c], mdy[c];
+	for (int j = 0; j < c; j++) {
+		k0[j] = gamma[j] * save_istd[j];
+		mdy[j] = (float)(sdy[j] / rows);
+		k1[j] = (float)(sdyx[j] / rows);
+	}
+#pragma omp parallel for schedule(static) if ((size_t)rows * c > PAR_MIN)
+	for (int r = 0; r < rows; r++) {
+		const float *xr = x + (size_t)r * c, *dyr = dy + (size_t)r * c;
+		float *dxr = dx + (size_t)r * c;
+		for (int j = 0; j < c; j++) {
+			float xh = (xr[j] - save_mean[j]) * save_istd[j];
+			dxr[j] = k0[j] * (dyr[j] - mdy[j] - xh * k1[j]);
+		}
+	}
+}
+
+static void cpu_maxpool(const float *x, int n, int h, int w, int c, int k,
+                        int stride, float *y)
+{
+	int oh = (h - k) / stride + 1, ow = (w - k) / stride + 1;
+#pragma omp parallel for schedule(static) if ((size_t)n * h * w * c > PAR_MIN)
+	for (int r = 0; r < n * oh; r++) {
+		int b = r / oh, oy = r % oh;
+		for (int ox = 0; ox < ow; ox++) {
+			float *yo = y + (((size_t)b * oh + oy) * ow + ox) * c;
+			for (int j = 0; j < c; j++)
+				yo[j] = -INFINITY;
+			for (int ky = 0; ky < k; ky++)
+				for (int kx = 0; kx < k; kx++) {
+					const float *xi = x + (((size_t)b * h + oy * stride + ky) * w +
+					                       ox * stride + kx) * c;
+					for (int j = 0; j < c; j++)
+						yo[j] = xi[j] > yo[j] ? xi[j] : yo[j];
+				}
+		}
+	}
+}
+
+static void cpu_maxpool_bwd(const float *x, const float *dy, int n, int h,
+                            int w, int c, int k, int stride, float *dx)
+{
+	int oh = (h - k) / stride + 1, ow = (w - k) / stride + 1;
+	memset(dx, 0, (size_t)n * h * w * c * sizeof *dx);
+#pragma omp parallel for schedule(static) if ((size_t)n * h * w * c > PAR_MIN)
+	for (int b = 0; b < n; b++)
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++)
+				for (int j = 0; j < c; j++) {
+					size_t best = 0;
+					float bv = -INFINITY;
+					for (int ky = 0; ky < k; ky++)
+						for (int kx = 0; kx < k; kx++) {
+							size_t i = (((size_t)b * h + oy * stride + ky) * w +
+							            ox * stride + kx) * c + j;
+							if (x[i] > bv || (ky == 0 && kx == 0)) {
+								bv = x[i];
+								best = i;
+							}
+						}
+					dx[best] += dy[(((size_t)b * oh + oy) * ow + ox) * c + j];
+				}
+}
+
+static void cpu_avgpool(const float *x, int n, int h, int w, int c, int k,
+                        int stride, float *y)
+{
+	int oh = (h - k) / stride + 1, ow = (w - k) / stride + 1;
+	float inv = 1.0f / (float)(k * k);
+	for (int b = 0; b < n; b++)
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++) {
+				float *yo = y + (((size_t)b * oh + oy) * ow + ox) * c;
+				for (int j = 0; j < c; j++)
+					yo[j] = 0.0f;
+				for (int ky = 0; ky < k; ky++)
+					for (int kx = 0; kx < k; kx++) {
+						const float *xi = x + (((size_t)b * h + oy * stride + ky) * w +
+						                       ox * stride + kx) * c;
+						for (int j = 0; j < c; j++)
+							yo[j] += xi[j];
+					}
+				for (int j = 0; j < c; j++)
+					yo[j] *= inv;
+			}
+}
+
+static void cpu_avgpool_bwd(const float *dy, int n, int h, int w, int c, int k,
+                            int stride, float *dx)
+{
+	int oh = (h - k) / stride + 1, ow = (w - k) / stride + 1;
+	float inv = 1.0f / (float)(k * k);
+	memset(dx, 0, (size_t)n * h * w * c * sizeof *dx);
+	for (int b = 0; b < n; b++)
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++) {
+				const float *g = dy + (((size_t)b * oh + oy) * ow + ox) * c;
+				for (int ky = 0; ky < k; ky++)
+					for (int kx = 0; kx < k; kx++) {
+						float *d = dx + (((size_t)b * h + oy * stride + ky) * w +
+						                 ox * stride + kx) * c;
+						for (int j = 0; j < c; j++)
+							d[j] += g[j] * inv;
+					}
+			}
+}
+
+static void cpu_gap(const float *x, int n, int hw, int c, float *y)
+{
+	float inv = 1.0f / (float)hw;
+#pragma omp parallel for schedule(static) if ((size_t)n * hw * c > PAR_MIN)
+	for (int b = 0; b < n; b++) {
+		float *yb = y + (size_t)b * c;
+		for (int j = 0; j < c; j++)
+			yb[j] = 0.0f;
+		for (int p = 0; p < hw; p++) {
+			const float *xp = x + ((size_t)b * hw + p) * c;
+			for (int j = 0; j < c; j++)
+				yb[j] += xp[j];
+		}
+		for (int j = 0; j < c; j++)
+			yb[j] *= inv;
+	}
+}
+
+static void cpu_gap_bwd(const float *dy, int n, int hw, int c, float *dx)
+{
+	float inv = 1.0f / (float)hw;
+#pragma omp parallel for schedule(static) if ((size_t)n * hw * c > PAR_MIN)
+	for (int b = 0; b < n; b++)
+		for (int p = 0; p < hw; p++) {
+			float *d = dx + ((size_t)b * hw + p) * c;
+			for (int j = 0; j < c; j++)
+				d[j] = dy[(size_t)b * c + j] * inv;
+		}
+}
+
+static void cpu_subsample(const float *x, int n, int h, int w, int c,
+                          int stride, float *y)
+{
+	int oh = (h - 1) / stride + 1, ow = (w - 1) / stride + 1;
+	for (int b = 0; b < n; b++)
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++)
+				memcpy(y + (((size_t)b * oh + oy) * ow + ox) * c,
+				       x + (((size_t)b * h + oy * stride) * w + ox * stride) * c,
+				       (size_t)c * sizeof *y);
+}
+
+static void cpu_subsample_bwd(const float *dy, int n, int h, int w, int c,
+                              int stride, float *dx)
+{
+	int oh = (h - 1) / stride + 1, ow = (w - 1) / stride + 1;
+	memset(dx, 0, (size_t)n * h * w * c * sizeof *dx);
+	for (int b = 0; b < n; b++)
+		for (int oy = 0; oy < oh; oy++)
+			for (int ox = 0; ox < ow; ox++)
+				memcpy(dx + (((size_t)b * h + oy * stride) * w + ox * stride) * c,
+				       dy + (((size_t)b * oh + oy) * ow + ox) * c,
+				       (size_t)c * sizeof *dx);
+}
+
+static double cpu_xent(const float *logits, const int *labels, int n,
+                       int classes, float smoothing, float scale,
+                       float *dlogits, int *correct)
+{
+	double total = 0.0;
+	int right = 0;
+	for (int r = 0; r < n; r++) {
+		const float *z = logits + (size_t)r * classes;
+		int y = labels[r], arg = 0;
+		float mx = z[0];
+		for (int j = 1; j < classes; j++)
+			if (z[j] > mx) {
+				mx = z[j];
+				arg = j;
+			}
+		right += arg == y;
+		double se = 0.0, sz = 0.0;
+		for (int j = 0; j < classes; j++) {
+			se += exp((double)z[j] - mx);
+			sz += (double)z[j] - mx;
+		}
+		double lse = log(se);
+		/* -log p_y with weight 1-eps, mean over classes of -log p with eps */
+		double nll = lse - ((double)z[y] - mx);
+		double uni = lse - sz / classes;
+		total += (1.0 - smoothing) * nll + smoothing * uni;
+		if (dlogits) {
+			float *d = dlogits + (size_t)r * classes;
+			for (int j = 0; j < classes; j++) {
+				double p = exp((double)z[j] - mx) / se;
+				double t = smoothing / classes + (j == y ? 1.0 - smoothing : 0.0);
+				d[j] = (float)((p - t) * scale);
+			}
+		}
+	}
+	if (correct)
+		*correct = right;
+	return total;
+}
+
+static void cpu_sgd_step(float *w, const float *g, float *m, size_t n, float lr,
+                         float momentum, float wd, int nesterov)
+{
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (size_t i = 0; i < n; i++) {
+		float gi = g[i] + wd * w[i];
+		if (m) {
+			m[i] = momentum * m[i] + gi;
+			gi = nesterov ? gi + momentum * m[i] : m[i];
+		}
+		w[i] -= lr * gi;
+	}
+}
+
+static void cpu_adamw_step(float *w, const float *g, float *m, float *v,
+                           size_t n, float lr, float b1, float b2, float eps,
+                           float wd, long t)
+{
+	float bc1 = 1.0f - powf(b1, (float)t), bc2 = 1.0f - powf(b2, (float)t);
+	float step = lr / bc1, ibc2 = 1.0f / sqrtf(bc2);
+#pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
+	for (size_t i = 0; i < n; i++) {
+		w[i] *= 1.0f - lr * wd;
+		m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+		v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+		w[i] -= step * m[i] / (sqrtf(v[i]) * ibc2 + eps);
+	}
+}
+
+static int cpu_all_finite(const float *p, size_t n)
+{
+	int bad = 0;
+#pragma omp parallel for simd reduction(|:bad) schedule(static) if (n > PAR_MIN)
+	for (size_t i = 0; i < n; i++)
+		bad |= !isfinite(p[i]);
+	return !bad;
+}
+
+const tt_backend tt_backend_cpu = {
+	.name = "cpu",
+	.alloc = cpu_alloc,
+	.free = cpu_free,
+	.upload = cpu_copy,
+	.download = cpu_copy,
+	.copy = cpu_copy,
+	.zero = cpu_zero,
+	.sync = cpu_sync,
+	.set_threads = cpu_set_threads,
+	.gemm = cpu_gemm,
+	.im2col = cpu_im2col,
+	.col2im = cpu_col2im,
+	.bias_add = cpu_bias_add,
+	.bias_grad = cpu_bias_grad,
+	.relu = cpu_relu,
+	.relu_bwd = cpu_relu_bwd,
+	.add = cpu_add,
+	.add_relu = cpu_add_relu,
+	.bn_train = cpu_bn_train,
+	.bn_eval = cpu_bn_eval,
+	.bn_bwd = cpu_bn_bwd,
+	.maxpool = cpu_maxpool,
+	.maxpool_bwd = cpu_maxpool_bwd,
+	.avgpool = cpu_avgpool,
+	.avgpool_bwd = cpu_avgpool_bwd,
+	.gap = cpu_gap,
+	.gap_bwd = cpu_gap_bwd,
+	.subsample = cpu_subsample,
+	.subsample_bwd = cpu_subsample_bwd,
+	.xent = cpu_xent,
+	.sgd_step = cpu_sgd_step,
+	.adamw_step = cpu_adamw_step,
+	.all_finite = cpu_all_finite,
+};

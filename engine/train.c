@@ -1,0 +1,321 @@
+/*
+ * train.c — one training run; see train.h.
+ *
+ * Batches are assembled on the host (normalised, optionally augmented),
+ * uploaded into the model's input buffers, and stepped through forward,
+ * loss, backward and the optimizer.  Wall time counts training steps only;
+ * evaluation is reported but not charged to samples/s.
+ */
+#include "train.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void tt_train_defaults(tt_train_config *c)
+{
+	memset(c, 0, sizeof *c);
+	c->model = "resnet:2,2,2:w16";
+	c->data = "fashion-mnist";
+	c->train_size = 55000;
+	c->val_size = 5000;
+	c->trainable = 0;
+	c->epochs = 10;
+	c->steps = 0;
+	c->batch = 128;
+	c->opt.kind = TT_OPT_SGD;
+	c->opt.lr = 0.05f;
+	c->opt.momentum = 0.9f;
+	c->opt.nesterov = 0;
+	c->opt.weight_decay = 5e-4f;
+	c->opt.beta1 = 0.9f;
+	c->opt.beta2 = 0.999f;
+	c->opt.eps = 1e-8f;
+	c->opt.schedule = TT_SCHED_COSINE;
+	c->opt.warmup = 0;
+	c->opt.step_gamma = 0.1f;
+	c->label_smoothing = 0.0f;
+	c->augment = 0;
+	c->test = 0;
+	c->seed = 1;
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	c->threads = cores > 0 ? (int)cores : 1;
+	c->backend = "cpu";
+}
+
+/* ---- data -------------------------------------------------------------- */
+
+#define SYNTH_TEST 2000
+
+int tt_train_data_load(const tt_train_config *c, tt_train_data *d, tt_err *err)
+{
+	tt_dataset all = {0};
+	int rc;
+	memset(d, 0, sizeof *d);
+	if (strcmp(c->data, "synthetic") == 0) {
+		snprintf(d->source, sizeof d->source, "synthetic (seed %llu)",
+		         (unsigned long long)c->seed);
+		if ((rc = tt_data_synthetic(c->train_size + c->val_size, c->seed, &all, err)))
+			return rc;
+		if (c->test && (rc = tt_data_synthetic(SYNTH_TEST, c->seed + 0x7e57, &d->test, err)))
+			goto fail;
+	} else {
+		const char *dir = strcmp(c->data, "fashion-mnist") == 0 ? TT_FASHION_DIR : c->data;
+		snprintf(d->source, sizeof d->source, "%s", dir);
+		if ((rc = tt_data_load_dir(dir, 0, &all, err)))
+			return rc;
+		if (c->test && (rc = tt_data_load_dir(dir, 1, &d->test, err)))
+			goto fail;
+	}
+	if ((rc = tt_data_split(&all, c->train_size, c->val_size, c->seed, &d->train,
+	                        &d->val, err)))
+		goto fail;
+	d->test.mean = d->train.mean;
+	d->test.std = d->train.std;
+	tt_data_free(&all);
+	return TT_OK;
+fail:
+	tt_data_free(&all);
+	tt_train_data_free(d);
+	return rc;
+}
+
+void tt_train_data_free(tt_train_data *d)
+{
+	tt_data_free(&d->train);
+	tt_data_free(&d->val);
+	tt_data_free(&d->test);
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+typedef struct batcher {
+	float *hx;
+	int *hy;
+	int *idx;
+} batcher;
+
+/* Mean loss and accuracy of m over d, in batches, evaluation mode. */
+static void evaluate(tt_model *m, const tt_dataset *d, int batch, batcher *bt,
+                     double *loss, double *acc)
+{
+	const tt_backend *be = tt_model_backend(m);
+	double sum = 0;
+	long right = 0;
+	for (int i = 0; i < d->n; i++)
+		bt->idx[i] = i;
+	for (int off = 0; off < d->n; off += batch) {
+		int b = d->n - off < batch ? d->n - off : batch, ok = 0;
+		tt_data_batch(d, bt->idx + off, b, 0, NULL, bt->hx, bt->hy);
+		be->upload(tt_model_input(m), bt->hx, (size_t)b * d->h * d->w * d->c * sizeof(float));
+		be->upload(tt_model_labels(m), bt->hy, (size_t)b * sizeof(int));
+		tt_model_forward(m, tt_model_input(m), b, 0);
+		sum += tt_model_loss(m, tt_model_labels(m), b, 0.0f, 0, &ok) * b;
+		right += ok;
+	}
+	*loss = d->n ? sum / d->n : NAN;
+	*acc = d->n ? (double)right / d->n : NAN;
+}
+
+static void fill_result(const tt_train_config *c, tt_model *m, tt_train_result *r)
+{
+	const tt_mem *mem = tt_model_mem(m);
+	snprintf(r->model, sizeof r->model, "%s", c->model);
+	r->stages = tt_model_stages(m);
+	r->trainable = tt_model_trainable(m);
+	r->train_macs = tt_model_train_macs(m);
+	for (int k = 0; k < TT_MEM_KINDS; k++)
+		r->mem[k] = tt_mem_kind_total(mem, k);
+	r->mem_total = mem->current;
+	r->mem_peak = mem->peak;
+	for (int s = 0; s < r->stages; s++) {
+		tt_stage_mem sm;
+		tt_model_stage_mem(m, s, &sm);
+		tt_train_stage *o = &r->stage[s];
+		snprintf(o->name, sizeof o->name, "%s", sm.name);
+		o->frozen = sm.frozen;
+		o->params = sm.params;
+		o->grads = sm.grads;
+		o->optim = sm.optim;
+		o->activations = sm.activations;
+	}
+}
+
+int tt_train_run(const tt_train_config *c, const tt_train_data *d,
+                 const tt_train_hooks *h, tt_train_result *r, tt_err *err)
+{
+	static const tt_train_hooks none;
+	tt_model *m = NULL;
+	batcher bt = {0};
+	int rc = TT_OK, nstages;
+	if (!h)
+		h = &none;
+	memset(r, 0, sizeof *r);
+	r->test_acc = -1;
+	if ((rc = tt_model_spec_check(c->model, &nstages, err)))
+		return rc;
+	if (c->trainable > nstages)
+		return tt_err_set(err, TT_EINPUT,
+		                  "--trainable %d: model '%s' has %d stages; expected 1..%d or all",
+		                  c->trainable, c->model, nstages, nstages);
+	if (c->batch < 1 || c->batch > 65536)
+		return tt_err_set(err, TT_EINPUT, "--batch %d: expected 1..65536", c->batch);
+	const tt_backend *be = tt_backend_get(c->backend);
+	if (!be)
+		return tt_err_set(err, TT_EINPUT, "backend '%s': expected one of: %s",
+		                  c->backend, tt_backend_list());
+	if (be->set_threads)
+		be->set_threads(c->threads);
+	const tt_dataset *tr = &d->train;
+	tt_model_config mc = {
+		.spec = c->model, .h = tr->h, .w = tr->w, .c = tr->c,
+		.classes = tr->classes, .batch = c->batch, .trainable = c->trainable,
+		.optim_slots = tt_optim_slots(&c->opt), .seed = c->seed, .be = be,
+	};
+	if ((rc = tt_model_create(&mc, &m, err)))
+		return rc;
+	r->stage = calloc((size_t)tt_model_stages(m), sizeof *r->stage);
+	int maxn = tr->n;
+	if (d->val.n > maxn)
+		maxn = d->val.n;
+	if (d->test.n > maxn)
+		maxn = d->test.n;
+	bt.hx = malloc((size_t)c->batch * tr->h * tr->w * tr->c * sizeof *bt.hx);
+	bt.hy = malloc((size_t)c->batch * sizeof *bt.hy);
+	bt.idx = malloc((size_t)maxn * sizeof *bt.idx);
+	if (!r->stage || !bt.hx || !bt.hy || !bt.idx) {
+		rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
+		goto out;
+	}
+
+	long spe = (tr->n + c->batch - 1) / c->batch; /* steps per epoch */
+	long total = c->steps > 0 ? c->steps : (long)c->epochs * spe;
+	tt_optim_config opt = c->opt;
+	opt.total_steps = total;
+	tt_rng order, aug;
+	tt_rng_seed(&order, c->seed, TT_STREAM_ORDER);
+	tt_rng_seed(&aug, c->seed, TT_STREAM_AUGMENT);
+	for (int i = 0; i < tr->n; i++)
+		bt.idx[i] = i;
+
+	double t_train = 0, ep_loss = 0, ep_right = 0;
+	long ep_seen = 0, seen = 0, step = 0;
+	int epoch = 0, stop = 0;
+	size_t in_bytes = (size_t)tr->h * tr->w * tr->c * sizeof(float);
+	while (step < total && !stop) {
+		long off = (step % spe) * c->batch;
+		if (off == 0) {
+			/* a new epoch: a new order, fresh running means */
+			tt_rng_shuffle(&order, bt.idx, tr->n);
+			ep_loss = ep_right = 0;
+			ep_seen = 0;
+		}
+		int b = tr->n - off < c->batch ? (int)(tr->n - off) : c->batch, ok = 0;
+		double t0 = now();
+		tt_data_batch(tr, bt.idx + off, b, c->augment, &aug, bt.hx, bt.hy);
+		be->upload(tt_model_input(m), bt.hx, (size_t)b * in_bytes);
+		be->upload(tt_model_labels(m), bt.hy, (size_t)b * sizeof(int));
+		tt_model_forward(m, tt_model_input(m), b, 1);
+		double loss = tt_model_loss(m, tt_model_labels(m), b, c->label_smoothing, 1, &ok);
+		if (!isfinite(loss)) {
+			r->diverged = 1;
+			r->train_loss = loss;
+			step++;
+			break;
+		}
+		tt_model_backward(m);
+		tt_optim_step(m, &opt, step);
+		be->sync();
+		t_train += now() - t0;
+		step++;
+		seen += b;
+		ep_seen += b;
+		ep_loss += loss * b;
+		ep_right += ok;
+		r->train_loss = ep_loss / ep_seen;
+		r->train_acc = ep_right / ep_seen;
+		if (h->on_step && h->on_step(h->ud, step, total, epoch, loss))
+			stop = 1;
+		if (step % spe == 0 || step == total || stop) {
+			epoch++;
+			evaluate(m, &d->val, c->batch, &bt, &r->val_loss, &r->val_acc);
+			if (h->on_epoch)
+				h->on_epoch(h->ud, epoch, step, r->train_loss, r->train_acc,
+				            r->val_loss, r->val_acc, t_train > 0 ? seen / t_train : 0);
+		}
+	}
+	r->epochs = epoch;
+	r->steps = step;
+	r->seconds = t_train;
+	r->samples_per_s = t_train > 0 ? seen / t_train : 0;
+	if (r->diverged) {
+		r->val_loss = r->val_acc = NAN;
+		rc = tt_err_set(err, TT_EDIVERGED, "loss became %g at step %ld: diverged",
+		                r->train_loss, step);
+	} else if (c->test && d->test.n) {
+		double tl;
+		evaluate(m, &d->test, c->batch, &bt, &tl, &r->test_acc);
+	}
+	fill_result(c, m, r);
+out:
+	free(bt.hx);
+	free(bt.hy);
+	free(bt.idx);
+	tt_model_free(m);
+	if (rc && rc != TT_EDIVERGED) {
+		free(r->stage);
+		r->stage = NULL;
+	}
+	return rc;
+}
+
+void tt_train_result_free(tt_train_result *r)
+{
+	free(r->stage);
+	r->stage = NULL;
+}
+
+/* JSON has no NaN or infinity: those become null. */
+static void num(FILE *f, const char *key, double v, int comma)
+{
+	if (isfinite(v))
+		fprintf(f, "\"%s\":%.6g%s", key, v, comma ? "," : "");
+	else
+		fprintf(f, "\"%s\":null%s", key, comma ? "," : "");
+}
+
+void tt_train_result_json(const tt_train_result *r, FILE *f)
+{
+	fprintf(f, "{\"model\":\"%s\",\"stages\":%d,\"trainable\":%d,\"epochs\":%d,"
+	        "\"steps\":%ld,", r->model, r->stages, r->trainable, r->epochs, r->steps);
+	num(f, "train_loss", r->train_loss, 1);
+	num(f, "train_acc", r->train_acc, 1);
+	num(f, "val_loss", r->val_loss, 1);
+	num(f, "val_acc", r->val_acc, 1);
+	if (r->test_acc >= 0)
+		num(f, "test_acc", r->test_acc, 1);
+	num(f, "seconds", r->seconds, 1);
+	num(f, "samples_per_s", r->samples_per_s, 1);
+	fprintf(f, "\"train_macs\":%.0f,\"diverged\":%s,\"memory\":{", r->train_macs,
+	        r->diverged ? "true" : "false");
+	for (int k = 0; k < TT_MEM_KINDS; k++)
+		fprintf(f, "\"%s\":%zu,", tt_mem_kind_name[k], r->mem[k]);
+	fprintf(f, "\"total\":%zu,\"peak\":%zu,\"per_stage\":[", r->mem_total, r->mem_peak);
+	for (int s = 0; s < r->stages && r->stage; s++) {
+		const tt_train_stage *st = &r->stage[s];
+		fprintf(f, "%s{\"name\":\"%s\",\"frozen\":%s,\"params\":%zu,\"grads\":%zu,"
+		        "\"optim\":%zu,\"activations\":%zu}", s ? "," : "", st->name,
+		        st->frozen ? "true" : "false", st->params, st->grads, st->optim,
+		        st->activations);
+	}
+	fprintf(f, "]}}\n");
+}

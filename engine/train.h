@@ -1,0 +1,99 @@
+/*
+ * train.h — one training run: data, model, optimizer, loop, evaluation.
+ *
+ * This is what `tunetop train` runs and what a study's worker will run for
+ * each (trial, rung).  Progress and control go through hooks, so the same
+ * loop serves the command line, the scheduler and the tests.
+ */
+#ifndef TT_TRAIN_H
+#define TT_TRAIN_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "data.h"
+#include "err.h"
+#include "mem.h"
+#include "model.h"
+#include "optim.h"
+
+typedef struct tt_train_config {
+	const char *model;       /* model spec, see model.h */
+	const char *data;        /* "fashion-mnist", "synthetic" or a directory */
+	int train_size;          /* examples carved from the training set */
+	int val_size;            /* held-out validation examples */
+	int trainable;           /* z; <= 0 means all stages */
+	int epochs;              /* used when steps == 0 */
+	long steps;              /* > 0: train exactly this many steps */
+	int batch;
+	tt_optim_config opt;
+	float label_smoothing;
+	int augment;
+	int test;                /* also evaluate on the test set */
+	uint64_t seed;
+	int threads;
+	const char *backend;     /* "cpu" unless asked otherwise */
+} tt_train_config;
+
+/* Fills c with the defaults that `tunetop train --help` lists. */
+void tt_train_defaults(tt_train_config *c);
+
+/* The data a run reads; loaded once, shareable between runs. */
+typedef struct tt_train_data {
+	tt_dataset train, val, test; /* test.n == 0 when not loaded */
+	char source[256];            /* what was loaded, for messages */
+} tt_train_data;
+
+int tt_train_data_load(const tt_train_config *c, tt_train_data *d, tt_err *err);
+void tt_train_data_free(tt_train_data *d);
+
+#define TT_STAGE_NAME_MAX 24
+
+typedef struct tt_train_stage {
+	char name[TT_STAGE_NAME_MAX];
+	int frozen;
+	size_t params, grads, optim, activations;
+} tt_train_stage;
+
+typedef struct tt_train_result {
+	char model[128];
+	int stages, trainable;
+	int epochs;              /* epochs completed (fractional runs round up) */
+	long steps;
+	double train_loss;       /* mean over the last epoch (or the run) */
+	double train_acc;
+	double val_loss, val_acc;
+	double test_acc;         /* -1 when not measured */
+	double seconds;          /* training wall time, evaluation excluded */
+	double samples_per_s;
+	double train_macs;       /* per example per step, as computed */
+	int diverged;
+	size_t mem[TT_MEM_KINDS];/* current bytes per kind at the end */
+	size_t mem_total, mem_peak;
+	tt_train_stage *stage;   /* stages entries */
+} tt_train_result;
+
+/* Progress and control.  Any member may be NULL. */
+typedef struct tt_train_hooks {
+	void *ud;
+	/* After every step; a non-zero return stops the run early. */
+	int (*on_step)(void *ud, long step, long total, int epoch, double loss);
+	/* After every epoch's validation. */
+	void (*on_epoch)(void *ud, int epoch, long step, double train_loss,
+	                 double train_acc, double val_loss, double val_acc,
+	                 double samples_per_s);
+} tt_train_hooks;
+
+/*
+ * Run c on d.  TT_OK with *r filled; TT_EDIVERGED when the loss became NaN
+ * or infinite (r->diverged = 1, r still filled); TT_EINPUT for a bad
+ * configuration; TT_ERUNTIME otherwise.  r->stage is allocated: free it
+ * with tt_train_result_free.
+ */
+int tt_train_run(const tt_train_config *c, const tt_train_data *d,
+                 const tt_train_hooks *h, tt_train_result *r, tt_err *err);
+void tt_train_result_free(tt_train_result *r);
+/* The result as one JSON object on one line. */
+void tt_train_result_json(const tt_train_result *r, FILE *f);
+
+#endif

@@ -42,8 +42,14 @@ endif
 
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -fopenmp -MMD -MP \
-           -Iengine -Idb -Itui -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS  := -lopenblas -lz -lm -lpthread
+           -Iengine -Idb -Itui -I$(BLAS_INC)
+# OpenBLAS built on OpenMP, so its threads and the engine's loops share one
+# pool: the pthread build spins its own threads beside OpenMP's and a 2-core
+# run becomes several times slower than a 1-core one.  The rpath makes sure
+# that build is the one loaded, whatever the alternatives system points to.
+BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
+LDLIBS  := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lz -lm -lpthread
 LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),$(SANFLAGS))
 
 ifeq ($(CUDA),1)
@@ -66,7 +72,7 @@ BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 SETTINGS := $(BUILD)/.settings
 SETTINGS_NOW := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(NVCC)
 
-DEPS_PKGS := gcc make libopenblas-dev libsqlite3-dev libncurses-dev zlib1g-dev \
+DEPS_PKGS := gcc make libopenblas-openmp-dev libsqlite3-dev libncurses-dev zlib1g-dev \
              dataset-fashion-mnist tmux
 BENCH_PKGS := python3-torch python3-numpy time
 

@@ -26,7 +26,7 @@ enum stage_kind { ST_DENSE, ST_CONV, ST_BLOCK, ST_HEAD_DENSE, ST_HEAD_GAP };
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
 #define MAX_WIDTH 65536
-#define NAME_MAX_LEN 24
+#define NAME_MAX_LEN TT_STAGE_NAME_MAX_LEN
 /* im2col works a chunk of images at a time; a chunk's columns stay below
  * this many floats (16 MiB), large enough for efficient GEMMs. */
 #define COL_CAP (4u << 20)

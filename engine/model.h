@@ -9,6 +9,13 @@
  *                        W*2^(i-1), the first of every group after the first
  *                        with stride 2; head GAP+dense.  W defaults to 16.
  *
+ * Stages: mlp has one per dense layer plus the head; cnn the stem, one per
+ * block and the head; resnet the stem, one per basic block (its shortcut
+ * inside it) and the head.  So resnet:2,2,2 has 8 stages, mlp:512,512,512
+ * has 4.  The mlp flattens its input in (h, w, c) order.  A cnn with more
+ * pooling blocks than the input size allows is TT_EINPUT.  trainable <= 0
+ * or >= the stage count trains everything.
+ *
  * Stages are the unit of freezing: with trainable = z only the last z
  * stages learn.  The frozen prefix runs forward through two reused scratch
  * buffers, keeps no activation, owns no gradient and no optimizer state,
@@ -39,6 +46,8 @@
 #include "mem.h"
 
 typedef struct tt_model tt_model;
+
+#define TT_STAGE_NAME_MAX_LEN 32 /* bytes of a stage name, NUL included */
 
 typedef struct tt_model_config {
 	const char *spec;

@@ -47,7 +47,7 @@ typedef struct tt_train_data {
 int tt_train_data_load(const tt_train_config *c, tt_train_data *d, tt_err *err);
 void tt_train_data_free(tt_train_data *d);
 
-#define TT_STAGE_NAME_MAX 24
+#define TT_STAGE_NAME_MAX TT_STAGE_NAME_MAX_LEN
 
 typedef struct tt_train_stage {
 	char name[TT_STAGE_NAME_MAX];

@@ -75,7 +75,7 @@ static const opt train_opts[] = {
 	{ "threads", "T", O_INT, 1, 1024, NULL, OFF(threads),
 	  "compute threads", "all cores" },
 	{ "backend", "NAME", O_STRING, 0, 0, NULL, OFF(backend),
-	  "compute backend (built in: see --version)", "cpu" },
+	  "compute backend: cpu, or cuda when built with CUDA=1", "cpu" },
 };
 #define NOPTS (sizeof train_opts / sizeof train_opts[0])
 

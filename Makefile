@@ -53,6 +53,9 @@ LDLIBS  := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lz -lm -lpthread
 LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),$(SANFLAGS))
 
 ifeq ($(CUDA),1)
+ifeq ($(wildcard engine/backend_cuda.cu),)
+$(error CUDA=1: the CUDA backend (engine/backend_cuda.cu) is not written yet; the CPU build needs no flag)
+endif
 CFLAGS  += -DTT_CUDA=1 -I$(CUDA_HOME)/include
 LDLIBS  += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
 NVFLAGS := -O3 -std=c++17 -Iengine -Xcompiler -fPIC

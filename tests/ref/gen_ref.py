@@ -232,7 +232,10 @@ def write_case(spec, z, r):
         "%d %s %d\n" % (si, name, p.numel())
         for si, name, p, _ in tm.param_tensors(model)))
     w.text("state_layout", "".join(
-        "%d %s %d\n" % (0, name, t.numel()) for name, t in tm.bn_state(model)))
+        "%d %s.%s %d\n" % (si, lname, stat, mod.num_features)
+        for si, lname, mod in tm._layers(model)
+        if isinstance(mod, torch.nn.BatchNorm2d)
+        for stat in ("running_mean", "running_var")))
     w.tensor("params", r["params"])
     w.tensor("state0", r["state0"])
     w.tensor("x", r["x"])

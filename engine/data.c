@@ -22,10 +22,17 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+/* The synthetic set's bytes must not depend on the compiler: no fused
+ * multiply-adds, whose rounding differs.  GCC does not contract in ISO
+ * mode (-std=c11, as built here); clang needs telling. */
+#ifdef __clang__
+#pragma STDC FP_CONTRACT OFF
+#endif
+
 #define DATA_IDX_CLASSES 10
 /* Per-dimension and total limits on IDX headers: far above any real image
- * set, low enough that n*h*w fits an int-indexed world and a bad header
- * cannot ask for terabytes. */
+ * set, low enough that n, h and w fit an int and that a bad header cannot
+ * ask for terabytes (a wrong size is then TT_EINPUT, not out of memory). */
 #define DATA_MAX_DIM (1u << 20)
 #define DATA_MAX_BYTES ((uint64_t)1 << 31)
 /* gzread takes an unsigned count and returns an int: read in slices. */
@@ -38,7 +45,7 @@
 #define SYN_CLASSES 10
 #define SYN_POOL 12        /* blobs shared by all classes */
 #define SYN_PER_CLASS 4    /* blobs making up one class */
-#define SYN_AMP_LO 0.2f    /* per-example strength of each blob: */
+#define SYN_AMP_LO 0.3f    /* per-example strength of each blob: */
 #define SYN_AMP_HI 1.0f    /*   uniform in [LO, HI] */
 #define SYN_SHIFT 2        /* per-example shift in [-2, 2] each axis */
 #define SYN_NOISE 0.25f    /* pixel noise sd */
@@ -57,9 +64,13 @@ static int data_oom(tt_err *err)
 	return tt_err_set(err, TT_ERUNTIME, "out of memory");
 }
 
-/* Read up to n bytes; *got says how many came.  -1 on a zlib error (a
- * corrupt stream); a short count at end of file is not an error here. */
-static int data_read(gzFile f, uint8_t *buf, size_t n, size_t *got)
+/*
+ * Read up to n bytes of path (open as f); *got says how many came.  A
+ * short count at end of file is no error here (the caller knows what it
+ * expected); a read error or a corrupt gzip stream is TT_EINPUT.
+ */
+static int data_read(gzFile f, const char *path, uint8_t *buf, size_t n,
+                     size_t *got, tt_err *err)
 {
 	*got = 0;
 	while (*got < n) {
@@ -67,13 +78,23 @@ static int data_read(gzFile f, uint8_t *buf, size_t n, size_t *got)
 		if (want > DATA_READ_SLICE)
 			want = DATA_READ_SLICE;
 		int r = gzread(f, buf + *got, (unsigned)want);
-		if (r < 0)
-			return -1;
+		if (r < 0) {
+			int zerr;
+			const char *msg = gzerror(f, &zerr);
+			size_t k = strlen(path);
+			/* zlib's message is "PATH: what": keep "what". */
+			if (strncmp(msg, path, k) == 0 && msg[k] == ':')
+				msg += k + (msg[k + 1] == ' ' ? 2 : 1);
+			return tt_err_set(err, TT_EINPUT, "%s: %s: %s", path,
+			                  zerr == Z_DATA_ERROR ?
+			                  "corrupt gzip data" : "read error",
+			                  msg);
+		}
 		if (r == 0)
 			break;
 		*got += (size_t)r;
 	}
-	return 0;
+	return TT_OK;
 }
 
 static uint32_t data_be32(const uint8_t *p)
@@ -114,8 +135,9 @@ static int data_read_idx(const char *path, int ndims, const char *what,
 	}
 	gzbuffer(f, 1u << 17);
 
-	if (data_read(f, hdr, 4, &got) < 0)
-		goto read_err;
+	rc = data_read(f, path, hdr, 4, &got, err);
+	if (rc)
+		goto err;
 	if (got < 4) {
 		rc = tt_err_set(err, TT_EINPUT,
 		                "%s: truncated: expected a 4-byte IDX magic, "
@@ -143,13 +165,14 @@ static int data_read_idx(const char *path, int ndims, const char *what,
 		goto err;
 	}
 
-	if (data_read(f, hdr + 4, 4 * (size_t)ndims, &got) < 0)
-		goto read_err;
+	rc = data_read(f, path, hdr + 4, 4 * (size_t)ndims, &got, err);
+	if (rc)
+		goto err;
 	if (got < 4 * (size_t)ndims) {
 		rc = tt_err_set(err, TT_EINPUT,
 		                "%s: truncated header: expected %d dimension "
-		                "sizes (%d bytes), found %zu bytes", path, ndims,
-		                4 * ndims, got);
+		                "sizes (%d bytes), found %zu bytes", path,
+		                ndims, 4 * ndims, got);
 		goto err;
 	}
 	uint64_t total = 1;
@@ -162,17 +185,18 @@ static int data_read_idx(const char *path, int ndims, const char *what,
 			                DATA_MAX_DIM);
 			goto err;
 		}
-		/* Each factor <= 2^20 and total <= 2^31 before it: no
-		 * overflow in 64 bits. */
+		/* Three factors <= 2^20: at most 2^60, no overflow. */
 		total *= dims[i];
-		if (total > DATA_MAX_BYTES) {
-			rc = tt_err_set(err, TT_EINPUT,
-			                "%s: dimensions give more than the "
-			                "%llu-byte limit of %s", path,
-			                (unsigned long long)DATA_MAX_BYTES,
-			                unit);
-			goto err;
-		}
+	}
+	if (total > DATA_MAX_BYTES) {
+		/* Only 3 dims can pass 2^31: labels stop at 2^20. */
+		TT_ASSERT(ndims == 3);
+		rc = tt_err_set(err, TT_EINPUT,
+		                "%s: %u x %u x %u %s is more than the "
+		                "%llu-byte limit", path, (unsigned)dims[0],
+		                (unsigned)dims[1], (unsigned)dims[2], unit,
+		                (unsigned long long)DATA_MAX_BYTES);
+		goto err;
 	}
 
 	buf = data_alloc((size_t)total);
@@ -180,8 +204,9 @@ static int data_read_idx(const char *path, int ndims, const char *what,
 		rc = data_oom(err);
 		goto err;
 	}
-	if (data_read(f, buf, (size_t)total, &got) < 0)
-		goto read_err;
+	rc = data_read(f, path, buf, (size_t)total, &got, err);
+	if (rc)
+		goto err;
 	if (got < total) {
 		rc = tt_err_set(err, TT_EINPUT,
 		                "%s: truncated: expected %llu bytes of %s, "
@@ -194,8 +219,9 @@ static int data_read_idx(const char *path, int ndims, const char *what,
 	size_t extra = 0;
 	uint8_t tail[4096];
 	do {
-		if (data_read(f, tail, sizeof tail, &got) < 0)
-			goto read_err;
+		rc = data_read(f, path, tail, sizeof tail, &got, err);
+		if (rc)
+			goto err;
 		extra += got;
 	} while (got == sizeof tail);
 	if (extra) {
@@ -209,12 +235,6 @@ static int data_read_idx(const char *path, int ndims, const char *what,
 	*data = buf;
 	return TT_OK;
 
-read_err: {
-	int zerr;
-	const char *msg = gzerror(f, &zerr);
-	rc = tt_err_set(err, TT_EINPUT, "%s: read error: %s", path,
-	                zerr == Z_ERRNO ? strerror(errno) : msg);
-}
 err:
 	if (f)
 		gzclose(f);
@@ -237,7 +257,8 @@ int tt_data_load_idx(const char *images, const char *labels, tt_dataset *out,
 		goto err;
 	if (idims[0] != ldims[0]) {
 		rc = tt_err_set(err, TT_EINPUT,
-		                "%s: %u images but labels file %s has %u labels",
+		                "%s: %u images but labels file %s has %u "
+		                "labels",
 		                images, (unsigned)idims[0], labels,
 		                (unsigned)ldims[0]);
 		goto err;
@@ -311,10 +332,10 @@ int tt_data_load_dir(const char *dir, int test, tt_dataset *out, tt_err *err)
 		int e = errno;
 		if (data_is_fashion(dir))
 			rc = tt_err_set(err, TT_EINPUT,
-			                "Fashion-MNIST not found in %s: install "
-			                "the Debian package %s (apt-get install "
-			                "%s)", dir, TT_FASHION_PKG,
-			                TT_FASHION_PKG);
+			                "Fashion-MNIST not found in %s: "
+			                "install the Debian package %s "
+			                "(apt-get install %s)", dir,
+			                TT_FASHION_PKG, TT_FASHION_PKG);
 		else if (stat(dir, &st) == 0)
 			rc = tt_err_set(err, TT_EINPUT,
 			                "%s: not a directory (expected an "
@@ -322,8 +343,8 @@ int tt_data_load_dir(const char *dir, int test, tt_dataset *out, tt_err *err)
 		else
 			rc = tt_err_set(err, TT_EINPUT,
 			                "%s: cannot open data directory: %s "
-			                "(expected an MNIST-layout directory with "
-			                "%s-images-idx3-ubyte[.gz] and "
+			                "(expected an MNIST-layout directory "
+			                "with %s-images-idx3-ubyte[.gz] and "
 			                "%s-labels-idx1-ubyte[.gz])", dir,
 			                strerror(e), half, half);
 		goto err;
@@ -348,7 +369,11 @@ err:
  * blobs from the pool, member[k][].  Classes share blobs, so no single
  * blob tells them apart, and each example draws each blob's strength
  * afresh, so a faint blob makes two classes that differ only there hard to
- * tell apart: learnable, not trivially so, and not 100% separable.
+ * tell apart.  Blobs are small (sd 0.7-1.3 px), so the per-example shift of
+ * up to 2 px moves them by more than their width: a model that copes with
+ * translation does clearly better than a linear one.  (Measured at seed 1:
+ * softmax regression ~83% validation accuracy, a shift-searching fit of
+ * the blob model ~98%: learnable, not trivial, and not quite separable.)
  */
 typedef struct syn_model {
 	float blob[SYN_POOL][SYN_H][SYN_W];
@@ -360,12 +385,12 @@ static void syn_model_init(tt_rng *r, syn_model *m)
 	for (int b = 0; b < SYN_POOL; b++) {
 		float cy = 5.0f + 18.0f * tt_rng_uniform(r);
 		float cx = 5.0f + 18.0f * tt_rng_uniform(r);
-		float s = 1.2f + 1.3f * tt_rng_uniform(r);
+		float s = 0.7f + 0.6f * tt_rng_uniform(r); /* sd, px */
 		for (int y = 0; y < SYN_H; y++)
 			for (int x = 0; x < SYN_W; x++) {
 				float dy = (float)y - cy, dx = (float)x - cx;
-				m->blob[b][y][x] =
-					expf(-(dy * dy + dx * dx) / (2 * s * s));
+				float d2 = dy * dy + dx * dx;
+				m->blob[b][y][x] = expf(-d2 / (2 * s * s));
 			}
 	}
 	/* Distinct memberships, as bit masks: redraw on a repeat (rare:
@@ -410,7 +435,8 @@ int tt_data_synthetic(int n, uint64_t seed, tt_dataset *out, tt_err *err)
 
 	if (n < 1) {
 		rc = tt_err_set(err, TT_EINPUT,
-		                "synthetic data: n = %d, expected at least 1", n);
+		                "synthetic data: n = %d, expected at least 1",
+		                n);
 		goto err;
 	}
 	d.n = n;
@@ -445,9 +471,9 @@ int tt_data_synthetic(int n, uint64_t seed, tt_dataset *out, tt_err *err)
 		int y0 = dy > 0 ? dy : 0, y1 = dy < 0 ? SYN_H + dy : SYN_H;
 		int x0 = dx > 0 ? dx : 0, x1 = dx < 0 ? SYN_W + dx : SYN_W;
 		for (int j = 0; j < SYN_PER_CLASS; j++) {
-			float a = SYN_AMP_LO +
-			          (SYN_AMP_HI - SYN_AMP_LO) * tt_rng_uniform(&r);
-			const float (*bl)[SYN_W] = m->blob[m->member[k][j]];
+			float u = tt_rng_uniform(&r);
+			float a = SYN_AMP_LO + (SYN_AMP_HI - SYN_AMP_LO) * u;
+			float (*bl)[SYN_W] = m->blob[m->member[k][j]];
 			for (int y = y0; y < y1; y++)
 				for (int x = x0; x < x1; x++)
 					img[y][x] += a * bl[y - dy][x - dx];
@@ -562,8 +588,9 @@ err:
  * One augmented image: out(y, x) = pad(y + dy, xc + dx), where xc = x, or
  * w-1-x when flipped, and pad() is the source with raw-0 pixels outside it.
  * src is (h, w, c) bytes, out (h, w, c) floats, lut maps byte -> float.
- * Rows and the in-range span of each row are worked out once, so the inner
- * loops have no bounds tests.
+ * Each row is filled with padding, then its in-range span is written over:
+ * no bounds test per pixel, and no tiny edge loops, which GCC -O3 would
+ * vectorize at a cost (measured: 2-3x slower than this on AVX-512).
  */
 static void data_augment_one(const uint8_t *src, int h, int w, int c, int dy,
                              int dx, int flip, const float lut[256],
@@ -577,33 +604,25 @@ static void data_augment_one(const uint8_t *src, int h, int w, int c, int dy,
 	x0 = x0 < w ? x0 : w;
 	x1 = x1 > x0 ? x1 : x0;
 	size_t row = (size_t)w * c;
-	ptrdiff_t off = (ptrdiff_t)dx * c; /* source - crop, in elements */
 
 	for (int y = 0; y < h; y++) {
 		float *o = out + (size_t)y * row;
 		int sy = y + dy;
-		if (sy < 0 || sy >= h) {
-			for (size_t i = 0; i < row; i++)
-				o[i] = pad;
+		for (size_t i = 0; i < row; i++)
+			o[i] = pad;
+		if (sy < 0 || sy >= h)
 			continue;
-		}
 		const uint8_t *s = src + (size_t)sy * row;
-		/* Padding columns: [0, x0) and [x1, w) in crop order, the
-		 * mirror ranges when flipped. */
-		int p0 = flip ? w - x0 : 0, p1 = flip ? w : x0;
-		for (size_t i = (size_t)p0 * c; i < (size_t)p1 * c; i++)
-			o[i] = pad;
-		p0 = flip ? 0 : x1;
-		p1 = flip ? w - x1 : w;
-		for (size_t i = (size_t)p0 * c; i < (size_t)p1 * c; i++)
-			o[i] = pad;
 		if (!flip) {
 			for (size_t i = (size_t)x0 * c; i < (size_t)x1 * c; i++)
-				o[i] = lut[s[(ptrdiff_t)i + off]];
+				o[i] = lut[s[(ptrdiff_t)i + (ptrdiff_t)dx * c]];
+		} else if (c == 1) {
+			for (int xc = x0; xc < x1; xc++)
+				o[w - 1 - xc] = lut[s[xc + dx]];
 		} else {
 			for (int xc = x0; xc < x1; xc++) {
 				float *od = o + (size_t)(w - 1 - xc) * c;
-				const uint8_t *sd = s + (ptrdiff_t)xc * c + off;
+				const uint8_t *sd = s + (ptrdiff_t)(xc + dx) * c;
 				for (int ch = 0; ch < c; ch++)
 					od[ch] = lut[sd[ch]];
 			}

@@ -9,7 +9,7 @@ warm-up steps are not timed; then steps run until --seconds have passed
 (or exactly --steps), and one JSON line goes to stdout:
 
   {"model", "stages", "trainable", "batch", "threads", "steps", "seconds",
-   "samples_per_s", "step_ms", "loss", "peak_rss_bytes", "torch"}
+   "samples_per_s", "step_ms", "loss", "peak_rss_bytes", "torch", "blas"}
 
 peak_rss_bytes is this process's peak resident set (getrusage), the whole
 of what a user pays to train with PyTorch: interpreter, libraries, model,
@@ -74,6 +74,22 @@ def resolve_z(arg, stages):
         sys.exit("torch_bench: --trainable %d but the model has %d stages"
                  % (z, stages))
     return z
+
+
+def loaded_blas():
+    """The BLAS libraries this process mapped (Debian's alternatives decide
+    whether torch gets the pthread or the OpenMP build of OpenBLAS)."""
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                name = os.path.basename(path)
+                if name.startswith(("libblas", "libopenblas")):
+                    libs.add(os.path.realpath(path))
+    except OSError:
+        pass
+    return sorted(libs)
 
 
 def main():
@@ -158,6 +174,7 @@ def main():
         "loss": round(float(loss), 5),
         "peak_rss_bytes": rss,
         "torch": torch.__version__,
+        "blas": loaded_blas(),
     }))
 
 

@@ -6,8 +6,11 @@
  *   params, state      one allocation each, booked to stages by share
  *   grads, optim[k]    cover only the trainable suffix of params
  *   t[] of a stage     activations kept for backward; trainable stages only
- *   scratch[3]         the frozen prefix's forward, rotated stage to stage
- *   g[4]               activation gradients, rotated stage to stage
+ *   boundary           the frozen prefix's output: the first trainable
+ *                      stage's input, kept for its weight gradients
+ *   g[4]               a pool rotated stage to stage: the frozen prefix's
+ *                      forward scratch, then the activation gradients (the
+ *                      two never live at once, so they share the bytes)
  *   col                im2col / its gradient, one chunk of images at a time
  *   dlogits, input, labels, stat scratch
  * Shapes: activations are NHWC; "rows" means n*h*w.
@@ -75,9 +78,10 @@ struct tt_model {
 	size_t nparams, nstate, toff;
 	float *params, *state, *grads, *optim[2];
 	int slots;
-	float *scratch[3];
 	float *g[4];
+	float *boundary;
 	float *col, *dlogits, *input, *statscratch;
+	int max_frozen_k; /* widest frozen batch norm, for statscratch */
 	int *labels;
 	const float *x;   /* input of the last forward */
 	int last_n;       /* batch of the last forward */
@@ -290,7 +294,8 @@ static void dense_stage(builder *b, int kind, const char *name, int h, int w,
 	end_stage(b, st);
 }
 
-static int build_stages(tt_model *m, const spec *sp, tt_err *err)
+static int build_stages(tt_model *m, const spec *sp, const char *spec_str,
+                        tt_err *err)
 {
 	builder b = { .m = m };
 	int h = m->h, w = m->w, c = m->c;
@@ -310,9 +315,10 @@ static int build_stages(tt_model *m, const spec *sp, tt_err *err)
 			for (int i = 0; i < sp->nv; i++) {
 				if (h < 2 || w < 2)
 					return tt_err_set(err, TT_EINPUT,
-					                  "model 'cnn': block %d would pool a %dx%d "
+					                  "model '%s': block %d would pool a %dx%d "
 					                  "feature map; expected at most %d blocks "
-					                  "for %dx%d input", i + 1, h, w, i, m->h, m->w);
+					                  "for %dx%d input", spec_str, i + 1, h, w,
+					                  i, m->h, m->w);
 				snprintf(name, sizeof name, "conv%d", i + 1);
 				conv_stage(&b, name, &h, &w, &c, sp->v[i], 1);
 			}
@@ -462,7 +468,7 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 	m->h = cfg->h, m->w = cfg->w, m->c = cfg->c;
 	m->classes = cfg->classes;
 	m->batch = cfg->batch;
-	if ((rc = build_stages(m, &sp, err)))
+	if ((rc = build_stages(m, &sp, cfg->spec, err)))
 		goto fail;
 	int z = cfg->trainable <= 0 || cfg->trainable > m->n ? m->n : cfg->trainable;
 	m->first = m->n - z;
@@ -495,17 +501,18 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 		NEED(m->optim[k] = tt_mem_alloc_split(&m->mem, TT_MEM_OPTIM, share, m->n));
 
 	/* Kept activations of the trainable stages; scratch for the frozen. */
-	size_t frozen_max = 0, grad_max = 0, col_max = 0;
+	size_t pool_max = 0, col_max = 0;
 	for (int s = 0; s < m->n; s++) {
 		stage *st = &m->st[s];
+		if (st->max_elems > pool_max)
+			pool_max = st->max_elems;
 		if (st->frozen) {
-			if (st->max_elems > frozen_max)
-				frozen_max = st->max_elems;
+			for (int j = 0; j < 3; j++)
+				if (st->cv[j].K > m->max_frozen_k)
+					m->max_frozen_k = st->cv[j].K;
 		} else {
 			if (alloc_kept(m, s))
 				goto oom;
-			if (st->max_elems > grad_max)
-				grad_max = st->max_elems;
 		}
 		for (int j = 0; j < 3; j++) {
 			conv *cv = &st->cv[j];
@@ -523,13 +530,13 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 		}
 	}
 	size_t B = (size_t)m->batch, fl = sizeof(float);
-	if (frozen_max)
-		for (int i = 0; i < 3; i++)
-			NEED(m->scratch[i] = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
-			                                  frozen_max * B * fl));
+	if (m->first > 0) {
+		const stage *f = &m->st[m->first];
+		NEED(m->boundary = act(m, m->first, (size_t)f->h * f->w * f->c * B));
+	}
 	for (int i = 0; i < 4; i++)
 		NEED(m->g[i] = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
-		                            grad_max * B * fl));
+		                            pool_max * B * fl));
 	if (col_max)
 		NEED(m->col = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, col_max * fl));
 	NEED(m->dlogits = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
@@ -537,8 +544,9 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 	NEED(m->input = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
 	                             B * m->h * m->w * m->c * fl));
 	NEED(m->labels = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, B * sizeof(int)));
-	NEED(m->statscratch = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
-	                                   2 * (size_t)MAX_WIDTH * fl));
+	if (m->max_frozen_k)
+		NEED(m->statscratch = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
+		                                   2 * (size_t)m->max_frozen_k * fl));
 
 	hp = calloc(m->nparams, sizeof *hp);
 	hs = calloc(m->nstate + 1, sizeof *hs);
@@ -685,7 +693,7 @@ static void bn_fwd(tt_model *m, const conv *cv, int frozen, const float *x,
 	int rows = n * cv->s.oh * cv->s.ow;
 	if (m->last_train) {
 		float *smean = frozen ? m->statscratch : cv->smean;
-		float *sistd = frozen ? m->statscratch + MAX_WIDTH : cv->sistd;
+		float *sistd = frozen ? m->statscratch + m->max_frozen_k : cv->sistd;
 		m->be->bn_train(x, rows, cv->K, gamma, gamma + cv->K, BN_MOMENTUM,
 		                BN_EPS, run, run + cv->K, smean, sistd, relu, y);
 	} else {
@@ -737,30 +745,38 @@ static float *pick(float *const *pool, int npool, const float *a, const float *b
 
 /* ---- forward ----------------------------------------------------------- */
 
+/*
+ * A frozen stage keeps nothing: it works in the pool, batch norms run in
+ * place, and its output goes to dst, the boundary buffer for the last
+ * frozen stage (the first trainable one reads it again in backward) or a
+ * pool buffer for the others.
+ */
 static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 {
 	const tt_backend *be = m->be;
 	int fz = st->frozen;
-	float *const *sc = m->scratch;
+	float *const *pool = m->g;
+	float *dst = NULL;
+	if (fz)
+		dst = st == &m->st[m->first - 1] ? m->boundary : pick(pool, 4, x, NULL);
 	switch (st->kind) {
 	case ST_CONV: {
-		/* frozen: BN runs in place on the conv output, nothing is kept */
-		float *c = fz ? pick(sc, 3, x, NULL) : st->t[0];
+		float *c = !fz ? st->t[0] : st->pool ? pick(pool, 4, x, dst) : dst;
 		float *a = fz ? c : st->t[1];
 		conv_fwd(m, &st->cv[0], x, n, c);
 		bn_fwd(m, &st->cv[0], fz, c, n, 1, a);
 		st->out = a;
 		if (st->pool) {
-			float *p = fz ? pick(sc, 3, x, c) : st->t[2];
+			float *p = fz ? dst : st->t[2];
 			be->maxpool(a, n, st->cv[0].s.oh, st->cv[0].s.ow, st->oc, 2, 2, p);
 			st->out = p;
 		}
 		break;
 	}
 	case ST_BLOCK: {
-		float *c1 = fz ? pick(sc, 3, x, NULL) : st->t[0];
+		float *c1 = fz ? pick(pool, 4, x, dst) : st->t[0];
 		float *a1 = fz ? c1 : st->t[1];
-		float *c2 = fz ? pick(sc, 3, x, c1) : st->t[2];
+		float *c2 = fz ? dst : st->t[2];
 		float *o = fz ? c2 : st->t[4];
 		conv_fwd(m, &st->cv[0], x, n, c1);
 		bn_fwd(m, &st->cv[0], fz, c1, n, 1, a1);
@@ -768,7 +784,8 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 		bn_fwd(m, &st->cv[1], fz, c2, n, 0, o);
 		size_t e = (size_t)n * st->oh * st->ow * st->oc;
 		if (st->proj) {
-			/* frozen: a1 is spent; trainable: g[0] is free until backward */
+			/* frozen: a1 is spent; trainable: the pool is free until
+			 * backward, the frozen prefix's output being in boundary */
 			float *cp = fz ? a1 : st->t[3];
 			float *bp = fz ? a1 : m->g[0];
 			conv_fwd(m, &st->cv[2], x, n, cp);
@@ -782,7 +799,7 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 	}
 	case ST_DENSE:
 	case ST_HEAD_DENSE: {
-		float *y = fz ? pick(sc, 3, x, NULL) : st->t[0];
+		float *y = fz ? dst : st->t[0];
 		dense_fwd(m, st, x, n, st->kind == ST_DENSE, y);
 		st->out = y;
 		break;

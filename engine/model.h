@@ -17,9 +17,11 @@
  * or >= the stage count trains everything.
  *
  * Stages are the unit of freezing: with trainable = z only the last z
- * stages learn.  The frozen prefix runs forward through two reused scratch
- * buffers, keeps no activation, owns no gradient and no optimizer state,
- * and backward stops at its boundary: the first trainable stage computes no
+ * stages learn.  The frozen prefix runs forward through a pool of buffers
+ * that backward later uses for activation gradients, keeps no activation
+ * (but its output, the first trainable stage's input, which that stage's
+ * weight gradients need), owns no gradient and no optimizer state, and
+ * backward stops at its boundary: the first trainable stage computes no
  * input gradient.  These are allocations that never happen and work that
  * is never done.
  *

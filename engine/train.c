@@ -69,6 +69,13 @@ int tt_train_data_load(const tt_train_config *c, tt_train_data *d, tt_err *err)
 		if (c->test && (rc = tt_data_load_dir(dir, 1, &d->test, err)))
 			goto fail;
 	}
+	if ((long)c->train_size + c->val_size > all.n) {
+		rc = tt_err_set(err, TT_EINPUT,
+		                "--train-size %d + --val-size %d = %ld examples, but %s "
+		                "has %d training examples", c->train_size, c->val_size,
+		                (long)c->train_size + c->val_size, d->source, all.n);
+		goto fail;
+	}
 	if ((rc = tt_data_split(&all, c->train_size, c->val_size, c->seed, &d->train,
 	                        &d->val, err)))
 		goto fail;
@@ -169,6 +176,8 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		                  c->trainable, c->model, nstages, nstages);
 	if (c->batch < 1 || c->batch > 65536)
 		return tt_err_set(err, TT_EINPUT, "--batch %d: expected 1..65536", c->batch);
+	if (d->train.n < 1)
+		return tt_err_set(err, TT_EINPUT, "no training examples in %s", d->source);
 	const tt_backend *be = tt_backend_get(c->backend);
 	if (!be)
 		return tt_err_set(err, TT_EINPUT, "backend '%s': expected one of: %s",
@@ -176,9 +185,11 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 	if (be->set_threads)
 		be->set_threads(c->threads);
 	const tt_dataset *tr = &d->train;
+	/* no buffer larger than the data: a batch beyond the set is the set */
+	int batch = c->batch < tr->n ? c->batch : tr->n;
 	tt_model_config mc = {
 		.spec = c->model, .h = tr->h, .w = tr->w, .c = tr->c,
-		.classes = tr->classes, .batch = c->batch, .trainable = c->trainable,
+		.classes = tr->classes, .batch = batch, .trainable = c->trainable,
 		.optim_slots = tt_optim_slots(&c->opt), .seed = c->seed, .be = be,
 	};
 	if ((rc = tt_model_create(&mc, &m, err)))
@@ -189,15 +200,15 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		maxn = d->val.n;
 	if (d->test.n > maxn)
 		maxn = d->test.n;
-	bt.hx = malloc((size_t)c->batch * tr->h * tr->w * tr->c * sizeof *bt.hx);
-	bt.hy = malloc((size_t)c->batch * sizeof *bt.hy);
+	bt.hx = malloc((size_t)batch * tr->h * tr->w * tr->c * sizeof *bt.hx);
+	bt.hy = malloc((size_t)batch * sizeof *bt.hy);
 	bt.idx = malloc((size_t)maxn * sizeof *bt.idx);
 	if (!r->stage || !bt.hx || !bt.hy || !bt.idx) {
 		rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
 		goto out;
 	}
 
-	long spe = (tr->n + c->batch - 1) / c->batch; /* steps per epoch */
+	long spe = (tr->n + batch - 1) / batch; /* steps per epoch */
 	long total = c->steps > 0 ? c->steps : (long)c->epochs * spe;
 	tt_optim_config opt = c->opt;
 	opt.total_steps = total;
@@ -212,14 +223,14 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 	int epoch = 0, stop = 0;
 	size_t in_bytes = (size_t)tr->h * tr->w * tr->c * sizeof(float);
 	while (step < total && !stop) {
-		long off = (step % spe) * c->batch;
+		long off = (step % spe) * batch;
 		if (off == 0) {
 			/* a new epoch: a new order, fresh running means */
 			tt_rng_shuffle(&order, bt.idx, tr->n);
 			ep_loss = ep_right = 0;
 			ep_seen = 0;
 		}
-		int b = tr->n - off < c->batch ? (int)(tr->n - off) : c->batch, ok = 0;
+		int b = tr->n - off < batch ? (int)(tr->n - off) : batch, ok = 0;
 		double t0 = now();
 		tt_data_batch(tr, bt.idx + off, b, c->augment, &aug, bt.hx, bt.hy);
 		be->upload(tt_model_input(m), bt.hx, (size_t)b * in_bytes);
@@ -243,11 +254,20 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		ep_right += ok;
 		r->train_loss = ep_loss / ep_seen;
 		r->train_acc = ep_right / ep_seen;
+		if (r->diverged)
+			break;
 		if (h->on_step && h->on_step(h->ud, step, total, epoch, loss))
 			stop = 1;
 		if (step % spe == 0 || step == total || stop) {
 			epoch++;
-			evaluate(m, &d->val, c->batch, &bt, &r->val_loss, &r->val_acc);
+			evaluate(m, &d->val, batch, &bt, &r->val_loss, &r->val_acc);
+			/* a network that evaluates to NaN has diverged as surely as
+			 * one whose training loss did (no val set: val_loss is NaN
+			 * by definition, which is not divergence) */
+			if (d->val.n && !isfinite(r->val_loss)) {
+				r->diverged = 1;
+				r->train_loss = r->val_loss;
+			}
 			if (h->on_epoch)
 				h->on_epoch(h->ud, epoch, step, r->train_loss, r->train_acc,
 				            r->val_loss, r->val_acc, t_train > 0 ? seen / t_train : 0);
@@ -259,11 +279,11 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 	r->samples_per_s = t_train > 0 ? seen / t_train : 0;
 	if (r->diverged) {
 		r->val_loss = r->val_acc = NAN;
-		rc = tt_err_set(err, TT_EDIVERGED, "loss became %g at step %ld: diverged",
-		                r->train_loss, step);
+		rc = tt_err_set(err, TT_EDIVERGED, "loss became %s at step %ld: diverged",
+		                isnan(r->train_loss) ? "NaN" : "infinite", step);
 	} else if (c->test && d->test.n) {
 		double tl;
-		evaluate(m, &d->test, c->batch, &bt, &tl, &r->test_acc);
+		evaluate(m, &d->test, batch, &bt, &tl, &r->test_acc);
 	}
 	fill_result(c, m, r);
 out:

@@ -275,6 +275,11 @@ static int cmd_train(int argc, char **argv)
 		        "expected 1..%d or all\n", c.trainable, c.model, nst, nst);
 		return 2;
 	}
+	if (!tt_backend_get(c.backend)) {
+		fprintf(stderr, "tunetop train: --backend '%s': expected one of: %s\n",
+		        c.backend, tt_backend_list());
+		return 2;
+	}
 	tt_train_data data;
 	int rc = tt_train_data_load(&c, &data, &err);
 	if (rc) {

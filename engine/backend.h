@@ -44,6 +44,23 @@ typedef struct tt_backend {
 	             const float *a, int lda, const float *b, int ldb,
 	             float beta, float *c, int ldc);
 
+	/*
+	 * Convolution of x (s->n, h, w, c) with W (K, k, k, c) into y
+	 * (s->n*oh*ow, K), and its backward: dW (=) and, when dx is not NULL,
+	 * dx (+=, so a shortcut can add onto a branch).  ws is device
+	 * workspace of ws_bytes >= conv_ws(s, K) for batches up to s->n
+	 * (fewer threads are used if it is smaller).  How the
+	 * work is split is the backend's business: the CPU runs one chunk of
+	 * images per thread with single-threaded GEMMs on im2col blocks that
+	 * stay in cache.
+	 */
+	size_t (*conv_ws)(const tt_conv_shape *s, int K);
+	void (*conv)(const float *x, const tt_conv_shape *s, int K,
+	             const float *W, float *y, void *ws, size_t ws_bytes);
+	void (*conv_bwd)(const float *x, const float *dy, const tt_conv_shape *s,
+	                 int K, const float *W, float *dW, float *dx, void *ws,
+	                 size_t ws_bytes);
+
 	/* col (s->n*oh*ow, k*k*c) from x; zero where the window leaves x. */
 	void (*im2col)(const float *x, const tt_conv_shape *s, float *col);
 	/* dx += the scatter of col back onto the input positions. */

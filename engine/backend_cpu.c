@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "err.h"
 
 void openblas_set_num_threads(int n);
 
@@ -110,6 +111,133 @@ static void cpu_col2im(const float *col, const tt_conv_shape *s, float *dx)
 							d[ch] += src[ch];
 					}
 				}
+	}
+}
+
+/*
+ * Convolution by chunks of images.  Each thread takes whole chunks, builds
+ * their im2col block in its own slice of the workspace (about 768 KiB, so
+ * the GEMM reads it back from cache) and runs a single-threaded GEMM:
+ * OpenBLAS called inside an OpenMP region runs on the calling thread.
+ * This scales where one multi-threaded GEMM over the whole batch does not:
+ * with 16 or 32 output channels the GEMM is too thin to split well, and
+ * the im2col matrix of a whole batch (tens of MB) streams through memory
+ * twice.  Weight gradients go to per-thread partial sums, added in thread
+ * order, so a run is reproducible for a given thread count.
+ */
+#define CONV_COL_FLOATS (192u * 1024)
+
+typedef struct conv_plan {
+	int nt, chunk, nchunks, direct;
+	size_t col, part;     /* floats per thread: im2col block, dW partial */
+} conv_plan;
+
+static conv_plan conv_plan_make(const tt_conv_shape *s, int K, size_t ws_bytes)
+{
+	conv_plan p;
+	p.direct = s->k == 1 && s->stride == 1 && s->pad == 0;
+	size_t per = p.direct ? 0 : (size_t)s->oh * s->ow * s->k * s->k * s->c;
+	p.part = (size_t)K * s->k * s->k * s->c;
+	p.nt = omp_get_max_threads();
+	if (p.nt > s->n)
+		p.nt = s->n;
+	int chunk = per ? (int)(CONV_COL_FLOATS / per) : 32;
+	if (chunk < 1)
+		chunk = 1;
+	int even = (s->n + p.nt - 1) / p.nt; /* at least one chunk per thread */
+	if (chunk > even)
+		chunk = even;
+	p.chunk = chunk;
+	p.col = per * (size_t)chunk;
+	if (ws_bytes != (size_t)-1) {
+		size_t fit = ws_bytes / ((p.col + p.part) * sizeof(float));
+		if ((size_t)p.nt > fit)
+			p.nt = (int)fit;
+		TT_ASSERT(p.nt >= 1);
+	}
+	p.nchunks = (s->n + chunk - 1) / chunk;
+	return p;
+}
+
+static size_t cpu_conv_ws(const tt_conv_shape *s, int K)
+{
+	conv_plan p = conv_plan_make(s, K, (size_t)-1);
+	return (size_t)p.nt * (p.col + p.part) * sizeof(float);
+}
+
+static void cpu_conv(const float *x, const tt_conv_shape *s, int K,
+                     const float *W, float *y, void *ws, size_t ws_bytes)
+{
+	conv_plan p = conv_plan_make(s, K, ws_bytes);
+	const int kkc = s->k * s->k * s->c, ohw = s->oh * s->ow;
+	const size_t in_img = (size_t)s->h * s->w * s->c;
+#pragma omp parallel num_threads(p.nt)
+	{
+		int t = omp_get_thread_num();
+		float *col = (float *)ws + (size_t)t * (p.col + p.part);
+		for (int ch = t; ch < p.nchunks; ch += p.nt) {
+			int b0 = ch * p.chunk;
+			tt_conv_shape c = *s;
+			c.n = s->n - b0 < p.chunk ? s->n - b0 : p.chunk;
+			const float *xc = x + (size_t)b0 * in_img;
+			float *yc = y + (size_t)b0 * ohw * K;
+			if (p.direct) {
+				cpu_gemm(0, 1, c.n * ohw, K, s->c, 1.0f, xc, s->c, W, s->c,
+				         0.0f, yc, K);
+			} else {
+				cpu_im2col(xc, &c, col);
+				cpu_gemm(0, 1, c.n * ohw, K, kkc, 1.0f, col, kkc, W, kkc,
+				         0.0f, yc, K);
+			}
+		}
+	}
+}
+
+static void cpu_conv_bwd(const float *x, const float *dy, const tt_conv_shape *s,
+                         int K, const float *W, float *dW, float *dx, void *ws,
+                         size_t ws_bytes)
+{
+	conv_plan p = conv_plan_make(s, K, ws_bytes);
+	const int kkc = s->k * s->k * s->c, ohw = s->oh * s->ow;
+	const size_t in_img = (size_t)s->h * s->w * s->c;
+#pragma omp parallel num_threads(p.nt)
+	{
+		int t = omp_get_thread_num();
+		float *col = (float *)ws + (size_t)t * (p.col + p.part);
+		float *part = col + p.col;
+		memset(part, 0, p.part * sizeof *part);
+		for (int ch = t; ch < p.nchunks; ch += p.nt) {
+			int b0 = ch * p.chunk;
+			tt_conv_shape c = *s;
+			c.n = s->n - b0 < p.chunk ? s->n - b0 : p.chunk;
+			const float *xc = x + (size_t)b0 * in_img;
+			const float *dyc = dy + (size_t)b0 * ohw * K;
+			int rows = c.n * ohw;
+			if (p.direct) {
+				cpu_gemm(1, 0, K, s->c, rows, 1.0f, dyc, K, xc, s->c, 1.0f,
+				         part, s->c);
+				if (dx)
+					cpu_gemm(0, 0, rows, s->c, K, 1.0f, dyc, K, W, s->c, 1.0f,
+					         dx + (size_t)b0 * in_img, s->c);
+				continue;
+			}
+			cpu_im2col(xc, &c, col);
+			cpu_gemm(1, 0, K, kkc, rows, 1.0f, dyc, K, col, kkc, 1.0f, part, kkc);
+			if (!dx)
+				continue;
+			/* the block is spent: reuse it for its gradient */
+			cpu_gemm(0, 0, rows, kkc, K, 1.0f, dyc, K, W, kkc, 0.0f, col, kkc);
+			cpu_col2im(col, &c, dx + (size_t)b0 * in_img);
+		}
+	}
+	/* dW = the partial sums, in thread order */
+	size_t stride = p.col + p.part;
+	const float *parts = (const float *)ws + p.col;
+	for (size_t i = 0; i < p.part; i++) {
+		float sum = 0.0f;
+		for (int t = 0; t < p.nt; t++)
+			sum += parts[(size_t)t * stride + i];
+		dW[i] = sum;
 	}
 }
 
@@ -529,6 +657,9 @@ const tt_backend tt_backend_cpu = {
 	.sync = cpu_sync,
 	.set_threads = cpu_set_threads,
 	.gemm = cpu_gemm,
+	.conv_ws = cpu_conv_ws,
+	.conv = cpu_conv,
+	.conv_bwd = cpu_conv_bwd,
 	.im2col = cpu_im2col,
 	.col2im = cpu_col2im,
 	.bias_add = cpu_bias_add,

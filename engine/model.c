@@ -11,7 +11,7 @@
  *   g[4]               a pool rotated stage to stage: the frozen prefix's
  *                      forward scratch, then the activation gradients (the
  *                      two never live at once, so they share the bytes)
- *   col                im2col / its gradient, one chunk of images at a time
+ *   convws             the backend's convolution workspace
  *   dlogits, input, labels, stat scratch
  * Shapes: activations are NHWC; "rows" means n*h*w.
  */
@@ -30,9 +30,6 @@ enum stage_kind { ST_DENSE, ST_CONV, ST_BLOCK, ST_HEAD_DENSE, ST_HEAD_GAP };
 #define BN_EPS 1e-5f
 #define MAX_WIDTH 65536
 #define NAME_MAX_LEN TT_STAGE_NAME_MAX_LEN
-/* im2col works a chunk of images at a time; a chunk's columns stay below
- * this many floats (16 MiB), large enough for efficient GEMMs. */
-#define COL_CAP (4u << 20)
 
 typedef struct conv {
 	tt_conv_shape s;
@@ -41,7 +38,6 @@ typedef struct conv {
 	size_t gamma;     /* offset of gamma; beta follows */
 	size_t run;       /* offset of the running mean in state; var follows */
 	float *smean, *sistd; /* batch statistics kept for backward */
-	int chunk;        /* images per im2col chunk; 0 when no im2col */
 } conv;
 
 typedef struct stage {
@@ -80,7 +76,9 @@ struct tt_model {
 	int slots;
 	float *g[4];
 	float *boundary;
-	float *col, *dlogits, *input, *statscratch;
+	void *convws;     /* the backend's convolution workspace */
+	size_t convws_bytes;
+	float *dlogits, *input, *statscratch;
 	int max_frozen_k; /* widest frozen batch norm, for statscratch */
 	int *labels;
 	const float *x;   /* input of the last forward */
@@ -442,13 +440,6 @@ oom:
 	return -1;
 }
 
-static size_t per_image_col(const conv *cv)
-{
-	if (cv->s.k == 1 && cv->s.stride == 1)
-		return 0; /* a plain GEMM on the input */
-	return (size_t)cv->s.oh * cv->s.ow * cv->s.k * cv->s.k * cv->s.c;
-}
-
 int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 {
 	spec sp;
@@ -501,7 +492,7 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 		NEED(m->optim[k] = tt_mem_alloc_split(&m->mem, TT_MEM_OPTIM, share, m->n));
 
 	/* Kept activations of the trainable stages; scratch for the frozen. */
-	size_t pool_max = 0, col_max = 0;
+	size_t pool_max = 0;
 	for (int s = 0; s < m->n; s++) {
 		stage *st = &m->st[s];
 		if (st->max_elems > pool_max)
@@ -515,18 +506,11 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 				goto oom;
 		}
 		for (int j = 0; j < 3; j++) {
-			conv *cv = &st->cv[j];
-			size_t pic = per_image_col(cv);
-			if (!cv->K || !pic)
-				continue;
-			size_t chunk = COL_CAP / pic;
-			if (chunk < 1)
-				chunk = 1;
-			if (chunk > (size_t)m->batch)
-				chunk = (size_t)m->batch;
-			cv->chunk = (int)chunk;
-			if (chunk * pic > col_max)
-				col_max = chunk * pic;
+			tt_conv_shape cs = st->cv[j].s;
+			cs.n = m->batch;
+			size_t ws = st->cv[j].K ? m->be->conv_ws(&cs, st->cv[j].K) : 0;
+			if (ws > m->convws_bytes)
+				m->convws_bytes = ws;
 		}
 	}
 	size_t B = (size_t)m->batch, fl = sizeof(float);
@@ -537,8 +521,9 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 	for (int i = 0; i < 4; i++)
 		NEED(m->g[i] = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
 		                            pool_max * B * fl));
-	if (col_max)
-		NEED(m->col = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, col_max * fl));
+	if (m->convws_bytes)
+		NEED(m->convws = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
+		                              m->convws_bytes));
 	NEED(m->dlogits = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
 	                               B * m->classes * fl));
 	NEED(m->input = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
@@ -636,53 +621,19 @@ void tt_model_stage_mem(const tt_model *m, int s, tt_stage_mem *out)
 /* y (n*oh*ow, K) = conv(x (n, h, w, C)) */
 static void conv_fwd(tt_model *m, const conv *cv, const float *x, int n, float *y)
 {
-	const tt_backend *be = m->be;
-	const float *W = m->params + cv->w;
-	int kkc = cv->s.k * cv->s.k * cv->s.c, ohw = cv->s.oh * cv->s.ow;
-	if (!cv->chunk) {
-		be->gemm(0, 1, n * ohw, cv->K, cv->s.c, 1.0f, x, cv->s.c, W, cv->s.c,
-		         0.0f, y, cv->K);
-		return;
-	}
-	for (int b0 = 0; b0 < n; b0 += cv->chunk) {
-		tt_conv_shape s = cv->s;
-		s.n = n - b0 < cv->chunk ? n - b0 : cv->chunk;
-		be->im2col(x + (size_t)b0 * s.h * s.w * s.c, &s, m->col);
-		be->gemm(0, 1, s.n * ohw, cv->K, kkc, 1.0f, m->col, kkc, W, kkc, 0.0f,
-		         y + (size_t)b0 * ohw * cv->K, cv->K);
-	}
+	tt_conv_shape s = cv->s;
+	s.n = n;
+	m->be->conv(x, &s, cv->K, m->params + cv->w, y, m->convws, m->convws_bytes);
 }
 
-/* dW += dy^T col(x); when dx is not NULL, dx += the input gradient. */
+/* dW = dy^T col(x); when dx is not NULL, dx += the input gradient. */
 static void conv_bwd(tt_model *m, const conv *cv, const float *x, const float *dy,
                      int n, float *dx)
 {
-	const tt_backend *be = m->be;
-	const float *W = m->params + cv->w;
-	float *dW = m->grads + (cv->w - m->toff);
-	int kkc = cv->s.k * cv->s.k * cv->s.c, ohw = cv->s.oh * cv->s.ow;
-	if (!cv->chunk) {
-		be->gemm(1, 0, cv->K, cv->s.c, n * ohw, 1.0f, dy, cv->K, x, cv->s.c,
-		         1.0f, dW, cv->s.c);
-		if (dx)
-			be->gemm(0, 0, n * ohw, cv->s.c, cv->K, 1.0f, dy, cv->K, W, cv->s.c,
-			         1.0f, dx, cv->s.c);
-		return;
-	}
-	for (int b0 = 0; b0 < n; b0 += cv->chunk) {
-		tt_conv_shape s = cv->s;
-		s.n = n - b0 < cv->chunk ? n - b0 : cv->chunk;
-		const float *dyc = dy + (size_t)b0 * ohw * cv->K;
-		be->im2col(x + (size_t)b0 * s.h * s.w * s.c, &s, m->col);
-		be->gemm(1, 0, cv->K, kkc, s.n * ohw, 1.0f, dyc, cv->K, m->col, kkc,
-		         1.0f, dW, kkc);
-		if (!dx)
-			continue;
-		/* the columns are spent: reuse the buffer for their gradient */
-		be->gemm(0, 0, s.n * ohw, kkc, cv->K, 1.0f, dyc, cv->K, W, kkc, 0.0f,
-		         m->col, kkc);
-		be->col2im(m->col, &s, dx + (size_t)b0 * s.h * s.w * s.c);
-	}
+	tt_conv_shape s = cv->s;
+	s.n = n;
+	m->be->conv_bwd(x, dy, &s, cv->K, m->params + cv->w,
+	                m->grads + (cv->w - m->toff), dx, m->convws, m->convws_bytes);
 }
 
 static void bn_fwd(tt_model *m, const conv *cv, int frozen, const float *x,

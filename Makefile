@@ -49,7 +49,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -fopenmp -MMD -MP \
 # that build is the one loaded, whatever the alternatives system points to.
 BLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 BLAS_INC := /usr/include/x86_64-linux-gnu/openblas-openmp
-LDLIBS  := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lz -lm -lpthread
+LDLIBS  := -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lsqlite3 -lz -lm -lpthread
 LDFLAGS += -fopenmp $(if $(filter 1,$(SAN)),$(SANFLAGS))
 
 ifeq ($(CUDA),1)
@@ -80,6 +80,8 @@ DEPS_PKGS := gcc make libopenblas-openmp-dev libsqlite3-dev libncurses-dev zlib1
 BENCH_PKGS := python3-torch python3-numpy time
 
 .PHONY: all deps deps-bench run test test-long bench install clean
+# objects of test and bench programs are not throw-away intermediates
+.SECONDARY:
 all: $(BUILD)/tunetop $(TEST_BIN) $(BENCH_BIN)
 
 $(SETTINGS): FORCE

@@ -108,7 +108,8 @@ static double now(void)
 typedef struct batcher {
 	float *hx;
 	int *hy;
-	int *idx;
+	int *idx;         /* the training order, carried from epoch to epoch */
+	int *eidx;        /* 0..n-1 for evaluation */
 } batcher;
 
 /* Mean loss and accuracy of m over d, in batches, evaluation mode. */
@@ -118,11 +119,9 @@ static void evaluate(tt_model *m, const tt_dataset *d, int batch, batcher *bt,
 	const tt_backend *be = tt_model_backend(m);
 	double sum = 0;
 	long right = 0;
-	for (int i = 0; i < d->n; i++)
-		bt->idx[i] = i;
 	for (int off = 0; off < d->n; off += batch) {
 		int b = d->n - off < batch ? d->n - off : batch, ok = 0;
-		tt_data_batch(d, bt->idx + off, b, 0, NULL, bt->hx, bt->hy);
+		tt_data_batch(d, bt->eidx + off, b, 0, NULL, bt->hx, bt->hy);
 		be->upload(tt_model_input(m), bt->hx, (size_t)b * d->h * d->w * d->c * sizeof(float));
 		be->upload(tt_model_labels(m), bt->hy, (size_t)b * sizeof(int));
 		tt_model_forward(m, tt_model_input(m), b, 0);
@@ -155,6 +154,114 @@ static void fill_result(const tt_train_config *c, tt_model *m, tt_train_result *
 		o->optim = sm.optim;
 		o->activations = sm.activations;
 	}
+}
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+/*
+ * Everything a run needs to continue exactly.  A checkpoint blob is this
+ * header followed by params[nparams], state[nstate], optim[slots][ntrain]
+ * (floats) and the training order idx[n_idx] (int32).
+ */
+#define CK_MAGIC 0x4b435454u /* "TTCK" */
+#define CK_VERSION 1u
+
+typedef struct run_state {
+	uint32_t magic, version;
+	uint64_t nparams, nstate, ntrain, n_idx;
+	uint32_t slots, pad;
+	int64_t step, epoch, ep_seen, seen;
+	double ep_loss, ep_right, t_train;
+	tt_rng order, aug;
+	char spec[128];
+} run_state;
+
+static size_t ck_size(const run_state *s)
+{
+	return sizeof *s + (s->nparams + s->nstate + s->slots * s->ntrain) * sizeof(float) +
+	       s->n_idx * sizeof(int32_t);
+}
+
+/* Serialise the run into buf (ck_size bytes). */
+static void ck_write(tt_model *m, const run_state *s, const int *idx, char *buf)
+{
+	const tt_backend *be = tt_model_backend(m);
+	char *p = buf;
+	memcpy(p, s, sizeof *s);
+	p += sizeof *s;
+	be->download(p, tt_model_params(m), s->nparams * sizeof(float));
+	p += s->nparams * sizeof(float);
+	if (s->nstate)
+		be->download(p, tt_model_state(m), s->nstate * sizeof(float));
+	p += s->nstate * sizeof(float);
+	for (uint32_t k = 0; k < s->slots; k++) {
+		be->download(p, tt_model_optim(m, (int)k), s->ntrain * sizeof(float));
+		p += s->ntrain * sizeof(float);
+	}
+	for (uint64_t i = 0; i < s->n_idx; i++) {
+		int32_t v = idx[i];
+		memcpy(p, &v, sizeof v);
+		p += sizeof v;
+	}
+}
+
+/*
+ * Load a blob into the model and, unless weights_only, into *s and idx.
+ * The optimizer state of stages trainable in the blob is kept when the
+ * model now trains as many or more stages (they are a suffix of both).
+ */
+static int ck_read(tt_model *m, const void *blob, size_t len, int weights_only,
+                   const char *spec, run_state *s, int *idx, int n_idx, tt_err *err)
+{
+	const tt_backend *be = tt_model_backend(m);
+	run_state h;
+	if (len < sizeof h)
+		return tt_err_set(err, TT_EINPUT, "checkpoint: %zu bytes, too short for a "
+		                  "header of %zu", len, sizeof h);
+	memcpy(&h, blob, sizeof h);
+	if (h.magic != CK_MAGIC || h.version != CK_VERSION)
+		return tt_err_set(err, TT_EINPUT, "checkpoint: magic 0x%08x version %u, "
+		                  "expected 0x%08x version %u", h.magic, h.version,
+		                  CK_MAGIC, CK_VERSION);
+	if (len != ck_size(&h) || h.nparams != tt_model_nparams(m) ||
+	    h.nstate != tt_model_nstate(m) || strncmp(h.spec, spec, sizeof h.spec) != 0)
+		return tt_err_set(err, TT_EINPUT, "checkpoint of '%.*s' (%llu parameters, "
+		                  "%zu bytes) does not fit model '%s' (%zu parameters)",
+		                  (int)sizeof h.spec, h.spec, (unsigned long long)h.nparams,
+		                  len, spec, tt_model_nparams(m));
+	size_t ntrain = tt_model_ntrainable(m);
+	int slots_now = tt_model_optim(m, 1) ? 2 : tt_model_optim(m, 0) ? 1 : 0;
+	if (!weights_only && (h.ntrain != ntrain || (int)h.slots != slots_now ||
+	                      (int)h.n_idx != n_idx))
+		return tt_err_set(err, TT_EINPUT, "checkpoint: trains %llu parameters with %u "
+		                  "optimizer slots over %llu examples; this run %zu, %d, %d",
+		                  (unsigned long long)h.ntrain, h.slots,
+		                  (unsigned long long)h.n_idx, ntrain, slots_now, n_idx);
+	const char *p = (const char *)blob + sizeof h;
+	be->upload(tt_model_params(m), p, h.nparams * sizeof(float));
+	p += h.nparams * sizeof(float);
+	if (h.nstate)
+		be->upload(tt_model_state(m), p, h.nstate * sizeof(float));
+	p += h.nstate * sizeof(float);
+	for (uint32_t k = 0; k < h.slots; k++, p += h.ntrain * sizeof(float)) {
+		float *o = tt_model_optim(m, (int)k);
+		if (!o || (int)h.slots != slots_now || h.ntrain > ntrain)
+			continue; /* another optimizer, or fewer stages now: start fresh */
+		be->upload(o + (ntrain - h.ntrain), p, h.ntrain * sizeof(float));
+	}
+	if (weights_only)
+		return TT_OK;
+	*s = h;
+	for (int i = 0; i < n_idx; i++) {
+		int32_t v;
+		memcpy(&v, p, sizeof v);
+		p += sizeof v;
+		if (v < 0 || v >= n_idx)
+			return tt_err_set(err, TT_EINPUT, "checkpoint: example %d of the order "
+			                  "is %d, expected 0..%d", i, v, n_idx - 1);
+		idx[i] = v;
+	}
+	return TT_OK;
 }
 
 int tt_train_run(const tt_train_config *c, const tt_train_data *d,
@@ -202,8 +309,9 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		maxn = d->test.n;
 	bt.hx = malloc((size_t)batch * tr->h * tr->w * tr->c * sizeof *bt.hx);
 	bt.hy = malloc((size_t)batch * sizeof *bt.hy);
-	bt.idx = malloc((size_t)maxn * sizeof *bt.idx);
-	if (!r->stage || !bt.hx || !bt.hy || !bt.idx) {
+	bt.idx = malloc((size_t)tr->n * sizeof *bt.idx);
+	bt.eidx = malloc((size_t)maxn * sizeof *bt.eidx);
+	if (!r->stage || !bt.hx || !bt.hy || !bt.idx || !bt.eidx) {
 		rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
 		goto out;
 	}
@@ -217,10 +325,49 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 	tt_rng_seed(&aug, c->seed, TT_STREAM_AUGMENT);
 	for (int i = 0; i < tr->n; i++)
 		bt.idx[i] = i;
+	for (int i = 0; i < maxn; i++)
+		bt.eidx[i] = i;
 
 	double t_train = 0, ep_loss = 0, ep_right = 0;
 	long ep_seen = 0, seen = 0, step = 0;
 	int epoch = 0, stop = 0;
+	run_state rs = {
+		.magic = CK_MAGIC, .version = CK_VERSION,
+		.nparams = tt_model_nparams(m), .nstate = tt_model_nstate(m),
+		.ntrain = tt_model_ntrainable(m), .n_idx = (uint64_t)tr->n,
+		.slots = (uint32_t)mc.optim_slots,
+	};
+	snprintf(rs.spec, sizeof rs.spec, "%s", c->model);
+	if (c->resume) {
+		rc = ck_read(m, c->resume, c->resume_len, c->resume_weights_only, c->model,
+		             &rs, bt.idx, tr->n, err);
+		if (rc)
+			goto out;
+		if (!c->resume_weights_only) {
+			step = (long)rs.step;
+			epoch = (int)rs.epoch;
+			ep_seen = (long)rs.ep_seen;
+			seen = (long)rs.seen;
+			ep_loss = rs.ep_loss;
+			ep_right = rs.ep_right;
+			t_train = rs.t_train;
+			order = rs.order;
+			aug = rs.aug;
+			if (ep_seen) {
+				r->train_loss = ep_loss / ep_seen;
+				r->train_acc = ep_right / ep_seen;
+			}
+		}
+	}
+	char *ckbuf = NULL;
+	if (h->on_checkpoint) {
+		ckbuf = malloc(ck_size(&rs));
+		if (!ckbuf) {
+			rc = tt_err_set(err, TT_ERUNTIME, "out of memory for a checkpoint of %zu "
+			                "bytes", ck_size(&rs));
+			goto out;
+		}
+	}
 	size_t in_bytes = (size_t)tr->h * tr->w * tr->c * sizeof(float);
 	while (step < total && !stop) {
 		long off = (step % spe) * batch;
@@ -272,7 +419,28 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 				h->on_epoch(h->ud, epoch, step, r->train_loss, r->train_acc,
 				            r->val_loss, r->val_acc, t_train > 0 ? seen / t_train : 0);
 		}
+		int last = step == total && !stop && !r->diverged;
+		if (ckbuf && (last || (h->checkpoint_every > 0 &&
+		                       step % h->checkpoint_every == 0 && !r->diverged))) {
+			rs.step = step;
+			rs.epoch = epoch;
+			rs.ep_seen = ep_seen;
+			rs.seen = seen;
+			rs.ep_loss = ep_loss;
+			rs.ep_right = ep_right;
+			rs.t_train = t_train;
+			rs.order = order;
+			rs.aug = aug;
+			ck_write(m, &rs, bt.idx, ckbuf);
+			if (h->on_checkpoint(h->ud, step, ckbuf, ck_size(&rs))) {
+				rc = tt_err_set(err, TT_ERUNTIME, "checkpoint at step %ld could not "
+				                "be stored", step);
+				free(ckbuf);
+				goto out;
+			}
+		}
 	}
+	free(ckbuf);
 	r->epochs = epoch;
 	r->steps = step;
 	r->seconds = t_train;
@@ -290,6 +458,7 @@ out:
 	free(bt.hx);
 	free(bt.hy);
 	free(bt.idx);
+	free(bt.eidx);
 	tt_model_free(m);
 	if (rc && rc != TT_EDIVERGED) {
 		free(r->stage);

@@ -33,6 +33,18 @@ typedef struct tt_train_config {
 	uint64_t seed;
 	int threads;
 	const char *backend;     /* "cpu" unless asked otherwise */
+	/*
+	 * A checkpoint blob to start from (NULL: a fresh start).  With
+	 * resume_weights_only = 0 the run continues exactly where the blob
+	 * was taken (same step, data order, random streams, optimizer state):
+	 * an interrupted run resumed gives the uninterrupted run's numbers.
+	 * With 1, only the weights, batch-norm statistics and the optimizer
+	 * state of the stages that were trainable are taken, and a new run
+	 * starts from them: a rung continued at a greater trainable depth.
+	 */
+	const void *resume;
+	size_t resume_len;
+	int resume_weights_only;
 } tt_train_config;
 
 /* Fills c with the defaults that `tunetop train --help` lists. */
@@ -82,6 +94,16 @@ typedef struct tt_train_hooks {
 	void (*on_epoch)(void *ud, int epoch, long step, double train_loss,
 	                 double train_acc, double val_loss, double val_acc,
 	                 double samples_per_s);
+	/*
+	 * The run's whole state as one blob (magic, version, then parameters,
+	 * batch-norm statistics, optimizer state, step, data order and random
+	 * streams), every checkpoint_every steps (0: never) and once at the
+	 * end of a run that was not stopped early by on_step.  The blob is
+	 * valid during the call only.  A non-zero return is a storage failure:
+	 * the run stops with TT_ERUNTIME.
+	 */
+	long checkpoint_every;
+	int (*on_checkpoint)(void *ud, long step, const void *blob, size_t len);
 } tt_train_hooks;
 
 /*

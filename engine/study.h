@@ -1,0 +1,164 @@
+/*
+ * study.h — study files: what to search, on what data, with which ladder.
+ *
+ * A study file is INI (documented in man/tunetop-study.5):
+ *
+ *   [study]      name, db, seed, workers, budget
+ *   [data]       source, train_size, val_size, augment
+ *   [model]      spec
+ *   [space]      one line per hyperparameter:  NAME = TYPE ARGS
+ *                  float LO HI | log-float LO HI | int LO HI | log-int LO HI
+ *                  | choice A,B,C
+ *   [fidelity]   kind = frozen | epochs | joint, min_trainable, eta,
+ *                epochs (per rung at the top: the full budget)
+ *   [scheduler]  kind = random | sh | asha | hyperband, max_trials,
+ *                mode = restart | continue, sampler = random | halton
+ *   [train]      the fixed training settings, by their `tunetop train`
+ *                option names, ranges and meanings: batch, optimizer, lr,
+ *                momentum, nesterov, weight-decay, schedule, warmup,
+ *                label-smoothing, test, threads, backend.  The other
+ *                options have a home elsewhere (model: [model] spec; data,
+ *                train-size, val-size, augment: [data]; seed: [study];
+ *                trainable, epochs, steps: the fidelity ladder) and are an
+ *                error in [train] that says where they go.  Flags take a
+ *                boolean value (true/false, yes/no, on/off, 1/0).
+ *
+ * One const table of keys per section (name, type, range, default, help,
+ * offset) drives parsing, the error messages and the KEYS section of the
+ * man page (tt_study_man_keys).
+ *
+ * A hyperparameter in [space] overrides the same key in [train].  Every
+ * error is TT_EINPUT and reads
+ *     FILE:LINE: [section] key: found 'X', expected Y
+ * (LINE is the last line for what is missing at the end of the file).
+ * The parsed study keeps the file's text so that the database can store it.
+ */
+#ifndef TT_STUDY_H
+#define TT_STUDY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "train.h"
+
+#define TT_SPACE_MAX 32
+#define TT_CHOICE_MAX 16
+#define TT_NAME_LEN 48
+#define TT_STUDY_LINE_MAX 1024        /* bytes per line, CR LF excluded */
+#define TT_STUDY_FILE_MAX (1 << 20)   /* bytes per study file */
+#define TT_RUNG_MAX 16                /* rungs of a ladder, at most */
+
+enum tt_param_type { TT_P_FLOAT, TT_P_LOGFLOAT, TT_P_INT, TT_P_LOGINT, TT_P_CHOICE };
+enum tt_fid_kind { TT_FID_FROZEN, TT_FID_EPOCHS, TT_FID_JOINT };
+/* (Not tt_sched_kind: optim.h has that name for learning-rate schedules.) */
+enum tt_scheduler_kind { TT_SCH_RANDOM, TT_SCH_SH, TT_SCH_ASHA, TT_SCH_HYPERBAND };
+enum tt_sched_mode { TT_MODE_RESTART, TT_MODE_CONTINUE };
+enum tt_sampler_kind { TT_SAMP_RANDOM, TT_SAMP_HALTON };
+
+typedef struct tt_param_spec {
+	char name[TT_NAME_LEN];   /* a `tunetop train` option name, e.g. "lr" */
+	int type;                 /* enum tt_param_type */
+	double lo, hi;            /* numeric bounds, inclusive, lo < hi; both
+	                           * integers for int types, lo > 0 for log */
+	int nchoices;             /* choice: 2..TT_CHOICE_MAX distinct values,
+	                           * each valid for the option (numbers for
+	                           * numeric options, names for sgd|adamw ...) */
+	char choices[TT_CHOICE_MAX][TT_NAME_LEN];
+	int line;                 /* where it was defined, for messages */
+} tt_param_spec;
+
+typedef struct tt_study {
+	char path[512];           /* the study file */
+	char *text;               /* its contents, NUL-terminated (owned) */
+
+	char name[TT_NAME_LEN];   /* default: the file's basename without .ini */
+	char db[512];             /* database path, resolved: a relative db is
+	                           * taken relative to the study file's
+	                           * directory (default: NAME.db beside it) */
+	uint64_t seed;            /* also train.seed */
+	int workers;              /* worker threads, >= 1 */
+	double budget;            /* compute budget in full-fidelity epochs
+	                           * (0: until max_trials are done) */
+
+	tt_train_config train;    /* data, model and fixed [train] settings at
+	                           * full fidelity (trainable 0 = all, epochs =
+	                           * ceil(epochs)); string members point into
+	                           * strs: [0] model, [1] data, [2] backend.
+	                           * A relative data directory is resolved
+	                           * against the study file's directory. */
+	char strs[4][512];
+	int lr_set;               /* lr was given in [train]; if not, lr follows
+	                           * the optimizer as in `tunetop train`:
+	                           * 0.05 for sgd, 0.001 for adamw */
+	int stages;               /* the model's stage count */
+
+	tt_param_spec space[TT_SPACE_MAX];
+	int nspace;               /* >= 1 */
+
+	int fid_kind;             /* enum tt_fid_kind */
+	int min_trainable;        /* the lowest rung's trainable stages,
+	                           * 1..stages */
+	int eta;                  /* >= 2 */
+	double epochs;            /* epochs at full fidelity */
+
+	int sched_kind;           /* enum tt_scheduler_kind */
+	int max_trials;
+	int mode;                 /* enum tt_sched_mode */
+	int sampler;              /* enum tt_sampler_kind */
+} tt_study;
+
+/* Parse a study file.  On failure *s is left freed and err names
+ * FILE:LINE.  A file that cannot be read, holds a NUL byte or is larger
+ * than TT_STUDY_FILE_MAX is TT_EINPUT too. */
+int tt_study_load(const char *path, tt_study *s, tt_err *err);
+/* Parse from memory (path is used in messages and to resolve db). */
+int tt_study_parse(const char *path, const char *text, tt_study *s, tt_err *err);
+/* Frees what s owns; safe on a zeroed or already freed study. */
+void tt_study_free(tt_study *s);
+
+/*
+ * The fidelity ladder: fills z[r] (trainable stages, always 1..stages) and
+ * epochs[r] for rungs r = 0..R-1, lowest first, and returns R (at most
+ * TT_RUNG_MAX; either array may be NULL).  The trainable depths start at
+ * min_trainable and grow by eta up to all stages (1, 2, 4, 8 for 8
+ * stages at eta 2); R is their count.  frozen: every rung trains `epochs`;
+ * epochs: every rung trains all stages, for epochs / eta^(R-1-r); joint:
+ * both grow together (the diagonal).  The random scheduler has one rung,
+ * the top.
+ */
+int tt_study_rungs(const tt_study *s, int *z, double *epochs);
+
+/*
+ * A sampler's point u in [0, 1) as a value of p: float lo + u (hi - lo);
+ * log-float the same in log space; int and log-int spread the integers
+ * lo..hi evenly (log-int in log space); choice the index floor(u n).
+ */
+double tt_param_from_unit(const tt_param_spec *p, double u);
+
+/*
+ * Apply one configuration to a copy of the study's training settings:
+ * values[i] is the value of space[i] (for a choice, the index as a
+ * double); int types are rounded to the nearest integer.  TT_EINPUT if a
+ * value is not finite, not within space[i]'s bounds (1e-6 relative slack,
+ * for values read back from JSON) or not valid for the option.
+ */
+int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out,
+                   tt_err *err);
+/*
+ * The configuration as a JSON object {"lr":0.01,"optimizer":"sgd",...},
+ * in space order: floats with %.6g, ints as ints, choices as strings
+ * (a choice of numbers, e.g. batch = choice 64,128, as numbers; of a flag
+ * as true/false); a value apply() would reject as null.  Writes at most len
+ * bytes, NUL included, and returns the length the whole object needs, as
+ * snprintf does.
+ */
+size_t tt_study_params_json(const tt_study *s, const double *values, char *buf,
+                            size_t len);
+
+/* The sections and keys, with types, ranges and defaults, as the roff of
+ * man/tunetop-study.5's KEYS section (the man page embeds this text). */
+void tt_study_man_keys(FILE *f);
+
+#endif

@@ -419,7 +419,9 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 				h->on_epoch(h->ud, epoch, step, r->train_loss, r->train_acc,
 				            r->val_loss, r->val_acc, t_train > 0 ? seen / t_train : 0);
 		}
-		int last = step == total && !stop && !r->diverged;
+		/* the end, or a stop asked for by on_step (a pause keeps its
+		 * place): either way the state is worth keeping */
+		int last = (step == total || stop) && !r->diverged;
 		if (ckbuf && (last || (h->checkpoint_every > 0 &&
 		                       step % h->checkpoint_every == 0 && !r->diverged))) {
 			rs.step = step;

@@ -98,7 +98,7 @@ typedef struct tt_train_hooks {
 	 * The run's whole state as one blob (magic, version, then parameters,
 	 * batch-norm statistics, optimizer state, step, data order and random
 	 * streams), every checkpoint_every steps (0: never) and once at the
-	 * end of a run that was not stopped early by on_step.  The blob is
+	 * end of the run, also when on_step stopped it early.  The blob is
 	 * valid during the call only.  A non-zero return is a storage failure:
 	 * the run stops with TT_ERUNTIME.
 	 */

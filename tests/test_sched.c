@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "rng.h"
-#include "sched.h"
+#include "scheduler.h"
 #include "test.h"
 
 static tt_study study(int kind, int fid, int eta, int max_trials, int min_z)

@@ -1,5 +1,6 @@
 /*
- * sched.c — the ladder, the schedulers and manual commands; see sched.h.
+ * scheduler.c — the ladder, the schedulers and manual commands; see
+ * scheduler.h.
  *
  * Every scheduler is the same loop with different rules:
  *   random     trials start at the top rung and are never promoted
@@ -13,7 +14,7 @@
  * The first thing next() looks at is the user: a manual promotion or a
  * resumed trial runs before anything the rules would pick.
  */
-#include "sched.h"
+#include "scheduler.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * sched.h — which (trial, rung) runs next: the fidelity ladder and the
+ * scheduler.h — which (trial, rung) runs next: the fidelity ladder and the
  * schedulers over it (random search, successive halving, ASHA and
  * Hyperband), plus the user's manual commands.
  *
@@ -16,8 +16,8 @@
  * diagonal).  A promotion takes a trial from rung r to r+1 when it is in
  * the top 1/eta of the results at r.
  */
-#ifndef TT_SCHED_H
-#define TT_SCHED_H
+#ifndef TT_SCHEDULER_H
+#define TT_SCHEDULER_H
 
 #include "study.h"
 

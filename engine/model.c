@@ -61,7 +61,8 @@ typedef struct stage {
 	float *out;       /* the last forward's output */
 	double macs;      /* forward multiply-accumulates per example */
 	double macs_dx0;  /* of which the input-facing layers (no dx when first) */
-	size_t max_elems; /* largest tensor touched, per example */
+	size_t in_elems;  /* input tensor, per example */
+	size_t max_elems; /* largest tensor it writes (output or inside) */
 } stage;
 
 struct tt_model {
@@ -75,6 +76,7 @@ struct tt_model {
 	float *params, *state, *grads, *optim[2];
 	int slots;
 	float *g[4];
+	int npool;        /* pool buffers in use: 2 for dense-only models */
 	float *boundary;
 	void *convws;     /* the backend's convolution workspace */
 	size_t convws_bytes;
@@ -236,7 +238,8 @@ static void end_stage(builder *b, stage *st)
 {
 	st->pcount = b->p - st->poff;
 	size_t in = (size_t)st->h * st->w * st->c, out = (size_t)st->oh * st->ow * st->oc;
-	st->max_elems = in > out ? in : out;
+	st->in_elems = in;
+	st->max_elems = out;
 	for (int i = 0; i < 3; i++) {
 		size_t e = (size_t)st->cv[i].s.oh * st->cv[i].s.ow * st->cv[i].K;
 		if (e > st->max_elems)
@@ -495,8 +498,14 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 	size_t pool_max = 0;
 	for (int s = 0; s < m->n; s++) {
 		stage *st = &m->st[s];
-		if (st->max_elems > pool_max)
-			pool_max = st->max_elems;
+		/* what goes through the pool: the frozen stages' outputs and
+		 * insides, the trainable stages' gradients, their inputs' too
+		 * except for the first trainable stage, which computes none */
+		size_t need = st->max_elems;
+		if (!st->frozen && s > m->first && st->in_elems > need)
+			need = st->in_elems;
+		if (need > pool_max)
+			pool_max = need;
 		if (st->frozen) {
 			for (int j = 0; j < 3; j++)
 				if (st->cv[j].K > m->max_frozen_k)
@@ -518,7 +527,13 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 		const stage *f = &m->st[m->first];
 		NEED(m->boundary = act(m, m->first, (size_t)f->h * f->w * f->c * B));
 	}
-	for (int i = 0; i < 4; i++)
+	/* dense stages ping-pong between two buffers; a conv block needs
+	 * two more for its insides */
+	m->npool = 2;
+	for (int s = 0; s < m->n; s++)
+		if (m->st[s].kind == ST_CONV || m->st[s].kind == ST_BLOCK)
+			m->npool = 4;
+	for (int i = 0; i < m->npool; i++)
 		NEED(m->g[i] = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
 		                            pool_max * B * fl));
 	if (m->convws_bytes)
@@ -709,10 +724,10 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 	float *const *pool = m->g;
 	float *dst = NULL;
 	if (fz)
-		dst = st == &m->st[m->first - 1] ? m->boundary : pick(pool, 4, x, NULL);
+		dst = st == &m->st[m->first - 1] ? m->boundary : pick(pool, m->npool, x, NULL);
 	switch (st->kind) {
 	case ST_CONV: {
-		float *c = !fz ? st->t[0] : st->pool ? pick(pool, 4, x, dst) : dst;
+		float *c = !fz ? st->t[0] : st->pool ? pick(pool, m->npool, x, dst) : dst;
 		float *a = fz ? c : st->t[1];
 		conv_fwd(m, &st->cv[0], x, n, c);
 		bn_fwd(m, &st->cv[0], fz, c, n, 1, a);
@@ -725,7 +740,7 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 		break;
 	}
 	case ST_BLOCK: {
-		float *c1 = fz ? pick(pool, 4, x, dst) : st->t[0];
+		float *c1 = fz ? pick(pool, m->npool, x, dst) : st->t[0];
 		float *a1 = fz ? c1 : st->t[1];
 		float *c2 = fz ? dst : st->t[2];
 		float *o = fz ? c2 : st->t[4];
@@ -798,26 +813,34 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 {
 	const tt_backend *be = m->be;
 	int need_dx = st != &m->st[m->first];
-	float *ga = pick(m->g, 4, dy, NULL);
-	float *gb = pick(m->g, 4, dy, ga);
-	float *gc = NULL;
-	for (int i = 0; i < 4; i++)
-		if (m->g[i] != dy && m->g[i] != ga && m->g[i] != gb)
-			gc = m->g[i];
+	/* dense stages need one buffer besides dy, the head's dy (dlogits)
+	 * is outside the pool, conv stages need three */
+	float *ga = pick(m->g, m->npool, dy, NULL);
 	size_t in_e = (size_t)n * st->h * st->w * st->c;
 	switch (st->kind) {
-	case ST_HEAD_GAP:
-		dense_bwd(m, st, st->t[0], dy, n, need_dx ? ga : NULL);
-		if (!need_dx)
-			return NULL;
-		be->gap_bwd(ga, n, st->h * st->w, st->c, gb);
-		return gb;
 	case ST_DENSE:
 	case ST_HEAD_DENSE:
 		if (st->kind == ST_DENSE)
 			be->relu_bwd(st->t[0], dy, (size_t)n * st->dout);
 		dense_bwd(m, st, x, dy, n, need_dx ? ga : NULL);
 		return need_dx ? ga : NULL;
+	default:
+		break;
+	}
+	float *gb = pick(m->g, m->npool, dy, ga);
+	if (st->kind == ST_HEAD_GAP) {
+		dense_bwd(m, st, st->t[0], dy, n, need_dx ? ga : NULL);
+		if (!need_dx)
+			return NULL;
+		be->gap_bwd(ga, n, st->h * st->w, st->c, gb);
+		return gb;
+	}
+	float *gc = NULL;
+	for (int i = 0; i < m->npool; i++)
+		if (m->g[i] != dy && m->g[i] != ga && m->g[i] != gb)
+			gc = m->g[i];
+	TT_ASSERT(gc);
+	switch (st->kind) {
 	case ST_CONV: {
 		const conv *cv = &st->cv[0];
 		float *da = dy;

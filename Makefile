@@ -76,7 +76,7 @@ SETTINGS := $(BUILD)/.settings
 SETTINGS_NOW := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(NVCC)
 
 DEPS_PKGS := gcc make libopenblas-openmp-dev libsqlite3-dev libncurses-dev zlib1g-dev \
-             dataset-fashion-mnist tmux
+             dataset-fashion-mnist tmux sqlite3
 BENCH_PKGS := python3-torch python3-numpy time
 
 .PHONY: all deps deps-bench run test test-long bench install clean

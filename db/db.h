@@ -1,0 +1,274 @@
+/*
+ * db.h — the study database: schema, migrations, typed reads and writes.
+ *
+ * One SQLite file per study, in WAL mode with a busy timeout, is the one
+ * source of truth: the engine writes rows, the explorer and scripts read
+ * them and write commands.  Each thread opens its own db_conn.  The tables
+ * and columns of design.md are a contract; this module may add beside
+ * them, never rename.  The schema version lives in PRAGMA user_version and
+ * opening a file migrates it forward; a file from a newer tunetop, or one
+ * that is not a tunetop database, is refused with a clear message.
+ *
+ * Every function returns TT_OK or a status with the message in err; no
+ * function exits.  A failed write rolls back its transaction, so what was
+ * stored before stays intact.
+ *
+ * Conventions kept by every function below:
+ *
+ *   - A db_conn belongs to one thread.  Open one per thread (engine worker,
+ *     explorer, command line); never share one, not even under a lock of
+ *     your own: it holds a transaction depth and cached statements.
+ *   - Times are unix seconds as REAL (sub-second resolution).
+ *   - NaN cannot be stored by SQLite: a NaN loss, accuracy or correlation
+ *     is stored as NULL and read back as NaN.
+ *   - Arrays returned through `**out` are one malloc'd block each (strings
+ *     they point to included): free(*out) releases everything.  With no
+ *     rows, *n is 0 and *out may be NULL.
+ *   - Status codes: TT_EINPUT for bad arguments (an unknown state or verb,
+ *     a trial that does not exist, a constraint the row breaks), for files
+ *     that are not ours or too new, and for writes on a read-only
+ *     connection; TT_ERUNTIME for every other SQLite failure (disk full,
+ *     I/O error, ...).  Messages name the file, the operation and SQLite's
+ *     reason.
+ *   - SQLITE_BUSY does not reach callers in normal use: every connection
+ *     waits up to DB_BUSY_TIMEOUT_MS for a lock, then retries a bounded
+ *     number of times, and writers take the write lock up front (BEGIN
+ *     IMMEDIATE).  Readers never block the writer (WAL).
+ */
+#ifndef TT_DB_H
+#define TT_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Schema versions: 1 = the tables of design.md, 2 = rungs.train_macs and
+ * the per-trial metrics polling index.  db.c keeps the migration steps. */
+#define DB_SCHEMA_VERSION 2
+
+/* PRAGMA application_id of every tunetop study database: "tTop". */
+#define DB_APPLICATION_ID 0x74546F70
+
+/* How long one SQLite call waits for a lock before SQLITE_BUSY. */
+#define DB_BUSY_TIMEOUT_MS 5000
+
+typedef struct db_conn db_conn;
+
+enum db_open_flags {
+	DB_CREATE = 1,    /* create the file and the schema when missing */
+	DB_READONLY = 2,  /* open read-only (attach --readonly, status, export) */
+};
+
+/*
+ * Open the study database at path.  Without DB_CREATE a missing file is
+ * TT_EINPUT "PATH: no such study database"; with it, a missing or empty
+ * file becomes a new database at DB_SCHEMA_VERSION.  An older schema is
+ * migrated forward in one transaction (a read-only open refuses it: open
+ * it read-write once); a newer one, a file that is not SQLite and an SQLite
+ * file of another application are TT_EINPUT and left untouched.
+ */
+int db_open(const char *path, int flags, db_conn **out, tt_err *err);
+/* Close c (NULL is fine); an open transaction is rolled back. */
+void db_close(db_conn *c);
+const char *db_path(const db_conn *c);
+
+/*
+ * Transactions: writes between begin and commit land together or not at
+ * all.  begin is IMMEDIATE, so a writer never deadlocks on upgrade.
+ *
+ * Every write function below is its own transaction when called alone and
+ * joins the caller's when called between db_begin and db_commit.  Pairs
+ * nest (a depth counter): only the outermost commit commits.  When any
+ * write inside fails, the whole transaction is rolled back at once; until
+ * the outermost db_commit or db_rollback, further writes on c fail, and
+ * that db_commit returns the original error (nothing of the transaction
+ * is stored).  db_rollback undoes everything since the outermost
+ * db_begin; with no transaction open it does nothing.
+ */
+int db_begin(db_conn *c, tt_err *err);
+int db_commit(db_conn *c, tt_err *err);
+void db_rollback(db_conn *c);
+
+/*
+ * Fault injection for tests: the nth SQLite call from now (1-based) on
+ * any connection fails with code (SQLITE_FULL, SQLITE_IOERR, ...); 0
+ * turns it off.  "SQLite calls" are every sqlite3_prepare, sqlite3_step
+ * and sqlite3_exec that db.c makes, all of which go through one wrapper;
+ * an injected failure happens instead of the call (nothing is executed),
+ * fires once, and reads "... (injected fault)" in the message.  An
+ * injected SQLITE_BUSY is retried like a real one.
+ */
+void db_fault_inject(int nth, int code);
+/* How many SQLite calls db.c has made so far (all connections): the
+ * difference around a sequence bounds the n worth injecting at. */
+long db_fault_calls(void);
+
+/* ---- studies ----------------------------------------------------------- */
+
+enum db_study_state { DB_STUDY_RUNNING, DB_STUDY_DONE };
+
+/* The study row of this database, created from (name, config, seed) when
+ * missing; *id receives its id.  A database holds one study: when one
+ * exists it is returned as it is. */
+int db_study_ensure(db_conn *c, const char *name, const char *config,
+                    uint64_t seed, int64_t *id, tt_err *err);
+/* state: "running" or "done". */
+int db_study_set_state(db_conn *c, int64_t study, const char *state, tt_err *err);
+
+typedef struct db_study {
+	int64_t id;
+	char name[128];
+	char *config;       /* the study file's text, malloc'd: free it */
+	uint64_t seed;
+	double created_at;
+	char state[16];
+} db_study;
+
+/* The study of this database; TT_EINPUT when it holds none yet. */
+int db_study_get(db_conn *c, db_study *out, tt_err *err);
+
+/* ---- trials ------------------------------------------------------------ */
+
+/* Trial states as stored (text): queued, running, paused, done, killed,
+ * diverged, failed. */
+typedef struct db_trial {
+	int64_t id;
+	char params[1024];  /* JSON object */
+	char state[16];
+	int rung;           /* highest rung reached or running */
+	double created_at, updated_at;
+} db_trial;
+
+/* A new trial, state queued, rung 0.  params_json is stored as given; it
+ * must fit db_trial.params (at most 1023 bytes), else TT_EINPUT. */
+int db_trial_add(db_conn *c, int64_t study, const char *params_json,
+                 int64_t *id, tt_err *err);
+/* Set state and rung, stamp updated_at; TT_EINPUT for an unknown state or
+ * trial (then nothing is written and an outer transaction goes on). */
+int db_trial_set(db_conn *c, int64_t trial, const char *state, int rung,
+                 tt_err *err);
+int db_trial_get(db_conn *c, int64_t trial, db_trial *out, tt_err *err);
+/* All trials of the study in id order; *out is malloc'd. */
+int db_trials(db_conn *c, int64_t study, db_trial **out, int *n, tt_err *err);
+/* After a crash: every running trial of the study goes back to queued;
+ * *n (may be NULL) receives how many. */
+int db_trials_requeue(db_conn *c, int64_t study, int *n, tt_err *err);
+
+/* ---- rung results, metrics, memory ------------------------------------- */
+
+typedef struct db_rung {
+	int64_t trial;
+	int rung, trainable;
+	double epochs, val_loss, val_acc, seconds;
+	int promoted;
+	double train_macs;  /* compute spent, multiply-accumulates */
+} db_rung;
+
+/* Store the result of (r->trial, r->rung), replacing an earlier one. */
+int db_rung_put(db_conn *c, const db_rung *r, tt_err *err);
+/* Mark (trial, rung) promoted; TT_EINPUT when there is no such result. */
+int db_rung_promoted(db_conn *c, int64_t trial, int rung, tt_err *err);
+/* All rung results of the study by (trial, rung); *out is malloc'd. */
+int db_rungs(db_conn *c, int64_t study, db_rung **out, int *n, tt_err *err);
+
+typedef struct db_metric {
+	int64_t trial;
+	int rung;
+	long step;
+	double epoch;
+	const char *split;  /* "train" or "val" (reads: a static string) */
+	double loss, acc, wall_s;
+	int64_t rowid;      /* set by reads; ignored by writes */
+} db_metric;
+
+int db_metric_put(db_conn *c, const db_metric *m, tt_err *err);
+/* n points in one transaction (or in the caller's). */
+int db_metrics_put(db_conn *c, const db_metric *m, int n, tt_err *err);
+/* Polling for new rows: the metrics with rowid > after, in rowid (that
+ * is, insertion) order, of one trial, or of every trial when trial <= 0;
+ * at most max rows when max > 0.  Pass the last rowid seen as after on the
+ * next call.  *out is malloc'd. */
+int db_metrics_since(db_conn *c, int64_t trial, int64_t after, int max,
+                     db_metric **out, int *n, tt_err *err);
+
+typedef struct db_layer_mem {
+	int stage;
+	const char *name;
+	const char *kind;   /* params, grads, optim, activations, workspace */
+	size_t bytes;
+	int frozen;
+} db_layer_mem;
+
+/* One row per (trial, rung, stage, kind); a row put again replaces it. */
+int db_layer_memory_put(db_conn *c, int64_t trial, int rung,
+                        const db_layer_mem *rows, int n, tt_err *err);
+/* The rows of (trial, rung) by stage, in the order they were put; *out is
+ * malloc'd together with the name and kind strings. */
+int db_layer_memory(db_conn *c, int64_t trial, int rung, db_layer_mem **out,
+                    int *n, tt_err *err);
+
+/* ---- pruning masks ----------------------------------------------------- */
+
+typedef struct db_mask {
+	int stage, unit;    /* unit -1: the stage's layer gate */
+	double prob;        /* gate probability */
+	int on;             /* final 0/1 */
+} db_mask;
+
+/* One row per (trial, stage, unit); a row put again replaces it. */
+int db_masks_put(db_conn *c, int64_t trial, const db_mask *rows, int n,
+                 tt_err *err);
+/* The trial's gates by (stage, unit); *out is malloc'd. */
+int db_masks(db_conn *c, int64_t trial, db_mask **out, int *n, tt_err *err);
+
+/* ---- rank correlation -------------------------------------------------- */
+
+/* One row per (study, rung_a, rung_b); put again replaces it. */
+int db_rank_corr_put(db_conn *c, int64_t study, int rung_a, int rung_b, int n,
+                     double spearman, double kendall, tt_err *err);
+
+typedef struct db_rank_corr {
+	int rung_a, rung_b, n;
+	double spearman, kendall;  /* NaN when undefined */
+} db_rank_corr;
+
+/* The study's correlations by (rung_a, rung_b); *out is malloc'd. */
+int db_rank_corr_list(db_conn *c, int64_t study, db_rank_corr **out, int *n,
+                      tt_err *err);
+
+/* ---- commands ---------------------------------------------------------- */
+
+typedef struct db_command {
+	int64_t id, trial;
+	char verb[16];      /* promote, kill, pause, resume */
+	double issued_at, done_at; /* done_at 0 while pending */
+	char result[256];
+} db_command;
+
+/* verb: promote, kill, pause or resume, else TT_EINPUT; an unknown trial
+ * is TT_EINPUT too (foreign key). */
+int db_command_add(db_conn *c, int64_t trial, const char *verb, int64_t *id,
+                   tt_err *err);
+/* Pending commands (done_at NULL) with id > after, oldest first. */
+int db_commands_pending(db_conn *c, int64_t after, db_command **out, int *n,
+                        tt_err *err);
+/* Mark the command done with result (NULL: none; cut to 255 bytes at a
+ * character boundary).  TT_EINPUT when no such command is pending (then
+ * nothing is written and an outer transaction goes on). */
+int db_command_done(db_conn *c, int64_t id, const char *result, tt_err *err);
+/* One command, pending or done; TT_EINPUT when there is none. */
+int db_command_get(db_conn *c, int64_t id, db_command *out, tt_err *err);
+
+/* ---- checkpoints ------------------------------------------------------- */
+
+/* Replace the trial's checkpoint for rung (one kept per (trial, rung)). */
+int db_checkpoint_put(db_conn *c, int64_t trial, int rung, long step,
+                      const void *blob, size_t len, tt_err *err);
+/* The latest checkpoint of (trial, rung): *blob malloc'd, NULL when none
+ * (then *step is -1 and *len 0; an empty checkpoint is a non-NULL *blob
+ * with *len 0). */
+int db_checkpoint_get(db_conn *c, int64_t trial, int rung, long *step,
+                      void **blob, size_t *len, tt_err *err);
+
+#endif

@@ -3,7 +3,7 @@
  *
  * A study file is INI (documented in man/tunetop-study.5):
  *
- *   [study]      name, db, seed, workers, budget
+ *   [study]      name, db, seed, workers, budget, checkpoint_every
  *   [data]       source, train_size, val_size, augment
  *   [model]      spec
  *   [space]      one line per hyperparameter:  NAME = TYPE ARGS
@@ -48,7 +48,6 @@
 #define TT_NAME_LEN 48
 #define TT_STUDY_LINE_MAX 1024        /* bytes per line, CR LF excluded */
 #define TT_STUDY_FILE_MAX (1 << 20)   /* bytes per study file */
-#define TT_RUNG_MAX 16                /* rungs of a ladder, at most */
 
 enum tt_param_type { TT_P_FLOAT, TT_P_LOGFLOAT, TT_P_INT, TT_P_LOGINT, TT_P_CHOICE };
 enum tt_fid_kind { TT_FID_FROZEN, TT_FID_EPOCHS, TT_FID_JOINT };
@@ -81,6 +80,7 @@ typedef struct tt_study {
 	int workers;              /* worker threads, >= 1 */
 	double budget;            /* compute budget in full-fidelity epochs
 	                           * (0: until max_trials are done) */
+	long checkpoint_every;    /* training steps between checkpoints */
 
 	tt_train_config train;    /* data, model and fixed [train] settings at
 	                           * full fidelity (trainable 0 = all, epochs =
@@ -119,30 +119,13 @@ int tt_study_parse(const char *path, const char *text, tt_study *s, tt_err *err)
 void tt_study_free(tt_study *s);
 
 /*
- * The fidelity ladder: fills z[r] (trainable stages, always 1..stages) and
- * epochs[r] for rungs r = 0..R-1, lowest first, and returns R (at most
- * TT_RUNG_MAX; either array may be NULL).  The trainable depths start at
- * min_trainable and grow by eta up to all stages (1, 2, 4, 8 for 8
- * stages at eta 2); R is their count.  frozen: every rung trains `epochs`;
- * epochs: every rung trains all stages, for epochs / eta^(R-1-r); joint:
- * both grow together (the diagonal).  The random scheduler has one rung,
- * the top.
- */
-int tt_study_rungs(const tt_study *s, int *z, double *epochs);
-
-/*
- * A sampler's point u in [0, 1) as a value of p: float lo + u (hi - lo);
- * log-float the same in log space; int and log-int spread the integers
- * lo..hi evenly (log-int in log space); choice the index floor(u n).
- */
-double tt_param_from_unit(const tt_param_spec *p, double u);
-
-/*
  * Apply one configuration to a copy of the study's training settings:
  * values[i] is the value of space[i] (for a choice, the index as a
  * double); int types are rounded to the nearest integer.  TT_EINPUT if a
  * value is not finite, not within space[i]'s bounds (1e-6 relative slack,
- * for values read back from JSON) or not valid for the option.
+ * for values read back from JSON) or not valid for the option.  lr
+ * follows the optimizer when neither [train] nor [space] sets it.  out's
+ * strings point into s, valid while s is.
  */
 int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out,
                    tt_err *err);

@@ -15,6 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <signal.h>
+
+#include "db.h"
+#include "runner.h"
+#include "study.h"
 #include "train.h"
 
 #define TT_VERSION "0.1.0"
@@ -82,11 +87,19 @@ static const opt train_opts[] = {
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: tunetop train [options]   train one network, print a JSON result\n"
+	        "usage: tunetop STUDY.ini                      run a study (headless until the\n"
+	        "                                              explorer exists)\n"
+	        "       tunetop run --headless STUDY.ini       run a study, progress on stderr\n"
+	        "       tunetop status STUDY.db                the study as a table\n"
+	        "       tunetop export STUDY.db --format csv|json\n"
+	        "                                              trials and rung results\n"
+	        "       tunetop cmd STUDY.db promote|kill|pause|resume TRIAL\n"
+	        "                                              send a command to a running study\n"
+	        "       tunetop train [options]                train one network, print JSON\n"
 	        "       tunetop help | --help | --version\n"
 	        "\n"
-	        "The study commands (run, attach, status, export, cmd, demo) are not built yet.\n"
-	        "See tunetop(1).\n");
+	        "The explorer (attach, demo) is not built yet.  See tunetop(1) and\n"
+	        "tunetop-study(5).\n");
 }
 
 static void train_help(FILE *f)
@@ -312,6 +325,333 @@ static int cmd_train(int argc, char **argv)
 	return 0;
 }
 
+/* ---- studies ----------------------------------------------------------- */
+
+static volatile int interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static int cmd_run(const char *path)
+{
+	tt_study st;
+	tt_err err = {0};
+	int rc = tt_study_load(path, &st, &err);
+	if (rc) {
+		fprintf(stderr, "tunetop: %s\n", err.msg);
+		return rc == TT_EINPUT ? 2 : 1;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	tt_runner_opts o = { .log = stderr, .stop = &interrupted };
+	rc = tt_runner_run(&st, &o, &err);
+	tt_study_free(&st);
+	if (rc) {
+		fprintf(stderr, "tunetop: %s\n", err.msg);
+		return rc == TT_EINPUT ? 2 : 1;
+	}
+	if (interrupted) {
+		fprintf(stderr, "tunetop: interrupted; run the same command again to resume\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* Open a study database for a reading command; prints the error. */
+static db_conn *open_db(const char *cmd, const char *path, int flags)
+{
+	db_conn *db = NULL;
+	tt_err err = {0};
+	if (db_open(path, flags, &db, &err)) {
+		fprintf(stderr, "tunetop %s: %s\n", cmd, err.msg);
+		return NULL;
+	}
+	return db;
+}
+
+typedef struct study_view {
+	db_study study;
+	db_trial *t;
+	int nt;
+	db_rung *r;
+	int nr;
+	db_rank_corr *rc;
+	int nrc;
+	int nrungs;
+} study_view;
+
+static int view_load(const char *cmd, db_conn *db, study_view *v)
+{
+	tt_err err = {0};
+	memset(v, 0, sizeof *v);
+	if (db_study_get(db, &v->study, &err) ||
+	    db_trials(db, v->study.id, &v->t, &v->nt, &err) ||
+	    db_rungs(db, v->study.id, &v->r, &v->nr, &err) ||
+	    db_rank_corr_list(db, v->study.id, &v->rc, &v->nrc, &err)) {
+		fprintf(stderr, "tunetop %s: %s\n", cmd, err.msg);
+		return 1;
+	}
+	for (int k = 0; k < v->nr; k++)
+		if (v->r[k].rung + 1 > v->nrungs)
+			v->nrungs = v->r[k].rung + 1;
+	return 0;
+}
+
+static void view_free(study_view *v)
+{
+	free(v->study.config);
+	free(v->t);
+	free(v->r);
+	free(v->rc);
+}
+
+static const db_rung *find_rung(const study_view *v, int64_t trial, int rung)
+{
+	for (int k = 0; k < v->nr; k++)
+		if (v->r[k].trial == trial && v->r[k].rung == rung)
+			return &v->r[k];
+	return NULL;
+}
+
+/* Text from the database may hold anything: never let a control
+ * character reach the terminal. */
+static void put_clean(FILE *f, const char *s, int width)
+{
+	int n = 0;
+	for (; *s && (width < 0 || n < width); s++, n++)
+		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
+	for (; n < width; n++)
+		fputc(' ', f);
+}
+
+static int cmd_status(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: tunetop status STUDY.db\n");
+		return 2;
+	}
+	db_conn *db = open_db("status", argv[1], DB_READONLY);
+	if (!db)
+		return 2;
+	study_view v;
+	if (view_load("status", db, &v)) {
+		db_close(db);
+		return 1;
+	}
+	int counts[8] = {0};
+	static const char *const states[] = { "queued", "running", "paused", "done",
+	                                      "killed", "diverged", "failed" };
+	for (int i = 0; i < v.nt; i++)
+		for (int k = 0; k < 7; k++)
+			counts[k] += strcmp(v.t[i].state, states[k]) == 0;
+	printf("study ");
+	put_clean(stdout, v.study.name, -1);
+	printf(" (%s): %d trials", v.study.state, v.nt);
+	for (int k = 0; k < 7; k++)
+		if (counts[k])
+			printf(", %d %s", counts[k], states[k]);
+	printf("\n\n%6s  %-9s %4s  ", "trial", "state", "rung");
+	for (int r = 0; r < v.nrungs; r++)
+		printf(" acc@%-3d", r);
+	printf("  params\n");
+	for (int i = 0; i < v.nt; i++) {
+		printf("%6lld  %-9s %4d  ", (long long)v.t[i].id, v.t[i].state, v.t[i].rung);
+		for (int r = 0; r < v.nrungs; r++) {
+			const db_rung *x = find_rung(&v, v.t[i].id, r);
+			if (x)
+				printf(" %7.4f", x->val_acc);
+			else
+				printf(" %7s", "-");
+		}
+		printf("  ");
+		put_clean(stdout, v.t[i].params, -1);
+		printf("\n");
+	}
+	if (v.nrc) {
+		printf("\nrank correlation  %5s %5s %5s %9s %8s\n", "rung", "rung", "n",
+		       "spearman", "kendall");
+		for (int k = 0; k < v.nrc; k++)
+			printf("%17s %5d %5d %5d %9.3f %8.3f\n", "", v.rc[k].rung_a, v.rc[k].rung_b,
+			       v.rc[k].n, v.rc[k].spearman, v.rc[k].kendall);
+	}
+	view_free(&v);
+	db_close(db);
+	return 0;
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void put_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void put_num(FILE *f, double x)
+{
+	if (isfinite(x))
+		fprintf(f, "%.9g", x);
+	else
+		fputs("null", f);
+}
+
+static int cmd_export(int argc, char **argv)
+{
+	const char *path = NULL, *format = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--format") == 0 && i + 1 < argc)
+			format = argv[++i];
+		else if (strncmp(argv[i], "--format=", 9) == 0)
+			format = argv[i] + 9;
+		else if (!path && argv[i][0] != '-')
+			path = argv[i];
+		else {
+			fprintf(stderr, "tunetop export: unexpected '%s'; usage: tunetop export "
+			        "STUDY.db --format csv|json\n", argv[i]);
+			return 2;
+		}
+	}
+	if (!path || !format || (strcmp(format, "csv") && strcmp(format, "json"))) {
+		fprintf(stderr, "tunetop export: usage: tunetop export STUDY.db --format csv|json"
+		        "%s%s%s\n", format ? " (got format '" : "", format ? format : "",
+		        format ? "')" : "");
+		return 2;
+	}
+	db_conn *db = open_db("export", path, DB_READONLY);
+	if (!db)
+		return 2;
+	study_view v;
+	if (view_load("export", db, &v)) {
+		db_close(db);
+		return 1;
+	}
+	if (strcmp(format, "csv") == 0) {
+		printf("trial,state,params,rung,trainable,epochs,val_loss,val_acc,seconds,promoted\n");
+		for (int i = 0; i < v.nt; i++) {
+			int any = 0;
+			for (int r = 0; r < v.nrungs; r++) {
+				const db_rung *x = find_rung(&v, v.t[i].id, r);
+				if (!x)
+					continue;
+				any = 1;
+				printf("%lld,%s,\"", (long long)v.t[i].id, v.t[i].state);
+				for (const char *p = v.t[i].params; *p; p++)
+					printf(*p == '"' ? "\"\"" : "%c", *p);
+				printf("\",%d,%d,%g,%.9g,%.9g,%.6g,%d\n", r, x->trainable, x->epochs,
+				       x->val_loss, x->val_acc, x->seconds, x->promoted);
+			}
+			if (!any) {
+				printf("%lld,%s,\"", (long long)v.t[i].id, v.t[i].state);
+				for (const char *p = v.t[i].params; *p; p++)
+					printf(*p == '"' ? "\"\"" : "%c", *p);
+				printf("\",,,,,,,\n");
+			}
+		}
+	} else {
+		printf("{\"study\":");
+		put_json_str(stdout, v.study.name);
+		printf(",\"state\":\"%s\",\"seed\":%llu,\"trials\":[", v.study.state,
+		       (unsigned long long)v.study.seed);
+		for (int i = 0; i < v.nt; i++) {
+			printf("%s{\"id\":%lld,\"state\":\"%s\",\"rung\":%d,\"params\":%s,"
+			       "\"rungs\":[", i ? "," : "", (long long)v.t[i].id, v.t[i].state,
+			       v.t[i].rung, v.t[i].params[0] ? v.t[i].params : "{}");
+			int first = 1;
+			for (int r = 0; r < v.nrungs; r++) {
+				const db_rung *x = find_rung(&v, v.t[i].id, r);
+				if (!x)
+					continue;
+				printf("%s{\"rung\":%d,\"trainable\":%d,\"epochs\":%g,\"val_loss\":",
+				       first ? "" : ",", r, x->trainable, x->epochs);
+				put_num(stdout, x->val_loss);
+				printf(",\"val_acc\":");
+				put_num(stdout, x->val_acc);
+				printf(",\"seconds\":%.6g,\"promoted\":%s}", x->seconds,
+				       x->promoted ? "true" : "false");
+				first = 0;
+			}
+			printf("]}");
+		}
+		printf("],\"rank_corr\":[");
+		for (int k = 0; k < v.nrc; k++) {
+			printf("%s{\"rung_a\":%d,\"rung_b\":%d,\"n\":%d,\"spearman\":", k ? "," : "",
+			       v.rc[k].rung_a, v.rc[k].rung_b, v.rc[k].n);
+			put_num(stdout, v.rc[k].spearman);
+			printf(",\"kendall\":");
+			put_num(stdout, v.rc[k].kendall);
+			printf("}");
+		}
+		printf("]}\n");
+	}
+	view_free(&v);
+	db_close(db);
+	return 0;
+}
+
+static int cmd_cmd(int argc, char **argv)
+{
+	static const char *const verbs[] = { "promote", "kill", "pause", "resume" };
+	if (argc != 4) {
+		fprintf(stderr, "usage: tunetop cmd STUDY.db promote|kill|pause|resume TRIAL\n");
+		return 2;
+	}
+	int ok = 0;
+	for (int k = 0; k < 4; k++)
+		ok |= strcmp(argv[2], verbs[k]) == 0;
+	char *end;
+	long long trial = strtoll(argv[3], &end, 10);
+	if (!ok) {
+		fprintf(stderr, "tunetop cmd: '%s': expected promote, kill, pause or resume\n",
+		        argv[2]);
+		return 2;
+	}
+	if (end == argv[3] || *end || trial < 1) {
+		fprintf(stderr, "tunetop cmd: trial '%s': expected a trial id (a positive "
+		        "integer)\n", argv[3]);
+		return 2;
+	}
+	db_conn *db = open_db("cmd", argv[1], 0);
+	if (!db)
+		return 2;
+	tt_err err = {0};
+	db_trial t;
+	if (db_trial_get(db, trial, &t, &err)) {
+		fprintf(stderr, "tunetop cmd: %s\n", err.msg);
+		db_close(db);
+		return 2;
+	}
+	int64_t id;
+	if (db_command_add(db, trial, argv[2], &id, &err)) {
+		fprintf(stderr, "tunetop cmd: %s\n", err.msg);
+		db_close(db);
+		return 1;
+	}
+	printf("command %lld: %s trial %lld queued; the running study applies it between "
+	       "training steps\n", (long long)id, argv[2], trial);
+	db_close(db);
+	return 0;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -321,6 +661,28 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "train") == 0)
 		return cmd_train(argc - 1, argv + 1);
+	if (strcmp(cmd, "run") == 0) {
+		if (argc == 4 && strcmp(argv[2], "--headless") == 0)
+			return cmd_run(argv[3]);
+		if (argc == 3 && argv[2][0] != '-')
+			return cmd_run(argv[2]);
+		fprintf(stderr, "usage: tunetop run --headless STUDY.ini\n");
+		return 2;
+	}
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(argc - 1, argv + 1);
+	if (strcmp(cmd, "export") == 0)
+		return cmd_export(argc - 1, argv + 1);
+	if (strcmp(cmd, "cmd") == 0)
+		return cmd_cmd(argc - 1, argv + 1);
+	if (argc == 2 && ends_with(cmd, ".ini")) {
+		/* the explorer is not built yet: run headless, saying so when a
+		 * person is watching */
+		if (isatty(1))
+			fprintf(stderr, "tunetop: the explorer is not built yet; running "
+			        "headless\n");
+		return cmd_run(cmd);
+	}
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

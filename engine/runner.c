@@ -1,0 +1,708 @@
+/*
+ * runner.c — the worker pool between the scheduler and the database; see
+ * runner.h.
+ *
+ * Threads: W workers, each with its own database connection, take jobs
+ * from the scheduler under one mutex and train them with the lock
+ * released; the calling thread polls the commands table every poll_s,
+ * applies commands to the scheduler and raises the stop flag of a running
+ * job that was killed or paused (the job's on_step hook sees it between
+ * training steps).  Everything the explorer shows is written as it
+ * happens: trial states, metrics every metric_every steps and at every
+ * epoch, checkpoints, rung results with per-stage memory, and the rank
+ * correlation between every pair of rungs.
+ *
+ * Determinism: trial k (in creation order) gets the k-th point of the
+ * sampler, so a resumed study proposes the configurations it would have.
+ */
+#include "runner.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "rank.h"
+#include "sampler.h"
+#include "scheduler.h"
+#include "train.h"
+
+#define METRIC_BATCH 64
+
+typedef struct job_slot {
+	volatile int stop;        /* 1 kill, 2 pause, 3 shutdown */
+	int busy;
+	int trial, rung;
+} job_slot;
+
+typedef struct runner {
+	const tt_study *st;
+	const tt_runner_opts *o;
+	int64_t study;
+	int nstages, nrungs;
+	tt_train_data data;
+	tt_sched sched;
+	tt_sampler sampler;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int quit;                 /* no more jobs will be handed out */
+	int workers_left;
+	int64_t *ids;             /* scheduler index -> trials.id */
+	double (*values)[TT_SPACE_MAX];
+	int cap;
+	job_slot *slot;           /* one per worker */
+	double macs[TT_RUNG_MAX]; /* compute spent per rung */
+	size_t mem[TT_RUNG_MAX];  /* peak accounted bytes per rung */
+	int failed;
+	tt_err err;               /* the first failure of a worker */
+	double t0;
+} runner;
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void logf_(runner *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void logf_(runner *R, const char *fmt, ...)
+{
+	if (!R->o->log)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	flockfile(R->o->log);
+	fprintf(R->o->log, "[%7.1fs] ", now() - R->t0);
+	vfprintf(R->o->log, fmt, ap);
+	fputc('\n', R->o->log);
+	funlockfile(R->o->log);
+	va_end(ap);
+}
+
+/* Room for trial index i; under the lock. */
+static int ensure(runner *R, int i)
+{
+	if (i < R->cap)
+		return 0;
+	int cap = R->cap ? 2 * R->cap : 64;
+	while (cap <= i)
+		cap *= 2;
+	int64_t *ids = realloc(R->ids, (size_t)cap * sizeof *ids);
+	if (!ids)
+		return -1;
+	R->ids = ids;
+	double (*v)[TT_SPACE_MAX] = realloc(R->values, (size_t)cap * sizeof *v);
+	if (!v)
+		return -1;
+	R->values = v;
+	R->cap = cap;
+	return 0;
+}
+
+static int trial_index(const runner *R, int64_t id)
+{
+	for (int i = 0; i < R->sched.n; i++)
+		if (R->ids[i] == id)
+			return i;
+	return -1;
+}
+
+/* ---- a job's hooks ----------------------------------------------------- */
+
+typedef struct job_ctx {
+	runner *R;
+	db_conn *db;
+	job_slot *slot;
+	int64_t id;
+	int rung;
+	long spe;                 /* steps per epoch */
+	db_metric buf[METRIC_BATCH];
+	int nbuf;
+	double t0;
+	int store_failed;
+} job_ctx;
+
+static void flush_metrics(job_ctx *j)
+{
+	tt_err err = {0};
+	if (j->nbuf && db_metrics_put(j->db, j->buf, j->nbuf, &err)) {
+		logf_(j->R, "trial %lld: metrics not stored: %s", (long long)j->id, err.msg);
+		j->store_failed = 1;
+	}
+	j->nbuf = 0;
+}
+
+static void add_metric(job_ctx *j, long step, const char *split, double loss, double acc)
+{
+	db_metric *m = &j->buf[j->nbuf++];
+	*m = (db_metric){ .trial = j->id, .rung = j->rung, .step = step,
+	                  .epoch = (double)step / (double)j->spe, .split = split,
+	                  .loss = loss, .acc = acc, .wall_s = now() - j->t0 };
+	if (j->nbuf == METRIC_BATCH)
+		flush_metrics(j);
+}
+
+static int on_step(void *ud, long step, long total, int epoch, double loss)
+{
+	job_ctx *j = ud;
+	(void)epoch;
+	long every = j->R->o->metric_every > 0 ? j->R->o->metric_every : 20;
+	if (step % every == 0 || step == total)
+		add_metric(j, step, "train", loss, NAN);
+	if (j->R->o->stop && *j->R->o->stop)
+		j->slot->stop = 3;
+	return j->slot->stop != 0 || j->store_failed;
+}
+
+static void on_epoch(void *ud, int epoch, long step, double tl, double ta, double vl,
+                     double va, double sps)
+{
+	job_ctx *j = ud;
+	(void)epoch, (void)tl, (void)ta, (void)sps;
+	add_metric(j, step, "val", vl, va);
+	flush_metrics(j);
+}
+
+static int on_checkpoint(void *ud, long step, const void *blob, size_t len)
+{
+	job_ctx *j = ud;
+	tt_err err = {0};
+	flush_metrics(j);
+	if (db_checkpoint_put(j->db, j->id, j->rung, step, blob, len, &err)) {
+		logf_(j->R, "trial %lld: checkpoint not stored: %s", (long long)j->id, err.msg);
+		return 1;
+	}
+	return 0;
+}
+
+/* ---- results ----------------------------------------------------------- */
+
+/* Spearman and Kendall between every pair of rungs over the trials that
+ * reached both; under the lock, written with the caller's connection. */
+static void update_rank_corr(runner *R, db_conn *db)
+{
+	int n = R->sched.n;
+	double *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+	if (!a || !b)
+		goto out;
+	for (int ra = 0; ra < R->nrungs; ra++)
+		for (int rb = ra + 1; rb < R->nrungs; rb++) {
+			for (int i = 0; i < n; i++) {
+				const tt_sched_trial *t = &R->sched.t[i];
+				a[i] = t->done > ra && t->bracket <= ra ? t->score[ra] : NAN;
+				b[i] = t->done > rb && t->bracket <= rb ? t->score[rb] : NAN;
+			}
+			double rho, tau;
+			int used = tt_rank_spearman(a, b, n, &rho, NULL);
+			tt_rank_kendall(a, b, n, &tau, NULL);
+			if (used < 2)
+				continue;
+			tt_err err = {0};
+			if (db_rank_corr_put(db, R->study, ra, rb, used, rho, tau, &err))
+				logf_(R, "rank correlation not stored: %s", err.msg);
+		}
+out:
+	free(a);
+	free(b);
+}
+
+static int store_result(db_conn *db, int64_t id, int rung, const tt_rung_def *rd,
+                        const tt_train_result *r, tt_err *err)
+{
+	db_rung row = { .trial = id, .rung = rung, .trainable = r->trainable,
+	                .epochs = rd->epochs, .val_loss = r->val_loss,
+	                .val_acc = r->val_acc, .seconds = r->seconds,
+	                .train_macs = r->train_macs * r->samples_per_s * r->seconds };
+	db_layer_mem rows[TT_MEM_MAX_STAGES * 4];
+	int nr = 0;
+	static const char *const kinds[] = { "params", "grads", "optim", "activations" };
+	for (int s = 0; s < r->stages; s++) {
+		const tt_train_stage *st = &r->stage[s];
+		size_t v[4] = { st->params, st->grads, st->optim, st->activations };
+		for (int k = 0; k < 4; k++)
+			rows[nr++] = (db_layer_mem){ s, st->name, kinds[k], v[k], st->frozen };
+	}
+	int rc;
+	if ((rc = db_begin(db, err)))
+		return rc;
+	if ((rc = db_rung_put(db, &row, err)) ||
+	    (rc = db_layer_memory_put(db, id, rung, rows, nr, err)) ||
+	    (rc = db_trial_set(db, id, "done", rung, err)) ||
+	    (rc = db_commit(db, err))) {
+		db_rollback(db);
+		return rc;
+	}
+	return TT_OK;
+}
+
+/* ---- workers ----------------------------------------------------------- */
+
+typedef struct worker_arg {
+	runner *R;
+	int w;
+} worker_arg;
+
+static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
+{
+	const tt_study *st = R->st;
+	const tt_rung_def *rd = &R->sched.rung[rung];
+	int64_t id = R->ids[i];
+	tt_err err = {0};
+	tt_train_config c;
+	if (tt_study_apply(st, R->values[i], &c, &err)) {
+		logf_(R, "trial %lld: %s", (long long)id, err.msg);
+		pthread_mutex_lock(&R->mu);
+		tt_sched_failed(&R->sched, i);
+		pthread_mutex_unlock(&R->mu);
+		db_trial_set(db, id, "failed", rung, NULL);
+		return;
+	}
+	/* workers x threads <= cores, and no more than [train] threads asks */
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	int share = (int)(cores > st->workers ? cores / st->workers : 1);
+	if (c.threads > share)
+		c.threads = share;
+	c.trainable = rd->trainable;
+	int batch = c.batch < R->data.train.n ? c.batch : R->data.train.n;
+	long spe = (R->data.train.n + batch - 1) / batch;
+	c.steps = (long)ceil(rd->epochs * (double)spe);
+	if (c.steps < 1)
+		c.steps = 1;
+	c.test = 0;
+
+	/* where to start: this rung's checkpoint (a crash or a pause), else in
+	 * continue mode the previous rung's final weights, else from scratch */
+	void *blob = NULL;
+	size_t len = 0;
+	long at = 0;
+	if (db_checkpoint_get(db, id, rung, &at, &blob, &len, &err) == TT_OK && blob) {
+		c.resume = blob;
+		c.resume_len = len;
+	} else if (st->mode == TT_MODE_CONTINUE && rung > R->sched.t[i].bracket &&
+	           db_checkpoint_get(db, id, rung - 1, &at, &blob, &len, &err) == TT_OK &&
+	           blob) {
+		c.resume = blob;
+		c.resume_len = len;
+		c.resume_weights_only = 1;
+	}
+	logf_(R, "trial %lld rung %d (z=%d, %.3g epochs): %s%s", (long long)id, rung,
+	      rd->trainable, rd->epochs, c.resume ? "resume" : "start",
+	      c.resume && !c.resume_weights_only ? " from its checkpoint" :
+	      c.resume ? " from the previous rung" : "");
+
+	job_ctx j = { .R = R, .db = db, .slot = slot, .id = id, .rung = rung, .spe = spe,
+	              .t0 = now() };
+	tt_train_hooks h = { .ud = &j, .on_step = on_step, .on_epoch = on_epoch,
+	                     .checkpoint_every = R->o->checkpoint_every > 0 ?
+	                                         R->o->checkpoint_every :
+	                                         st->checkpoint_every > 0 ?
+	                                         st->checkpoint_every : 100,
+	                     .on_checkpoint = on_checkpoint };
+	tt_train_result r;
+	int rc = tt_train_run(&c, &R->data, &h, &r, &err);
+	flush_metrics(&j);
+	free(blob);
+
+	/* a stop that came after the last step changes nothing: the rung is
+	 * finished and its result is kept (a kill keeps finished rungs) */
+	int stop = rc == TT_OK && r.steps < c.steps ? slot->stop : 0;
+	pthread_mutex_lock(&R->mu);
+	if (rc == TT_EDIVERGED) {
+		tt_sched_diverged(&R->sched, i);
+		pthread_mutex_unlock(&R->mu);
+		db_trial_set(db, id, "diverged", rung, NULL);
+		logf_(R, "trial %lld rung %d: diverged", (long long)id, rung);
+		tt_train_result_free(&r);
+		return;
+	}
+	if (rc != TT_OK) {
+		tt_sched_failed(&R->sched, i);
+		pthread_mutex_unlock(&R->mu);
+		db_trial_set(db, id, "failed", rung, NULL);
+		logf_(R, "trial %lld rung %d: failed: %s", (long long)id, rung, err.msg);
+		return;
+	}
+	if (stop) {
+		/* killed, paused or shut down: the rung is not finished */
+		if (stop == 2)
+			tt_sched_stopped(&R->sched, i, rung);
+		pthread_mutex_unlock(&R->mu);
+		const char *state = stop == 1 ? "killed" : stop == 2 ? "paused" : "queued";
+		db_trial_set(db, id, state, rung, NULL);
+		logf_(R, "trial %lld rung %d: %s at step %ld", (long long)id, rung, state, r.steps);
+		tt_train_result_free(&r);
+		return;
+	}
+	pthread_mutex_unlock(&R->mu);
+	rc = store_result(db, id, rung, rd, &r, &err);
+	pthread_mutex_lock(&R->mu);
+	if (rc) {
+		tt_sched_failed(&R->sched, i);
+		if (!R->failed) {
+			R->failed = 1;
+			R->err = err;
+		}
+		logf_(R, "trial %lld rung %d: result not stored: %s", (long long)id, rung, err.msg);
+	} else {
+		int paused = R->sched.t[i].state == TT_T_PAUSED;
+		int killed = R->sched.t[i].state == TT_T_KILLED;
+		tt_sched_done(&R->sched, i, rung, r.val_acc);
+		R->macs[rung] += r.train_macs * r.samples_per_s * r.seconds;
+		if (r.mem_peak > R->mem[rung])
+			R->mem[rung] = r.mem_peak;
+		update_rank_corr(R, db);
+		if (paused || killed)
+			db_trial_set(db, id, paused ? "paused" : "killed", rung, NULL);
+		logf_(R, "trial %lld rung %d (z=%d): val_acc %.4f val_loss %.4f, %.1fs, "
+		      "%.0f samples/s, %.1f MiB", (long long)id, rung, r.trainable, r.val_acc,
+		      r.val_loss, r.seconds, r.samples_per_s, r.mem_peak / 1048576.0);
+	}
+	pthread_mutex_unlock(&R->mu);
+	tt_train_result_free(&r);
+}
+
+static void *worker(void *arg)
+{
+	worker_arg *a = arg;
+	runner *R = a->R;
+	job_slot *slot = &R->slot[a->w];
+	db_conn *db = NULL;
+	tt_err err = {0};
+	if (db_open(R->st->db, 0, &db, &err)) {
+		pthread_mutex_lock(&R->mu);
+		if (!R->failed) {
+			R->failed = 1;
+			R->err = err;
+		}
+		R->quit = 1;
+		goto out;
+	}
+	pthread_mutex_lock(&R->mu);
+	for (;;) {
+		tt_job job = { TT_JOB_WAIT, -1, -1, 0 };
+		while (!R->quit) {
+			if (R->o->stop && *R->o->stop) {
+				R->quit = 1;
+				break;
+			}
+			job = tt_sched_next(&R->sched);
+			if (job.kind == TT_JOB_RUN)
+				break;
+			if (job.kind == TT_JOB_DONE) {
+				/* done only when no other worker is still busy */
+				int busy = 0;
+				for (int w = 0; w < R->st->workers; w++)
+					busy |= R->slot[w].busy;
+				if (!busy) {
+					R->quit = 1;
+					break;
+				}
+			}
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 200000000;
+			if (ts.tv_nsec >= 1000000000)
+				ts.tv_sec++, ts.tv_nsec -= 1000000000;
+			pthread_cond_timedwait(&R->cv, &R->mu, &ts);
+		}
+		if (R->quit)
+			break;
+		int i = job.trial;
+		if (job.is_new) {
+			/* trial k gets the sampler's k-th point; the row is added
+			 * under the lock so ids follow creation order */
+			char json[1024];
+			double u[TT_SPACE_MAX];
+			if (ensure(R, i)) {
+				R->quit = 1;
+				break;
+			}
+			tt_sampler_next(&R->sampler, u);
+			for (int k = 0; k < R->st->nspace; k++)
+				R->values[i][k] = tt_sampler_map(&R->st->space[k], u[k]);
+			tt_study_params_json(R->st, R->values[i], json, sizeof json);
+			if (db_trial_add(db, R->study, json, &R->ids[i], &err)) {
+				if (!R->failed) {
+					R->failed = 1;
+					R->err = err;
+				}
+				R->quit = 1;
+				break;
+			}
+		}
+		slot->busy = 1;
+		slot->stop = 0;
+		slot->trial = i;
+		slot->rung = job.rung;
+		int promoted = job.rung > R->sched.t[i].bracket;
+		pthread_mutex_unlock(&R->mu);
+		if (db_trial_set(db, R->ids[i], "running", job.rung, &err))
+			logf_(R, "trial %lld: state not stored: %s", (long long)R->ids[i], err.msg);
+		if (promoted)
+			db_rung_promoted(db, R->ids[i], job.rung - 1, NULL);
+		run_job(R, db, slot, i, job.rung);
+		pthread_mutex_lock(&R->mu);
+		slot->busy = 0;
+		pthread_cond_broadcast(&R->cv);
+	}
+out:
+	R->workers_left--;
+	pthread_cond_broadcast(&R->cv);
+	pthread_mutex_unlock(&R->mu);
+	db_close(db);
+	return NULL;
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static void apply_commands(runner *R, db_conn *db, int64_t *after)
+{
+	db_command *cmd = NULL;
+	int n = 0;
+	tt_err err = {0};
+	if (db_commands_pending(db, *after, &cmd, &n, &err)) {
+		logf_(R, "commands not read: %s", err.msg);
+		return;
+	}
+	for (int k = 0; k < n; k++) {
+		const db_command *c = &cmd[k];
+		*after = c->id;
+		pthread_mutex_lock(&R->mu);
+		int i = trial_index(R, c->trial);
+		const char *why = NULL;
+		int stop = 0;
+		if (i < 0)
+			why = "no such trial in this study";
+		else if (strcmp(c->verb, "promote") == 0)
+			why = tt_sched_promote(&R->sched, i);
+		else if (strcmp(c->verb, "kill") == 0)
+			why = tt_sched_kill(&R->sched, i), stop = 1;
+		else if (strcmp(c->verb, "pause") == 0)
+			why = tt_sched_pause(&R->sched, i), stop = 2;
+		else if (strcmp(c->verb, "resume") == 0)
+			why = tt_sched_resume(&R->sched, i);
+		else
+			why = "unknown command: expected promote, kill, pause or resume";
+		const char *state = NULL;
+		if (!why && stop) {
+			int running = 0;
+			for (int w = 0; w < R->st->workers; w++)
+				if (R->slot[w].busy && R->slot[w].trial == i) {
+					R->slot[w].stop = stop;
+					running = 1;
+				}
+			if (!running)
+				state = stop == 1 ? "killed" : "paused";
+		}
+		if (!why && strcmp(c->verb, "resume") == 0)
+			state = R->sched.t[i].state == TT_T_QUEUED ? "queued" : "done";
+		int rung = i >= 0 ? (R->sched.t[i].done > 0 ? R->sched.t[i].done - 1 : 0) : 0;
+		pthread_cond_broadcast(&R->cv);
+		pthread_mutex_unlock(&R->mu);
+		if (state)
+			db_trial_set(db, c->trial, state, rung, NULL);
+		char result[256];
+		snprintf(result, sizeof result, "%s%s", why ? "refused: " : "ok", why ? why : "");
+		if (db_command_done(db, c->id, result, &err))
+			logf_(R, "command %lld not marked done: %s", (long long)c->id, err.msg);
+		logf_(R, "command %lld: %s trial %lld: %s", (long long)c->id, c->verb,
+		      (long long)c->trial, result);
+	}
+	free(cmd);
+}
+
+/* ---- restore and summary ----------------------------------------------- */
+
+static int parse_state(const char *s)
+{
+	for (int k = 0; k <= TT_T_FAILED; k++)
+		if (strcmp(s, tt_trial_state_name[k]) == 0)
+			return k;
+	return TT_T_FAILED;
+}
+
+/* Rebuild the scheduler from the database, in trial id order. */
+static int restore(runner *R, db_conn *db, tt_err *err)
+{
+	db_trial *tr = NULL;
+	db_rung *rg = NULL;
+	int nt = 0, nr = 0, rc;
+	if ((rc = db_trials_requeue(db, R->study, NULL, err)) ||
+	    (rc = db_trials(db, R->study, &tr, &nt, err)) ||
+	    (rc = db_rungs(db, R->study, &rg, &nr, err)))
+		goto out;
+	for (int k = 0; k < nt; k++) {
+		double score[TT_RUNG_MAX] = {0};
+		int promoted[TT_RUNG_MAX] = {0}, done = 0, bracket = tr[k].rung;
+		for (int q = 0; q < nr; q++) {
+			if (rg[q].trial != tr[k].id || rg[q].rung < 0 || rg[q].rung >= TT_RUNG_MAX)
+				continue;
+			score[rg[q].rung] = rg[q].val_acc;
+			promoted[rg[q].rung] = rg[q].promoted;
+			if (rg[q].rung + 1 > done)
+				done = rg[q].rung + 1;
+			if (rg[q].rung < bracket)
+				bracket = rg[q].rung;
+		}
+		int state = parse_state(tr[k].state);
+		if (ensure(R, k) || tt_sched_restore(&R->sched, state, bracket, done, score,
+		                                     promoted) != k) {
+			rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
+			goto out;
+		}
+		R->ids[k] = tr[k].id;
+		double u[TT_SPACE_MAX];
+		tt_sampler_next(&R->sampler, u);
+		for (int p = 0; p < R->st->nspace; p++)
+			R->values[k][p] = tt_sampler_map(&R->st->space[p], u[p]);
+	}
+	if (nt)
+		logf_(R, "resuming: %d trials and %d rung results already in %s", nt, nr,
+		      R->st->db);
+out:
+	free(tr);
+	free(rg);
+	return rc;
+}
+
+static void summary(runner *R, db_conn *db)
+{
+	FILE *f = R->o->log;
+	if (!f)
+		return;
+	const tt_sched *s = &R->sched;
+	int best = -1, best_done = 0;
+	for (int i = 0; i < s->n; i++) {
+		const tt_sched_trial *t = &s->t[i];
+		if (t->done == 0)
+			continue;
+		double sc = t->score[t->done - 1];
+		if (best < 0 || t->done > best_done ||
+		    (t->done == best_done && sc > s->t[best].score[best_done - 1]))
+			best = i, best_done = t->done;
+	}
+	fprintf(f, "\nstudy %s: %d trials, database %s\n", R->st->name, s->n, R->st->db);
+	if (best >= 0) {
+		char json[1024];
+		tt_study_params_json(R->st, R->values[best], json, sizeof json);
+		fprintf(f, "best trial %lld: %s\n", (long long)R->ids[best], json);
+		for (int r = s->t[best].bracket; r < s->t[best].done; r++)
+			fprintf(f, "  rung %d (z=%d, %.3g epochs): val_acc %.4f\n", r,
+			        s->rung[r].trainable, s->rung[r].epochs, s->t[best].score[r]);
+	}
+	fprintf(f, "rung  trainable  epochs  results  compute(GMAC)  peak memory (MiB)\n");
+	for (int r = 0; r < s->nrungs; r++) {
+		int n = 0;
+		for (int i = 0; i < s->n; i++)
+			n += s->t[i].done > r && s->t[i].bracket <= r;
+		fprintf(f, "%4d  %9d  %6.3g  %7d  %13.1f  %17.1f\n", r, s->rung[r].trainable,
+		        s->rung[r].epochs, n, R->macs[r] / 1e9, R->mem[r] / 1048576.0);
+	}
+	db_rank_corr *rc = NULL;
+	int nrc = 0;
+	if (db_rank_corr_list(db, R->study, &rc, &nrc, NULL) == TT_OK && nrc) {
+		fprintf(f, "rank correlation between rungs:\n  a  b    n  spearman  kendall\n");
+		for (int k = 0; k < nrc; k++)
+			fprintf(f, "%3d %2d %4d  %8.3f  %7.3f\n", rc[k].rung_a, rc[k].rung_b,
+			        rc[k].n, rc[k].spearman, rc[k].kendall);
+	}
+	free(rc);
+}
+
+/* ---- the study --------------------------------------------------------- */
+
+int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
+{
+	runner R;
+	db_conn *db = NULL;
+	pthread_t th[64];
+	worker_arg args[64];
+	int rc, started = 0;
+	memset(&R, 0, sizeof R);
+	R.st = st;
+	R.o = o;
+	R.t0 = now();
+	pthread_mutex_init(&R.mu, NULL);
+	pthread_cond_init(&R.cv, NULL);
+	if (st->workers < 1 || st->workers > 64)
+		return tt_err_set(err, TT_EINPUT, "%s: workers = %d, expected 1..64", st->path,
+		                  st->workers);
+	if ((rc = tt_model_spec_check(st->train.model, &R.nstages, err)))
+		return rc;
+	if ((rc = db_open(st->db, DB_CREATE, &db, err)))
+		return rc;
+	if ((rc = db_study_ensure(db, st->name, st->text, st->seed, &R.study, err)))
+		goto out;
+	if ((rc = tt_sched_init(&R.sched, st, R.nstages, err)))
+		goto out;
+	R.nrungs = R.sched.nrungs;
+	if ((rc = tt_sampler_init(&R.sampler, st->sampler, st->nspace > 0 ? st->nspace : 1,
+	                          st->seed, err)))
+		goto out;
+	if ((rc = restore(&R, db, err)))
+		goto out;
+	logf_(&R, "study %s: %s, %d stages, %d rungs, %d workers, loading data", st->name,
+	      st->train.model, R.nstages, R.nrungs, st->workers);
+	if ((rc = tt_train_data_load(&st->train, &R.data, err)))
+		goto out;
+	R.slot = calloc((size_t)st->workers, sizeof *R.slot);
+	if (!R.slot) {
+		rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
+		goto out;
+	}
+	R.workers_left = st->workers;
+	for (int w = 0; w < st->workers; w++) {
+		args[w] = (worker_arg){ &R, w };
+		if (pthread_create(&th[w], NULL, worker, &args[w])) {
+			pthread_mutex_lock(&R.mu);
+			R.quit = 1;
+			R.workers_left -= st->workers - w;
+			pthread_mutex_unlock(&R.mu);
+			break;
+		}
+		started++;
+	}
+	/* the command loop, until every worker has left */
+	int64_t after = 0;
+	double poll = o->poll_s > 0 ? o->poll_s : 0.2;
+	for (;;) {
+		apply_commands(&R, db, &after);
+		pthread_mutex_lock(&R.mu);
+		int left = R.workers_left;
+		if (o->stop && *o->stop) {
+			R.quit = 1;
+			for (int w = 0; w < st->workers; w++)
+				R.slot[w].stop = 3;
+			pthread_cond_broadcast(&R.cv);
+		}
+		pthread_mutex_unlock(&R.mu);
+		if (!left)
+			break;
+		usleep((useconds_t)(poll * 1e6));
+	}
+	for (int w = 0; w < started; w++)
+		pthread_join(th[w], NULL);
+	apply_commands(&R, db, &after);
+	rc = R.failed ? TT_ERUNTIME : TT_OK;
+	if (R.failed && err)
+		*err = R.err;
+	if (!rc && !(o->stop && *o->stop)) {
+		db_study_set_state(db, R.study, "done", NULL);
+		summary(&R, db);
+	}
+out:
+	tt_train_data_free(&R.data);
+	tt_sched_free(&R.sched);
+	free(R.ids);
+	free(R.values);
+	free(R.slot);
+	db_close(db);
+	pthread_mutex_destroy(&R.mu);
+	pthread_cond_destroy(&R.cv);
+	return rc;
+}

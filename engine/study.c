@@ -1,0 +1,1230 @@
+/*
+ * study.c — study files; see study.h and man/tunetop-study.5.
+ *
+ * The parser is a loop over lines and a handful of const tables:
+ *
+ *   sections[]   the sections, each with its key table (or, for [space],
+ *                its own line handler) and a line of help;
+ *   *_keys[]     per section: name, type, range, choices, offset of the
+ *                target in tt_study, the [space] types it may be searched
+ *                with, the default (parsed through the same code as a
+ *                value from a file, so the table is the one source of the
+ *                defaults) and help;
+ *   ptypes[]     the [space] types;
+ *   bool_words[] the words a boolean accepts.
+ *
+ * The same tables produce every error message ("expected one of ...") and
+ * the KEYS section of the man page (tt_study_man_keys), so the three cannot
+ * disagree.  The [train] table repeats the `tunetop train` option table of
+ * tui/main.c: same names, ranges and meanings.
+ *
+ * Constraints kept: nothing is allocated but the copy of the text; every
+ * failure is TT_EINPUT (TT_ERUNTIME only for out of memory or a read error)
+ * with "FILE:LINE: [section] key: found 'X', expected Y"; on failure the
+ * study is freed.
+ */
+#include "study.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "backend.h"
+#include "model.h"
+
+#define FASHION_TRAIN_N 60000 /* images in Fashion-MNIST's training set */
+
+/* ---- the tables --------------------------------------------------------- */
+
+enum key_type {
+	K_INT,       /* int */
+	K_LONG,      /* long */
+	K_U64,       /* uint64_t */
+	K_FLOAT,     /* float */
+	K_DOUBLE,    /* double */
+	K_BOOL,      /* int, 0 or 1, from bool_words */
+	K_CHOICE,    /* int, the index in choices */
+	K_STRING,    /* char[hi], non-empty */
+	K_ELSEWHERE  /* a `tunetop train` option whose home is another section */
+};
+
+/* [space] types a [train] key may be searched with. */
+#define P_BIT(t) (1u << (t))
+#define SEARCH_REAL (P_BIT(TT_P_FLOAT) | P_BIT(TT_P_LOGFLOAT) | P_BIT(TT_P_CHOICE))
+#define SEARCH_INT (P_BIT(TT_P_INT) | P_BIT(TT_P_LOGINT) | P_BIT(TT_P_CHOICE))
+#define SEARCH_CHOICE P_BIT(TT_P_CHOICE)
+
+typedef struct key {
+	const char *name;
+	const char *meta;     /* what a value looks like, for the man page */
+	int type;             /* enum key_type */
+	double lo, hi;        /* numbers: inclusive range; K_STRING: capacity */
+	const char *choices;  /* K_CHOICE: "a|b|c", in enum order */
+	size_t off;           /* target, an offset into tt_study */
+	unsigned search;      /* [train]: the [space] types allowed, P_BIT()s */
+	const char *def;      /* default, parsed at init; NULL: computed.
+	                       * K_ELSEWHERE: where the setting lives */
+	const char *defdoc;   /* the default as documented when def is NULL */
+	const char *help;
+	/* Optional extra check of a value that parsed: NULL when fine, else
+	 * what was expected (in buf). */
+	const char *(*check)(const char *v, char *buf, size_t n);
+} key;
+
+#define OFF(f) offsetof(tt_study, f)
+
+static const char *check_name(const char *v, char *buf, size_t n);
+static const char *check_spec(const char *v, char *buf, size_t n);
+static const char *check_backend(const char *v, char *buf, size_t n);
+
+static const key study_keys[] = {
+	{ "name", "NAME", K_STRING, 0, TT_NAME_LEN, NULL, OFF(name), 0, NULL,
+	  "the file's basename without .ini",
+	  "The study's name, shown by the explorer and stored in the database",
+	  check_name },
+	{ "db", "PATH", K_STRING, 0, sizeof ((tt_study *)0)->db, NULL, OFF(db), 0,
+	  NULL, "NAME.db beside the study file",
+	  "The study database (SQLite); a relative path is taken relative to the "
+	  "study file's directory", NULL },
+	{ "seed", "N", K_U64, 0, 9.2e18, NULL, OFF(seed), 0, "1", NULL,
+	  "Seed of every trial's initialisation, split, order and augmentation; "
+	  "a trial is reproducible from the seed and its id", NULL },
+	{ "workers", "N", K_INT, 1, 1024, NULL, OFF(workers), 0, "1", NULL,
+	  "Trials trained at the same time", NULL },
+	{ "budget", "E", K_DOUBLE, 0, 1e12, NULL, OFF(budget), 0, "0", NULL,
+	  "Compute budget in full-fidelity epochs; 0 runs until max_trials are done",
+	  NULL },
+	{ "checkpoint_every", "S", K_LONG, 1, 1e12, NULL, OFF(checkpoint_every), 0,
+	  "100", NULL,
+	  "Training steps between checkpoints of a running trial: a crash or a "
+	  "pause loses at most this many", NULL },
+};
+
+static const key data_keys[] = {
+	{ "source", "SRC", K_STRING, 0, sizeof ((tt_study *)0)->strs[1], NULL,
+	  OFF(strs[1]), 0, "fashion-mnist", NULL,
+	  "The data: fashion-mnist, synthetic, or a directory of IDX files (a "
+	  "relative one "
+	  "is taken relative to the study file's directory)", NULL },
+	{ "train_size", "N", K_INT, 1, 1e7, NULL, OFF(train.train_size), 0, "55000",
+	  NULL, "Training examples carved from the training set", NULL },
+	{ "val_size", "N", K_INT, 1, 1e7, NULL, OFF(train.val_size), 0, "5000", NULL,
+	  "Held-out validation examples from the training set; the scheduler "
+	  "ranks trials by them", NULL },
+	{ "augment", "BOOL", K_BOOL, 0, 0, NULL, OFF(train.augment), 0, "off", NULL,
+	  "Random crop (padding 2) and horizontal flip", NULL },
+};
+
+static const key model_keys[] = {
+	{ "spec", "SPEC", K_STRING, 0, sizeof ((tt_study *)0)->strs[0], NULL,
+	  OFF(strs[0]), 0, "resnet:2,2,2:w16", NULL,
+	  "Model spec: mlp:W,W,..  cnn:C,C,..  resnet:B,B,..[:wW]", check_spec },
+};
+
+static const key fidelity_keys[] = {
+	{ "kind", "KIND", K_CHOICE, 0, 0, "frozen|epochs|joint", OFF(fid_kind), 0,
+	  "frozen", NULL,
+	  "What grows from rung to rung: the trainable stages, the epochs, or both",
+	  NULL },
+	{ "min_trainable", "Z", K_INT, 1, 64, NULL, OFF(min_trainable), 0, "1", NULL,
+	  "Trainable stages at the lowest rung, at most the model's stage count",
+	  NULL },
+	{ "eta", "N", K_INT, 2, 100, NULL, OFF(eta), 0, "2", NULL,
+	  "Growth factor between rungs; promotion keeps the top 1/eta", NULL },
+	{ "epochs", "E", K_DOUBLE, 0.01, 100000, NULL, OFF(epochs), 0, "1", NULL,
+	  "Epochs at full fidelity (the top rung)", NULL },
+};
+
+static const key scheduler_keys[] = {
+	{ "kind", "KIND", K_CHOICE, 0, 0, "random|sh|asha|hyperband", OFF(sched_kind),
+	  0, "asha", NULL, "Which (trial, rung) runs next", NULL },
+	{ "max_trials", "N", K_INT, 1, 1e6, NULL, OFF(max_trials), 0, "16", NULL,
+	  "Configurations sampled", NULL },
+	{ "mode", "MODE", K_CHOICE, 0, 0, "restart|continue", OFF(mode), 0,
+	  "restart", NULL,
+	  "A promoted trial restarts from its initialisation, or continues from "
+	  "its checkpoint", NULL },
+	{ "sampler", "KIND", K_CHOICE, 0, 0, "random|halton", OFF(sampler), 0,
+	  "halton", NULL, "How configurations are drawn from [space]", NULL },
+};
+
+/* `tunetop train`'s options in its order (tui/main.c), same ranges. */
+static const key train_keys[] = {
+	{ "model", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[model] spec", NULL,
+	  "The model belongs to the study", NULL },
+	{ "data", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[data] source", NULL,
+	  "The data belong to the study", NULL },
+	{ "train-size", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[data] train_size",
+	  NULL, "The data belong to the study", NULL },
+	{ "val-size", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[data] val_size", NULL,
+	  "The data belong to the study", NULL },
+	{ "trainable", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0,
+	  "[fidelity] min_trainable", NULL,
+	  "The fidelity ladder sets each rung's trainable stages", NULL },
+	{ "epochs", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[fidelity] epochs", NULL,
+	  "The fidelity ladder sets each rung's epochs", NULL },
+	{ "steps", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[fidelity] epochs", NULL,
+	  "The fidelity ladder sets each rung's length", NULL },
+	{ "batch", "B", K_INT, 1, 65536, NULL, OFF(train.batch), SEARCH_INT, "128",
+	  NULL, "Batch size", NULL },
+	{ "optimizer", "NAME", K_CHOICE, 0, 0, "sgd|adamw", OFF(train.opt.kind),
+	  SEARCH_CHOICE, "sgd", NULL, "SGD with momentum, or AdamW", NULL },
+	{ "lr", "X", K_FLOAT, 1e-12, 1e3, NULL, OFF(train.opt.lr), SEARCH_REAL, NULL,
+	  "0.05 (sgd), 0.001 (adamw)", "Peak learning rate", NULL },
+	{ "momentum", "M", K_FLOAT, 0, 0.9999, NULL, OFF(train.opt.momentum),
+	  SEARCH_REAL, "0.9", NULL, "SGD momentum", NULL },
+	{ "nesterov", "BOOL", K_BOOL, 0, 0, NULL, OFF(train.opt.nesterov),
+	  SEARCH_CHOICE, "off", NULL, "Nesterov momentum", NULL },
+	{ "weight-decay", "W", K_FLOAT, 0, 1, NULL, OFF(train.opt.weight_decay),
+	  SEARCH_REAL, "5e-4", NULL,
+	  "Weight decay (coupled for SGD, decoupled for AdamW)", NULL },
+	{ "schedule", "NAME", K_CHOICE, 0, 0, "constant|step|cosine",
+	  OFF(train.opt.schedule), SEARCH_CHOICE, "cosine", NULL,
+	  "Learning-rate schedule after warmup", NULL },
+	{ "warmup", "N", K_LONG, 0, 1e12, NULL, OFF(train.opt.warmup), SEARCH_INT,
+	  "0", NULL, "Linear warmup steps", NULL },
+	{ "label-smoothing", "E", K_FLOAT, 0, 0.999, NULL, OFF(train.label_smoothing),
+	  SEARCH_REAL, "0", NULL, "Label smoothing of the cross-entropy", NULL },
+	{ "augment", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[data] augment", NULL,
+	  "The data belong to the study", NULL },
+	{ "test", "BOOL", K_BOOL, 0, 0, NULL, OFF(train.test), 0, "off", NULL,
+	  "Also report test-set accuracy", NULL },
+	{ "seed", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[study] seed", NULL,
+	  "One seed keys every trial's random streams", NULL },
+	{ "threads", "T", K_INT, 1, 1024, NULL, OFF(train.threads), 0, NULL,
+	  "all cores", "Compute threads per worker", NULL },
+	{ "backend", "NAME", K_STRING, 0, sizeof ((tt_study *)0)->strs[2], NULL,
+	  OFF(strs[2]), 0, "cpu", NULL,
+	  "Compute backend: cpu, or cuda when built with CUDA=1", check_backend },
+};
+
+typedef struct pctx pctx;
+
+typedef struct section {
+	const char *name;
+	const key *keys;      /* NULL for [space], which space_line() parses */
+	int nkeys;
+	const char *help;
+} section;
+
+#define N(a) ((int)(sizeof (a) / sizeof (a)[0]))
+enum { SEC_STUDY, SEC_DATA, SEC_MODEL, SEC_SPACE, SEC_FIDELITY, SEC_SCHEDULER,
+       SEC_TRAIN, NSEC };
+
+static const section sections[NSEC] = {
+	[SEC_STUDY] = { "study", study_keys, N(study_keys),
+	                "The study as a whole." },
+	[SEC_DATA] = { "data", data_keys, N(data_keys),
+	               "The examples every trial trains and is validated on." },
+	[SEC_MODEL] = { "model", model_keys, N(model_keys),
+	                "The network every trial trains." },
+	[SEC_SPACE] = { "space", NULL, 0,
+	                "The hyperparameters searched; see SPACE." },
+	[SEC_FIDELITY] = { "fidelity", fidelity_keys, N(fidelity_keys),
+	                   "The ladder of rungs; see FIDELITY LADDER." },
+	[SEC_SCHEDULER] = { "scheduler", scheduler_keys, N(scheduler_keys),
+	                    "Which trial runs at which rung; see SCHEDULERS." },
+	[SEC_TRAIN] = { "train", train_keys, N(train_keys),
+	                "The fixed training settings, by the names, ranges and "
+	                "meanings of tunetop train's options (tunetop(1)). "
+	                "A hyperparameter in [space] overrides its key here." },
+};
+
+typedef struct ptype {
+	const char *name;
+	int type;            /* enum tt_param_type, the index */
+	const char *form;    /* for messages and the man page */
+} ptype;
+
+static const ptype ptypes[] = {
+	{ "float", TT_P_FLOAT, "float LO HI" },
+	{ "log-float", TT_P_LOGFLOAT, "log-float LO HI" },
+	{ "int", TT_P_INT, "int LO HI" },
+	{ "log-int", TT_P_LOGINT, "log-int LO HI" },
+	{ "choice", TT_P_CHOICE, "choice A,B,C" },
+};
+
+static const struct { const char *word; int value; } bool_words[] = {
+	{ "true", 1 }, { "false", 0 }, { "yes", 1 }, { "no", 0 },
+	{ "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 },
+};
+
+/* ---- value parsing ------------------------------------------------------ */
+
+/* A decimal integer, optionally signed; nothing else. */
+static int parse_ll(const char *v, long long *out)
+{
+	const char *p = v + (*v == '+' || *v == '-');
+	if (*p < '0' || *p > '9')
+		return -1;
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* A finite decimal number: digits, sign, point, exponent; no hex, inf, nan. */
+static int parse_num(const char *v, double *out)
+{
+	if (!*v || strspn(v, "0123456789+-.eE") != strlen(v))
+		return -1;
+	char *end;
+	errno = 0;
+	double x = strtod(v, &end);
+	if (errno || end == v || *end || !isfinite(x))
+		return -1;
+	*out = x;
+	return 0;
+}
+
+static int parse_bool(const char *v, int *out)
+{
+	for (int i = 0; i < N(bool_words); i++)
+		if (strcmp(v, bool_words[i].word) == 0) {
+			*out = bool_words[i].value;
+			return 0;
+		}
+	return -1;
+}
+
+/* The index of v in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *v)
+{
+	size_t len = strlen(v);
+	int k = 0;
+	for (const char *p = choices; *p; k++) {
+		size_t n = strcspn(p, "|");
+		if (n == len && strncmp(p, v, n) == 0)
+			return k;
+		p += n + (p[n] == '|');
+	}
+	return -1;
+}
+
+/* What a value of k looks like, for "expected ..." (into buf). */
+static const char *expect_of(const key *k, char *buf, size_t n)
+{
+	switch (k->type) {
+	case K_INT:
+	case K_LONG:
+	case K_U64:
+		snprintf(buf, n, "an integer in %.0f..%.0f", k->lo, k->hi);
+		break;
+	case K_FLOAT:
+	case K_DOUBLE:
+		snprintf(buf, n, "a number in [%g, %g]", k->lo, k->hi);
+		break;
+	case K_BOOL:
+		snprintf(buf, n, "true or false (also yes/no, on/off, 1/0)");
+		break;
+	case K_CHOICE:
+		snprintf(buf, n, "one of %s", k->choices);
+		break;
+	case K_STRING:
+		snprintf(buf, n, "a non-empty text of at most %.0f bytes", k->hi - 1);
+		break;
+	default:
+		snprintf(buf, n, "nothing");
+	}
+	return buf;
+}
+
+/*
+ * Parse v as a value of k into dst (which may be NULL: check only).  NULL
+ * on success, else what was expected (in buf).  *num (may be NULL) gets
+ * the value of a number.
+ */
+static const char *parse_value(const key *k, const char *v, void *dst, double *num,
+                               char *buf, size_t n)
+{
+	long long i = 0;
+	double x = 0;
+	int b = 0;
+	switch (k->type) {
+	case K_INT:
+	case K_LONG:
+	case K_U64:
+		if (parse_ll(v, &i) || (double)i < k->lo || (double)i > k->hi)
+			return expect_of(k, buf, n);
+		if (dst && k->type == K_INT)
+			*(int *)dst = (int)i;
+		else if (dst && k->type == K_LONG)
+			*(long *)dst = (long)i;
+		else if (dst)
+			*(uint64_t *)dst = (uint64_t)i;
+		x = (double)i;
+		break;
+	case K_FLOAT:
+	case K_DOUBLE:
+		if (parse_num(v, &x) || x < k->lo || x > k->hi)
+			return expect_of(k, buf, n);
+		if (dst && k->type == K_FLOAT)
+			*(float *)dst = (float)x;
+		else if (dst)
+			*(double *)dst = x;
+		break;
+	case K_BOOL:
+		if (parse_bool(v, &b))
+			return expect_of(k, buf, n);
+		if (dst)
+			*(int *)dst = b;
+		x = b;
+		break;
+	case K_CHOICE:
+		if ((b = choice_index(k->choices, v)) < 0)
+			return expect_of(k, buf, n);
+		if (dst)
+			*(int *)dst = b;
+		x = b;
+		break;
+	case K_STRING:
+		if (!*v || strlen(v) >= (size_t)k->hi)
+			return expect_of(k, buf, n);
+		if (k->check) {
+			const char *why = k->check(v, buf, n);
+			if (why)
+				return why;
+		}
+		if (dst)
+			memcpy(dst, v, strlen(v) + 1);
+		break;
+	default:
+		return expect_of(k, buf, n);
+	}
+	if (num)
+		*num = x;
+	return NULL;
+}
+
+static int key_is_number(const key *k)
+{
+	return k->type == K_INT || k->type == K_LONG || k->type == K_U64 ||
+	       k->type == K_FLOAT || k->type == K_DOUBLE;
+}
+
+static int key_is_integer(const key *k)
+{
+	return k->type == K_INT || k->type == K_LONG || k->type == K_U64;
+}
+
+/* A name also names the default database file: no '/'. */
+static const char *check_name(const char *v, char *buf, size_t n)
+{
+	if (!strchr(v, '/'))
+		return NULL;
+	snprintf(buf, n, "a name without '/'");
+	return buf;
+}
+
+static const char *check_spec(const char *v, char *buf, size_t n)
+{
+	tt_err e = {0};
+	if (tt_model_spec_check(v, NULL, &e) == TT_OK)
+		return NULL;
+	snprintf(buf, n, "a model spec (%s)", e.msg);
+	return buf;
+}
+
+static const char *check_backend(const char *v, char *buf, size_t n)
+{
+	if (tt_backend_get(v))
+		return NULL;
+	snprintf(buf, n, "one of the backends built in: %s", tt_backend_list());
+	return buf;
+}
+
+/* ---- parse state and messages ------------------------------------------- */
+
+#define MAXKEYS 32
+_Static_assert(N(train_keys) <= MAXKEYS, "pctx.key_line has a row per key");
+
+struct pctx {
+	tt_study *s;
+	tt_err *err;
+	const char *path;
+	int line;                       /* the current line, 1-based */
+	int sec;                        /* current section, -1 before any */
+	int sec_line[NSEC];             /* where each section began, 0: absent */
+	int key_line[NSEC][MAXKEYS];    /* where each key was set, 0: default */
+};
+
+/* "FILE:LINE: [sec] key: " + the rest; a NULL sec or key leaves its part
+ * out.  Always TT_EINPUT. */
+__attribute__((format(printf, 5, 6)))
+static int fail_at(pctx *c, int line, const char *sec, const char *key,
+                   const char *fmt, ...)
+{
+	char head[700], rest[512];
+	int n = snprintf(head, sizeof head, "%s:%d: ", c->path, line);
+	if (sec)
+		n += snprintf(head + n, sizeof head - (size_t)n, "[%s]%s", sec,
+		              key ? " " : ": ");
+	if (key)
+		snprintf(head + n, sizeof head - (size_t)n, "%.64s: ", key);
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(rest, sizeof rest, fmt, ap);
+	va_end(ap);
+	return tt_err_set(c->err, TT_EINPUT, "%s%s", head, rest);
+}
+
+static const char *sec_name(const pctx *c)
+{
+	return c->sec >= 0 ? sections[c->sec].name : NULL;
+}
+
+/* The key names of a section, ", "-separated, skipping K_ELSEWHERE. */
+static const char *key_list(const section *sc, char *buf, size_t n)
+{
+	size_t at = 0;
+	buf[0] = 0;
+	for (int i = 0; i < sc->nkeys && at < n; i++) {
+		if (sc->keys[i].type == K_ELSEWHERE)
+			continue;
+		at += (size_t)snprintf(buf + at, n - at, "%s%s", at ? ", " : "",
+		                       sc->keys[i].name);
+	}
+	return buf;
+}
+
+/* The [train] keys that [space] may search, ", "-separated. */
+static const char *search_list(char *buf, size_t n)
+{
+	size_t at = 0;
+	buf[0] = 0;
+	for (int i = 0; i < N(train_keys) && at < n; i++)
+		if (train_keys[i].search)
+			at += (size_t)snprintf(buf + at, n - at, "%s%s", at ? ", " : "",
+			                       train_keys[i].name);
+	return buf;
+}
+
+/* The [space] forms allowed by a search mask, " | "-separated. */
+static const char *form_list(unsigned search, char *buf, size_t n)
+{
+	size_t at = 0;
+	buf[0] = 0;
+	for (int i = 0; i < N(ptypes) && at < n; i++)
+		if (search & P_BIT(ptypes[i].type))
+			at += (size_t)snprintf(buf + at, n - at, "%s%s", at ? " | " : "",
+			                       ptypes[i].form);
+	return buf;
+}
+
+static const key *find_key(const section *sc, const char *name)
+{
+	for (int i = 0; i < sc->nkeys; i++)
+		if (strcmp(sc->keys[i].name, name) == 0)
+			return &sc->keys[i];
+	return NULL;
+}
+
+static const key *train_key(const char *name)
+{
+	return find_key(&sections[SEC_TRAIN], name);
+}
+
+/* ---- defaults ----------------------------------------------------------- */
+
+static void point_strings(tt_study *s)
+{
+	s->train.model = s->strs[0];
+	s->train.data = s->strs[1];
+	s->train.backend = s->strs[2];
+}
+
+/* Zero s, then the defaults: tt_train_defaults (threads), then every
+ * table default through the parser. */
+static void study_init(tt_study *s)
+{
+	char buf[256];
+	memset(s, 0, sizeof *s);
+	tt_train_defaults(&s->train);
+	for (int i = 0; i < NSEC; i++)
+		for (int j = 0; j < sections[i].nkeys; j++) {
+			const key *k = &sections[i].keys[j];
+			if (k->type == K_ELSEWHERE || !k->def)
+				continue;
+			const char *why = parse_value(k, k->def, (char *)s + k->off, NULL,
+			                              buf, sizeof buf);
+			TT_ASSERT(why == NULL);
+		}
+	point_strings(s);
+}
+
+/* ---- lines -------------------------------------------------------------- */
+
+static int is_blank(char ch)
+{
+	return ch == ' ' || ch == '\t';
+}
+
+/* Trim blanks at both ends, in place. */
+static char *trim(char *p)
+{
+	while (is_blank(*p))
+		p++;
+	size_t n = strlen(p);
+	while (n && is_blank(p[n - 1]))
+		p[--n] = 0;
+	return p;
+}
+
+/* Cut an inline comment: '#' or ';' at the start or after a blank. */
+static void cut_comment(char *p)
+{
+	for (char *q = p; *q; q++)
+		if ((*q == '#' || *q == ';') && (q == p || is_blank(q[-1]))) {
+			*q = 0;
+			return;
+		}
+}
+
+/* The value part of "key = value": unquote or cut the comment; trim. */
+static int take_value(pctx *c, const char *key, char *v, char **out)
+{
+	v = trim(v);
+	if (*v == '"' || *v == '\'') {
+		char *close = strchr(v + 1, *v);
+		if (!close)
+			return fail_at(c, c->line, sec_name(c), key,
+			               "found '%.80s', expected a closing %c", v, *v);
+		char *after = close + 1;
+		cut_comment(after);
+		if (*trim(after))
+			return fail_at(c, c->line, sec_name(c), key,
+			               "found '%.80s', expected nothing after the closing "
+			               "quote but a comment", v);
+		*close = 0;
+		*out = v + 1;
+		return TT_OK;
+	}
+	cut_comment(v);
+	*out = trim(v);
+	return TT_OK;
+}
+
+/* key = value in a section with a key table. */
+static int keyed_line(pctx *c, const char *name, const char *v)
+{
+	const section *sc = &sections[c->sec];
+	const key *k = find_key(sc, name);
+	char buf[512], list[512];
+	if (!k)
+		return fail_at(c, c->line, sc->name, name,
+		               "found unknown key '%.64s', expected one of: %s", name,
+		               key_list(sc, list, sizeof list));
+	if (k->type == K_ELSEWHERE)
+		return fail_at(c, c->line, sc->name, name,
+		               "found '%s = %.64s', expected it as %s (%c%s)", name, v,
+		               k->def, tolower((unsigned char)k->help[0]), k->help + 1);
+	int ki = (int)(k - sc->keys);
+	TT_ASSERT(ki < MAXKEYS);
+	if (c->key_line[c->sec][ki])
+		return fail_at(c, c->line, sc->name, name,
+		               "found a second '%s' (the first is on line %d), expected "
+		               "each key once", name, c->key_line[c->sec][ki]);
+	const char *why = parse_value(k, v, (char *)c->s + k->off, NULL, buf,
+	                              sizeof buf);
+	if (why)
+		return fail_at(c, c->line, sc->name, name, "found '%.80s', expected %s",
+		               v, why);
+	c->key_line[c->sec][ki] = c->line;
+	return TT_OK;
+}
+
+/* Split off the next blank-separated token of *p (modified in place). */
+static char *next_token(char **p)
+{
+	char *t = *p;
+	while (is_blank(*t))
+		t++;
+	char *e = t;
+	while (*e && !is_blank(*e))
+		e++;
+	if (*e)
+		*e++ = 0;
+	*p = e;
+	return t;
+}
+
+/* The choices of "A,B,C" for key k into spec p. */
+static int space_choices(pctx *c, const key *k, char *list, tt_param_spec *p)
+{
+	const char *name = p->name;
+	char buf[512];
+	p->nchoices = 0;
+	for (char *item = list;;) {
+		char *comma = strchr(item, ',');
+		if (comma)
+			*comma = 0;
+		char *v = trim(item);
+		if (!*v)
+			return fail_at(c, c->line, "space", name,
+			               "found an empty choice, expected choice A,B,C with "
+			               "no empty item");
+		if (p->nchoices == TT_CHOICE_MAX)
+			return fail_at(c, c->line, "space", name,
+			               "found more than %d choices, expected at most %d",
+			               TT_CHOICE_MAX, TT_CHOICE_MAX);
+		if (strlen(v) >= TT_NAME_LEN)
+			return fail_at(c, c->line, "space", name,
+			               "found '%.80s', expected a choice of at most %d bytes",
+			               v, TT_NAME_LEN - 1);
+		double x = 0;
+		const char *why = parse_value(k, v, NULL, &x, buf, sizeof buf);
+		if (why)
+			return fail_at(c, c->line, "space", name,
+			               "found '%s', expected %s", v, why);
+		for (int j = 0; j < p->nchoices; j++) {
+			double y = 0;
+			parse_value(k, p->choices[j], NULL, &y, buf, sizeof buf);
+			if (strcmp(p->choices[j], v) == 0 || (key_is_number(k) && x == y))
+				return fail_at(c, c->line, "space", name,
+				               "found '%s' twice, expected distinct choices", v);
+		}
+		memcpy(p->choices[p->nchoices++], v, strlen(v) + 1);
+		if (!comma)
+			break;
+		item = comma + 1;
+	}
+	if (p->nchoices < 2)
+		return fail_at(c, c->line, "space", name,
+		               "found one choice, expected at least 2 (a fixed value "
+		               "belongs in [train])");
+	return TT_OK;
+}
+
+/* LO HI of a numeric [space] type for key k into spec p. */
+static int space_bounds(pctx *c, const key *k, char *args, tt_param_spec *p)
+{
+	const char *name = p->name;
+	int is_int = p->type == TT_P_INT || p->type == TT_P_LOGINT;
+	int is_log = p->type == TT_P_LOGFLOAT || p->type == TT_P_LOGINT;
+	const char *form = ptypes[p->type].form;
+	char seen[TT_STUDY_LINE_MAX + 1];
+	snprintf(seen, sizeof seen, "%s", args); /* tokens cut args in place */
+	char *rest = args;
+	char *lo_s = next_token(&rest), *hi_s = next_token(&rest);
+	if (!*lo_s || !*hi_s || *trim(rest))
+		return fail_at(c, c->line, "space", name,
+		               "found '%.80s', expected %s: two bounds", seen, form);
+	double b[2];
+	const char *s[2] = { lo_s, hi_s };
+	for (int i = 0; i < 2; i++) {
+		long long ll;
+		if (is_int ? parse_ll(s[i], &ll) : parse_num(s[i], &b[i]))
+			return fail_at(c, c->line, "space", name,
+			               "found '%s', expected %s", s[i],
+			               is_int ? "an integer" : "a number");
+		if (is_int)
+			b[i] = (double)ll;
+	}
+	if (!(b[0] < b[1]))
+		return fail_at(c, c->line, "space", name,
+		               "found '%s %s', expected LO < HI", lo_s, hi_s);
+	if (is_log && !(b[0] > 0))
+		return fail_at(c, c->line, "space", name,
+		               "found '%s', expected LO > 0 for %s", lo_s,
+		               ptypes[p->type].name);
+	if (b[0] < k->lo || b[1] > k->hi)
+		return fail_at(c, c->line, "space", name,
+		               "found '%s %s', expected bounds within %s's range, "
+		               "[%g, %g]", lo_s, hi_s, name, k->lo, k->hi);
+	p->lo = b[0];
+	p->hi = b[1];
+	return TT_OK;
+}
+
+/* NAME = TYPE ARGS in [space]. */
+static int space_line(pctx *c, const char *name, char *v)
+{
+	tt_study *s = c->s;
+	const key *k = train_key(name);
+	char list[512], forms[256];
+	if (!k || !k->search) {
+		char where[160] = "";
+		if (k && k->type == K_ELSEWHERE)
+			snprintf(where, sizeof where, "; %s is set by %s", name, k->def);
+		else if (k)
+			snprintf(where, sizeof where, "; %s is fixed, set it in [train]",
+			         name);
+		return fail_at(c, c->line, "space", name,
+		               "found '%.64s', expected a searchable [train] option: "
+		               "%s%s", name, search_list(list, sizeof list), where);
+	}
+	for (int i = 0; i < s->nspace; i++)
+		if (strcmp(s->space[i].name, name) == 0)
+			return fail_at(c, c->line, "space", name,
+			               "found a second '%s' (the first is on line %d), "
+			               "expected each hyperparameter once", name,
+			               s->space[i].line);
+	TT_ASSERT(s->nspace < TT_SPACE_MAX); /* fewer searchable keys than that */
+	tt_param_spec *p = &s->space[s->nspace];
+	memset(p, 0, sizeof *p);
+	snprintf(p->name, sizeof p->name, "%s", name);
+	p->line = c->line;
+	char *rest = v;
+	const char *tname = next_token(&rest);
+	int t = -1;
+	for (int i = 0; i < N(ptypes); i++)
+		if (strcmp(ptypes[i].name, tname) == 0)
+			t = ptypes[i].type;
+	if (t < 0 || !(k->search & P_BIT(t)))
+		return fail_at(c, c->line, "space", name,
+		               "found '%.80s', expected %s", tname,
+		               form_list(k->search, forms, sizeof forms));
+	p->type = t;
+	rest = trim(rest);
+	int rc = t == TT_P_CHOICE ? space_choices(c, k, rest, p)
+	                          : space_bounds(c, k, rest, p);
+	if (rc)
+		return rc;
+	s->nspace++;
+	return TT_OK;
+}
+
+/* [name] */
+static int section_line(pctx *c, char *p)
+{
+	char *close = strchr(p, ']');
+	if (close) {
+		char *after = close + 1;
+		cut_comment(after);
+		if (*trim(after))
+			close = NULL;
+	}
+	if (!close)
+		return fail_at(c, c->line, NULL, NULL,
+		               "found '%.80s', expected a section header [NAME]", p);
+	*close = 0;
+	char *name = trim(p + 1);
+	for (int i = 0; i < NSEC; i++)
+		if (strcmp(sections[i].name, name) == 0) {
+			if (c->sec_line[i])
+				return fail_at(c, c->line, name, NULL,
+				               "found a second [%s] (the first is on line %d), "
+				               "expected each section once", name,
+				               c->sec_line[i]);
+			c->sec = i;
+			c->sec_line[i] = c->line;
+			return TT_OK;
+		}
+	char list[256];
+	size_t at = 0;
+	for (int i = 0; i < NSEC; i++)
+		at += (size_t)snprintf(list + at, sizeof list - at, "%s[%s]",
+		                       i ? ", " : "", sections[i].name);
+	return fail_at(c, c->line, NULL, NULL,
+	               "found section '[%.64s]', expected one of: %s", name, list);
+}
+
+static int parse_line(pctx *c, char *line)
+{
+	for (const unsigned char *q = (const unsigned char *)line; *q; q++)
+		if ((*q < 0x20 && *q != '\t') || *q == 0x7f)
+			return fail_at(c, c->line, sec_name(c), NULL,
+			               "found a control character (0x%02x), expected text",
+			               *q);
+	char *p = trim(line);
+	if (!*p || *p == '#' || *p == ';')
+		return TT_OK;
+	if (*p == '[')
+		return section_line(c, p);
+	char *eq = strchr(p, '=');
+	if (!eq || eq == p)
+		return fail_at(c, c->line, sec_name(c), NULL,
+		               "found '%.80s', expected KEY = VALUE", p);
+	*eq = 0;
+	char *name = trim(p), *v = NULL;
+	if (strcspn(name, " \t") != strlen(name))
+		return fail_at(c, c->line, sec_name(c), NULL,
+		               "found key '%.64s', expected a key without blanks", name);
+	if (c->sec < 0)
+		return fail_at(c, c->line, NULL, name,
+		               "found '%s' before any section, expected a [section] "
+		               "header first", name);
+	int rc = take_value(c, name, eq + 1, &v);
+	if (rc)
+		return rc;
+	return c->sec == SEC_SPACE ? space_line(c, name, v) : keyed_line(c, name, v);
+}
+
+/* ---- after the last line ------------------------------------------------ */
+
+/* The line a key was set on, or 0. */
+static int line_of(const pctx *c, int sec, const char *name)
+{
+	const key *k = find_key(&sections[sec], name);
+	TT_ASSERT(k);
+	return c->key_line[sec][k - sections[sec].keys];
+}
+
+/* out = the study file's directory joined with rel (rel as is when it is
+ * absolute or the file has no directory); -1 when it does not fit. */
+static int beside(const char *path, const char *rel, char *out, size_t n)
+{
+	const char *slash = strrchr(path, '/');
+	int len;
+	if (rel[0] == '/' || !slash)
+		len = snprintf(out, n, "%s", rel);
+	else
+		len = snprintf(out, n, "%.*s/%s", (int)(slash - path + 1) - 1, path, rel);
+	return len < 0 || (size_t)len >= n ? -1 : 0;
+}
+
+static int finish(pctx *c, int last)
+{
+	tt_study *s = c->s;
+	char tmp[1024];
+
+	if (s->nspace == 0)
+		return fail_at(c, c->sec_line[SEC_SPACE] ? c->sec_line[SEC_SPACE] : last,
+		               "space", NULL,
+		               "found no hyperparameters, expected at least one line "
+		               "NAME = TYPE ARGS");
+
+	if (!line_of(c, SEC_STUDY, "name")) {
+		const char *base = strrchr(s->path, '/');
+		base = base ? base + 1 : s->path;
+		size_t n = strlen(base);
+		if (n >= 4 && strcmp(base + n - 4, ".ini") == 0)
+			n -= 4;
+		if (n > TT_NAME_LEN - 1)
+			n = TT_NAME_LEN - 1;
+		memcpy(s->name, base, n);
+		s->name[n] = 0;
+		for (char *q = s->name; *q; q++)
+			if ((unsigned char)*q < 0x20 || *q == 0x7f)
+				*q = '?';
+		if (!s->name[0])
+			snprintf(s->name, sizeof s->name, "study");
+	}
+
+	int dbline = line_of(c, SEC_STUDY, "db");
+	if (!dbline)
+		snprintf(tmp, sizeof tmp, "%s.db", s->name);
+	else
+		snprintf(tmp, sizeof tmp, "%s", s->db);
+	if (beside(s->path, tmp, s->db, sizeof s->db))
+		return fail_at(c, dbline ? dbline : last, "study", "db",
+		               "found '%.80s', expected a path of at most %zu bytes "
+		               "beside the study file", tmp, sizeof s->db - 1);
+
+	int srcline = line_of(c, SEC_DATA, "source");
+	const char *src = s->strs[1];
+	if (strcmp(src, "fashion-mnist") && strcmp(src, "synthetic")) {
+		struct stat st;
+		snprintf(tmp, sizeof tmp, "%s", src);
+		if (beside(s->path, tmp, s->strs[1], sizeof s->strs[1]))
+			return fail_at(c, srcline, "data", "source",
+			               "found '%.80s', expected a path of at most %zu bytes",
+			               tmp, sizeof s->strs[1] - 1);
+		int bad = stat(s->strs[1], &st);
+		if (bad || !S_ISDIR(st.st_mode))
+			return fail_at(c, srcline, "data", "source",
+			               "found '%.80s', expected fashion-mnist, synthetic or "
+			               "a directory ('%.200s': %s)", tmp, s->strs[1],
+			               bad ? strerror(errno) : "not a directory");
+	} else if (strcmp(src, "fashion-mnist") == 0 &&
+	           (long)s->train.train_size + s->train.val_size > FASHION_TRAIN_N) {
+		int lt = line_of(c, SEC_DATA, "train_size"), lv = line_of(c, SEC_DATA, "val_size");
+		int at = lt > lv ? lt : lv;
+		return fail_at(c, at ? at : last, "data", lt > lv ? "train_size" : "val_size",
+		               "found train_size %d + val_size %d, expected at most %d, "
+		               "the images of Fashion-MNIST's training set",
+		               s->train.train_size, s->train.val_size, FASHION_TRAIN_N);
+	}
+
+	tt_err e = {0};
+	int rc = tt_model_spec_check(s->strs[0], &s->stages, &e);
+	TT_ASSERT(rc == TT_OK); /* checked as it was read */
+	if (s->min_trainable > s->stages) {
+		int ml = line_of(c, SEC_FIDELITY, "min_trainable");
+		return fail_at(c, ml ? ml : line_of(c, SEC_MODEL, "spec"), "fidelity",
+		               "min_trainable",
+		               "found '%d', expected at most %d, the stage count of "
+		               "model '%.80s'", s->min_trainable, s->stages, s->strs[0]);
+	}
+
+	s->lr_set = line_of(c, SEC_TRAIN, "lr") != 0;
+	if (!s->lr_set)
+		s->train.opt.lr = s->train.opt.kind == TT_OPT_ADAMW ? 1e-3f : 0.05f;
+	s->train.seed = s->seed;
+	s->train.trainable = 0;
+	s->train.epochs = (int)ceil(s->epochs);
+	s->train.steps = 0;
+	point_strings(s);
+	return TT_OK;
+}
+
+int tt_study_parse(const char *path, const char *text, tt_study *s, tt_err *err)
+{
+	pctx c = { .s = s, .err = err, .path = path, .sec = -1 };
+	char buf[TT_STUDY_LINE_MAX + 1];
+	int rc;
+	study_init(s);
+	if (strlen(path) >= sizeof s->path) {
+		rc = tt_err_set(err, TT_EINPUT, "%.200s...: found a path of %zu bytes, "
+		                "expected at most %zu", path, strlen(path),
+		                sizeof s->path - 1);
+		goto fail;
+	}
+	memcpy(s->path, path, strlen(path) + 1);
+	if (!(s->text = strdup(text))) {
+		rc = tt_err_set(err, TT_ERUNTIME, "%s: out of memory", path);
+		goto fail;
+	}
+	const char *p = text;
+	if (strncmp(p, "\xef\xbb\xbf", 3) == 0) /* a UTF-8 byte-order mark */
+		p += 3;
+	while (*p) {
+		c.line++;
+		size_t n = strcspn(p, "\n");
+		const char *next = p + n + (p[n] == '\n');
+		if (n && p[n - 1] == '\r')
+			n--;
+		if (n > TT_STUDY_LINE_MAX) {
+			rc = fail_at(&c, c.line, sec_name(&c), NULL,
+			             "found a line of %zu bytes, expected at most %d", n,
+			             TT_STUDY_LINE_MAX);
+			goto fail;
+		}
+		memcpy(buf, p, n);
+		buf[n] = 0;
+		if ((rc = parse_line(&c, buf)))
+			goto fail;
+		p = next;
+	}
+	if ((rc = finish(&c, c.line > 0 ? c.line : 1)))
+		goto fail;
+	return TT_OK;
+fail:
+	tt_study_free(s);
+	return rc;
+}
+
+int tt_study_load(const char *path, tt_study *s, tt_err *err)
+{
+	memset(s, 0, sizeof *s);
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return tt_err_set(err, TT_EINPUT, "%s: cannot open the study file: %s",
+		                  path, strerror(errno));
+	char *text = malloc(TT_STUDY_FILE_MAX + 2);
+	if (!text) {
+		fclose(f);
+		return tt_err_set(err, TT_ERUNTIME, "%s: out of memory", path);
+	}
+	size_t n = fread(text, 1, TT_STUDY_FILE_MAX + 1, f);
+	int bad = ferror(f);
+	fclose(f);
+	int rc;
+	if (bad)
+		rc = tt_err_set(err, TT_EINPUT, "%s: cannot read the study file", path);
+	else if (n > TT_STUDY_FILE_MAX)
+		rc = tt_err_set(err, TT_EINPUT, "%s: found a file of more than %d bytes, "
+		                "expected at most %d", path, TT_STUDY_FILE_MAX,
+		                TT_STUDY_FILE_MAX);
+	else if (memchr(text, 0, n)) {
+		int line = 1;
+		for (const char *q = text; *q; q++)
+			line += *q == '\n';
+		rc = tt_err_set(err, TT_EINPUT, "%s:%d: found a NUL byte, expected text",
+		                path, line);
+	} else {
+		text[n] = 0;
+		rc = tt_study_parse(path, text, s, err);
+	}
+	free(text);
+	return rc;
+}
+
+void tt_study_free(tt_study *s)
+{
+	free(s->text);
+	s->text = NULL;
+}
+
+/* ---- configurations ----------------------------------------------------- */
+
+/*
+ * Check values[i] for space[i] and normalise it: a choice's index, an
+ * int type rounded, a float clamped from within the slack.  NULL when it
+ * fits, else what was expected (in buf).
+ */
+static const char *check_param(const tt_param_spec *p, double v, double *out,
+                               char *buf, size_t n)
+{
+	if (!isfinite(v)) {
+		snprintf(buf, n, "a finite value");
+		return buf;
+	}
+	if (p->type == TT_P_CHOICE) {
+		if (v != floor(v) || v < 0 || v >= p->nchoices) {
+			snprintf(buf, n, "a choice index in 0..%d", p->nchoices - 1);
+			return buf;
+		}
+		*out = v;
+		return NULL;
+	}
+	double slack = 0;
+	if (p->type == TT_P_INT || p->type == TT_P_LOGINT)
+		v = nearbyint(v);
+	else
+		slack = 1e-6 * fmax(fabs(p->lo), fabs(p->hi));
+	if (v < p->lo - slack || v > p->hi + slack) {
+		snprintf(buf, n, "a value in [%g, %g]", p->lo, p->hi);
+		return buf;
+	}
+	*out = v < p->lo ? p->lo : v > p->hi ? p->hi : v;
+	return NULL;
+}
+
+int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out,
+                   tt_err *err)
+{
+	char buf[256];
+	int lr_given = s->lr_set;
+	*out = s->train;
+	for (int i = 0; i < s->nspace; i++) {
+		const tt_param_spec *p = &s->space[i];
+		const key *k = train_key(p->name);
+		TT_ASSERT(k && k->off >= offsetof(tt_study, train) &&
+		          k->off < offsetof(tt_study, train) + sizeof s->train);
+		void *dst = (char *)out + (k->off - offsetof(tt_study, train));
+		double v;
+		const char *why = check_param(p, values[i], &v, buf, sizeof buf);
+		if (why)
+			return tt_err_set(err, TT_EINPUT,
+			                  "%s:%d: [space] %s: found '%g', expected %s",
+			                  s->path, p->line, p->name, values[i], why);
+		if (p->type == TT_P_CHOICE) {
+			why = parse_value(k, p->choices[(int)v], dst, NULL, buf, sizeof buf);
+		} else if (key_is_integer(k)) {
+			char num[64];
+			snprintf(num, sizeof num, "%.0f", v);
+			why = parse_value(k, num, dst, NULL, buf, sizeof buf);
+		} else {
+			TT_ASSERT(k->type == K_FLOAT);
+			*(float *)dst = (float)v; /* within k's range: the bounds are */
+		}
+		if (why)
+			return tt_err_set(err, TT_EINPUT,
+			                  "%s:%d: [space] %s: found '%g', expected %s",
+			                  s->path, p->line, p->name, values[i], why);
+		lr_given |= strcmp(p->name, "lr") == 0;
+	}
+	if (!lr_given)
+		out->opt.lr = out->opt.kind == TT_OPT_ADAMW ? 1e-3f : 0.05f;
+	return TT_OK;
+}
+
+/* snprintf that keeps counting past the end of buf. */
+__attribute__((format(printf, 4, 5)))
+static void put(char *buf, size_t len, size_t *at, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(*at < len ? buf + *at : NULL, *at < len ? len - *at : 0,
+	                  fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*at += (size_t)n;
+}
+
+size_t tt_study_params_json(const tt_study *s, const double *values, char *buf,
+                            size_t len)
+{
+	size_t at = 0;
+	char tmp[256];
+	if (len)
+		buf[0] = 0;
+	put(buf, len, &at, "{");
+	for (int i = 0; i < s->nspace; i++) {
+		const tt_param_spec *p = &s->space[i];
+		const key *k = train_key(p->name);
+		double v;
+		put(buf, len, &at, "%s\"%s\":", i ? "," : "", p->name);
+		if (check_param(p, values[i], &v, tmp, sizeof tmp)) {
+			put(buf, len, &at, "null");
+			continue;
+		}
+		const char *word = p->type == TT_P_CHOICE ? p->choices[(int)v] : NULL;
+		if (word && key_is_number(k))
+			parse_value(k, word, NULL, &v, tmp, sizeof tmp);
+		if (word && k->type == K_BOOL) {
+			int b = 0;
+			parse_bool(word, &b);
+			put(buf, len, &at, "%s", b ? "true" : "false");
+		} else if (word && !key_is_number(k)) {
+			put(buf, len, &at, "\"%s\"", word); /* an option's own choice word */
+		} else if (key_is_integer(k)) {
+			put(buf, len, &at, "%.0f", v);
+		} else {
+			put(buf, len, &at, "%.6g", v);
+		}
+	}
+	put(buf, len, &at, "}");
+	return at;
+}
+
+/* ---- the man page ------------------------------------------------------- */
+
+/* Text for roff: '-' as '\-', '\' as '\e'. */
+static void roff(FILE *f, const char *t)
+{
+	for (; *t; t++) {
+		if (*t == '-')
+			fputs("\\-", f);
+		else if (*t == '\\')
+			fputs("\\e", f);
+		else
+			fputc(*t, f);
+	}
+}
+
+void tt_study_man_keys(FILE *f)
+{
+	char buf[256];
+	for (int i = 0; i < NSEC; i++) {
+		const section *sc = &sections[i];
+		fprintf(f, ".SS [%s]\n", sc->name);
+		roff(f, sc->help);
+		fputc('\n', f);
+		for (int j = 0; j < sc->nkeys; j++) {
+			const key *k = &sc->keys[j];
+			fputs(".TP\n\\fB", f);
+			roff(f, k->name);
+			if (k->type == K_ELSEWHERE) {
+				fputs("\\fR\nNot here: set by ", f);
+				roff(f, k->def);
+				fputs("; ", f);
+				roff(f, k->help);
+				fputs(".\n", f);
+				continue;
+			}
+			fputs("\\fR = \\fI", f);
+			roff(f, k->meta);
+			fputs("\\fR\n", f);
+			roff(f, k->help);
+			fputs(".\nValue: ", f);
+			roff(f, expect_of(k, buf, sizeof buf));
+			fputs(".\nDefault: ", f);
+			roff(f, k->def ? k->def : k->defdoc);
+			fputs(".\n", f);
+			if (k->search) {
+				fputs("Searchable in [space] as ", f);
+				roff(f, form_list(k->search, buf, sizeof buf));
+				fputs(".\n", f);
+			}
+		}
+	}
+}

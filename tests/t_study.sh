@@ -1,0 +1,163 @@
+#!/bin/sh
+# t_study.sh — studies end to end with the real binary and real SQLite files:
+# a headless run, status/export/cmd, resuming, kill -9 at random moments,
+# commands against a running study, and readers, writers and commands at
+# once without "database is locked".
+BIN=${TT_BIN:-build/tunetop}
+case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+T=$(mktemp -d); trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
+cd "$T" || exit 1
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1: $2"; }
+sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print("|".join(map(str,r))) for r in c.execute(sys.argv[2])]' "$@"; }
+
+# A study that runs for several seconds: real jobs to interrupt.
+cat > crash.ini <<'EOF'
+[study]
+name = crash
+seed = 3
+workers = 2
+checkpoint_every = 10
+
+[data]
+source = synthetic
+train_size = 2048
+val_size = 256
+
+[model]
+spec = resnet:1,1:w4
+
+[space]
+lr = log-float 0.01 0.2
+momentum = float 0.5 0.95
+
+[fidelity]
+kind = frozen
+eta = 2
+epochs = 2
+
+[scheduler]
+kind = asha
+max_trials = 16
+
+[train]
+batch = 64
+threads = 1
+EOF
+
+# --- kill -9 at random moments; nothing finished is ever lost -------------
+prev=""
+lost=0; bad_integrity=0; kills=0; resumed=0
+i=0
+while [ $kills -lt 10 ] && [ $i -lt 25 ]; do
+	i=$((i + 1))
+	"$BIN" run --headless crash.ini >>log 2>&1 &
+	pid=$!
+	# 0.2 .. 0.9 s, from a fixed sequence so a failure can be replayed
+	ms=$(( 200 + (i * 7919) % 700 ))
+	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
+	if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi
+	wait $pid 2>/dev/null
+	[ "$(sql crash.db 'PRAGMA integrity_check')" = ok ] || bad_integrity=$((bad_integrity + 1))
+	now=$(sql crash.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')
+	# every row seen before must still be there, unchanged
+	for row in $prev; do
+		printf '%s\n' "$now" | grep -qx -- "$row" || lost=$((lost + 1))
+	done
+	prev=$now
+done
+[ $kills -ge 10 ] && ok crash-ten-kills || fail crash-ten-kills "the study ended after $kills kills"
+[ $bad_integrity -eq 0 ] && ok crash-integrity || fail crash-integrity "$bad_integrity checks not ok"
+[ $lost -eq 0 ] && ok crash-no-lost-results || fail crash-no-lost-results "$lost rung results vanished"
+grep -q "from its checkpoint" log && ok crash-resumes-from-checkpoint ||
+	fail crash-resumes-from-checkpoint "no job resumed from a checkpoint in 10 kills"
+grep -q "^\[.*resuming:" log && ok crash-resume-line || fail crash-resume-line "no 'resuming' line"
+
+# the same command once more finishes the study
+"$BIN" run --headless crash.ini >final.log 2>&1
+rc=$?
+left=$(sql crash.db "SELECT count(*) FROM trials WHERE state IN ('running','queued')")
+final=$(sql crash.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')
+for row in $prev; do
+	printf '%s\n' "$final" | grep -qx -- "$row" || lost=$((lost + 1))
+done
+if [ $rc -eq 0 ] && [ "$left" = 0 ] && [ $lost -eq 0 ] &&
+   [ "$(sql crash.db 'SELECT count(*) FROM trials')" = 16 ] &&
+   grep -q "^best trial" final.log; then
+	ok crash-then-finish
+else
+	fail crash-then-finish "exit $rc, $left trials left running/queued, $lost lost; $(tail -3 final.log)"
+fi
+top=$(sql crash.db "SELECT count(*) FROM rungs WHERE rung = 2")
+[ "$top" -ge 1 ] && ok ladder-reaches-top || fail ladder-reaches-top "no result at the top rung"
+corr=$(sql crash.db "SELECT count(*) FROM rank_corr WHERE rung_a = 0 AND rung_b = 1")
+[ "$corr" = 1 ] && ok rank-corr-stored || fail rank-corr-stored "rank_corr has $corr rows for (0,1)"
+mem=$(sql crash.db "SELECT count(*) FROM layer_memory WHERE frozen = 1 AND kind = 'grads' AND bytes > 0")
+frz=$(sql crash.db "SELECT count(*) FROM layer_memory WHERE frozen = 1 AND kind = 'params' AND bytes > 0")
+[ "$mem" = 0 ] && [ "$frz" -gt 0 ] && ok layer-memory-frozen ||
+	fail layer-memory-frozen "$mem frozen stages with gradient bytes, $frz frozen with params"
+
+# --- status, export, cmd ---------------------------------------------------
+"$BIN" status crash.db >status.out 2>&1
+if [ $? -eq 0 ] && grep -q "study crash (done): 16 trials" status.out &&
+   grep -q "spearman" status.out; then ok status; else fail status "$(head -3 status.out)"; fi
+"$BIN" export crash.db --format json >export.json 2>&1 &&
+python3 - export.json <<'PY' && ok export-json || fail export-json "bad JSON"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["study"] == "crash" and len(d["trials"]) == 16, d.keys()
+assert all("lr" in t["params"] for t in d["trials"])
+assert any(r["rung"] == 2 for t in d["trials"] for r in t["rungs"])
+PY
+"$BIN" export crash.db --format csv >export.csv 2>&1
+n=$(python3 -c 'import csv,sys; print(len(list(csv.DictReader(open(sys.argv[1])))))' export.csv)
+want=$(sql crash.db 'SELECT count(*) FROM rungs')
+[ "$n" = "$want" ] && ok export-csv || fail export-csv "$n rows, expected $want"
+"$BIN" export crash.db --format xml >/dev/null 2>err; rc=$?
+[ $rc -eq 2 ] && grep -q "csv|json" err && ok export-bad-format || fail export-bad-format "exit $rc"
+"$BIN" cmd crash.db frobnicate 1 >/dev/null 2>err; rc=$?
+[ $rc -eq 2 ] && grep -q "expected promote, kill, pause or resume" err && ok cmd-bad-verb ||
+	fail cmd-bad-verb "exit $rc"
+"$BIN" cmd crash.db kill 999 >/dev/null 2>err; rc=$?
+[ $rc -eq 2 ] && grep -q "999" err && ok cmd-unknown-trial || fail cmd-unknown-trial "exit $rc"
+printf 'not a database' >junk.db
+"$BIN" status junk.db >/dev/null 2>err; rc=$?
+[ $rc -eq 2 ] && grep -q "junk.db" err && ok status-not-a-db || fail status-not-a-db "exit $rc: $(cat err)"
+cp crash.db before.db
+sql crash.db "PRAGMA user_version" >/dev/null
+python3 -c 'import sqlite3; c=sqlite3.connect("newer.db"); c.execute("PRAGMA application_id=0x74546F70"); c.execute("PRAGMA user_version=999"); c.execute("create table x(a)"); c.commit()'
+"$BIN" status newer.db >/dev/null 2>err; rc=$?
+[ $rc -eq 2 ] && grep -qi "newer" err && ok status-newer-db || fail status-newer-db "exit $rc: $(cat err)"
+
+# --- commands against a running study, with a reader polling beside it ----
+sed -e 's/^name = crash/name = live/' -e 's/^max_trials = 16/max_trials = 6/' \
+    -e 's/^workers = 2/workers = 1/' crash.ini >live.ini
+"$BIN" run --headless live.ini >live.log 2>&1 &
+pid=$!
+# wait for the first two trials to exist
+n=0; while [ $n -lt 100 ]; do
+	[ -f live.db ] && [ "$(sql live.db 'SELECT count(*) FROM trials' 2>/dev/null)" -ge 2 ] 2>/dev/null && break
+	sleep 0.1; n=$((n + 1))
+done
+locked=0
+# readers and commands while the engine writes
+( k=0; while [ $k -lt 30 ]; do "$BIN" status live.db >/dev/null 2>>reader.err || true; k=$((k + 1)); done ) &
+rpid=$!
+"$BIN" cmd live.db pause 1 >/dev/null 2>>cmd.err
+"$BIN" cmd live.db kill 2 >/dev/null 2>>cmd.err
+wait $rpid
+sleep 1
+st1=$(sql live.db "SELECT state FROM trials WHERE id = 1")
+st2=$(sql live.db "SELECT state FROM trials WHERE id = 2")
+[ "$st1" = paused ] && ok cmd-pause || fail cmd-pause "trial 1 is '$st1'"
+[ "$st2" = killed ] && ok cmd-kill || fail cmd-kill "trial 2 is '$st2'"
+"$BIN" cmd live.db resume 1 >/dev/null 2>>cmd.err
+wait $pid; rc=$?
+st1=$(sql live.db "SELECT state FROM trials WHERE id = 1")
+st2=$(sql live.db "SELECT state FROM trials WHERE id = 2")
+pending=$(sql live.db "SELECT count(*) FROM commands WHERE done_at IS NULL")
+[ $rc -eq 0 ] && [ "$st1" = done ] && [ "$st2" = killed ] && [ "$pending" = 0 ] &&
+	ok cmd-resume-and-finish || fail cmd-resume-and-finish "exit $rc, trial 1 '$st1', trial 2 '$st2', $pending pending"
+cat reader.err cmd.err live.log | grep -qi "locked" && locked=1
+[ $locked -eq 0 ] && ok no-database-locked || fail no-database-locked "$(grep -i locked reader.err cmd.err live.log | head -2)"

@@ -7,7 +7,7 @@
 BIN=${TT_BIN:-build/tunetop}
 out=$(mktemp); err=$(mktemp); trap 'rm -f "$out" "$err"' EXIT
 "$BIN" train --model resnet:1,1,1:w16 --data fashion-mnist \
-	--train-size 30000 --val-size 5000 --epochs 1 --batch 64 \
+	--train-size 55000 --val-size 5000 --epochs 1 --batch 64 \
 	--optimizer sgd --lr 0.05 --seed 7 >"$out" 2>"$err"
 rc=$?
 cat "$err" | tail -3

@@ -144,6 +144,7 @@ bench: deps-bench
 install: $(BUILD)/tunetop
 	install -D -m 755 $(BUILD)/tunetop $(DESTDIR)$(PREFIX)/bin/tunetop
 	install -D -m 644 man/tunetop.1 $(DESTDIR)$(PREFIX)/share/man/man1/tunetop.1
+	install -D -m 644 man/tunetop-study.5 $(DESTDIR)$(PREFIX)/share/man/man5/tunetop-study.5
 
 clean:
 	rm -rf build build-*

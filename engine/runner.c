@@ -124,15 +124,17 @@ typedef struct job_ctx {
 	db_metric buf[METRIC_BATCH];
 	int nbuf;
 	double t0;
-	int store_failed;
+	int store_failed;         /* a write failed: the study must stop */
+	tt_err store_err;
 } job_ctx;
 
 static void flush_metrics(job_ctx *j)
 {
 	tt_err err = {0};
-	if (j->nbuf && db_metrics_put(j->db, j->buf, j->nbuf, &err)) {
+	if (j->nbuf && !j->store_failed && db_metrics_put(j->db, j->buf, j->nbuf, &err)) {
 		logf_(j->R, "trial %lld: metrics not stored: %s", (long long)j->id, err.msg);
 		j->store_failed = 1;
+		j->store_err = err;
 	}
 	j->nbuf = 0;
 }
@@ -173,8 +175,12 @@ static int on_checkpoint(void *ud, long step, const void *blob, size_t len)
 	job_ctx *j = ud;
 	tt_err err = {0};
 	flush_metrics(j);
+	if (j->store_failed)
+		return 1;
 	if (db_checkpoint_put(j->db, j->id, j->rung, step, blob, len, &err)) {
 		logf_(j->R, "trial %lld: checkpoint not stored: %s", (long long)j->id, err.msg);
+		j->store_failed = 1;
+		j->store_err = err;
 		return 1;
 	}
 	return 0;
@@ -242,6 +248,22 @@ static int store_result(db_conn *db, int64_t id, int rung, const tt_rung_def *rd
 
 /* ---- workers ----------------------------------------------------------- */
 
+/* A write failed (disk full, I/O error): stop the whole study with that
+ * error.  The trial is left as it is in the database (running), so the
+ * next run requeues it and resumes it from its last checkpoint; nothing
+ * is marked failed for a fault that is not the trial's. */
+static void storage_failed(runner *R, const tt_err *err)
+{
+	pthread_mutex_lock(&R->mu);
+	if (!R->failed) {
+		R->failed = 1;
+		R->err = *err;
+	}
+	R->quit = 1;
+	pthread_cond_broadcast(&R->cv);
+	pthread_mutex_unlock(&R->mu);
+}
+
 typedef struct worker_arg {
 	runner *R;
 	int w;
@@ -307,6 +329,12 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	int rc = tt_train_run(&c, &R->data, &h, &r, &err);
 	flush_metrics(&j);
 	free(blob);
+	if (j.store_failed) {
+		storage_failed(R, &j.store_err);
+		if (rc == TT_OK || rc == TT_EDIVERGED)
+			tt_train_result_free(&r);
+		return;
+	}
 
 	/* a stop that came after the last step changes nothing: the rung is
 	 * finished and its result is kept (a kill keeps finished rungs) */
@@ -340,15 +368,14 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	}
 	pthread_mutex_unlock(&R->mu);
 	rc = store_result(db, id, rung, rd, &r, &err);
-	pthread_mutex_lock(&R->mu);
 	if (rc) {
-		tt_sched_failed(&R->sched, i);
-		if (!R->failed) {
-			R->failed = 1;
-			R->err = err;
-		}
 		logf_(R, "trial %lld rung %d: result not stored: %s", (long long)id, rung, err.msg);
-	} else {
+		storage_failed(R, &err);
+		tt_train_result_free(&r);
+		return;
+	}
+	pthread_mutex_lock(&R->mu);
+	{
 		int paused = R->sched.t[i].state == TT_T_PAUSED;
 		int killed = R->sched.t[i].state == TT_T_KILLED;
 		tt_sched_done(&R->sched, i, rung, r.val_acc);
@@ -674,7 +701,7 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 		apply_commands(&R, db, &after);
 		pthread_mutex_lock(&R.mu);
 		int left = R.workers_left;
-		if (o->stop && *o->stop) {
+		if ((o->stop && *o->stop) || R.failed) {
 			R.quit = 1;
 			for (int w = 0; w < st->workers; w++)
 				R.slot[w].stop = 3;

@@ -330,7 +330,7 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 
 	double t_train = 0, ep_loss = 0, ep_right = 0;
 	long ep_seen = 0, seen = 0, step = 0;
-	int epoch = 0, stop = 0;
+	int epoch = 0, stop = 0, evaluated = 0;
 	run_state rs = {
 		.magic = CK_MAGIC, .version = CK_VERSION,
 		.nparams = tt_model_nparams(m), .nstate = tt_model_nstate(m),
@@ -408,6 +408,7 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		if (step % spe == 0 || step == total || stop) {
 			epoch++;
 			evaluate(m, &d->val, batch, &bt, &r->val_loss, &r->val_acc);
+			evaluated = 1;
 			/* a network that evaluates to NaN has diverged as surely as
 			 * one whose training loss did (no val set: val_loss is NaN
 			 * by definition, which is not divergence) */
@@ -443,6 +444,13 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		}
 	}
 	free(ckbuf);
+	/* resumed from the run's final checkpoint (its result was never
+	 * stored): no step ran, but the result still needs its evaluation */
+	if (!evaluated && !r->diverged) {
+		evaluate(m, &d->val, batch, &bt, &r->val_loss, &r->val_acc);
+		if (d->val.n && !isfinite(r->val_loss))
+			r->diverged = 1;
+	}
 	r->epochs = epoch;
 	r->steps = step;
 	r->seconds = t_train;

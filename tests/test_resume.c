@@ -107,6 +107,31 @@ static void resume_mlp_sgd(void) { resume_exact("mlp:32,16", 0, "sgd"); }
 static void resume_resnet_adamw_augment(void) { resume_exact("resnet:1,1:w4", 1, "adamw"); }
 static void resume_cnn_sgd(void) { resume_exact("cnn:4,8", 1, "sgd"); }
 
+/* A run resumed from its own final checkpoint (the process died after
+ * training, before its result was stored) must report the same result. */
+static void resume_at_end(void)
+{
+	tt_train_config c;
+	config(&c, "cnn:4,8", 0);
+	tt_train_data d;
+	tt_err err = {0};
+	CHECK(tt_train_data_load(&c, &d, &err) == TT_OK, "load: %s", err.msg);
+	grab a = { .at = -1 };
+	tt_train_hooks h = { .ud = &a, .on_checkpoint = keep };
+	tt_train_result ra, rb;
+	CHECK(tt_train_run(&c, &d, &h, &ra, &err) == TT_OK, "run: %s", err.msg);
+	c.resume = a.last;
+	c.resume_len = a.last_len;
+	CHECK(tt_train_run(&c, &d, NULL, &rb, &err) == TT_OK, "resumed: %s", err.msg);
+	CHECK(rb.val_acc == ra.val_acc && rb.val_loss == ra.val_loss && rb.steps == ra.steps,
+	      "resumed at the end: val_acc %g loss %g steps %ld, expected %g %g %ld",
+	      rb.val_acc, rb.val_loss, rb.steps, ra.val_acc, ra.val_loss, ra.steps);
+	tt_train_result_free(&ra);
+	tt_train_result_free(&rb);
+	free(a.last);
+	tt_train_data_free(&d);
+}
+
 static void resume_bad_blobs(void)
 {
 	tt_train_config c;
@@ -195,6 +220,7 @@ int main(void)
 	TT_RUN(resume_mlp_sgd);
 	TT_RUN(resume_resnet_adamw_augment);
 	TT_RUN(resume_cnn_sgd);
+	TT_RUN(resume_at_end);
 	TT_RUN(resume_bad_blobs);
 	TT_RUN(resume_weights_deeper);
 	TT_EXIT();

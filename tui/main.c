@@ -652,8 +652,26 @@ static int ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* TUNETOP_FAULT_SQL=N[:CODE] makes the Nth SQLite call of this process
+ * fail with CODE (default 13, SQLITE_FULL): how the tests check that a
+ * full disk or an I/O error mid-study ends in a clean error and an intact
+ * database. */
+static void fault_from_env(void)
+{
+	const char *v = getenv("TUNETOP_FAULT_SQL");
+	if (!v || !*v)
+		return;
+	char *end;
+	long n = strtol(v, &end, 10), code = 13;
+	if (*end == ':')
+		code = strtol(end + 1, &end, 10);
+	if (n > 0 && !*end)
+		db_fault_inject((int)n, (int)code);
+}
+
 int main(int argc, char **argv)
 {
+	fault_from_env();
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

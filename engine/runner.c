@@ -56,6 +56,7 @@ typedef struct runner {
 	int cap;
 	job_slot *slot;           /* one per worker */
 	double macs[TT_RUNG_MAX]; /* compute spent per rung */
+	double budget_macs;       /* the study's budget; 0: none */
 	size_t mem[TT_RUNG_MAX];  /* peak accounted bytes per rung */
 	int failed;
 	tt_err err;               /* the first failure of a worker */
@@ -417,7 +418,13 @@ static void *worker(void *arg)
 				R->quit = 1;
 				break;
 			}
-			job = tt_sched_next(&R->sched);
+			double spent = 0;
+			for (int r = 0; r < R->nrungs; r++)
+				spent += R->macs[r];
+			if (R->budget_macs > 0 && spent >= R->budget_macs)
+				job.kind = TT_JOB_DONE; /* budget spent: let running jobs end */
+			else
+				job = tt_sched_next(&R->sched);
 			if (job.kind == TT_JOB_RUN)
 				break;
 			if (job.kind == TT_JOB_DONE) {
@@ -677,6 +684,31 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	      st->train.model, R.nstages, R.nrungs, st->workers);
 	if ((rc = tt_train_data_load(&st->train, &R.data, err)))
 		goto out;
+	{
+		/* compute spent by earlier runs of this study counts too */
+		db_rung *rg = NULL;
+		int nr = 0;
+		if (db_rungs(db, R.study, &rg, &nr, NULL) == TT_OK)
+			for (int k = 0; k < nr; k++)
+				if (rg[k].rung >= 0 && rg[k].rung < TT_RUNG_MAX)
+					R.macs[rg[k].rung] += rg[k].train_macs;
+		free(rg);
+	}
+	if (st->budget > 0) {
+		/* the unit: one epoch of the whole model over the training set,
+		 * in the multiply-accumulates the engine really computes */
+		tt_model *m = NULL;
+		tt_model_config mc = { .spec = st->train.model, .h = R.data.train.h,
+		                       .w = R.data.train.w, .c = R.data.train.c,
+		                       .classes = R.data.train.classes, .batch = 1,
+		                       .be = tt_backend_get("cpu") };
+		if ((rc = tt_model_create(&mc, &m, err)))
+			goto out;
+		R.budget_macs = st->budget * tt_model_train_macs(m) * R.data.train.n;
+		tt_model_free(m);
+		logf_(&R, "budget: %.3g full-fidelity epochs = %.3g GMAC", st->budget,
+		      R.budget_macs / 1e9);
+	}
 	R.slot = calloc((size_t)st->workers, sizeof *R.slot);
 	if (!R.slot) {
 		rc = tt_err_set(err, TT_ERUNTIME, "out of memory");

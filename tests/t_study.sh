@@ -161,3 +161,15 @@ pending=$(sql live.db "SELECT count(*) FROM commands WHERE done_at IS NULL")
 	ok cmd-resume-and-finish || fail cmd-resume-and-finish "exit $rc, trial 1 '$st1', trial 2 '$st2', $pending pending"
 cat reader.err cmd.err live.log | grep -qi "locked" && locked=1
 [ $locked -eq 0 ] && ok no-database-locked || fail no-database-locked "$(grep -i locked reader.err cmd.err live.log | head -2)"
+
+# --- a compute budget stops the study early --------------------------------
+sed -e 's/^name = crash/name = budget/' -e 's/^checkpoint_every = 10/checkpoint_every = 10\nbudget = 1/' \
+    -e 's/^workers = 2/workers = 1/' crash.ini >budget.ini
+"$BIN" run --headless budget.ini >budget.log 2>&1; rc=$?
+spent=$(sql budget.db 'SELECT count(*) FROM rungs')
+trials=$(sql budget.db 'SELECT count(*) FROM trials')
+if [ $rc -eq 0 ] && grep -q "budget: 1 full-fidelity epochs" budget.log && [ "$trials" -lt 16 ]; then
+	ok budget-stops-early
+else
+	fail budget-stops-early "exit $rc, $trials trials and $spent results with a budget of 1 epoch"
+fi

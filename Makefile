@@ -5,7 +5,8 @@
 #   make run        deps, build, run the main job
 #   make test       deps, build, run the whole test suite (well under 10 min)
 #   make test-long  the slower suites
-#   make bench      deps (+ python3-torch), build, run the benchmarks
+#   make bench      deps (+ python3-torch), build, the engine against PyTorch
+#   make bench-ladder  the frozen-depth ladder against random search
 #   make install    install the binary and man pages under $(PREFIX)
 #   make clean      remove every build directory
 #
@@ -79,7 +80,7 @@ DEPS_PKGS := gcc make libopenblas-openmp-dev libsqlite3-dev libncurses-dev zlib1
              dataset-fashion-mnist tmux sqlite3
 BENCH_PKGS := python3-torch python3-numpy time
 
-.PHONY: all deps deps-bench run test test-long bench install clean
+.PHONY: all deps deps-bench run test test-long bench bench-ladder install clean
 # objects of test and bench programs are not throw-away intermediates
 .SECONDARY:
 all: $(BUILD)/tunetop $(TEST_BIN) $(BENCH_BIN)
@@ -140,6 +141,11 @@ test-long: deps
 bench: deps-bench
 	$(MAKE) all
 	BUILD=$(BUILD) sh bench/run.sh
+
+# the frozen-depth ladder against random search (about half an hour)
+bench-ladder: deps
+	$(MAKE) all
+	BUILD=$(BUILD) sh bench/ladder.sh
 
 install: $(BUILD)/tunetop
 	install -D -m 755 $(BUILD)/tunetop $(DESTDIR)$(PREFIX)/bin/tunetop

@@ -714,6 +714,10 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 		rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
 		goto out;
 	}
+	/* commands sent while the study was not running apply before any job
+	 * starts, so a finished study run again does what was asked */
+	int64_t after = 0;
+	apply_commands(&R, db, &after);
 	R.workers_left = st->workers;
 	for (int w = 0; w < st->workers; w++) {
 		args[w] = (worker_arg){ &R, w };
@@ -727,7 +731,6 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 		started++;
 	}
 	/* the command loop, until every worker has left */
-	int64_t after = 0;
 	double poll = o->poll_s > 0 ? o->poll_s : 0.2;
 	for (;;) {
 		apply_commands(&R, db, &after);

@@ -173,3 +173,50 @@ if [ $rc -eq 0 ] && grep -q "budget: 1 full-fidelity epochs" budget.log && [ "$t
 else
 	fail budget-stops-early "exit $rc, $trials trials and $spent results with a budget of 1 epoch"
 fi
+
+# --- promote by hand, continue mode, diverging trials -----------------------
+cat > small.ini <<'INI'
+[study]
+name = small
+seed = 5
+[data]
+source = synthetic
+train_size = 4096
+val_size = 256
+[model]
+spec = mlp:64,64
+[space]
+lr = log-float 0.01 0.3
+[fidelity]
+epochs = 4
+[scheduler]
+kind = sh
+max_trials = 4
+mode = continue
+[train]
+batch = 32
+threads = 1
+INI
+"$BIN" run --headless small.ini >small.log 2>&1
+# a trial the scheduler left at rung 0, promoted by hand while the study is
+# not running: the command applies when it runs again
+lone=$(sql small.db "SELECT trial_id FROM rungs GROUP BY trial_id HAVING max(rung) = 0 ORDER BY 1 LIMIT 1")
+"$BIN" cmd small.db promote "$lone" >cmd.out 2>&1
+grep -q "not running" cmd.out || fail cmd-promote-message "$(cat cmd.out)"
+"$BIN" run --headless small.ini >>small.log 2>&1; rc=$?
+res=$(sql small.db "SELECT result FROM commands WHERE verb = 'promote'")
+r1=$(sql small.db "SELECT count(*) FROM rungs WHERE trial_id = $lone AND rung = 1")
+[ $rc -eq 0 ] && [ -n "$lone" ] && [ "$res" = ok ] && [ "$r1" = 1 ] && ok cmd-promote ||
+	fail cmd-promote "exit $rc, trial '$lone', result '$res', $r1 rung-1 results"
+grep -q "from the previous rung" small.log && ok mode-continue ||
+	fail mode-continue "no rung continued from the previous one"
+
+sed -e 's/^name = small/name = wild/' -e 's/^lr = log-float 0.01 0.3/lr = choice 0.05,1000/' \
+    -e 's/^train_size = 4096/train_size = 1024/' \
+    -e 's/^mode = continue/mode = restart/' -e 's/^epochs = 4/kind = epochs\nepochs = 4/' small.ini >wild.ini
+printf 'momentum = 0.99\nweight-decay = 0\nschedule = constant\n' >>wild.ini
+"$BIN" run --headless wild.ini >wild.log 2>&1; rc=$?
+div=$(sql wild.db "SELECT count(*) FROM trials WHERE state = 'diverged'")
+fine=$(sql wild.db "SELECT count(*) FROM rungs WHERE val_acc IS NOT NULL")
+[ $rc -eq 0 ] && [ "$div" -ge 1 ] && [ "$fine" -ge 1 ] && ok diverged-trials-study-goes-on ||
+	fail diverged-trials-study-goes-on "exit $rc, $div of 4 trials diverged, $fine results: $(tail -2 wild.log)"

@@ -640,8 +640,15 @@ static int cmd_cmd(int argc, char **argv)
 		db_close(db);
 		return 1;
 	}
-	printf("command %lld: %s trial %lld queued; the running study applies it between "
-	       "training steps\n", (long long)id, argv[2], trial);
+	db_study study;
+	int running = 0;
+	if (db_study_get(db, &study, NULL) == TT_OK) {
+		running = strcmp(study.state, "running") == 0;
+		free(study.config);
+	}
+	printf("command %lld: %s trial %lld queued; %s\n", (long long)id, argv[2], trial,
+	       running ? "the running study applies it between training steps" :
+	       "the study is not running: it applies the command when it runs again");
 	db_close(db);
 	return 0;
 }

@@ -68,7 +68,10 @@ TT="$BUILD/tunetop"
 SGEMM="$BUILD/bench/sgemm"
 HERE=$(dirname "$0")
 OUT="$HERE/out"
-RAW="$OUT/raw"
+# This run's raw outputs go to a folder of its own, which replaces
+# out/raw when the run ends: two runs at once (a bad idea for the timings)
+# at least do not mix each other's files.
+RAW="$OUT/raw.$$"
 
 for f in "$TT" "$SGEMM"; do
 	if [ ! -x "$f" ]; then
@@ -85,8 +88,8 @@ if [ ! -x /usr/bin/time ]; then
 	exit 1
 fi
 
-rm -rf "$RAW"
 mkdir -p "$RAW" || exit 1
+trap 'rm -rf "$RAW"; exit 130' INT TERM
 failed=0
 
 # jget FILE KEY: a top-level field of the last JSON object line in FILE.
@@ -228,6 +231,9 @@ echo "sgemm again: $SGEMM $SGEMM_ARGS"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
 
+trap - INT TERM
+rm -rf "$OUT/raw"
+mv "$RAW" "$OUT/raw" && RAW="$OUT/raw"
 if ! $PY "$HERE/report.py" --raw "$RAW" --csv "$OUT/bench.csv" --quick "$QUICK"; then
 	failed=1
 fi

@@ -47,7 +47,7 @@ def parse_args():
     p.add_argument("--seconds", type=float, default=6.0,
                    help="timed duration when --steps is not given")
     p.add_argument("--steps", type=int, default=0,
-                   help="> 0: time exactly this many steps")
+                   help="> 0: time this many steps, split over the windows")
     p.add_argument("--repeats", type=int, default=3,
                    help="timed windows; the fastest one is reported")
     p.add_argument("--warmup", type=int, default=3)
@@ -165,7 +165,7 @@ def main():
     # other work on a shared machine costs one window, not the measurement.
     reps = max(1, a.repeats)
     windows = []
-    for r in range(reps):
+    for _ in range(reps):
         steps = 0
         t0 = time.perf_counter()
         while True:

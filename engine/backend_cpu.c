@@ -159,6 +159,16 @@ static conv_plan conv_plan_make(const tt_conv_shape *s, int K, size_t ws_bytes)
 	return p;
 }
 
+/* Chunk ch of the plan: its first image and its shape. */
+static int conv_chunk(const conv_plan *p, const tt_conv_shape *s, int ch,
+                      tt_conv_shape *c)
+{
+	int b0 = ch * p->chunk;
+	*c = *s;
+	c->n = s->n - b0 < p->chunk ? s->n - b0 : p->chunk;
+	return b0;
+}
+
 static size_t cpu_conv_ws(const tt_conv_shape *s, int K)
 {
 	conv_plan p = conv_plan_make(s, K, (size_t)-1);
@@ -176,9 +186,8 @@ static void cpu_conv(const float *x, const tt_conv_shape *s, int K,
 		int t = omp_get_thread_num();
 		float *col = (float *)ws + (size_t)t * (p.col + p.part);
 		for (int ch = t; ch < p.nchunks; ch += p.nt) {
-			int b0 = ch * p.chunk;
-			tt_conv_shape c = *s;
-			c.n = s->n - b0 < p.chunk ? s->n - b0 : p.chunk;
+			tt_conv_shape c;
+			int b0 = conv_chunk(&p, s, ch, &c);
 			const float *xc = x + (size_t)b0 * in_img;
 			float *yc = y + (size_t)b0 * ohw * K;
 			if (p.direct) {
@@ -207,9 +216,8 @@ static void cpu_conv_bwd(const float *x, const float *dy, const tt_conv_shape *s
 		float *part = col + p.col;
 		memset(part, 0, p.part * sizeof *part);
 		for (int ch = t; ch < p.nchunks; ch += p.nt) {
-			int b0 = ch * p.chunk;
-			tt_conv_shape c = *s;
-			c.n = s->n - b0 < p.chunk ? s->n - b0 : p.chunk;
+			tt_conv_shape c;
+			int b0 = conv_chunk(&p, s, ch, &c);
 			const float *xc = x + (size_t)b0 * in_img;
 			const float *dyc = dy + (size_t)b0 * ohw * K;
 			int rows = c.n * ohw;

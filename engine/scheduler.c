@@ -257,11 +257,18 @@ void tt_sched_stopped(tt_sched *s, int trial, int rung)
 		t->state = TT_T_QUEUED, t->forced = rung;
 }
 
+/* The trial a command names, or NULL (the command's answer is then
+ * "no such trial"). */
+static tt_sched_trial *lookup(tt_sched *s, int trial)
+{
+	return trial >= 0 && trial < s->n ? &s->t[trial] : NULL;
+}
+
 const char *tt_sched_promote(tt_sched *s, int trial)
 {
-	if (trial < 0 || trial >= s->n)
+	tt_sched_trial *t = lookup(s, trial);
+	if (!t)
 		return "no such trial";
-	tt_sched_trial *t = &s->t[trial];
 	if (!alive(t))
 		return "trial is not alive";
 	if (t->state == TT_T_PAUSED)
@@ -282,9 +289,9 @@ const char *tt_sched_promote(tt_sched *s, int trial)
 
 const char *tt_sched_kill(tt_sched *s, int trial)
 {
-	if (trial < 0 || trial >= s->n)
+	tt_sched_trial *t = lookup(s, trial);
+	if (!t)
 		return "no such trial";
-	tt_sched_trial *t = &s->t[trial];
 	if (!alive(t))
 		return "trial is already dead";
 	if (t->state == TT_T_DONE && t->done >= s->nrungs)
@@ -296,9 +303,9 @@ const char *tt_sched_kill(tt_sched *s, int trial)
 
 const char *tt_sched_pause(tt_sched *s, int trial)
 {
-	if (trial < 0 || trial >= s->n)
+	tt_sched_trial *t = lookup(s, trial);
+	if (!t)
 		return "no such trial";
-	tt_sched_trial *t = &s->t[trial];
 	if (!alive(t))
 		return "trial is not alive";
 	if (t->state == TT_T_PAUSED)
@@ -313,9 +320,9 @@ const char *tt_sched_pause(tt_sched *s, int trial)
 
 const char *tt_sched_resume(tt_sched *s, int trial)
 {
-	if (trial < 0 || trial >= s->n)
+	tt_sched_trial *t = lookup(s, trial);
+	if (!t)
 		return "no such trial";
-	tt_sched_trial *t = &s->t[trial];
 	if (t->state != TT_T_PAUSED)
 		return "trial is not paused";
 	if (t->paused_rung >= 0) {

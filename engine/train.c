@@ -264,31 +264,42 @@ static int ck_read(tt_model *m, const void *blob, size_t len, int weights_only,
 	return TT_OK;
 }
 
+int tt_train_check(const tt_train_config *c, int *nstages, tt_err *err)
+{
+	tt_err e = {0};
+	int n;
+	if (tt_model_spec_check(c->model, &n, &e))
+		return tt_err_set(err, TT_EINPUT, "--model: %s", e.msg);
+	if (c->trainable > n)
+		return tt_err_set(err, TT_EINPUT,
+		                  "--trainable %d: model '%s' has %d stages; expected 1..%d or all",
+		                  c->trainable, c->model, n, n);
+	if (c->batch < 1 || c->batch > 65536)
+		return tt_err_set(err, TT_EINPUT, "--batch %d: expected 1..65536", c->batch);
+	if (!tt_backend_get(c->backend))
+		return tt_err_set(err, TT_EINPUT, "--backend '%s': expected one of: %s",
+		                  c->backend, tt_backend_list());
+	if (nstages)
+		*nstages = n;
+	return TT_OK;
+}
+
 int tt_train_run(const tt_train_config *c, const tt_train_data *d,
                  const tt_train_hooks *h, tt_train_result *r, tt_err *err)
 {
 	static const tt_train_hooks none;
 	tt_model *m = NULL;
 	batcher bt = {0};
-	int rc = TT_OK, nstages;
+	int rc = TT_OK;
 	if (!h)
 		h = &none;
 	memset(r, 0, sizeof *r);
 	r->test_acc = -1;
-	if ((rc = tt_model_spec_check(c->model, &nstages, err)))
+	if ((rc = tt_train_check(c, NULL, err)))
 		return rc;
-	if (c->trainable > nstages)
-		return tt_err_set(err, TT_EINPUT,
-		                  "--trainable %d: model '%s' has %d stages; expected 1..%d or all",
-		                  c->trainable, c->model, nstages, nstages);
-	if (c->batch < 1 || c->batch > 65536)
-		return tt_err_set(err, TT_EINPUT, "--batch %d: expected 1..65536", c->batch);
 	if (d->train.n < 1)
 		return tt_err_set(err, TT_EINPUT, "no training examples in %s", d->source);
 	const tt_backend *be = tt_backend_get(c->backend);
-	if (!be)
-		return tt_err_set(err, TT_EINPUT, "backend '%s': expected one of: %s",
-		                  c->backend, tt_backend_list());
 	if (be->set_threads)
 		be->set_threads(c->threads);
 	const tt_dataset *tr = &d->train;

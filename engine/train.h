@@ -106,6 +106,12 @@ typedef struct tt_train_hooks {
 	int (*on_checkpoint)(void *ud, long step, const void *blob, size_t len);
 } tt_train_hooks;
 
+/* The checks of c that need no data (model spec, trainable depth, batch,
+ * backend), so a caller can refuse bad input before loading anything:
+ * TT_EINPUT naming the option.  *nstages (may be NULL) gets the stage
+ * count. */
+int tt_train_check(const tt_train_config *c, int *nstages, tt_err *err);
+
 /*
  * Run c on d.  TT_OK with *r filled; TT_EDIVERGED when the loss became NaN
  * or infinite (r->diverged = 1, r still filled); TT_EINPUT for a bad

@@ -279,18 +279,8 @@ static int cmd_train(int argc, char **argv)
 
 	tt_err err = {0};
 	int nst;
-	if (tt_model_spec_check(c.model, &nst, &err)) {
-		fprintf(stderr, "tunetop train: --model: %s\n", err.msg);
-		return 2;
-	}
-	if (c.trainable > nst) {
-		fprintf(stderr, "tunetop train: --trainable %d: model '%s' has %d stages; "
-		        "expected 1..%d or all\n", c.trainable, c.model, nst, nst);
-		return 2;
-	}
-	if (!tt_backend_get(c.backend)) {
-		fprintf(stderr, "tunetop train: --backend '%s': expected one of: %s\n",
-		        c.backend, tt_backend_list());
+	if (tt_train_check(&c, &nst, &err)) {
+		fprintf(stderr, "tunetop train: %s\n", err.msg);
 		return 2;
 	}
 	tt_train_data data;
@@ -509,6 +499,15 @@ static void put_num(FILE *f, double x)
 		fputs("null", f);
 }
 
+/* "trial,state,"params"," with the JSON's quotes doubled for CSV. */
+static void put_csv_trial(const db_trial *t)
+{
+	printf("%lld,%s,\"", (long long)t->id, t->state);
+	for (const char *p = t->params; *p; p++)
+		printf(*p == '"' ? "\"\"" : "%c", *p);
+	printf("\",");
+}
+
 static int cmd_export(int argc, char **argv)
 {
 	const char *path = NULL, *format = NULL;
@@ -548,17 +547,13 @@ static int cmd_export(int argc, char **argv)
 				if (!x)
 					continue;
 				any = 1;
-				printf("%lld,%s,\"", (long long)v.t[i].id, v.t[i].state);
-				for (const char *p = v.t[i].params; *p; p++)
-					printf(*p == '"' ? "\"\"" : "%c", *p);
-				printf("\",%d,%d,%g,%.9g,%.9g,%.6g,%d\n", r, x->trainable, x->epochs,
+				put_csv_trial(&v.t[i]);
+				printf("%d,%d,%g,%.9g,%.9g,%.6g,%d\n", r, x->trainable, x->epochs,
 				       x->val_loss, x->val_acc, x->seconds, x->promoted);
 			}
 			if (!any) {
-				printf("%lld,%s,\"", (long long)v.t[i].id, v.t[i].state);
-				for (const char *p = v.t[i].params; *p; p++)
-					printf(*p == '"' ? "\"\"" : "%c", *p);
-				printf("\",,,,,,,\n");
+				put_csv_trial(&v.t[i]);
+				printf(",,,,,,\n");
 			}
 		}
 	} else {

@@ -30,6 +30,8 @@ void tt_train_defaults(tt_train_config *c)
 	c->opt.momentum = 0.9f;
 	c->opt.nesterov = 0;
 	c->opt.weight_decay = 5e-4f;
+	tt_gate_defaults(&c->gates);
+	c->gates.lam_on = c->gates.lam_off = 0; /* from the weight decay */
 	c->opt.beta1 = 0.9f;
 	c->opt.beta2 = 0.999f;
 	c->opt.eps = 1e-8f;

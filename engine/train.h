@@ -13,6 +13,7 @@
 
 #include "data.h"
 #include "err.h"
+#include "gates.h"
 #include "mem.h"
 #include "model.h"
 #include "optim.h"
@@ -33,6 +34,10 @@ typedef struct tt_train_config {
 	uint64_t seed;
 	int threads;
 	const char *backend;     /* "cpu" unless asked otherwise */
+	/* Complexity-aware training (gates.h): strength 0 leaves the network
+	 * ungated.  lam_on <= 0 means the run's weight decay, lam_off <= 0
+	 * ten times lam_on. */
+	tt_gate_config gates;
 	/*
 	 * A checkpoint blob to start from (NULL: a fresh start).  With
 	 * resume_weights_only = 0 the run continues exactly where the blob

@@ -118,6 +118,11 @@ bad unknown-optimizer "--optimizer|'adam'|expected one of sgd|adamw" --optimizer
 bad unknown-schedule "--schedule|'linear'|expected one of constant|step|cosine" \
 	--schedule linear
 bad unknown-backend "backend|'nosuch'|expected one of" --backend nosuch $SYN --steps 1 --model mlp:8
+bad gates-not-number "--gates 'x'|strength 'x' is not a number|STRENGTH[,BALANCE[,FLOPS_SHARE]]" \
+	--gates x $SYN --steps 1 --model mlp:8
+bad gates-balance-range "--gates '1,2'|balance 2 is out of range|0..1" --gates 1,2 $SYN --steps 1 --model mlp:8
+bad gates-too-many "more than three values" --gates 1,0.5,0.5,1 $SYN --steps 1 --model mlp:8
+bad gates-negative "strength -1 is out of range" --gates=-1 $SYN --steps 1 --model mlp:8
 
 "$TT_BIN" bogus-command >"$T/out" 2>"$T/err"
 rc=$?

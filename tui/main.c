@@ -24,7 +24,8 @@
 
 #define TT_VERSION "0.1.0"
 
-enum opt_type { O_INT, O_LONG, O_FLOAT, O_CHOICE, O_STRING, O_FLAG, O_DEPTH };
+enum opt_type { O_INT, O_LONG, O_FLOAT, O_CHOICE, O_STRING, O_FLAG, O_DEPTH,
+                O_GATES };
 
 typedef struct opt {
 	const char *name;     /* without the leading dashes */
@@ -81,6 +82,10 @@ static const opt train_opts[] = {
 	  "compute threads", "all cores" },
 	{ "backend", "NAME", O_STRING, 0, 0, NULL, OFF(backend),
 	  "compute backend: cpu, or cuda when built with CUDA=1", "cpu" },
+	{ "gates", "S[,B[,A]]", O_GATES, 0, 0, NULL, OFF(gates),
+	  "prune units and residual layers while training: strength S, "
+	  "layer-vs-unit balance B (0.5), FLOPs-vs-parameters share A (0.5)",
+	  "off" },
 };
 #define NOPTS (sizeof train_opts / sizeof train_opts[0])
 
@@ -180,6 +185,14 @@ static int set_opt(tt_train_config *c, const opt *o, const char *v)
 	case O_STRING:
 		*(const char **)dst = v;
 		return 0;
+	case O_GATES: {
+		tt_err err = {0};
+		if (tt_gate_parse(v, dst, &err)) {
+			fprintf(stderr, "tunetop train: %s\n", err.msg);
+			return 2;
+		}
+		return 0;
+	}
 	}
 	return 2;
 }

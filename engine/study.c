@@ -200,6 +200,23 @@ static const key train_keys[] = {
 	{ "backend", "NAME", K_STRING, 0, sizeof ((tt_study *)0)->strs[2], NULL,
 	  OFF(strs[2]), 0, "cpu", NULL,
 	  "Compute backend: cpu, or cuda when built with CUDA=1", check_backend },
+	{ "gates", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0,
+	  "[train] gate-strength, gate-balance and gate-flops-share", NULL,
+	  "Each knob of --gates has its own key, so that each can be searched",
+	  NULL },
+	/* the three parts of `tunetop train --gates S,B,A`, apart so that
+	 * each can be searched */
+	{ "gate-strength", "S", K_DOUBLE, 0, 1000, NULL, OFF(train.gates.strength),
+	  SEARCH_REAL, "0", NULL,
+	  "Complexity-aware training: how hard the gates prune units and residual "
+	  "layers (--gates S); 0 trains the network ungated", NULL },
+	{ "gate-balance", "B", K_DOUBLE, 0, 1, NULL, OFF(train.gates.balance),
+	  SEARCH_REAL, "0.5", NULL,
+	  "Gates: layer (1) versus unit (0) pruning (--gates S,B)", NULL },
+	{ "gate-flops-share", "A", K_DOUBLE, 0, 1, NULL, OFF(train.gates.flops_share),
+	  SEARCH_REAL, "0.5", NULL,
+	  "Gates: weight of FLOPs (1) versus parameters (0) in the cost "
+	  "(--gates S,B,A)", NULL },
 };
 
 typedef struct pctx pctx;
@@ -1112,6 +1129,8 @@ int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out
 			char num[64];
 			snprintf(num, sizeof num, "%.0f", v);
 			why = parse_value(k, num, dst, NULL, buf, sizeof buf);
+		} else if (k->type == K_DOUBLE) {
+			*(double *)dst = v;
 		} else {
 			TT_ASSERT(k->type == K_FLOAT);
 			*(float *)dst = (float)v; /* within k's range: the bounds are */

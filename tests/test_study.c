@@ -625,6 +625,33 @@ static void apply(void)
 	}
 	tt_study_free(&s);
 
+	/* The gates' knobs: fixed in [train], searched in [space]; the
+	 * searched one lands as a double, the fixed ones stay. */
+	rc = tt_study_parse("g.ini", "[space]\ngate-strength = log-float 0.1 10\n"
+	                    "[train]\ngate-balance = 0.9\ngate-flops-share = 0\n",
+	                    &s, &e);
+	CHECK(rc == TT_OK, "%s", e.msg);
+	if (rc == TT_OK) {
+		double gv[1] = { 2.5 };
+		CHECK(tt_study_apply(&s, gv, &c, &e) == TT_OK, "%s", e.msg);
+		CHECK(c.gates.strength == 2.5 && c.gates.balance == 0.9 &&
+		      c.gates.flops_share == 0, "gates %g %g %g", c.gates.strength,
+		      c.gates.balance, c.gates.flops_share);
+		CHECK(s.train.gates.strength == 0, "study's default strength %g",
+		      s.train.gates.strength);
+		gv[0] = 20;
+		CHECK(tt_study_apply(&s, gv, &c, &e) == TT_EINPUT &&
+		      strstr(e.msg, "g.ini:2: [space] gate-strength: found '20'"),
+		      "out of the searched range: %s", e.msg);
+		tt_study_free(&s);
+	}
+	rc = tt_study_parse("h.ini", "[train]\ngate-balance = 1.5\n", &s, &e);
+	CHECK(rc == TT_EINPUT && strstr(e.msg, "h.ini:2: [train] gate-balance: found '1.5'"),
+	      "balance out of range: %s", e.msg);
+	rc = tt_study_parse("h.ini", "[train]\ngates = 1\n", &s, &e);
+	CHECK(rc == TT_EINPUT && strstr(e.msg, "gate-strength"),
+	      "gates in [train] says where the knobs go: %s", e.msg);
+
 	/* lr follows the chosen optimizer when nothing sets it. */
 	rc = tt_study_parse("b.ini", "[space]\noptimizer = choice sgd,adamw\n", &s, &e);
 	CHECK(rc == TT_OK, "%s", e.msg);

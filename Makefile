@@ -8,6 +8,7 @@
 #   make test-long  the slower suites
 #   make bench      deps (+ python3-torch), build, the engine against PyTorch
 #   make bench-ladder  the frozen-depth ladder against random search
+#   make bench-gates   gated training: accuracy against FLOPs kept
 #   make install    install the binary and man pages under $(PREFIX)
 #   make clean      remove every build directory
 #
@@ -89,7 +90,7 @@ DEPS_PKGS := gcc make libopenblas-openmp-dev libsqlite3-dev libncurses-dev zlib1
              dataset-fashion-mnist tmux sqlite3
 BENCH_PKGS := python3-torch python3-numpy time
 
-.PHONY: all deps deps-bench run test test-long bench bench-ladder install clean
+.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-gates install clean
 # objects of test and bench programs are not throw-away intermediates
 .SECONDARY:
 all: $(BUILD)/tunetop $(TEST_BIN) $(BENCH_BIN)
@@ -176,6 +177,11 @@ test-long: deps
 bench: deps-bench
 	$(MAKE) all
 	BUILD=$(BUILD) sh bench/run.sh
+
+# complexity-aware training: accuracy against FLOPs kept (about 20 minutes)
+bench-gates: deps-bench
+	$(MAKE) all
+	BUILD=$(BUILD) /usr/bin/python3 bench/gates.py
 
 # the frozen-depth ladder against random search (about half an hour)
 bench-ladder: deps

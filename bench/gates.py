@@ -1,0 +1,135 @@
+#!/usr/bin/python3
+"""bench/gates.py — complexity-aware training: accuracy against FLOPs and
+parameters kept, and the training speed gained as units leave.
+
+For each model, one ungated run (the baseline, same data, epochs and
+seed) and gated runs sweeping the strength S at the default balance and
+FLOPs share, then a sweep of the layer/unit balance B at one strength.
+Every run is `tunetop train ... --test [--gates S,B,A]`; its JSON line is
+kept in bench/out/gates/, the table goes to stdout and bench/out/gates.csv.
+
+Columns: test accuracy and its change against the baseline (points),
+FLOPs and parameters kept (of the ungated network; "exp" is what the
+probabilities expect at the end, "act" the compacted network that is
+left), blocks and units kept, share of gates that ended exactly 0 or 1,
+and samples/s in the first and last epoch against the baseline's.
+
+Usage: /usr/bin/python3 bench/gates.py [--quick]
+Env: BUILD (build), GATES_MODELS (comma-separated, ';' between models),
+GATES_TRAIN (training images), GATES_EPOCHS, GATES_STRENGTHS ("0.3,1,3,10,30"),
+GATES_BALANCES ("0.1,0.9"), GATES_BALANCE_AT (strength of the balance
+sweep, default 3), THREADS (2).
+"""
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+
+quick = "--quick" in sys.argv or os.environ.get("QUICK") == "1"
+build = os.environ.get("BUILD", "build")
+tt = os.path.join(build, "tunetop")
+out_dir = os.path.join("bench", "out", "gates")
+os.makedirs(out_dir, exist_ok=True)
+
+models = os.environ.get("GATES_MODELS", "resnet:2,2,2:w16;mlp:512,512,512").split(";")
+train = int(os.environ.get("GATES_TRAIN", "4000" if quick else "20000"))
+epochs = int(os.environ.get("GATES_EPOCHS", "4" if quick else "6"))
+strengths = [float(x) for x in os.environ.get(
+    "GATES_STRENGTHS", "1,10" if quick else "0.3,1,3,10,30").split(",")]
+balances = [float(x) for x in os.environ.get(
+    "GATES_BALANCES", "" if quick else "0.1,0.9").split(",") if x]
+balance_at = float(os.environ.get("GATES_BALANCE_AT", "3"))
+threads = os.environ.get("THREADS", "2")
+
+epoch_re = re.compile(r"^epoch (\d+) .* ([0-9.]+) samples/s")
+
+
+def run(model, gates):
+    tag = model.replace(":", "_").replace(",", "-") + ("_" + gates if gates else "_dense")
+    args = [tt, "train", "--model", model, "--train-size", str(train),
+            "--epochs", str(epochs), "--test", "--threads", threads, "--seed", "1"]
+    if gates:
+        args += ["--gates", gates]
+    t0 = time.time()
+    p = subprocess.run(args, capture_output=True, text=True)
+    wall = time.time() - t0
+    with open(os.path.join(out_dir, tag + ".log"), "w") as f:
+        f.write(" ".join(args) + "\n" + p.stderr)
+    if p.returncode not in (0, 1) or not p.stdout.strip():
+        sys.exit(f"gates bench: {' '.join(args)} failed ({p.returncode}):\n{p.stderr[-2000:]}")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    with open(os.path.join(out_dir, tag + ".json"), "w") as f:
+        f.write(p.stdout)
+    sps = [float(m.group(2)) for m in map(epoch_re.match, p.stderr.splitlines()) if m]
+    r["_sps_first"], r["_sps_last"] = (sps[0], sps[-1]) if sps else (0.0, 0.0)
+    r["_wall"] = wall
+    print(f"  {model} gates={gates or 'off'}: test {100 * r['test_acc']:.2f}%, "
+          f"{wall:.0f} s", file=sys.stderr, flush=True)
+    return r
+
+
+def kept(g, key):
+    v = g.get(key)
+    return float("nan") if v is None else float(v)
+
+
+def summary(r, base):
+    g = r.get("gates") or {}
+    stages = g.get("stages", [])
+    layers = [s for s in stages if s.get("layer") is not None]
+    blocks = f"{sum(1 for s in layers if s['layer'])}/{len(layers)}" if layers else "-"
+    units_k = sum(s.get("units_kept", 0) for s in stages)
+    units_t = sum(s.get("units", 0) for s in stages)
+    probs = [m["prob"] for m in g.get("masks", [])]
+    binary = (sum(1 for p in probs if p in (0, 1)) / len(probs)) if probs else float("nan")
+    return {
+        "test_acc": 100 * r["test_acc"],
+        "delta": 100 * (r["test_acc"] - base["test_acc"]),
+        "flops_exp": kept(g, "flops_expected") if g else 1.0,
+        "flops_act": kept(g, "flops_kept") if g else 1.0,
+        "params_exp": kept(g, "params_expected") if g else 1.0,
+        "params_act": kept(g, "params_kept") if g else 1.0,
+        "blocks": blocks,
+        "units": f"{units_k}/{units_t}" if units_t else "-",
+        "binary": binary,
+        "sps_first": r["_sps_first"],
+        "sps_last": r["_sps_last"],
+        "speedup": r["_sps_last"] / base["_sps_last"] if base["_sps_last"] else float("nan"),
+        "train_macs": r.get("train_macs", float("nan")),
+        "wall_s": r["_wall"],
+    }
+
+
+rows = []
+print(f"gates bench: {train} training images, {epochs} epochs, seed 1, "
+      f"{threads} threads; load {os.getloadavg()[0]:.2f}", flush=True)
+for model in models:
+    base = run(model, None)
+    rows.append({"model": model, "strength": 0, "balance": "", "flops_share": "",
+                 **summary(base, base)})
+    sweep = [(s, 0.5) for s in strengths] + [(balance_at, b) for b in balances]
+    for s, b in sweep:
+        r = run(model, f"{s:g},{b:g},0.5")
+        rows.append({"model": model, "strength": s, "balance": b, "flops_share": 0.5,
+                     **summary(r, base)})
+
+fields = list(rows[0].keys())
+with open(os.path.join("bench", "out", "gates.csv"), "w", newline="") as f:
+    w = csv.DictWriter(f, fieldnames=fields)
+    w.writeheader()
+    w.writerows(rows)
+
+print(f"\n{'model':18} {'S':>5} {'B':>4} {'test%':>6} {'d pts':>6} "
+      f"{'FLOPs exp/act':>14} {'params exp/act':>15} {'blocks':>6} {'units':>9} "
+      f"{'0/1':>5} {'samples/s first>last':>21} {'x dense':>7}")
+for r in rows:
+    print(f"{r['model']:18} {r['strength']:>5g} {str(r['balance']):>4} "
+          f"{r['test_acc']:6.2f} {r['delta']:+6.2f} "
+          f"{r['flops_exp']:6.3f}/{r['flops_act']:<7.3f} "
+          f"{r['params_exp']:6.3f}/{r['params_act']:<8.3f} {r['blocks']:>6} "
+          f"{r['units']:>9} {r['binary']:5.2f} "
+          f"{r['sps_first']:9.0f} > {r['sps_last']:<9.0f} {r['speedup']:7.2f}")
+print(f"\nload {os.getloadavg()[0]:.2f} at the end; CSV: bench/out/gates.csv")

@@ -9,7 +9,7 @@
 #   make bench      deps (+ python3-torch), build, the engine against PyTorch
 #   make bench-ladder  the frozen-depth ladder against random search
 #   make bench-gates   gated training: accuracy against FLOPs kept
-#   make install    install the binary and man pages under $(PREFIX)
+#   make install    install the binary, man pages and themes under $(PREFIX)
 #   make clean      remove every build directory
 #
 # Flags (each 0 or 1; anything else is an error):
@@ -188,10 +188,14 @@ bench-ladder: deps
 	$(MAKE) all
 	BUILD=$(BUILD) sh bench/ladder.sh
 
+# The themes are compiled in; the installed copies are to read and to copy
+# into ~/.config/tunetop/themes as the start of one's own.
 install: $(BUILD)/tunetop
 	install -D -m 755 $(BUILD)/tunetop $(DESTDIR)$(PREFIX)/bin/tunetop
 	install -D -m 644 man/tunetop.1 $(DESTDIR)$(PREFIX)/share/man/man1/tunetop.1
 	install -D -m 644 man/tunetop-study.5 $(DESTDIR)$(PREFIX)/share/man/man5/tunetop-study.5
+	for f in $(THEME_FILES); do \
+	  install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/tunetop/themes/$${f#themes/} || exit 1; done
 
 clean:
 	rm -rf build build-*

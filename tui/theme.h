@@ -24,9 +24,10 @@
  * Terminals: a 256-colour style steps down to the nearest of the 16 basic
  * colours when the terminal has fewer than 256, and to attributes only
  * when it has no colour or NO_COLOR is set (non-empty).  With no colour,
- * every role keeps its attributes, and roles whose emphasis came from
- * colour alone take the attributes the shipped mono theme gives them, so
- * a selection, a killed trial or a paused one stays visible.
+ * every role keeps its attributes, and every role whose emphasis came from
+ * colour (alone or beside an attribute) adds the attributes the shipped
+ * mono theme gives it, so a selection, a killed trial or a paused one
+ * stays visible.
  */
 #ifndef TT_THEME_H
 #define TT_THEME_H
@@ -131,8 +132,9 @@ int ui_theme_style(const ui_theme *t, int role, ui_style *out);
  * The style of role on a terminal with `colours` colours (256, 16, 8; 0
  * for no colour or NO_COLOR): what ui_theme_apply gives ncurses.  Colours
  * step down with ui_colour_step; with no colour both are -1 and a role
- * whose style had colours but no attribute takes the mono theme's
- * attributes.  Two colours that step down to one are told apart.
+ * whose style had a colour adds the mono theme's attributes to its own.
+ * A foreground that steps down onto its background's colour becomes
+ * white or black, whichever reads on it.
  */
 void ui_theme_resolve(const ui_theme *t, int role, int colours, ui_style *out);
 

@@ -1820,3 +1820,131 @@ int db_checkpoint_get(db_conn *c, int64_t trial, int rung, long *step,
 	}
 	return TT_OK;
 }
+
+/* ==== polling reads for the explorer ======================================
+ *
+ * The explorer polls every few hundred milliseconds for what changed, so
+ * each read below touches only new rows: by rowid (rung results, which
+ * INSERT OR REPLACE gives a fresh rowid when rewritten), by id (commands)
+ * or by updated_at (trials).  They are not cached statements: a poll
+ * prepares a handful of statements at most, and keeping this section
+ * separate leaves the statement table above untouched.
+ */
+
+/* Prepare sql (uncached), let bind fill the parameters, run row over
+ * every result row, finalize. */
+static int poll_read(db_conn *c, const char *sql, const int64_t *i64, int ni,
+                     const double *dbl, int nd, row_fn row, void *ctx,
+                     const char *op, tt_err *err)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = w_prepare(c, sql, 0, &st);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return sql_err(c, err, rc, op);
+	}
+	/* integers bind first (1..ni), doubles after them */
+	for (int i = 0; i < ni; i++)
+		sqlite3_bind_int64(st, i + 1, i64[i]);
+	for (int i = 0; i < nd; i++)
+		sqlite3_bind_double(st, ni + i + 1, dbl[i]);
+	int code = read_rows(c, st, row, ctx, op, err);
+	sqlite3_finalize(st);
+	return code;
+}
+
+static int row_i64(db_conn *c, sqlite3_stmt *st, void *ctx, tt_err *err)
+{
+	(void)c;
+	(void)err;
+	*(int64_t *)ctx = sqlite3_column_int64(st, 0);
+	return TT_OK;
+}
+
+int db_data_version(db_conn *c, int64_t *v, tt_err *err)
+{
+	*v = 0;
+	return poll_read(c, "PRAGMA data_version", NULL, 0, NULL, 0, row_i64, v,
+	                 "reading the data version", err);
+}
+
+int db_trials_since(db_conn *c, int64_t study, double after, db_trial **out,
+                    int *n, tt_err *err)
+{
+	struct rows r = {.sz = sizeof **out, .op = "reading changed trials"};
+	int code = poll_read(c, "SELECT " TRIAL_COLS " FROM trials"
+	                     " WHERE study_id = ? AND updated_at > ? ORDER BY id",
+	                     &study, 1, &after, 1, row_trials, &r, r.op, err);
+	return rows_done(&r, code, (void **)out, n);
+}
+
+/* row_rung's rows plus the largest rowid seen (column 9). */
+struct rung_rows {
+	struct rows r;  /* first: row_rung takes this as its struct rows */
+	int64_t last;
+};
+
+static int row_rung_id(db_conn *c, sqlite3_stmt *st, void *ctx, tt_err *err)
+{
+	struct rung_rows *rr = ctx;
+	int code = row_rung(c, st, &rr->r, err);
+	int64_t id = sqlite3_column_int64(st, 9);
+	if (code == TT_OK && id > rr->last)
+		rr->last = id;
+	return code;
+}
+
+#define RUNG_COLS_R "r.trial_id, r.rung, r.trainable, r.epochs, r.val_loss," \
+                    " r.val_acc, r.seconds, r.promoted, r.train_macs, r.rowid"
+
+int db_rungs_since(db_conn *c, int64_t study, int64_t after, int64_t *last,
+                   db_rung **out, int *n, tt_err *err)
+{
+	struct rung_rows rr = {{.sz = sizeof **out, .op = "reading new rung results"},
+	                       after};
+	int64_t a[2] = {after, study};
+	int code = poll_read(c, "SELECT " RUNG_COLS_R " FROM rungs r"
+	                     " JOIN trials t ON t.id = r.trial_id"
+	                     " WHERE r.rowid > ? AND t.study_id = ? ORDER BY r.rowid",
+	                     a, 2, NULL, 0, row_rung_id, &rr, rr.r.op, err);
+	*last = code == TT_OK ? rr.last : after;
+	return rows_done(&rr.r, code, (void **)out, n);
+}
+
+int db_rungs_of(db_conn *c, int64_t trial, db_rung **out, int *n, tt_err *err)
+{
+	struct rung_rows rr = {{.sz = sizeof **out, .op = "reading a trial's rungs"}, 0};
+	int code = poll_read(c, "SELECT " RUNG_COLS_R " FROM rungs r"
+	                     " WHERE r.trial_id = ? ORDER BY r.rung",
+	                     &trial, 1, NULL, 0, row_rung_id, &rr, rr.r.op, err);
+	return rows_done(&rr.r, code, (void **)out, n);
+}
+
+int db_commands_since(db_conn *c, int64_t after, db_command **out, int *n,
+                      tt_err *err)
+{
+	struct rows r = {.sz = sizeof **out, .op = "reading new commands"};
+	int code = poll_read(c, "SELECT " CMD_COLS " FROM commands WHERE id > ?"
+	                     " ORDER BY id", &after, 1, NULL, 0, row_command, &r,
+	                     r.op, err);
+	return rows_done(&r, code, (void **)out, n);
+}
+
+int db_commands_of(db_conn *c, int64_t trial, db_command **out, int *n,
+                   tt_err *err)
+{
+	struct rows r = {.sz = sizeof **out, .op = "reading a trial's commands"};
+	int code = poll_read(c, "SELECT " CMD_COLS " FROM commands WHERE trial_id = ?"
+	                     " ORDER BY id", &trial, 1, NULL, 0, row_command, &r,
+	                     r.op, err);
+	return rows_done(&r, code, (void **)out, n);
+}
+
+int db_masks_exist(db_conn *c, int *yes, tt_err *err)
+{
+	int64_t v = 0;
+	int code = poll_read(c, "SELECT EXISTS (SELECT 1 FROM masks)", NULL, 0, NULL,
+	                     0, row_i64, &v, "looking for masks", err);
+	*yes = code == TT_OK && v != 0;
+	return code;
+}

@@ -271,4 +271,38 @@ int db_checkpoint_put(db_conn *c, int64_t trial, int rung, long step,
 int db_checkpoint_get(db_conn *c, int64_t trial, int rung, long *step,
                       void **blob, size_t *len, tt_err *err);
 
+/* ==== polling reads for the explorer ======================================
+ *
+ * Reads that return only what changed since the last poll, so a view of a
+ * study with thousands of trials stays light.  Same conventions as above:
+ * *out is one malloc'd block, free(*out).
+ */
+
+/* PRAGMA data_version: changes when another connection commits to the
+ * file (this connection's own writes do not change it).  An unchanged
+ * value means there is nothing new to read. */
+int db_data_version(db_conn *c, int64_t *v, tt_err *err);
+/* Trials of the study with updated_at > after (a value read back from
+ * updated_at, not a clock of the caller's), in id order.  A writer stamps
+ * updated_at before its transaction commits, so a poll should ask again
+ * with some slack below the largest value it has seen. */
+int db_trials_since(db_conn *c, int64_t study, double after, db_trial **out,
+                    int *n, tt_err *err);
+/* Rung results of the study stored (or stored again) since rowid after,
+ * oldest first; *last receives the largest rowid read (after when none),
+ * to pass as after next time.  A promoted flag set in place keeps its
+ * rowid: read the trial again with db_rungs_of when its row changed. */
+int db_rungs_since(db_conn *c, int64_t study, int64_t after, int64_t *last,
+                   db_rung **out, int *n, tt_err *err);
+/* Every rung result of one trial, by rung. */
+int db_rungs_of(db_conn *c, int64_t trial, db_rung **out, int *n, tt_err *err);
+/* Commands with id > after, pending or done, oldest first. */
+int db_commands_since(db_conn *c, int64_t after, db_command **out, int *n,
+                      tt_err *err);
+/* Every command of one trial, oldest first: its history. */
+int db_commands_of(db_conn *c, int64_t trial, db_command **out, int *n,
+                   tt_err *err);
+/* *yes = whether the masks table holds any row (a study with gates). */
+int db_masks_exist(db_conn *c, int *yes, tt_err *err);
+
 #endif

@@ -16,11 +16,16 @@
 #include <unistd.h>
 
 #include <signal.h>
+#include <pthread.h>
+#include <sys/stat.h>
 
+#include "data.h"
 #include "db.h"
 #include "runner.h"
 #include "study.h"
+#include "theme.h"
 #include "train.h"
+#include "ui.h"
 
 #define TT_VERSION "0.1.0"
 
@@ -92,8 +97,11 @@ static const opt train_opts[] = {
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: tunetop STUDY.ini                      run a study (headless until the\n"
-	        "                                              explorer exists)\n"
+	        "usage: tunetop STUDY.ini [explorer options]   run a study with the explorer open\n"
+	        "                                              (headless when not on a terminal)\n"
+	        "       tunetop attach STUDY.db [explorer options]\n"
+	        "                                              the explorer on a live or finished study\n"
+	        "       tunetop demo [explorer options]        a small fast study with the explorer\n"
 	        "       tunetop run --headless STUDY.ini       run a study, progress on stderr\n"
 	        "       tunetop status STUDY.db                the study as a table\n"
 	        "       tunetop export STUDY.db --format csv|json\n"
@@ -103,8 +111,21 @@ static void usage(FILE *f)
 	        "       tunetop train [options]                train one network, print JSON\n"
 	        "       tunetop help | --help | --version\n"
 	        "\n"
-	        "The explorer (attach, demo) is not built yet.  See tunetop(1) and\n"
-	        "tunetop-study(5).\n");
+	        "explorer options:\n"
+	        "  --readonly         open the database read-only; promote, kill and pause\n"
+	        "                     are refused\n"
+	        "  --theme NAME       colours: a theme name or a path to a .theme file\n"
+	        "                     (shipped:");
+	for (const char *const *n = ui_theme_builtin_names(); *n; n++)
+		fprintf(f, " %s", *n);
+	fprintf(f, ")\n"
+	        "  -d, --delay TENTHS refresh interval in tenths of a second, 1..600 "
+	        "(default 2)\n"
+	        "\n"
+	        "explorer keys:\n");
+	for (const char *const *k = ui_key_help(); *k; k++)
+		fprintf(f, "  %s\n", *k);
+	fprintf(f, "\nSee tunetop(1) and tunetop-study(5).\n");
 }
 
 static void train_help(FILE *f)
@@ -667,6 +688,275 @@ static int ends_with(const char *s, const char *suffix)
 	return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+/* ---- the explorer ------------------------------------------------------ */
+
+typedef struct ex_flags {
+	const char *theme;
+	int delay;       /* tenths of a second */
+	int readonly;
+} ex_flags;
+
+/* Explorer options from argv[first..]; prints why and returns 2 on a bad
+ * one.  The theme is loaded here so that a bad one fails before anything
+ * starts. */
+static int ex_parse(const char *cmd, int argc, char **argv, int first, ex_flags *f,
+                    ui_theme **theme)
+{
+	*f = (ex_flags){ NULL, 2, 0 };
+	*theme = NULL;
+	for (int i = first; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		if (strcmp(a, "--readonly") == 0) {
+			f->readonly = 1;
+			continue;
+		}
+		if (strcmp(a, "--theme") == 0 || strcmp(a, "-d") == 0 ||
+		    strcmp(a, "--delay") == 0) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "%s: %s needs a value\n", cmd, a);
+				return 2;
+			}
+			v = argv[++i];
+		} else if (strncmp(a, "--theme=", 8) == 0 || strncmp(a, "--delay=", 8) == 0) {
+			v = a + 8;
+		} else if (strncmp(a, "-d", 2) == 0 && a[2]) {
+			v = a + 2;
+		} else {
+			fprintf(stderr, "%s: unexpected argument '%s' (see tunetop --help)\n", cmd, a);
+			return 2;
+		}
+		if (strncmp(a, "--theme", 7) == 0) {
+			f->theme = v;
+			continue;
+		}
+		char *end;
+		errno = 0;
+		long d = strtol(v, &end, 10);
+		if (errno || end == v || *end || d < 1 || d > 600) {
+			fprintf(stderr, "%s: -d '%s': expected tenths of a second, 1..600\n", cmd, v);
+			return 2;
+		}
+		f->delay = (int)d;
+	}
+	tt_err err = {0};
+	if (ui_theme_load(f->theme ? f->theme : "default", theme, &err)) {
+		fprintf(stderr, "%s: %s\n", cmd, err.msg);
+		return 2;
+	}
+	return 0;
+}
+
+typedef struct engine {
+	const tt_study *st;
+	tt_runner_opts o;
+	tt_err err;
+	int rc;
+	volatile int done;
+} engine;
+
+static void *engine_main(void *arg)
+{
+	engine *e = arg;
+	e->rc = tt_runner_run(e->st, &e->o, &e->err);
+	if (!e->rc)
+		e->err.code = 0;
+	__atomic_store_n(&e->done, 1, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+static void on_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+}
+
+/*
+ * The study with the explorer open: the engine runs tt_runner_run on a
+ * thread of its own (its log goes to STUDY.log beside the database), the
+ * explorer runs on the main thread with its own connection.  Quitting,
+ * SIGINT or SIGTERM set the one stop flag: the engine stops at its next
+ * training step, the thread is joined, and the study stays resumable.
+ */
+static int explore_study(const char *path, const ex_flags *f, ui_theme *theme,
+                         const char *notice, long metric_every)
+{
+	tt_study st;
+	tt_err err = {0};
+	int rc = tt_study_load(path, &st, &err);
+	if (rc) {
+		ui_theme_free(theme);
+		fprintf(stderr, "tunetop: %s\n", err.msg);
+		return rc == TT_EINPUT ? 2 : 1;
+	}
+	/* the database and its study row exist before the explorer opens
+	 * them; the engine finds the same row */
+	db_conn *db = NULL;
+	int64_t sid;
+	if ((rc = db_open(st.db, DB_CREATE, &db, &err)) ||
+	    (rc = db_study_ensure(db, st.name, st.text, st.seed, &sid, &err))) {
+		db_close(db);
+		ui_theme_free(theme);
+		tt_study_free(&st);
+		fprintf(stderr, "tunetop: %s\n", err.msg);
+		return rc == TT_EINPUT ? 2 : 1;
+	}
+	db_close(db);
+	char logpath[600];
+	size_t n = strlen(st.db);
+	snprintf(logpath, sizeof logpath, "%.*s.log",
+	         (int)(ends_with(st.db, ".db") ? n - 3 : n), st.db);
+	FILE *log = fopen(logpath, "a");
+	if (log)
+		setvbuf(log, NULL, _IOLBF, 0);
+	on_signals();
+	static engine e;
+	memset(&e, 0, sizeof e);
+	e.st = &st;
+	e.o = (tt_runner_opts){ .log = log, .stop = &interrupted, .metric_every = metric_every };
+	pthread_t th;
+	if (pthread_create(&th, NULL, engine_main, &e)) {
+		ui_theme_free(theme);
+		tt_study_free(&st);
+		if (log)
+			fclose(log);
+		fprintf(stderr, "tunetop: cannot start the engine thread\n");
+		return 1;
+	}
+	ui_opts uo = { .db = st.db, .readonly = f->readonly, .theme = theme, .delay = f->delay,
+	               .stop = &interrupted, .engine_done = &e.done, .engine_err = &e.err,
+	               .notice = notice };
+	tt_err uerr = {0};
+	int urc = ui_run(&uo, &uerr);
+	interrupted = 1;
+	if (!__atomic_load_n(&e.done, __ATOMIC_ACQUIRE))
+		fprintf(stderr, "tunetop: stopping the study at the next training step...\n");
+	pthread_join(th, NULL);
+	if (log)
+		fclose(log);
+	if (urc)
+		fprintf(stderr, "tunetop: %s\n", uerr.msg);
+	if (e.rc)
+		fprintf(stderr, "tunetop: %s\n", e.err.msg);
+	else
+		fprintf(stderr, "tunetop: study %s in %s (log: %s); run the same command to "
+		        "resume it or see it again\n", st.name, st.db, log ? logpath : "none");
+	tt_study_free(&st);
+	if (urc || e.rc)
+		return (urc ? urc : e.rc) == TT_EINPUT ? 2 : 1;
+	return 0;
+}
+
+static int cmd_study(int argc, char **argv)
+{
+	/* no terminal: scripts and `make run` under CI run it headless */
+	if (!isatty(0) || !isatty(1)) {
+		if (argc > 1) {
+			fprintf(stderr, "tunetop: explorer options need a terminal; headless: "
+			        "tunetop run --headless %s\n", argv[0]);
+			return 2;
+		}
+		return cmd_run(argv[0]);
+	}
+	ex_flags f;
+	ui_theme *theme;
+	if (ex_parse("tunetop", argc, argv, 1, &f, &theme))
+		return 2;
+	return explore_study(argv[0], &f, theme, NULL, 0);
+}
+
+static int cmd_attach(int argc, char **argv)
+{
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "usage: tunetop attach STUDY.db [--readonly] [--theme NAME] "
+		        "[-d TENTHS]\n");
+		return 2;
+	}
+	ex_flags f;
+	ui_theme *theme;
+	if (ex_parse("tunetop attach", argc, argv, 2, &f, &theme))
+		return 2;
+	if (!isatty(0) || !isatty(1)) {
+		ui_theme_free(theme);
+		fprintf(stderr, "tunetop attach: needs a terminal; for a one-shot table: "
+		        "tunetop status %s\n", argv[1]);
+		return 2;
+	}
+	on_signals();
+	ui_opts uo = { .db = argv[1], .readonly = f.readonly, .theme = theme, .delay = f.delay,
+	               .stop = &interrupted };
+	tt_err err = {0};
+	int rc = ui_run(&uo, &err);
+	if (rc) {
+		fprintf(stderr, "tunetop attach: %s\n", err.msg);
+		return rc == TT_EINPUT ? 2 : 1;
+	}
+	return 0;
+}
+
+/* The demo: a small study that moves every pane within seconds.  Real
+ * Fashion-MNIST when the Debian package is installed, else the synthetic
+ * set, and the explorer says so. */
+static const char demo_ini[] =
+	"# demo.ini — written by `tunetop demo`: a small fast study.\n"
+	"[study]\nname = demo\nseed = 11\nworkers = 2\ncheckpoint_every = 20\n\n"
+	"[data]\nsource = %s\ntrain_size = 2048\nval_size = 512\n\n"
+	"[model]\nspec = cnn:8,16        # 4 stages: stem, two blocks, head\n\n"
+	"[space]\nlr = log-float 0.005 0.3\nmomentum = float 0.5 0.95\n"
+	"batch = choice 32,64\n\n"
+	"[fidelity]\nkind = frozen\nmin_trainable = 1\neta = 2\nepochs = 2\n\n"
+	"[scheduler]\nkind = asha\nmax_trials = 24\nsampler = halton\n\n"
+	"[train]\nschedule = cosine\nthreads = 1\n";
+
+static int cmd_demo(int argc, char **argv)
+{
+	ex_flags f;
+	ui_theme *theme;
+	if (ex_parse("tunetop demo", argc, argv, 1, &f, &theme))
+		return 2;
+	struct stat sb;
+	char probe[600];
+	snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte.gz", TT_FASHION_DIR);
+	int fashion = stat(probe, &sb) == 0;
+	if (!fashion) {
+		snprintf(probe, sizeof probe, "%s/train-images-idx3-ubyte", TT_FASHION_DIR);
+		fashion = stat(probe, &sb) == 0;
+	}
+	const char *tmp = getenv("TMPDIR");
+	char dir[512], path[600];
+	snprintf(dir, sizeof dir, "%s/tunetop-demo-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (!mkdtemp(dir)) {
+		ui_theme_free(theme);
+		fprintf(stderr, "tunetop demo: %s: %s\n", dir, strerror(errno));
+		return 1;
+	}
+	snprintf(path, sizeof path, "%s/demo.ini", dir);
+	FILE *fp = fopen(path, "w");
+	if (!fp || fprintf(fp, demo_ini, fashion ? "fashion-mnist" : "synthetic") < 0 ||
+	    fclose(fp)) {
+		ui_theme_free(theme);
+		fprintf(stderr, "tunetop demo: %s: cannot write\n", path);
+		return 1;
+	}
+	char notice[700];
+	if (fashion)
+		snprintf(notice, sizeof notice, "demo: 24 trials on a Fashion-MNIST subset; "
+		         "study in %s", dir);
+	else
+		snprintf(notice, sizeof notice, "demo: Fashion-MNIST not installed (apt-get install "
+		         "%s): SYNTHETIC data; study in %s", TT_FASHION_PKG, dir);
+	fprintf(stderr, "tunetop demo: %s\n", notice);
+	if (!isatty(0) || !isatty(1)) {
+		ui_theme_free(theme);
+		return cmd_run(path);
+	}
+	/* a metric row every 5 steps: curves that move at demo speed */
+	return explore_study(path, &f, theme, notice, 5);
+}
+
 /* TUNETOP_FAULT_SQL=N[:CODE] makes the Nth SQLite call of this process
  * fail with CODE (default 13, SQLITE_FULL): how the tests check that a
  * full disk or an I/O error mid-study ends in a clean error and an intact
@@ -708,14 +998,12 @@ int main(int argc, char **argv)
 		return cmd_export(argc - 1, argv + 1);
 	if (strcmp(cmd, "cmd") == 0)
 		return cmd_cmd(argc - 1, argv + 1);
-	if (argc == 2 && ends_with(cmd, ".ini")) {
-		/* the explorer is not built yet: run headless, saying so when a
-		 * person is watching */
-		if (isatty(1))
-			fprintf(stderr, "tunetop: the explorer is not built yet; running "
-			        "headless\n");
-		return cmd_run(cmd);
-	}
+	if (ends_with(cmd, ".ini"))
+		return cmd_study(argc - 1, argv + 1);
+	if (strcmp(cmd, "attach") == 0)
+		return cmd_attach(argc - 1, argv + 1);
+	if (strcmp(cmd, "demo") == 0)
+		return cmd_demo(argc - 1, argv + 1);
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		return 0;

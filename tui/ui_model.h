@@ -1,0 +1,185 @@
+/*
+ * ui_model.h — what the explorer knows about a study, kept up to date by
+ * polling the study database for new rows only.
+ *
+ * The model owns the explorer's own db_conn (never shared with the engine,
+ * see db.h) and an in-memory copy of the trials with their result and
+ * rank at every rung, the rank correlations, the pending commands, and the
+ * details of the few trials the explorer is looking at (the selected one
+ * and the best ones): curve points, per-stage memory, masks and command
+ * history.  A poll asks PRAGMA data_version first and reads nothing when
+ * no other connection has committed since; otherwise it reads trials by
+ * updated_at, rung results by rowid, commands by id and curve points by
+ * rowid.  Text from the database is kept as stored: the drawing code
+ * replaces control characters.
+ *
+ * No ncurses here: the model is plain data, so the panes can draw it and
+ * bench/explorer.sh can count what a poll reads.
+ */
+#ifndef TT_UI_MODEL_H
+#define TT_UI_MODEL_H
+
+#include <stdint.h>
+
+#include "db.h"
+#include "err.h"
+#include "model.h"
+#include "scheduler.h"
+#include "study.h"
+
+#define UI_KEYP_MAX 6     /* key parameters shown per trial */
+#define UI_TOPK 5         /* best trials drawn beside the selected one */
+#define UI_CURVE_CACHE 8  /* trials whose curve points are kept */
+
+/* Trial states in the order of the database's values and of the theme's
+ * state roles (UI_STATE_QUEUED ..). */
+enum ui_state { UI_Q, UI_RUN, UI_PAUSED, UI_DONE, UI_KILLED, UI_DIVERGED,
+                UI_FAILED, UI_NSTATES };
+extern const char *const ui_state_name[UI_NSTATES];
+
+typedef struct ui_trial {
+	int64_t id;
+	char *params;                 /* the JSON as stored (malloc'd) */
+	char pstr[UI_KEYP_MAX][12];   /* key parameter values, for display */
+	double pval[UI_KEYP_MAX];     /* ... as numbers for sorting (NaN:
+	                               * text, compared by pstr) */
+	int state;                    /* enum ui_state */
+	int rung;                     /* highest rung reached or running */
+	double updated_at;
+	float acc[TT_RUNG_MAX];       /* val_acc per rung; NaN: no result */
+	float loss[TT_RUNG_MAX];
+	int rank[TT_RUNG_MAX];        /* 1 = best at that rung; 0: none */
+	double promoted_at;           /* monotonic time its rung last rose */
+	int tagged;
+	int pending;                  /* commands not yet applied */
+	char pending_verb[16];        /* the latest of them */
+} ui_trial;
+
+typedef struct ui_point {
+	int rung;
+	int val;                      /* split: 1 val, 0 train */
+	long step;
+	float epoch, loss, acc;
+} ui_point;
+
+typedef struct ui_curve {
+	int64_t trial;                /* 0: free slot */
+	int64_t after;                /* last metrics rowid read */
+	ui_point *p;
+	int n, cap;
+	unsigned long used;           /* last poll it was asked for */
+} ui_curve;
+
+/* The selected trial's details, read again when its row changes. */
+typedef struct ui_detail {
+	int64_t trial;                /* 0: none */
+	db_rung *rungs;
+	int nrungs;
+	db_layer_mem *mem;            /* its latest rung with memory rows */
+	int nmem, mem_rung;
+	db_layer_mem *full;           /* its rung with every stage trainable */
+	int nfull, full_rung;         /* full_rung -1: none stored */
+	tt_stage_mem calc[TT_MEM_MAX_STAGES]; /* full training computed by
+	                               * building the model (when no stored
+	                               * full rung) */
+	int ncalc;                    /* 0: could not compute */
+	char calc_why[160];           /* what was computed, or why not */
+	db_mask *mask;
+	int nmask;
+	db_command *hist;
+	int nhist;
+} ui_detail;
+
+typedef struct ui_stats {
+	long polls;                   /* polls that asked the database */
+	long polls_read;              /* ... that found changes and read rows */
+	long rows;                    /* rows read over all polls */
+	long long rchar;              /* bytes read() by the explorer's thread */
+	double poll_s;                /* time spent polling */
+} ui_stats;
+
+typedef struct ui_model {
+	db_conn *db;
+	char path[512];
+	int readonly;
+
+	int have_study;
+	db_study study;               /* config freed after parsing */
+	int have_cfg;                 /* the stored study file parsed */
+	tt_study cfg;
+	int nstages;
+	tt_rung_def rungdef[TT_RUNG_MAX];
+	int nrungs;                   /* rungs of the ladder (or seen) */
+
+	int nkeyp;                    /* key parameter names */
+	char keyp[UI_KEYP_MAX][TT_NAME_LEN];
+
+	ui_trial *t;                  /* in the order first seen (id order) */
+	int nt, cap;
+	int *slot;                    /* trial id -> index in t, -1: none */
+	int64_t nslot;
+	int count[UI_NSTATES];
+
+	db_rank_corr *rc;
+	int nrc;
+	int masks_exist;
+	int64_t top[UI_TOPK];         /* best trials: highest rung, best acc */
+	int ntop;
+
+	db_command *pend;             /* commands seen pending */
+	int npend, cappend;
+	char note[512];               /* the latest command result, for the
+	                               * message line; cleared by the UI */
+
+	ui_curve curve[UI_CURVE_CACHE];
+	ui_detail det;
+	int64_t want[UI_TOPK + 1];    /* trials whose curves the UI shows */
+	int nwant;
+
+	/* polling state */
+	int64_t dv;                   /* last PRAGMA data_version */
+	int first;                    /* nothing read yet */
+	double max_updated;
+	int64_t rung_after, cmd_after;
+	unsigned long tick;
+	unsigned long gen;            /* bumped on every change seen */
+	char err[512];                /* the last read error, "" when fine */
+	ui_stats stats;
+} ui_model;
+
+/* Open the database (read-only when readonly); TT_EINPUT with the message
+ * when it is missing or not a study database. */
+int ui_model_open(ui_model *m, const char *path, int readonly, tt_err *err);
+void ui_model_close(ui_model *m);
+
+/* Read what changed; returns 1 when something did.  Errors (a locked or
+ * vanished file) are kept in m->err and the poll is tried again later. */
+int ui_model_poll(ui_model *m);
+
+/* The trials whose curves are wanted (the selected one first); those not
+ * cached are read now. */
+void ui_model_want(ui_model *m, const int64_t *ids, int n);
+const ui_curve *ui_model_curve(const ui_model *m, int64_t trial);
+
+/* Make trial the selected one: read its rungs, memory, masks and command
+ * history now (and again whenever its row changes). */
+void ui_model_select(ui_model *m, int64_t trial);
+
+/* Monotonic seconds, the clock of promoted_at. */
+double ui_now(void);
+
+/* The trial with this id, or NULL. */
+ui_trial *ui_model_trial(const ui_model *m, int64_t id);
+
+/* Queue verb for trial (a row in commands); the trial shows it pending
+ * until the engine marks it done.  TT_EINPUT on a read-only model. */
+int ui_model_command(ui_model *m, int64_t trial, const char *verb, tt_err *err);
+
+/* A flat JSON object's value for key as text (strings unquoted, escapes
+ * kept as is); 0 when absent.  Minimal on purpose: the params column is
+ * written by tt_study_params_json. */
+int ui_json_get(const char *json, const char *key, char *out, size_t cap);
+/* The i-th key of a flat JSON object; 0 past the end. */
+int ui_json_key(const char *json, int i, char *out, size_t cap);
+
+#endif

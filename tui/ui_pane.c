@@ -1,0 +1,994 @@
+/*
+ * ui_pane.c — the six panes and the two overlays; see ui_pane.h.
+ *
+ * Each draw function reads the model, writes stdscr inside its rectangle
+ * and nothing else.  The trial table draws only its visible rows, so a
+ * study of 10,000 trials costs what a screenful does; its order is
+ * rebuilt (filter, then one qsort) only when the model, the sort or the
+ * filter changed.
+ */
+#include "ui_pane.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ui_draw.h"
+#include "ui_plot.h"
+
+const char *const ui_pane_title[UI_NPANES] = {
+	"Trials", "Curves", "Ladder", "Memory", "Masks", "Ranks",
+};
+
+/* A Unicode string, or its ASCII stand-in outside a UTF-8 locale. */
+#define U(utf, ascii) (ui_utf8 ? (utf) : (ascii))
+
+attr_t ui_role(const ui_view *v, int role)
+{
+	return ui_attr(v->theme, role);
+}
+
+/* ---- the trial table: columns, order, selection -------------------------- */
+
+static void col_add(ui_view *v, int kind, int arg, int width, const char *name)
+{
+	if (v->ncol >= UI_COLS_MAX)
+		return;
+	ui_col *c = &v->col[v->ncol++];
+	c->kind = kind;
+	c->arg = arg;
+	c->width = width;
+	snprintf(c->name, sizeof c->name, "%s", name);
+}
+
+static void cols_build(ui_view *v)
+{
+	const ui_model *m = v->m;
+	int before = v->ncol;
+	v->ncol = 0;
+	col_add(v, UI_C_ID, 0, 7, "ID");
+	col_add(v, UI_C_STATE, 0, 9, "STATE");
+	col_add(v, UI_C_CMD, 0, 9, "CMD");
+	col_add(v, UI_C_RUNG, 0, 5, "RUNG");
+	col_add(v, UI_C_DEPTH, 0, 6, "DEPTH");
+	for (int k = 0; k < m->nkeyp; k++) {
+		int w = (int)strlen(m->keyp[k]) + 2;
+		col_add(v, UI_C_PARAM, k, w < 8 ? 8 : w > 12 ? 12 : w, m->keyp[k]);
+	}
+	for (int r = 0; r < m->nrungs && r < TT_RUNG_MAX; r++) {
+		char n[16];
+		snprintf(n, sizeof n, "ACC@%d", r);
+		col_add(v, UI_C_ACC, r, 7, n);
+		snprintf(n, sizeof n, "#%d", r);
+		col_add(v, UI_C_RANK, r, 6, n);
+	}
+	if (v->sort >= v->ncol)
+		v->sort = 0;
+	if (before != v->ncol)
+		v->order_dirty = 1;
+}
+
+/* Missing values (NaN accuracy, no rank) sort last in either direction. */
+static int cmp_trials(const void *a, const void *b, void *ctx)
+{
+	const ui_view *v = ctx;
+	const ui_trial *x = &v->m->t[*(const int *)a], *y = &v->m->t[*(const int *)b];
+	const ui_col *c = &v->col[v->sort];
+	int r = 0, missing = 0;
+	switch (c->kind) {
+	case UI_C_ID:
+		break;
+	case UI_C_STATE:
+		r = (x->state > y->state) - (x->state < y->state);
+		break;
+	case UI_C_CMD:
+		r = (x->pending > y->pending) - (x->pending < y->pending);
+		break;
+	case UI_C_RUNG:
+	case UI_C_DEPTH:
+		r = (x->rung > y->rung) - (x->rung < y->rung);
+		break;
+	case UI_C_PARAM: {
+		double p = x->pval[c->arg], q = y->pval[c->arg];
+		if (isnan(p) || isnan(q))
+			r = strcmp(x->pstr[c->arg], y->pstr[c->arg]);
+		else
+			r = (p > q) - (p < q);
+		break;
+	}
+	case UI_C_ACC: {
+		float p = x->acc[c->arg], q = y->acc[c->arg];
+		if (isnan(p) != isnan(q))
+			missing = isnan(p) ? 1 : -1;
+		else if (!isnan(p))
+			r = (p > q) - (p < q);
+		break;
+	}
+	case UI_C_RANK: {
+		int p = x->rank[c->arg], q = y->rank[c->arg];
+		if (!p != !q)
+			missing = !p ? 1 : -1;
+		else
+			r = (p > q) - (p < q);
+		break;
+	}
+	}
+	if (missing)
+		return missing;
+	if (v->sort_desc)
+		r = -r;
+	return r ? r : (x->id > y->id) - (x->id < y->id);
+}
+
+/* Whether t matches the filter: a case-insensitive substring of its id,
+ * state or parameters. */
+static int trial_matches(const ui_view *v, const ui_trial *t)
+{
+	if (!v->filter[0])
+		return 1;
+	char id[24];
+	snprintf(id, sizeof id, "%lld", (long long)t->id);
+	return strcasestr(id, v->filter) || strcasestr(ui_state_name[t->state], v->filter) ||
+	       strcasestr(t->params, v->filter) ||
+	       (t->pending && strcasestr(t->pending_verb, v->filter));
+}
+
+void ui_trials_update(ui_view *v)
+{
+	cols_build(v);
+	if (!v->order_dirty && v->order_gen == v->m->gen && v->order)
+		return;
+	const ui_model *m = v->m;
+	if (v->caporder < m->nt) {
+		int cap = m->nt + 256;
+		int *o = realloc(v->order, (size_t)cap * sizeof *o);
+		if (!o)
+			return;
+		v->order = o;
+		v->caporder = cap;
+	}
+	v->norder = 0;
+	v->ntagged = 0;
+	for (int i = 0; i < m->nt; i++) {
+		v->ntagged += m->t[i].tagged;
+		if (trial_matches(v, &m->t[i]))
+			v->order[v->norder++] = i;
+	}
+	qsort_r(v->order, (size_t)v->norder, sizeof *v->order, cmp_trials, v);
+	v->order_gen = m->gen;
+	v->order_dirty = 0;
+	/* keep the selection on the same trial */
+	int at = -1;
+	for (int i = 0; i < v->norder && at < 0; i++)
+		if (m->t[v->order[i]].id == v->sel_id)
+			at = i;
+	if (at < 0)
+		at = v->sel < 0 ? 0 : v->sel < v->norder ? v->sel : v->norder - 1;
+	ui_trials_goto(v, at);
+}
+
+int ui_trials_page(const ui_view *v)
+{
+	int n = v->pane[UI_P_TRIALS].h - 2;
+	return n > 1 ? n : 1;
+}
+
+void ui_trials_goto(ui_view *v, int at)
+{
+	if (at >= v->norder)
+		at = v->norder - 1;
+	if (at < 0)
+		at = v->norder ? 0 : -1;
+	v->sel = at;
+	v->sel_id = at >= 0 ? v->m->t[v->order[at]].id : 0;
+	ui_pane *p = &v->pane[UI_P_TRIALS];
+	int page = ui_trials_page(v);
+	if (at >= 0 && at < p->top)
+		p->top = at;
+	if (at >= p->top + page)
+		p->top = at - page + 1;
+	if (p->top > v->norder - page)
+		p->top = v->norder - page;
+	if (p->top < 0)
+		p->top = 0;
+}
+
+void ui_trials_move(ui_view *v, int delta)
+{
+	ui_trials_goto(v, (v->sel < 0 ? 0 : v->sel) + delta);
+}
+
+ui_trial *ui_trials_selected(const ui_view *v)
+{
+	return v->sel >= 0 && v->sel < v->norder ? &v->m->t[v->order[v->sel]] : NULL;
+}
+
+/* ---- headings ---------------------------------------------------------------- */
+
+static void heading(ui_view *v, int p, const char *info)
+{
+	const ui_pane *pn = &v->pane[p];
+	attr_t a = ui_role(v, p == v->focus ? UI_PANE_FOCUS : UI_PANE_TITLE);
+	ui_fill(pn->y, pn->x, pn->w, a);
+	int n = ui_putf(pn->y, pn->x, pn->w, a, " %s ", ui_pane_title[p]);
+	if (info && *info)
+		ui_put(pn->y, pn->x + n + 1, pn->w - n - 2, a, info);
+}
+
+/* ---- trials ------------------------------------------------------------- */
+
+static const char *state_text(int st)
+{
+	return st == UI_PAUSED ? U("\u2016PAUSED", "||PAUSED") : ui_state_name[st];
+}
+
+static void trial_cell(const ui_view *v, const ui_trial *t, const ui_col *c, char *s,
+                       size_t cap, int *role)
+{
+	const ui_model *m = v->m;
+	*role = -1;
+	switch (c->kind) {
+	case UI_C_ID:
+		snprintf(s, cap, "%s%*lld", t->tagged ? "*" : " ", c->width - 2, (long long)t->id);
+		break;
+	case UI_C_STATE:
+		snprintf(s, cap, "%s", state_text(t->state));
+		*role = UI_STATE_QUEUED + t->state;
+		break;
+	case UI_C_CMD:
+		snprintf(s, cap, "%s%s", t->pending ? t->pending_verb : "",
+		         t->pending ? U("\u2026", "..") : "");
+		*role = UI_PENDING;
+		break;
+	case UI_C_RUNG:
+		snprintf(s, cap, "%4d", t->rung);
+		break;
+	case UI_C_DEPTH:
+		if (t->rung < m->nrungs && m->have_cfg)
+			snprintf(s, cap, "%2d/%-2d", m->rungdef[t->rung].trainable, m->nstages);
+		else
+			snprintf(s, cap, "  -");
+		break;
+	case UI_C_PARAM:
+		snprintf(s, cap, "%-*s", c->width - 1, t->pstr[c->arg]);
+		break;
+	case UI_C_ACC:
+		if (isnan(t->acc[c->arg]))
+			snprintf(s, cap, "%6s", "-");
+		else
+			snprintf(s, cap, "%6.4f", t->acc[c->arg]);
+		break;
+	case UI_C_RANK:
+		if (t->rank[c->arg])
+			snprintf(s, cap, "%5d", t->rank[c->arg]);
+		else
+			snprintf(s, cap, "%5s", "-");
+		break;
+	}
+}
+
+static void draw_trials(ui_view *v)
+{
+	const ui_model *m = v->m;
+	ui_pane *pn = &v->pane[UI_P_TRIALS];
+	char info[256];
+	int n = snprintf(info, sizeof info, "%d of %d, sorted by %s %s", v->norder, m->nt,
+	                 v->col[v->sort].name, v->sort_desc ? U("\u25bc", "desc") : U("\u25b2", "asc"));
+	if (v->filter[0])
+		n += snprintf(info + n, sizeof info - (size_t)n, ", filter \"%.40s\"", v->filter);
+	if (v->ntagged)
+		snprintf(info + n, sizeof info - (size_t)n, ", %d tagged", v->ntagged);
+	char clean[256];
+	ui_clean(clean, sizeof clean, info);
+	heading(v, UI_P_TRIALS, clean);
+	pn->items = v->norder;
+	int y = pn->y + 1, x = pn->x;
+	ui_fill(y, x, pn->w, ui_role(v, UI_TABLE_HEADER));
+	for (int k = 0; k < v->ncol && x < pn->x + pn->w; k++) {
+		const ui_col *c = &v->col[k];
+		int role = k == v->sort ? UI_TABLE_SORT : UI_TABLE_HEADER;
+		ui_putf(y, x, c->width < pn->x + pn->w - x ? c->width : pn->x + pn->w - x,
+		        ui_role(v, role), c->kind == UI_C_ID ? "%*s " : "%-*s", c->width - 1, c->name);
+		x += c->width;
+	}
+	if (!m->nt) {
+		ui_put(y + 1, pn->x + 1, pn->w - 2, ui_role(v, UI_NORMAL),
+		       m->have_study ? "no trials yet" : "waiting for the study to start...");
+		return;
+	}
+	int page = ui_trials_page(v);
+	for (int r = 0; r < page && pn->top + r < v->norder; r++) {
+		int i = pn->top + r;
+		const ui_trial *t = &m->t[v->order[i]];
+		int sel = i == v->sel;
+		attr_t base = ui_role(v, sel ? UI_SELECTED : t->tagged ? UI_TAGGED : UI_NORMAL);
+		int yy = y + 1 + r;
+		ui_fill(yy, pn->x, pn->w, base);
+		x = pn->x;
+		for (int k = 0; k < v->ncol && x < pn->x + pn->w; k++) {
+			const ui_col *c = &v->col[k];
+			char s[64];
+			int role;
+			trial_cell(v, t, c, s, sizeof s, &role);
+			attr_t a = base;
+			/* a paused trial is loud even on the cursor row */
+			if (role >= 0 && (!sel || t->state == UI_PAUSED))
+				a = ui_role(v, role) | (sel ? A_BOLD : 0);
+			int w = c->width - 1 < pn->x + pn->w - x ? c->width - 1 : pn->x + pn->w - x;
+			ui_put(yy, x, w, a, s);
+			x += c->width;
+		}
+	}
+}
+
+/* ---- curves ------------------------------------------------------------- */
+
+static const char *const metric_name[UI_NMETRICS] = { "val acc", "val loss", "train loss" };
+
+/* The points of curve c that the current metric plots: its highest rung
+ * with such points.  xs/ys are filled, n returned. */
+static int curve_points(const ui_view *v, const ui_curve *c, double *xs, double *ys,
+                        int cap, int *rung)
+{
+	int want_val = v->metric != UI_M_TRAIN_LOSS, hr = -1, n = 0;
+	for (int i = 0; i < c->n; i++)
+		if (c->p[i].val == want_val && c->p[i].rung > hr)
+			hr = c->p[i].rung;
+	*rung = hr;
+	for (int i = 0; i < c->n && n < cap; i++) {
+		const ui_point *p = &c->p[i];
+		if (p->val != want_val || p->rung != hr)
+			continue;
+		double y = v->metric == UI_M_VAL_ACC ? p->acc : p->loss;
+		if (!isfinite(y) || (v->logy && y <= 0))
+			continue;
+		xs[n] = v->by_epoch ? p->epoch : (double)p->step;
+		ys[n] = v->logy ? log10(y) : y;
+		n++;
+	}
+	return n;
+}
+
+#define CURVE_PTS 4096
+
+static void draw_curves(ui_view *v)
+{
+	const ui_model *m = v->m;
+	ui_pane *pn = &v->pane[UI_P_CURVES];
+	char info[96];
+	snprintf(info, sizeof info, "%s vs %s%s, %s", metric_name[v->metric],
+	         v->by_epoch ? "epochs" : "steps", v->logy ? ", log scale" : "",
+	         ui_glyph_name[v->glyphs]);
+	heading(v, UI_P_CURVES, info);
+	int lab = 7, cw = pn->w - lab - 1, ch = pn->h - 3;
+	if (cw < 8 || ch < 2) {
+		ui_put(pn->y + 1, pn->x + 1, pn->w - 1, ui_role(v, UI_NORMAL), "(too small)");
+		return;
+	}
+	int64_t ids[UI_TOPK + 1];
+	int nid = 0;
+	const ui_trial *sel = ui_trials_selected(v);
+	if (sel)
+		ids[nid++] = sel->id;
+	for (int k = 0; k < m->ntop && nid < UI_TOPK + 1; k++)
+		if (!sel || m->top[k] != sel->id)
+			ids[nid++] = m->top[k];
+	static double xs[UI_TOPK + 1][CURVE_PTS], ys[UI_TOPK + 1][CURVE_PTS];
+	int np[UI_TOPK + 1], rung[UI_TOPK + 1];
+	double x0 = 0, x1 = 1, y0 = INFINITY, y1 = -INFINITY;
+	int any = 0;
+	for (int k = 0; k < nid; k++) {
+		const ui_curve *c = ui_model_curve(m, ids[k]);
+		np[k] = c ? curve_points(v, c, xs[k], ys[k], CURVE_PTS, &rung[k]) : 0;
+		for (int i = 0; i < np[k]; i++) {
+			any = 1;
+			if (xs[k][i] > x1)
+				x1 = xs[k][i];
+			if (ys[k][i] < y0)
+				y0 = ys[k][i];
+			if (ys[k][i] > y1)
+				y1 = ys[k][i];
+		}
+	}
+	/* legend */
+	int lx = pn->x + 1, ly = pn->y + 1;
+	for (int k = 0; k < nid && lx < pn->x + pn->w - 4; k++) {
+		attr_t a = ui_role(v, UI_CURVE1 + k);
+		double last = np[k] ? ys[k][np[k] - 1] : NAN;
+		if (v->logy && np[k])
+			last = pow(10, last);
+		char s[64];
+		if (np[k])
+			snprintf(s, sizeof s, "%s#%lld r%d %.4g%s ", U("\u25cf", "*"), (long long)ids[k],
+			         rung[k], last, k == 0 && sel ? " (sel)" : "");
+		else
+			snprintf(s, sizeof s, "%s#%lld - ", U("\u25cf", "*"), (long long)ids[k]);
+		lx += ui_put(ly, lx, pn->x + pn->w - lx, a, s);
+	}
+	if (!any) {
+		ui_put(ly + 1, pn->x + 1, pn->w - 2, ui_role(v, UI_NORMAL),
+		       nid ? "no points yet (a point per epoch, train loss every 20 steps)"
+		           : "no trial selected");
+		return;
+	}
+	if (y1 - y0 < 1e-9) {
+		y0 -= 0.5 * (fabs(y0) > 1e-9 ? fabs(y0) * 0.1 : 1);
+		y1 += 0.5 * (fabs(y1) > 1e-9 ? fabs(y1) * 0.1 : 1);
+	} else {
+		double pad = 0.05 * (y1 - y0);
+		y0 -= pad;
+		y1 += pad;
+	}
+	ui_canvas cv;
+	ui_canvas_init(&cv, cw, ch, v->glyphs);
+	int W = cw * cv.sx - 1, H = ch * cv.sy - 1;
+	for (int k = nid - 1; k >= 0; k--) { /* the selected trial drawn last, on top */
+		int px = -1, py = -1;
+		for (int i = 0; i < np[k]; i++) {
+			int X = (int)lround((xs[k][i] - x0) / (x1 - x0) * W);
+			int Y = (int)lround((1 - (ys[k][i] - y0) / (y1 - y0)) * H);
+			if (px >= 0)
+				ui_canvas_line(&cv, px, py, X, Y, UI_CURVE1 + k);
+			else
+				ui_canvas_dot(&cv, X, Y, UI_CURVE1 + k);
+			px = X, py = Y;
+		}
+	}
+	int top = pn->y + 2, left = pn->x + lab + 1;
+	attr_t ax = ui_role(v, UI_AXIS);
+	for (int r = 0; r < ch; r++) {
+		ui_putwc(top + r, left - 1, 0x2502, '|', ax);
+		for (int c = 0; c < cw; c++) {
+			int role;
+			wchar_t g = ui_canvas_glyph(&cv, c, r, &role);
+			if (role >= 0)
+				ui_putwc(top + r, left + c, g, (char)g, ui_role(v, role));
+		}
+	}
+	ui_canvas_free(&cv);
+	/* y labels: top, middle, bottom */
+	for (int k = 0; k < 3; k++) {
+		int r = k == 0 ? 0 : k == 1 ? ch / 2 : ch - 1;
+		double val = y1 - (y1 - y0) * (ch > 1 ? (double)r / (ch - 1) : 0);
+		if (v->logy)
+			val = pow(10, val);
+		ui_putf(top + r, pn->x, lab, ax, "%6.3g", val);
+	}
+	/* x axis and labels */
+	int by = top + ch;
+	ui_putwc(by, left - 1, 0x2514, '+', ax);
+	for (int c = 0; c < cw; c++)
+		ui_putwc(by, left + c, 0x2500, '-', ax);
+	char xl[32];
+	snprintf(xl, sizeof xl, "%.4g %s", x1, v->by_epoch ? "ep" : "steps");
+	ui_putf(by, left, 6, ax, "%.4g", x0);
+	ui_put(by, left + cw - (int)strlen(xl), (int)strlen(xl), ax, xl);
+}
+
+/* ---- ladder ------------------------------------------------------------- */
+
+static char state_letter(int st)
+{
+	return "qRPdKXF"[st];
+}
+
+static void draw_ladder(ui_view *v)
+{
+	const ui_model *m = v->m;
+	ui_pane *pn = &v->pane[UI_P_LADDER];
+	char info[96] = "";
+	int eta = m->have_cfg ? m->cfg.eta : 0;
+	if (eta)
+		snprintf(info, sizeof info, "top 1/%d of a rung is promoted", eta);
+	heading(v, UI_P_LADDER, info);
+	if (!m->nrungs) {
+		ui_put(pn->y + 1, pn->x + 1, pn->w - 2, ui_role(v, UI_NORMAL), "no rungs yet");
+		return;
+	}
+	int lines = pn->h - 1;
+	int rows = m->nrungs < lines - 1 ? m->nrungs : lines - 1;
+	double now = ui_now();
+	attr_t rl = ui_role(v, UI_RUNG);
+	ui_putf(pn->y + 1, pn->x, pn->w, ui_role(v, UI_TABLE_HEADER), "%-*s",
+	        pn->w, "rung depth epochs  in/cap  best   trials (letter = state)");
+	for (int k = 0; k < rows; k++) {
+		int r = m->nrungs - 1 - k; /* the top rung first, like a ladder */
+		int y = pn->y + 2 + k;
+		int in = 0, res = 0;
+		float best = NAN;
+		for (int i = 0; i < m->nt; i++) {
+			const ui_trial *t = &m->t[i];
+			in += t->rung >= r && (t->rung > r || t->state != UI_Q || !isnan(t->acc[r]) || r == 0);
+			if (!isnan(t->acc[r])) {
+				res++;
+				if (isnan(best) || t->acc[r] > best)
+					best = t->acc[r];
+			}
+		}
+		char cap[16] = "-";
+		if (m->have_cfg && eta) {
+			double c = ceil(m->cfg.max_trials / pow(eta, r));
+			snprintf(cap, sizeof cap, "%.0f", c < 1 ? 1 : c);
+		}
+		char depth[16] = " -", ep[16] = " -";
+		if (m->have_cfg && r < m->nrungs) {
+			snprintf(depth, sizeof depth, "%d/%d", m->rungdef[r].trainable, m->nstages);
+			snprintf(ep, sizeof ep, "%.3g", m->rungdef[r].epochs);
+		}
+		char bs[16] = "  -  ";
+		if (!isnan(best))
+			snprintf(bs, sizeof bs, "%.3f", best);
+		int x = pn->x;
+		x += ui_putf(y, x, pn->w, rl, "r%-3d %-5s %-6s %4d/%-4s %-6s ", r, depth, ep, in,
+		             cap, bs);
+		/* cells: the trials standing at this rung now */
+		int room = pn->x + pn->w - x, shown = 0, more = 0;
+		for (int i = 0; i < m->nt; i++) {
+			const ui_trial *t = &m->t[i];
+			if (t->rung != r)
+				continue;
+			if (shown >= room - 4 && room > 4) {
+				more++;
+				continue;
+			}
+			if (room <= 4) {
+				more++;
+				continue;
+			}
+			int role = now - t->promoted_at < 3 && t->promoted_at > 0 ? UI_PROMOTED
+			                                                          : UI_STATE_QUEUED + t->state;
+			attr_t a = ui_role(v, role);
+			if (t->id == v->sel_id)
+				a |= A_REVERSE;
+			char s[2] = { state_letter(t->state), 0 };
+			ui_put(y, x + shown, 1, a, s);
+			shown++;
+		}
+		(void)res;
+		if (more)
+			ui_putf(y, x + shown, 5, ui_role(v, UI_NORMAL), "+%d", more);
+	}
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+static const char *const kind_name[5] = { "params", "grads", "optim", "activations", "workspace" };
+
+static int kind_index(const char *k)
+{
+	for (int i = 0; i < 5; i++)
+		if (strcmp(k, kind_name[i]) == 0)
+			return i;
+	return 4;
+}
+
+static wchar_t kind_glyph(int k)
+{
+	static const wchar_t g[5] = { 0x2588, 0x2593, 0x2592, 0x2591, 0x2584 };
+	return g[k];
+}
+
+static const char kind_ascii[5] = { 'P', 'G', 'O', 'A', 'W' };
+
+/* Per-stage bytes by kind from layer_memory rows. */
+typedef struct stage_mem {
+	char name[32];
+	int frozen;
+	double b[5], total;
+} stage_mem;
+
+static int stages_of(const db_layer_mem *r, int n, stage_mem *s, int cap)
+{
+	int ns = 0;
+	for (int i = 0; i < n; i++) {
+		int st = r[i].stage;
+		if (st < 0 || st >= cap)
+			continue;
+		while (ns <= st) {
+			memset(&s[ns], 0, sizeof s[ns]);
+			ns++;
+		}
+		snprintf(s[st].name, sizeof s[st].name, "%s", r[i].name);
+		s[st].frozen |= r[i].frozen;
+		s[st].b[kind_index(r[i].kind)] += (double)r[i].bytes;
+		s[st].total += (double)r[i].bytes;
+	}
+	return ns;
+}
+
+static double total_of(const stage_mem *s, int n)
+{
+	double t = 0;
+	for (int i = 0; i < n; i++)
+		t += s[i].total;
+	return t;
+}
+
+static void draw_memory(ui_view *v)
+{
+	const ui_model *m = v->m;
+	ui_pane *pn = &v->pane[UI_P_MEMORY];
+	const ui_trial *t = ui_trials_selected(v);
+	const ui_detail *d = &m->det;
+	char info[64] = "";
+	if (t && d->mem_rung >= 0)
+		snprintf(info, sizeof info, "trial %lld, rung %d", (long long)t->id, d->mem_rung);
+	heading(v, UI_P_MEMORY, info);
+	attr_t n = ui_role(v, UI_NORMAL);
+	if (!t) {
+		ui_put(pn->y + 1, pn->x + 1, pn->w - 2, n, "no trial selected");
+		return;
+	}
+	if (d->nmem == 0) {
+		ui_putf(pn->y + 1, pn->x + 1, pn->w - 2, n,
+		        "trial %lld: no memory rows yet (stored when a rung finishes)",
+		        (long long)t->id);
+		return;
+	}
+	static stage_mem s[TT_MEM_MAX_STAGES], f[TT_MEM_MAX_STAGES];
+	int ns = stages_of(d->mem, d->nmem, s, TT_MEM_MAX_STAGES);
+	double max = 0;
+	for (int i = 0; i < ns; i++)
+		if (s[i].total > max)
+			max = s[i].total;
+	/* legend */
+	int x = pn->x + 1, y = pn->y + 1;
+	for (int k = 0; k < 4; k++) {
+		ui_putwc(y, x, kind_glyph(k), kind_ascii[k], ui_role(v, UI_MEM_PARAMS + k));
+		x += 2 + ui_putf(y, x + 2, pn->x + pn->w - x - 2, n, "%s ", kind_name[k]);
+	}
+	ui_putf(y, x, pn->x + pn->w - x, ui_role(v, UI_FROZEN), "F frozen");
+	int lines = pn->h - 3; /* legend above, summary below */
+	int bw = pn->w - 24;
+	pn->items = ns;
+	if (pn->top > ns - lines)
+		pn->top = ns - lines > 0 ? ns - lines : 0;
+	for (int r = 0; r < lines && pn->top + r < ns; r++) {
+		const stage_mem *st = &s[pn->top + r];
+		int yy = y + 1 + r;
+		ui_putf(yy, pn->x, 9, n, "%-8.8s", st->name);
+		if (st->frozen)
+			ui_put(yy, pn->x + 9, 1, ui_role(v, UI_FROZEN), "F");
+		int bx = pn->x + 11, used = 0;
+		for (int k = 0; k < 5 && bw > 0 && max > 0; k++) {
+			int cells = (int)lround(st->b[k] / max * bw);
+			if (used + cells > bw)
+				cells = bw - used;
+			for (int c = 0; c < cells; c++)
+				ui_putwc(yy, bx + used + c, kind_glyph(k), kind_ascii[k],
+				         ui_role(v, UI_MEM_PARAMS + k));
+			used += cells;
+		}
+		char b[24];
+		ui_bytes(b, sizeof b, st->total);
+		ui_putf(yy, pn->x + pn->w - 11, 11, n, "%10s", b);
+	}
+	/* the summary: this rung against full training */
+	double tot = total_of(s, ns), full = 0;
+	const char *how = NULL;
+	if (d->full_rung >= 0) {
+		full = total_of(f, stages_of(d->full, d->nfull, f, TT_MEM_MAX_STAGES));
+		how = "measured at the all-trainable rung";
+	} else if (d->ncalc) {
+		for (int i = 0; i < d->ncalc; i++)
+			full += (double)(d->calc[i].params + d->calc[i].grads + d->calc[i].optim +
+			                 d->calc[i].activations);
+		how = "computed: the engine's allocation with every stage trainable";
+	}
+	int frozen = 0;
+	for (int i = 0; i < ns; i++)
+		frozen += s[i].frozen;
+	char a[24], b[24];
+	ui_bytes(a, sizeof a, tot);
+	int yy = pn->y + pn->h - 1;
+	if (!frozen)
+		ui_putf(yy, pn->x, pn->w, n, "total %s, every stage trainable (full training)", a);
+	else if (how) {
+		ui_bytes(b, sizeof b, full);
+		ui_putf(yy, pn->x, pn->w, n, "total %s, %d frozen; full %s (%s): saves %.0f%%", a,
+		        frozen, b, how, full > 0 ? 100 * (1 - tot / full) : 0.0);
+	} else {
+		ui_putf(yy, pn->x, pn->w, n, "total %s, %d frozen; full training: %s", a, frozen,
+		        d->calc_why[0] ? d->calc_why : "unknown");
+	}
+}
+
+/* ---- masks ------------------------------------------------------------------ */
+
+static int gate_role(double p)
+{
+	return p <= 0 ? UI_GATE_OFF : p < 0.5 ? UI_GATE_LOW : p < 1 ? UI_GATE_HIGH : UI_GATE_ON;
+}
+
+static void draw_masks(ui_view *v)
+{
+	const ui_model *m = v->m;
+	ui_pane *pn = &v->pane[UI_P_MASKS];
+	const ui_detail *d = &m->det;
+	heading(v, UI_P_MASKS, "");
+	attr_t n = ui_role(v, UI_NORMAL);
+	if (!m->masks_exist) {
+		ui_put(pn->y + 1, pn->x + 1, pn->w - 2, n, "no gates in this study");
+		return;
+	}
+	const ui_trial *t = ui_trials_selected(v);
+	if (!t || !d->nmask) {
+		ui_putf(pn->y + 1, pn->x + 1, pn->w - 2, n, "trial %lld: no gates",
+		        t ? (long long)t->id : 0LL);
+		return;
+	}
+	/* one row per stage: layer gate, unit cells, units kept */
+	int lines = pn->h - 2, row = 0, stages = 0;
+	double kept_p = 0, all_p = 0, prev = 1;
+	for (int i = 0; i < d->nmask;) {
+		int st = d->mask[i].stage, j = i, on = 0, units = 0, layer = -1;
+		while (j < d->nmask && d->mask[j].stage == st) {
+			if (d->mask[j].unit < 0)
+				layer = d->mask[j].on;
+			else
+				units++, on += d->mask[j].on;
+			j++;
+		}
+		double frac = units ? (double)on / units : 1;
+		if (layer == 0)
+			frac = 0;
+		/* parameters of a dense or conv stage scale with in x out units */
+		kept_p += prev * frac;
+		all_p += 1;
+		prev = frac > 0 ? frac : prev;
+		stages++;
+		if (row - pn->top >= 0 && row - pn->top < lines) {
+			int y = pn->y + 1 + row - pn->top, x = pn->x;
+			x += ui_putf(y, x, 4, n, "s%-2d", st);
+			if (layer >= 0)
+				ui_put(y, x, 2, ui_role(v, layer ? UI_GATE_ON : UI_GATE_OFF), layer ? "L " : "l ");
+			x += 2;
+			int room = pn->w - (x - pn->x) - 7;
+			for (int k = i, c = 0; k < j; k++) {
+				if (d->mask[k].unit < 0)
+					continue;
+				if (c >= room)
+					break;
+				double p = d->mask[k].prob;
+				static const wchar_t shade[4] = { 0x00b7, 0x2591, 0x2592, 0x2588 };
+				static const char ascii[4] = { '.', ':', 'o', '#' };
+				int g = p <= 0 ? 0 : p < 0.5 ? 1 : p < 1 ? 2 : 3;
+				ui_putwc(y, x + c++, shade[g], ascii[g], ui_role(v, gate_role(p)));
+			}
+			ui_putf(y, pn->x + pn->w - 7, 7, n, "%3d/%-3d", on, units);
+		}
+		row++;
+		i = j;
+	}
+	pn->items = stages;
+	ui_putf(pn->y + pn->h - 1, pn->x, pn->w, n, "kept (est. from unit fractions): "
+	        "params ~%.0f%%, FLOPs ~%.0f%%", all_p ? 100 * kept_p / all_p : 0,
+	        all_p ? 100 * kept_p / all_p : 0);
+}
+
+/* ---- ranks ---------------------------------------------------------------- */
+
+static void draw_ranks(ui_view *v)
+{
+	const ui_model *m = v->m;
+	ui_pane *pn = &v->pane[UI_P_RANKS];
+	heading(v, UI_P_RANKS, "between rungs");
+	attr_t n = ui_role(v, UI_NORMAL), hd = ui_role(v, UI_TABLE_HEADER);
+	int lines = pn->h - 1, row = 0;
+	char buf[256];
+#define LINE(a, ...)                                                               \
+	do {                                                                       \
+		if (row >= pn->top && row - pn->top < lines) {                     \
+			snprintf(buf, sizeof buf, __VA_ARGS__);                    \
+			ui_put(pn->y + 1 + row - pn->top, pn->x, pn->w, (a), buf); \
+		}                                                                  \
+		row++;                                                             \
+	} while (0)
+	if (!m->nrc)
+		LINE(n, "no rung pairs yet (needs trials at two rungs)");
+	else
+		LINE(hd, "%-7s %5s %8s %8s", "rungs", "n", "spearman", "kendall");
+	for (int k = 0; k < m->nrc; k++) {
+		const db_rank_corr *c = &m->rc[k];
+		int role = isnan(c->spearman) ? UI_NORMAL : c->spearman >= 0.8 ? UI_RANK_HIGH
+		         : c->spearman < 0.5 ? UI_RANK_LOW : UI_NORMAL;
+		LINE(ui_role(v, role), "r%d-r%-3d %5d %8.3f %8.3f", c->rung_a, c->rung_b, c->n,
+		     c->spearman, c->kendall);
+	}
+	if (m->ntop) {
+		int x = snprintf(buf, sizeof buf, "%-7s", "top");
+		char head[256];
+		memcpy(head, buf, (size_t)x + 1);
+		for (int r = 0; r < m->nrungs && x < 200; r++)
+			x += snprintf(head + x, sizeof head - (size_t)x, " %5s", "");
+		(void)head;
+		char h2[256];
+		int y = snprintf(h2, sizeof h2, "%-7s", "trial");
+		for (int r = 0; r < m->nrungs && y < 200; r++)
+			y += snprintf(h2 + y, sizeof h2 - (size_t)y, "  #r%-2d", r);
+		LINE(hd, "%s", h2);
+		for (int k = 0; k < m->ntop; k++) {
+			const ui_trial *t = ui_model_trial(m, m->top[k]);
+			if (!t)
+				continue;
+			char l[256];
+			int z = snprintf(l, sizeof l, "%-7lld", (long long)t->id);
+			for (int r = 0; r < m->nrungs && z < 200; r++)
+				z += t->rank[r] ? snprintf(l + z, sizeof l - (size_t)z, " %5d", t->rank[r])
+				                : snprintf(l + z, sizeof l - (size_t)z, " %5s", "-");
+			LINE(t->id == v->sel_id ? ui_role(v, UI_SELECTED) : n, "%s", l);
+		}
+	}
+#undef LINE
+	pn->items = row;
+}
+
+void ui_pane_draw(ui_view *v, int p)
+{
+	switch (p) {
+	case UI_P_TRIALS: draw_trials(v); break;
+	case UI_P_CURVES: draw_curves(v); break;
+	case UI_P_LADDER: draw_ladder(v); break;
+	case UI_P_MEMORY: draw_memory(v); break;
+	case UI_P_MASKS: draw_masks(v); break;
+	case UI_P_RANKS: draw_ranks(v); break;
+	}
+}
+
+/* ---- overlays ----------------------------------------------------------- */
+
+/* Lines of an overlay, drawn from `top` down. */
+typedef struct text_lines {
+	int y0, h, top, n;
+	const ui_view *v;
+} text_lines;
+
+__attribute__((format(printf, 3, 4)))
+static void tl_line(text_lines *tl, int role, const char *fmt, ...)
+{
+	if (tl->n >= tl->top && tl->n - tl->top < tl->h) {
+		char buf[512];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(buf, sizeof buf, fmt, ap);
+		va_end(ap);
+		ui_put(tl->y0 + tl->n - tl->top, 1, -1, ui_role(tl->v, role), buf);
+	}
+	tl->n++;
+}
+
+static void time_text(char *s, size_t cap, double t)
+{
+	if (t <= 0) {
+		snprintf(s, cap, "-");
+		return;
+	}
+	time_t tt = (time_t)t;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(s, cap, "%H:%M:%S", &tm);
+}
+
+void ui_detail_draw(ui_view *v, int top, int *lines)
+{
+	const ui_model *m = v->m;
+	const ui_trial *t = ui_trials_selected(v);
+	int H = getmaxy(stdscr), W = getmaxx(stdscr);
+	attr_t ti = ui_role(v, UI_TITLE);
+	ui_fill(0, 0, W, ti);
+	text_lines tl = { 1, H - 2, top, 0, v };
+	if (!t) {
+		ui_put(0, 1, W - 2, ti, "Trial detail: no trial selected");
+		*lines = 0;
+		return;
+	}
+	ui_putf(0, 1, W - 2, ti, "Trial %lld: %s, rung %d%s   (Esc, Enter or q closes; "
+	        "arrows scroll)", (long long)t->id, ui_state_name[t->state], t->rung,
+	        t->pending ? ", command pending" : "");
+	const ui_detail *d = &m->det;
+	tl_line(&tl, UI_PANE_TITLE, "Parameters");
+	for (int k = 0;; k++) {
+		char key[64], val[256];
+		if (!ui_json_key(t->params, k, key, sizeof key))
+			break;
+		ui_json_get(t->params, key, val, sizeof val);
+		tl_line(&tl, UI_NORMAL, "  %-20s %s", key, val);
+	}
+	tl_line(&tl, UI_NORMAL, "%s", "");
+	tl_line(&tl, UI_PANE_TITLE, "Rung results");
+	tl_line(&tl, UI_TABLE_HEADER, "  %-5s %-9s %7s %9s %8s %9s %8s  %s", "rung", "trainable",
+	        "epochs", "val_loss", "val_acc", "seconds", "rank", "promoted");
+	for (int k = 0; k < d->nrungs; k++) {
+		const db_rung *r = &d->rungs[k];
+		int rk = r->rung >= 0 && r->rung < TT_RUNG_MAX ? t->rank[r->rung] : 0;
+		tl_line(&tl, UI_NORMAL, "  %-5d %-9d %7.3g %9.4f %8.4f %9.1f %8d  %s", r->rung,
+		        r->trainable, r->epochs, r->val_loss, r->val_acc, r->seconds, rk,
+		        r->promoted || t->rung > r->rung ? "yes" : "no");
+	}
+	if (!d->nrungs)
+		tl_line(&tl, UI_NORMAL, "  no rung finished yet");
+	tl_line(&tl, UI_NORMAL, "%s", "");
+	tl_line(&tl, UI_PANE_TITLE, "Memory (rung %d)", d->mem_rung);
+	static stage_mem s[TT_MEM_MAX_STAGES];
+	int ns = stages_of(d->mem, d->nmem, s, TT_MEM_MAX_STAGES);
+	tl_line(&tl, UI_TABLE_HEADER, "  %-10s %-6s %11s %11s %11s %11s %11s", "stage", "frozen",
+	        "params", "grads", "optim", "activations", "total");
+	for (int i = 0; i < ns; i++) {
+		char b[5][24];
+		for (int k = 0; k < 4; k++)
+			ui_bytes(b[k], sizeof b[k], s[i].b[k]);
+		ui_bytes(b[4], sizeof b[4], s[i].total);
+		tl_line(&tl, UI_NORMAL, "  %-10.10s %-6s %11s %11s %11s %11s %11s", s[i].name,
+		        s[i].frozen ? "yes" : "no", b[0], b[1], b[2], b[3], b[4]);
+	}
+	if (!ns)
+		tl_line(&tl, UI_NORMAL, "  none stored yet");
+	if (d->calc_why[0])
+		tl_line(&tl, UI_NORMAL, "  %s", d->calc_why);
+	tl_line(&tl, UI_NORMAL, "%s", "");
+	tl_line(&tl, UI_PANE_TITLE, "Masks");
+	if (!d->nmask)
+		tl_line(&tl, UI_NORMAL, "  %s", m->masks_exist ? "no gates for this trial"
+		                                                : "no gates in this study");
+	for (int i = 0; i < d->nmask;) {
+		int st = d->mask[i].stage, on = 0, units = 0, j = i, layer = -1;
+		double ps = 0;
+		for (; j < d->nmask && d->mask[j].stage == st; j++) {
+			if (d->mask[j].unit < 0)
+				layer = d->mask[j].on;
+			else
+				units++, on += d->mask[j].on, ps += d->mask[j].prob;
+		}
+		tl_line(&tl, UI_NORMAL, "  stage %-3d layer gate %-4s units on %d/%d, mean prob %.2f",
+		        st, layer < 0 ? "-" : layer ? "on" : "off", on, units, units ? ps / units : 0);
+		i = j;
+	}
+	tl_line(&tl, UI_NORMAL, "%s", "");
+	tl_line(&tl, UI_PANE_TITLE, "Commands");
+	for (int k = 0; k < d->nhist; k++) {
+		char a[16], b[16], r[256];
+		time_text(a, sizeof a, d->hist[k].issued_at);
+		time_text(b, sizeof b, d->hist[k].done_at);
+		ui_clean(r, sizeof r, d->hist[k].result);
+		tl_line(&tl, d->hist[k].done_at > 0 ? UI_NORMAL : UI_PENDING,
+		        "  %-5lld %-8s issued %s  %s %s  %s", (long long)d->hist[k].id,
+		        d->hist[k].verb, a, d->hist[k].done_at > 0 ? "done" : "PENDING", b, r);
+	}
+	if (!d->nhist)
+		tl_line(&tl, UI_NORMAL, "  none");
+	*lines = tl.n;
+}
+
+void ui_help_draw(ui_view *v, int top, int *lines, const char *const *keys, int nkeys)
+{
+	int H = getmaxy(stdscr), W = getmaxx(stdscr);
+	attr_t ti = ui_role(v, UI_TITLE);
+	ui_fill(0, 0, W, ti);
+	ui_put(0, 1, W - 2, ti, "tunetop help   (any key closes; arrows scroll)");
+	text_lines tl = { 1, H - 2, top, 0, v };
+	tl_line(&tl, UI_PANE_TITLE, "Keys");
+	for (int k = 0; k < nkeys; k++)
+		tl_line(&tl, UI_NORMAL, "  %s", keys[k]);
+	tl_line(&tl, UI_NORMAL, "%s", "");
+	tl_line(&tl, UI_PANE_TITLE, "Panes");
+	tl_line(&tl, UI_NORMAL, "  Trials  id, state, pending command, rung, trainable depth, "
+	        "key parameters, val acc and rank per rung");
+	tl_line(&tl, UI_NORMAL, "  Curves  the selected trial and the best %d: val acc, val loss "
+	        "or train loss against steps or epochs", UI_TOPK);
+	tl_line(&tl, UI_NORMAL, "  Ladder  one row per rung (top rung first): depth, epochs, "
+	        "trials in/capacity, best; a letter per trial standing there");
+	tl_line(&tl, UI_NORMAL, "  Memory  per stage of the selected trial, stacked by kind; "
+	        "F = frozen; the saving against full training");
+	tl_line(&tl, UI_NORMAL, "  Masks   gate probabilities per stage and unit (L/l: layer "
+	        "gate on/off)");
+	tl_line(&tl, UI_NORMAL, "  Ranks   Spearman and Kendall between rungs with n; the best "
+	        "trials' rank at every rung");
+	tl_line(&tl, UI_NORMAL, "%s", "");
+	tl_line(&tl, UI_PANE_TITLE, "Trial states (ladder letters)");
+	for (int s = 0; s < UI_NSTATES; s++)
+		tl_line(&tl, UI_STATE_QUEUED + s, "  %c  %s", state_letter(s), ui_state_name[s]);
+	*lines = tl.n;
+}

@@ -1329,6 +1329,120 @@ static int rm_entry(const char *p, const struct stat *sb, int flag,
 	return remove(p);
 }
 
+/* ---- polling reads for the explorer ------------------------------------ */
+
+/* Each poll returns only what changed since the last one: data_version
+ * moves only for another connection's commits, trials by updated_at, rung
+ * results by rowid (a rewritten one again), commands by id. */
+static void test_polling(void)
+{
+	tt_err err = {0};
+	char path[128];
+	tpath(path, sizeof path, "poll.db");
+	db_conn *w = NULL, *r = NULL;
+	OK(db_open(path, DB_CREATE, &w, &err));
+	if (!w)
+		return;
+	int64_t study, t1, t2, t3;
+	OK(db_study_ensure(w, "poll", "", 1, &study, &err));
+	OK(db_trial_add(w, study, "{\"lr\":0.1}", &t1, &err));
+	OK(db_trial_add(w, study, "{\"lr\":0.2}", &t2, &err));
+	OK(db_open(path, DB_READONLY, &r, &err));
+	if (!r) {
+		db_close(w);
+		return;
+	}
+
+	int64_t v0, v1, v2;
+	OK(db_data_version(r, &v0, &err));
+	OK(db_data_version(r, &v1, &err));
+	CHECK(v0 == v1, "data_version moved without a write: %lld %lld", (long long)v0,
+	      (long long)v1);
+
+	db_trial *tr = NULL;
+	int n = -1;
+	OK(db_trials_since(r, study, -1e300, &tr, &n, &err));
+	CHECK(n == 2 && tr && tr[0].id == t1 && tr[1].id == t2, "all trials: %d", n);
+	double seen = n == 2 ? (tr[0].updated_at > tr[1].updated_at ? tr[0].updated_at
+	                                                             : tr[1].updated_at) : 0;
+	free(tr);
+	OK(db_trials_since(r, study, seen, &tr, &n, &err));
+	CHECK(n == 0, "nothing changed, yet %d trials", n);
+	free(tr);
+	struct timespec ms = {0, 2000000};
+	nanosleep(&ms, NULL);
+	OK(db_trial_set(w, t2, "running", 1, &err));
+	OK(db_trial_add(w, study, "{\"lr\":0.3}", &t3, &err));
+	OK(db_data_version(r, &v2, &err));
+	CHECK(v2 != v1, "data_version did not move after a commit");
+	OK(db_trials_since(r, study, seen, &tr, &n, &err));
+	CHECK(n == 2 && tr && tr[0].id == t2 && strcmp(tr[0].state, "running") == 0 &&
+	      tr[0].rung == 1 && tr[1].id == t3, "changed trials: %d", n);
+	free(tr);
+
+	/* rung results by rowid; a rewritten result comes again */
+	db_rung *rg = NULL;
+	int64_t last = -1;
+	OK(db_rungs_since(r, study, 0, &last, &rg, &n, &err));
+	CHECK(n == 0 && last == 0, "no rungs yet: %d, last %lld", n, (long long)last);
+	free(rg);
+	db_rung a = {.trial = t1, .rung = 0, .trainable = 1, .epochs = 1, .val_loss = 1,
+	             .val_acc = 0.5, .seconds = 2};
+	db_rung b = a;
+	b.trial = t2;
+	b.val_acc = NAN;
+	OK(db_rung_put(w, &a, &err));
+	OK(db_rung_put(w, &b, &err));
+	OK(db_rungs_since(r, study, 0, &last, &rg, &n, &err));
+	CHECK(n == 2 && rg && rg[0].trial == t1 && rg[0].val_acc == 0.5 &&
+	      rg[1].trial == t2 && isnan(rg[1].val_acc) && last > 0,
+	      "new rungs: %d, last %lld", n, (long long)last);
+	free(rg);
+	int64_t before = last;
+	OK(db_rungs_since(r, study, last, &last, &rg, &n, &err));
+	CHECK(n == 0 && last == before, "rungs again: %d", n);
+	free(rg);
+	a.val_acc = 0.75;
+	OK(db_rung_put(w, &a, &err));
+	OK(db_rungs_since(r, study, last, &last, &rg, &n, &err));
+	CHECK(n == 1 && rg && rg[0].trial == t1 && rg[0].val_acc == 0.75 && last > before,
+	      "a rewritten result: %d", n);
+	free(rg);
+	a.rung = 1;
+	OK(db_rung_put(w, &a, &err));
+	OK(db_rungs_of(r, t1, &rg, &n, &err));
+	CHECK(n == 2 && rg && rg[0].rung == 0 && rg[1].rung == 1, "rungs of t1: %d", n);
+	free(rg);
+
+	/* commands by id, pending or done; a trial's history */
+	int64_t c1, c2, c3;
+	OK(db_command_add(w, t1, "pause", &c1, &err));
+	OK(db_command_add(w, t2, "kill", &c2, &err));
+	OK(db_command_done(w, c1, "ok", &err));
+	OK(db_command_add(w, t1, "resume", &c3, &err));
+	db_command *cm = NULL;
+	OK(db_commands_since(r, c1, &cm, &n, &err));
+	CHECK(n == 2 && cm && cm[0].id == c2 && cm[0].done_at == 0 && cm[1].id == c3,
+	      "commands since %lld: %d", (long long)c1, n);
+	free(cm);
+	OK(db_commands_of(r, t1, &cm, &n, &err));
+	CHECK(n == 2 && cm && cm[0].id == c1 && cm[0].done_at > 0 &&
+	      strcmp(cm[0].result, "ok") == 0 && cm[1].id == c3, "history of t1: %d", n);
+	free(cm);
+
+	/* masks: none, then some */
+	int yes = -1;
+	OK(db_masks_exist(r, &yes, &err));
+	CHECK(yes == 0, "masks exist in a study without gates");
+	db_mask mk = {.stage = 1, .unit = -1, .prob = 0.9, .on = 1};
+	OK(db_masks_put(w, t3, &mk, 1, &err));
+	OK(db_masks_exist(r, &yes, &err));
+	CHECK(yes == 1, "masks not seen");
+
+	db_close(r);
+	db_close(w);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/tt_db_XXXXXX");
@@ -1342,6 +1456,7 @@ int main(void)
 	TT_RUN(test_migrate);
 	TT_RUN(test_faults);
 	TT_RUN(test_concurrency);
+	TT_RUN(test_polling);
 	fprintf(stderr, "  test_db: %.1f s\n", wall() - t0);
 	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	TT_EXIT();

@@ -140,6 +140,30 @@ typedef struct tt_backend {
 	                   size_t n, float lr, float b1, float b2, float eps,
 	                   float wd, long t);
 
+	/*
+	 * Gates (methods.md section 4).  Only a model built with gates calls
+	 * these, so an ungated run never pays for them.
+	 *
+	 * scale_cols: y(rows, c) *= mask(c) broadcast over rows (a unit gate
+	 * on a channel).
+	 * col_dot: out(c) += sum over rows of a(rows, c) * b(rows, c), summed
+	 * in double in a fixed order (a gate's score out . d).
+	 * scatter_cols: y(rows, cy)[:, idx[j]] += x(rows, cx)[:, j], j < cx: a
+	 * residual branch narrower than its stream adds onto its channels.
+	 * gather_cols: x(rows, cx)[:, j] = y(rows, cy)[:, idx[j]], its backward.
+	 * row_axpy: y(rows, cols) += a(rows) * x(rows, cols) broadcast over
+	 * cols (a weight decay that differs from unit to unit).
+	 * idx is device ints; every other pointer device floats.
+	 */
+	void (*scale_cols)(float *y, const float *mask, int rows, int c);
+	void (*col_dot)(const float *a, const float *b, int rows, int c, float *out);
+	void (*scatter_cols)(float *y, int cy, const float *x, int cx,
+	                     const int *idx, int rows);
+	void (*gather_cols)(float *x, int cx, const float *y, int cy,
+	                    const int *idx, int rows);
+	void (*row_axpy)(float *y, const float *x, const float *a, int rows,
+	                 int cols);
+
 	/* 1 when every value of p[0..n) is finite. */
 	int (*all_finite)(const float *p, size_t n);
 } tt_backend;

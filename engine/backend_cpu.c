@@ -645,6 +645,69 @@ static void cpu_adamw_step(float *w, const float *g, float *m, float *v,
 	}
 }
 
+static void cpu_scale_cols(float *y, const float *mask, int rows, int c)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * c > PAR_MIN)
+	for (int r = 0; r < rows; r++)
+		for (int j = 0; j < c; j++)
+			y[(size_t)r * c + j] *= mask[j];
+}
+
+/*
+ * Rows go in COL_DOT_CHUNKS fixed blocks, each summed in double by one
+ * thread, and the blocks are added in order: the same sums whatever the
+ * thread count, so a run stays reproducible.
+ */
+#define COL_DOT_CHUNKS 16
+
+static void cpu_col_dot(const float *a, const float *b, int rows, int c, float *out)
+{
+	double *part = calloc((size_t)COL_DOT_CHUNKS * c, sizeof *part);
+	TT_ASSERT(part);
+	int per = (rows + COL_DOT_CHUNKS - 1) / COL_DOT_CHUNKS;
+#pragma omp parallel for schedule(static) if ((size_t)rows * c > PAR_MIN)
+	for (int ch = 0; ch < COL_DOT_CHUNKS; ch++) {
+		double *p = part + (size_t)ch * c;
+		int r1 = (ch + 1) * per < rows ? (ch + 1) * per : rows;
+		for (int r = ch * per; r < r1; r++)
+			for (int j = 0; j < c; j++)
+				p[j] += (double)a[(size_t)r * c + j] * b[(size_t)r * c + j];
+	}
+	for (int j = 0; j < c; j++) {
+		double s = 0;
+		for (int ch = 0; ch < COL_DOT_CHUNKS; ch++)
+			s += part[(size_t)ch * c + j];
+		out[j] += (float)s;
+	}
+	free(part);
+}
+
+static void cpu_scatter_cols(float *y, int cy, const float *x, int cx,
+                             const int *idx, int rows)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * cx > PAR_MIN)
+	for (int r = 0; r < rows; r++)
+		for (int j = 0; j < cx; j++)
+			y[(size_t)r * cy + idx[j]] += x[(size_t)r * cx + j];
+}
+
+static void cpu_gather_cols(float *x, int cx, const float *y, int cy,
+                            const int *idx, int rows)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * cx > PAR_MIN)
+	for (int r = 0; r < rows; r++)
+		for (int j = 0; j < cx; j++)
+			x[(size_t)r * cx + j] = y[(size_t)r * cy + idx[j]];
+}
+
+static void cpu_row_axpy(float *y, const float *x, const float *a, int rows, int cols)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
+	for (int r = 0; r < rows; r++)
+		for (int j = 0; j < cols; j++)
+			y[(size_t)r * cols + j] += a[r] * x[(size_t)r * cols + j];
+}
+
 static int cpu_all_finite(const float *p, size_t n)
 {
 	int bad = 0;
@@ -690,5 +753,10 @@ const tt_backend tt_backend_cpu = {
 	.xent = cpu_xent,
 	.sgd_step = cpu_sgd_step,
 	.adamw_step = cpu_adamw_step,
+	.scale_cols = cpu_scale_cols,
+	.col_dot = cpu_col_dot,
+	.scatter_cols = cpu_scatter_cols,
+	.gather_cols = cpu_gather_cols,
+	.row_axpy = cpu_row_axpy,
 	.all_finite = cpu_all_finite,
 };

@@ -13,6 +13,8 @@
  *                      two never live at once, so they share the bytes)
  *   convws             the backend's convolution workspace
  *   dlogits, input, labels, stat scratch
+ *   mask, score, coef  with gates: one float per unit gate present, in
+ *                      group order (see the gates section)
  * Shapes: activations are NHWC; "rows" means n*h*w.
  */
 #include "model.h"
@@ -59,6 +61,14 @@ typedef struct stage {
 	 *   ST_HEAD_GAP t0 pooled (n, C), t1 logits */
 	float *t[5];
 	float *out;       /* the last forward's output */
+	/* Gates, only in a model built with them (see the gates section):
+	 * grp[0] the layer gate's group, grp[1] the unit group of the stage's
+	 * output (a block's u1), grp[2] a block's u2; -1 for none. */
+	int grp[3];
+	int branch;       /* ST_BLOCK: 1 while the branch exists */
+	int ran;          /* ST_BLOCK: the last forward ran the branch */
+	int *sidx;        /* ST_BLOCK: the stream channel of each conv2 channel
+	                   * (device), when conv2 is narrower than the stream */
 	double macs;      /* forward multiply-accumulates per example */
 	double macs_dx0;  /* of which the input-facing layers (no dx when first) */
 	size_t in_elems;  /* input tensor, per example */
@@ -86,7 +96,35 @@ struct tt_model {
 	const float *x;   /* input of the last forward */
 	int last_n;       /* batch of the last forward */
 	int last_train;
+	struct gate_state *gs; /* NULL without gates */
+	float *mask_d, *score_d, *coef_d; /* nunits each, device */
+	size_t nunits;    /* unit gates present */
 };
+
+/*
+ * The gates of a model, on the host.  They outlive a compaction (the
+ * rebuilt model takes them over), so everything that describes the dense
+ * network the model was created as lives here.  Gate i of unit group g is
+ * i = group[g].first + u, u the unit's original index in its layer; the
+ * present units of g, in the order of the layer's columns now, are
+ * orig[first .. first + gn[g]).
+ */
+typedef struct gate_state {
+	tt_model_config cfg;  /* how to build the model again */
+	char *spec;
+	int ngates, ngroups, nterms;
+	tt_gate_group *group;
+	tt_gate_term *term;
+	int sg[TT_MEM_MAX_STAGES][3]; /* stage -> its groups, as stage.grp */
+	int *gn;              /* per group: units present (layer gate: 0 or 1) */
+	int *orig;            /* per gate slot, see above */
+	size_t *goff;         /* per unit group: its segment in the device arrays */
+	int *allon;           /* per unit group: this forward's masks are all 1 */
+	float *t, *mask, *score;
+	unsigned char *pruned, *present;
+	int *stage, *unit;    /* the masks table's ids */
+	float *hbuf;          /* host scratch: nparams of the dense network */
+} gate_state;
 
 /* ---- the spec ---------------------------------------------------------- */
 
@@ -216,6 +254,19 @@ static void add_conv(builder *b, conv *cv, int h, int w, int c, int K, int k,
 	b->s += 2 * (size_t)K;
 }
 
+/*
+ * The width of stage b->m->n's unit group which (1: its outputs, a
+ * block's u1; 2: a block's u2; 0: a layer gate, 1 while present) when the
+ * model is rebuilt after pruning; dflt, the spec's width, otherwise.
+ */
+static int gate_width(const builder *b, int which, int dflt)
+{
+	const struct gate_state *gs = b->m->gs;
+	if (!gs || gs->sg[b->m->n][which] < 0)
+		return dflt;
+	return gs->gn[gs->sg[b->m->n][which]];
+}
+
 static double conv_macs(const conv *cv)
 {
 	return (double)cv->s.oh * cv->s.ow * cv->K * cv->s.k * cv->s.k * cv->s.c;
@@ -231,6 +282,8 @@ static stage *new_stage(builder *b, int kind, const char *name, int h, int w, in
 	st->w = w;
 	st->c = c;
 	st->poff = b->p;
+	st->grp[0] = st->grp[1] = st->grp[2] = -1;
+	st->branch = 1;
 	return st;
 }
 
@@ -250,6 +303,7 @@ static void end_stage(builder *b, stage *st)
 static void conv_stage(builder *b, const char *name, int *h, int *w, int *c,
                        int K, int pool)
 {
+	K = gate_width(b, 1, K);
 	stage *st = new_stage(b, ST_CONV, name, *h, *w, *c);
 	add_conv(b, &st->cv[0], *h, *w, *c, K, 3, 1);
 	st->pool = pool;
@@ -264,9 +318,14 @@ static void conv_stage(builder *b, const char *name, int *h, int *w, int *c,
 static void block_stage(builder *b, const char *name, int *h, int *w, int *c,
                         int K, int stride)
 {
+	/* pruned units narrow conv1 (u1) and conv2 (u2); a pruned branch
+	 * leaves both at width 0, the shortcut alone */
+	int branch = gate_width(b, 0, 1);
+	int k1 = branch ? gate_width(b, 1, K) : 0, k2 = branch ? gate_width(b, 2, K) : 0;
 	stage *st = new_stage(b, ST_BLOCK, name, *h, *w, *c);
-	add_conv(b, &st->cv[0], *h, *w, *c, K, 3, stride);
-	add_conv(b, &st->cv[1], st->cv[0].s.oh, st->cv[0].s.ow, K, K, 3, 1);
+	st->branch = branch;
+	add_conv(b, &st->cv[0], *h, *w, *c, k1, 3, stride);
+	add_conv(b, &st->cv[1], st->cv[0].s.oh, st->cv[0].s.ow, k1, k2, 3, 1);
 	st->proj = stride != 1 || *c != K;
 	if (st->proj)
 		add_conv(b, &st->cv[2], *h, *w, *c, K, 1, stride);
@@ -282,6 +341,8 @@ static void block_stage(builder *b, const char *name, int *h, int *w, int *c,
 static void dense_stage(builder *b, int kind, const char *name, int h, int w,
                         int c, int din, int dout)
 {
+	if (kind == ST_DENSE)
+		dout = gate_width(b, 1, dout);
 	stage *st = new_stage(b, kind, name, h, w, c);
 	st->din = din;
 	st->dout = dout;
@@ -307,7 +368,7 @@ static int build_stages(tt_model *m, const spec *sp, const char *spec_str,
 			snprintf(name, sizeof name, "fc%d", i + 1);
 			dense_stage(&b, ST_DENSE, name, i ? 1 : h, i ? 1 : w, i ? din : c,
 			            din, sp->v[i]);
-			din = sp->v[i];
+			din = m->st[m->n - 1].dout; /* narrower once units are pruned */
 		}
 		dense_stage(&b, ST_HEAD_DENSE, "head", 1, 1, din, din, m->classes);
 	} else {
@@ -413,10 +474,14 @@ static int alloc_kept(tt_model *m, int s)
 		break;
 	}
 	case ST_BLOCK: {
-		size_t e = (size_t)st->oh * st->ow * st->oc * B;
-		NEED(st->t[0] = act(m, s, e));
-		NEED(st->t[1] = act(m, s, e));
-		NEED(st->t[2] = act(m, s, e));
+		/* conv1 and conv2 as wide as their channels (the stream's width
+		 * unless units were pruned); nothing for a pruned branch */
+		size_t rows = (size_t)st->oh * st->ow * B, e = rows * st->oc;
+		if (st->branch) {
+			NEED(st->t[0] = act(m, s, rows * st->cv[0].K));
+			NEED(st->t[1] = act(m, s, rows * st->cv[0].K));
+			NEED(st->t[2] = act(m, s, rows * st->cv[1].K));
+		}
 		if (st->proj)
 			NEED(st->t[3] = act(m, s, e));
 		NEED(st->t[4] = act(m, s, e));
@@ -434,6 +499,8 @@ static int alloc_kept(tt_model *m, int s)
 	if (st->kind == ST_CONV || st->kind == ST_BLOCK) {
 		int ncv = st->kind == ST_CONV ? 1 : st->proj ? 3 : 2;
 		for (int j = 0; j < ncv; j++) {
+			if (!st->cv[j].K)
+				continue; /* a pruned branch's convolution */
 			NEED(st->cv[j].smean = act(m, s, 2 * (size_t)st->cv[j].K));
 			st->cv[j].sistd = st->cv[j].smean + st->cv[j].K;
 		}
@@ -443,7 +510,17 @@ oom:
 	return -1;
 }
 
-int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
+static int gates_new(tt_model *m, const tt_model_config *cfg);
+static int gates_alloc(tt_model *m);
+static void gates_free(struct gate_state *gs);
+
+/*
+ * Build the model cfg describes.  gs NULL: a fresh model, gated when
+ * cfg->gates.  gs given: the model again with the widths gs says are left
+ * (compaction); gs is lent, not taken, on failure.
+ */
+static int model_build(const tt_model_config *cfg, gate_state *gs, tt_model **out,
+                       tt_err *err)
 {
 	spec sp;
 	int rc;
@@ -462,10 +539,16 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 	m->h = cfg->h, m->w = cfg->w, m->c = cfg->c;
 	m->classes = cfg->classes;
 	m->batch = cfg->batch;
+	m->gs = gs;
 	if ((rc = build_stages(m, &sp, cfg->spec, err)))
 		goto fail;
 	int z = cfg->trainable <= 0 || cfg->trainable > m->n ? m->n : cfg->trainable;
 	m->first = m->n - z;
+	if (!gs && cfg->gates && gates_new(m, cfg))
+		goto oom;
+	if (m->gs)
+		for (int s = 0; s < m->n; s++)
+			memcpy(m->st[s].grp, m->gs->sg[s], sizeof m->st[s].grp);
 	m->toff = m->st[m->first].poff;
 	m->slots = cfg->optim_slots;
 	TT_ASSERT(m->slots >= 0 && m->slots <= 2);
@@ -547,6 +630,8 @@ int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
 	if (m->max_frozen_k)
 		NEED(m->statscratch = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
 		                                   2 * (size_t)m->max_frozen_k * fl));
+	if (m->gs && gates_alloc(m))
+		goto oom;
 
 	hp = calloc(m->nparams, sizeof *hp);
 	hs = calloc(m->nstate + 1, sizeof *hs);
@@ -567,8 +652,15 @@ oom:
 	rc = tt_err_set(err, TT_ERUNTIME, "model '%s': out of memory (%zu bytes allocated)",
 	                cfg->spec, m->mem.current);
 fail:
+	if (m->gs == gs)
+		m->gs = NULL; /* lent */
 	tt_model_free(m);
 	return rc;
+}
+
+int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err)
+{
+	return model_build(cfg, NULL, out, err);
 }
 
 void tt_model_free(tt_model *m)
@@ -576,6 +668,7 @@ void tt_model_free(tt_model *m)
 	if (!m)
 		return;
 	tt_mem_release(&m->mem);
+	gates_free(m->gs);
 	free(m);
 }
 
@@ -709,6 +802,160 @@ static float *pick(float *const *pool, int npool, const float *a, const float *b
 	return NULL;
 }
 
+/* ---- gated layers ------------------------------------------------------ */
+
+/*
+ * With gates the forward multiplies each gated channel by its mask right
+ * where the gate sits, and backward takes each gate's score out . d from
+ * tensors it already has: a gated output is the ungated one on a channel
+ * whose mask is 1 and 0 on one whose mask is 0, where the score is 0 by
+ * definition, so out . d is the per-channel dot product of the gated
+ * output with the gradient at it.
+ */
+
+/* y (rows, units of group g) *= this forward's masks; nothing when the
+ * stage has no such group or every mask is 1. */
+static void gate_units(tt_model *m, int g, float *y, int rows)
+{
+	if (g < 0 || m->gs->allon[g])
+		return;
+	m->be->scale_cols(y, m->mask_d + m->gs->goff[g], rows, m->gs->gn[g]);
+}
+
+/* score(g) += column dots of the gated output y and its gradient dy */
+static void gate_score(tt_model *m, int g, const float *y, const float *dy, int rows)
+{
+	m->be->col_dot(y, dy, rows, m->gs->gn[g], m->score_d + m->gs->goff[g]);
+}
+
+/* A dense stage's output gates, backward: the score, then dy *= mask. */
+static void gate_units_bwd(tt_model *m, int g, const float *y, float *dy, int n)
+{
+	if (g < 0)
+		return;
+	gate_score(m, g, y, dy, n);
+	gate_units(m, g, dy, n);
+}
+
+/* Whether the branch of block st runs in this forward. */
+static int layer_on(const tt_model *m, const stage *st)
+{
+	const gate_state *gs = m->gs;
+	int i = gs->group[st->grp[0]].first;
+	if (!st->branch)
+		return 0;
+	if (m->last_train)
+		return gs->mask[i] != 0.0f;
+	return !gs->pruned[i] && gs->t[i] >= 0.5f;
+}
+
+/*
+ * A gated basic block: y = relu(skip(x) + v * F(x)) with u1 on conv1's
+ * channels after BN1+ReLU and u2 on conv2's after BN2.  v = 0 skips the
+ * branch: no convolution, no batch norm (its running statistics stay).
+ * When units of u2 were pruned conv2 is narrower than the stream, and
+ * its output is added onto the channels sidx names.  With the branch as
+ * wide as the stream this is the ungated block's arithmetic exactly.
+ */
+static void block_fwd_gated(tt_model *m, stage *st, const float *x, int n)
+{
+	const tt_backend *be = m->be;
+	int rows = n * st->oh * st->ow, k2 = st->cv[1].K;
+	size_t e = (size_t)rows * st->oc;
+	float *o = st->t[4];
+	/* the branch's output: straight into o when as wide as the stream,
+	 * else into the pool (free until backward) to be scattered */
+	float *f = k2 == st->oc ? o : m->g[1];
+	st->ran = layer_on(m, st);
+	if (st->ran) {
+		conv_fwd(m, &st->cv[0], x, n, st->t[0]);
+		bn_fwd(m, &st->cv[0], 0, st->t[0], n, 1, st->t[1]);
+		gate_units(m, st->grp[1], st->t[1], rows);
+		conv_fwd(m, &st->cv[1], st->t[1], n, st->t[2]);
+		bn_fwd(m, &st->cv[1], 0, st->t[2], n, 0, f);
+		gate_units(m, st->grp[2], f, rows);
+	}
+	if (st->ran && f == o) {
+		if (st->proj) {
+			conv_fwd(m, &st->cv[2], x, n, st->t[3]);
+			bn_fwd(m, &st->cv[2], 0, st->t[3], n, 0, m->g[0]);
+			be->add_relu(o, m->g[0], e);
+		} else {
+			be->add_relu(o, x, e);
+		}
+	} else {
+		if (st->proj) {
+			conv_fwd(m, &st->cv[2], x, n, st->t[3]);
+			bn_fwd(m, &st->cv[2], 0, st->t[3], n, 0, o);
+		} else {
+			be->copy(o, x, e * sizeof(float));
+		}
+		if (st->ran)
+			be->scatter_cols(o, st->oc, f, k2, st->sidx, rows);
+		be->relu(o, e);
+	}
+	st->out = o;
+}
+
+/*
+ * Its backward; ga, gb, gc are free pool buffers, dy is not one of them.
+ * u2's score comes from BN2's own gradients: on a channel whose mask is
+ * 1 the gated output is gamma * xhat + beta, so out . d = gamma dgamma +
+ * beta dbeta (its gradients are this batch's alone: zeroed at the start
+ * of backward, written once); on a channel at 0 both are 0.  The layer
+ * gate's score, F . d, is the sum of u2's (gates_collect_scores).
+ */
+static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
+                              int n, int need_dx, float *ga, float *gb, float *gc)
+{
+	const tt_backend *be = m->be;
+	const gate_state *gs = m->gs;
+	int rows = n * st->oh * st->ow;
+	size_t e = (size_t)rows * st->oc, in_e = (size_t)n * st->h * st->w * st->c;
+	be->relu_bwd(st->t[4], dy, e);            /* dy: d(v F + shortcut) */
+	if (st->ran) {
+		const conv *c1 = &st->cv[0], *c2 = &st->cv[1];
+		int k1 = c1->K, k2 = c2->K, g1 = st->grp[1], g2 = st->grp[2];
+		const float *src = dy;                /* d(gated conv2 output) */
+		if (k2 != st->oc) {
+			be->gather_cols(gc, k2, dy, st->oc, st->sidx, rows);
+			src = gc;
+		}
+		if (!gs->allon[g2]) {
+			if (src == dy)
+				be->copy(gc, dy, e * sizeof(float));
+			gate_units(m, g2, gc, rows);
+			src = gc;
+		}
+		bn_bwd(m, c2, st->t[2], src, n, ga);             /* ga: d conv2 out */
+		be->zero(gb, (size_t)rows * k1 * sizeof(float));
+		conv_bwd(m, c2, st->t[1], ga, n, gb);            /* gb: d gated a1 */
+		gate_score(m, g1, st->t[1], gb, rows);
+		gate_units(m, g1, gb, rows);
+		be->relu_bwd(st->t[1], gb, (size_t)rows * k1);
+		bn_bwd(m, c1, st->t[0], gb, n, ga);              /* ga: d conv1 out */
+		if (need_dx)
+			be->zero(gc, in_e * sizeof(float));
+		conv_bwd(m, c1, x, ga, n, need_dx ? gc : NULL);
+		const float *dg = m->grads + (c2->gamma - m->toff);
+		float *sc = m->score_d + gs->goff[g2];
+		be->col_dot(m->params + c2->gamma, dg, 1, k2, sc);
+		be->col_dot(m->params + c2->gamma + k2, dg + k2, 1, k2, sc);
+	} else if (need_dx) {
+		be->zero(gc, in_e * sizeof(float));
+	}
+	if (st->proj) {
+		bn_bwd(m, &st->cv[2], st->t[3], dy, n, gb);     /* gb: d proj out */
+		conv_bwd(m, &st->cv[2], x, gb, n, need_dx ? gc : NULL);
+	} else if (need_dx) {
+		be->add(gc, dy, in_e);
+	}
+	return need_dx ? gc : NULL;
+}
+
+static void gates_prepare(tt_model *m);
+static void gates_collect_scores(tt_model *m);
+
 /* ---- forward ----------------------------------------------------------- */
 
 /*
@@ -731,6 +978,7 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 		float *a = fz ? c : st->t[1];
 		conv_fwd(m, &st->cv[0], x, n, c);
 		bn_fwd(m, &st->cv[0], fz, c, n, 1, a);
+		gate_units(m, st->grp[1], a, n * st->cv[0].s.oh * st->cv[0].s.ow);
 		st->out = a;
 		if (st->pool) {
 			float *p = fz ? dst : st->t[2];
@@ -740,6 +988,10 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 		break;
 	}
 	case ST_BLOCK: {
+		if (st->grp[0] >= 0) {
+			block_fwd_gated(m, st, x, n);
+			break;
+		}
 		float *c1 = fz ? pick(pool, m->npool, x, dst) : st->t[0];
 		float *a1 = fz ? c1 : st->t[1];
 		float *c2 = fz ? dst : st->t[2];
@@ -767,6 +1019,7 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 	case ST_HEAD_DENSE: {
 		float *y = fz ? dst : st->t[0];
 		dense_fwd(m, st, x, n, st->kind == ST_DENSE, y);
+		gate_units(m, st->grp[1], y, n);
 		st->out = y;
 		break;
 	}
@@ -785,6 +1038,8 @@ const float *tt_model_forward(tt_model *m, const float *x, int n, int train)
 	m->x = x;
 	m->last_n = n;
 	m->last_train = train;
+	if (m->gs)
+		gates_prepare(m);
 	const float *in = x;
 	for (int s = 0; s < m->n; s++) {
 		stage_fwd(m, &m->st[s], in, n);
@@ -820,6 +1075,7 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 	switch (st->kind) {
 	case ST_DENSE:
 	case ST_HEAD_DENSE:
+		gate_units_bwd(m, st->grp[1], st->t[0], dy, n);
 		if (st->kind == ST_DENSE)
 			be->relu_bwd(st->t[0], dy, (size_t)n * st->dout);
 		dense_bwd(m, st, x, dy, n, need_dx ? ga : NULL);
@@ -844,10 +1100,14 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 	case ST_CONV: {
 		const conv *cv = &st->cv[0];
 		float *da = dy;
+		int rows = n * cv->s.oh * cv->s.ow;
+		if (st->grp[1] >= 0)
+			gate_score(m, st->grp[1], st->out, dy, n * st->oh * st->ow);
 		if (st->pool) {
 			be->maxpool_bwd(st->t[1], dy, n, cv->s.oh, cv->s.ow, st->oc, 2, 2, ga);
 			da = ga;
 		}
+		gate_units(m, st->grp[1], da, rows); /* d(ungated) = d(gated) * mask */
 		be->relu_bwd(st->t[1], da, (size_t)n * cv->s.oh * cv->s.ow * st->oc);
 		bn_bwd(m, cv, st->t[0], da, n, gb);
 		if (need_dx)
@@ -856,6 +1116,8 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 		return need_dx ? gc : NULL;
 	}
 	case ST_BLOCK: {
+		if (st->grp[0] >= 0)
+			return block_bwd_gated(m, st, x, dy, n, need_dx, ga, gb, gc);
 		size_t e = (size_t)n * st->oh * st->ow * st->oc;
 		be->relu_bwd(st->t[4], dy, e);            /* dy: d(branch + shortcut) */
 		bn_bwd(m, &st->cv[1], st->t[2], dy, n, ga);     /* ga: d conv2 out */
@@ -883,9 +1145,708 @@ void tt_model_backward(tt_model *m)
 	TT_ASSERT(m->last_train);
 	int n = m->last_n;
 	m->be->zero(m->grads, tt_model_ntrainable(m) * sizeof(float));
+	if (m->nunits)
+		m->be->zero(m->score_d, m->nunits * sizeof(float));
 	float *dy = m->dlogits;
 	for (int s = m->n - 1; s >= m->first; s--) {
 		const float *x = s ? m->st[s - 1].out : m->x;
 		dy = stage_bwd(m, &m->st[s], x, dy, n);
 	}
+	if (m->gs)
+		gates_collect_scores(m);
+}
+
+/* ---- gates: the state and the cost model ------------------------------- */
+
+static void gates_free(gate_state *gs)
+{
+	if (!gs)
+		return;
+	free(gs->spec);
+	free(gs->group);
+	free(gs->term);
+	free(gs->gn);
+	free(gs->orig);
+	free(gs->goff);
+	free(gs->allon);
+	free(gs->t);
+	free(gs->mask);
+	free(gs->score);
+	free(gs->pruned);
+	free(gs->present);
+	free(gs->stage);
+	free(gs->unit);
+	free(gs->hbuf);
+	free(gs);
+}
+
+/* The unit group feeding stage s's input, -1 when its input is ungated
+ * (the data, the stem, a frozen stage, a residual stream). */
+static int in_group(const tt_model *m, int s)
+{
+	if (s == 0)
+		return -1;
+	const stage *p = &m->st[s - 1];
+	return (p->kind == ST_DENSE || p->kind == ST_CONV) ? p->grp[1] : -1;
+}
+
+static int add_group(gate_state *gs, int kind, int s, int count)
+{
+	tt_gate_group *g = &gs->group[gs->ngroups];
+	g->kind = kind;
+	g->stage = s;
+	g->first = gs->ngates;
+	g->count = count;
+	gs->ngates += count;
+	return gs->ngroups++;
+}
+
+static void add_term(gate_state *gs, double macs, double params, int layer, int a,
+                     int b)
+{
+	gs->term[gs->nterms++] = (tt_gate_term){ .macs = macs, .params = params,
+	                                         .layer = layer, .a = a, .b = b };
+}
+
+/* n if group g is absent, else 1: a group's factor replaces its width. */
+static double width_or_1(int g, int n) { return g < 0 ? n : 1; }
+
+/* The cost terms of a convolution with its BN (methods.md): W per unit of
+ * in x out, gamma and beta per output unit. */
+static void conv_terms(gate_state *gs, const conv *cv, int layer, int gin, int gout)
+{
+	double kk = (double)cv->s.k * cv->s.k, hw = (double)cv->s.oh * cv->s.ow;
+	double w = kk * width_or_1(gin, cv->s.c) * width_or_1(gout, cv->K);
+	add_term(gs, w * hw, w, layer, gin, gout);
+	add_term(gs, 0, 2 * width_or_1(gout, cv->K), layer, gout, -1);
+}
+
+/* A dense layer (din, dout) with its bias. */
+static void dense_terms(gate_state *gs, const stage *st, int gin, int gout)
+{
+	double w = width_or_1(gin, st->din) * width_or_1(gout, st->dout);
+	add_term(gs, w, w, -1, gin, gout);
+	add_term(gs, 0, width_or_1(gout, st->dout), -1, gout, -1);
+}
+
+/*
+ * Terms covering every MAC and parameter of the dense network, stage by
+ * stage (a frozen or ungated stage's factors are all constant).  Their
+ * sums at t = 1 are tt_model_macs and tt_model_nparams.
+ */
+static void gates_terms(tt_model *m, gate_state *gs)
+{
+	for (int s = 0; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		int gin = in_group(m, s), L = st->grp[0], u1 = st->grp[1], u2 = st->grp[2];
+		switch (st->kind) {
+		case ST_DENSE:
+		case ST_HEAD_DENSE:
+			dense_terms(gs, st, gin, u1);
+			break;
+		case ST_HEAD_GAP:
+			dense_terms(gs, st, gin, -1);
+			break;
+		case ST_CONV:
+			conv_terms(gs, &st->cv[0], -1, gin, u1);
+			break;
+		case ST_BLOCK:
+			conv_terms(gs, &st->cv[0], L, -1, u1);
+			conv_terms(gs, &st->cv[1], L, u1, u2);
+			if (st->proj)
+				conv_terms(gs, &st->cv[2], -1, -1, -1);
+			break;
+		}
+	}
+}
+
+#define GS_ALLOC(p, n)                                                     \
+	do {                                                               \
+		size_t n_ = (size_t)(n);                                   \
+		if (!((p) = calloc(n_ ? n_ : 1, sizeof *(p))))             \
+			goto oom;                                          \
+	} while (0)
+
+/* The gates of the fresh dense model m: groups, terms, t = 1. */
+static int gates_new(tt_model *m, const tt_model_config *cfg)
+{
+	gate_state *gs = calloc(1, sizeof *gs);
+	if (!gs)
+		return -1;
+	m->gs = gs;
+	gs->cfg = *cfg;
+	if (!(gs->spec = strdup(cfg->spec)))
+		goto oom;
+	gs->cfg.spec = gs->spec;
+	int ng = 0, ngr = 0;
+	for (int s = m->first; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		if (st->kind == ST_BLOCK)
+			ng += 1 + st->cv[0].K + st->cv[1].K, ngr += 3;
+		else if (st->kind == ST_DENSE || (st->kind == ST_CONV && s > 0))
+			ng += st->oc, ngr += 1;
+	}
+	GS_ALLOC(gs->group, ngr);
+	GS_ALLOC(gs->term, 6 * m->n); /* at most three convs with BN a stage */
+	for (int s = 0; s < TT_MEM_MAX_STAGES; s++)
+		gs->sg[s][0] = gs->sg[s][1] = gs->sg[s][2] = -1;
+	for (int s = m->first; s < m->n; s++) {
+		stage *st = &m->st[s];
+		if (st->kind == ST_BLOCK) {
+			st->grp[0] = add_group(gs, TT_GATE_LAYER, s, 1);
+			st->grp[1] = add_group(gs, TT_GATE_UNIT, s, st->cv[0].K);
+			st->grp[2] = add_group(gs, TT_GATE_UNIT, s, st->cv[1].K);
+		} else if (st->kind == ST_DENSE || (st->kind == ST_CONV && s > 0)) {
+			st->grp[1] = add_group(gs, TT_GATE_UNIT, s, st->oc);
+		}
+		memcpy(gs->sg[s], st->grp, sizeof st->grp);
+	}
+	gates_terms(m, gs);
+	GS_ALLOC(gs->gn, gs->ngroups);
+	GS_ALLOC(gs->orig, gs->ngates);
+	GS_ALLOC(gs->goff, gs->ngroups);
+	GS_ALLOC(gs->allon, gs->ngroups);
+	GS_ALLOC(gs->t, gs->ngates);
+	GS_ALLOC(gs->mask, gs->ngates);
+	GS_ALLOC(gs->score, gs->ngates);
+	GS_ALLOC(gs->pruned, gs->ngates);
+	GS_ALLOC(gs->present, gs->ngates);
+	GS_ALLOC(gs->stage, gs->ngates);
+	GS_ALLOC(gs->unit, gs->ngates);
+	GS_ALLOC(gs->hbuf, m->nparams);
+	for (int g = 0; g < gs->ngroups; g++) {
+		const tt_gate_group *gr = &gs->group[g];
+		/* unit ids number a stage's unit gates from 0, u2 after u1 */
+		int u0 = gr->kind == TT_GATE_LAYER ? -1
+		       : g > 0 && gs->group[g - 1].stage == gr->stage &&
+		         gs->group[g - 1].kind == TT_GATE_UNIT ? gs->group[g - 1].count : 0;
+		gs->gn[g] = gr->count;
+		for (int k = 0; k < gr->count; k++) {
+			int i = gr->first + k;
+			gs->orig[i] = k;
+			gs->t[i] = gs->mask[i] = 1.0f;
+			gs->present[i] = 1;
+			gs->stage[i] = gr->stage;
+			gs->unit[i] = u0 < 0 ? -1 : u0 + k;
+		}
+	}
+	return 0;
+oom:
+	return -1; /* m->gs is freed with m */
+}
+
+/* The device side: mask, score and decay coefficients per present unit,
+ * the scatter indices of narrowed blocks. */
+static int gates_alloc(tt_model *m)
+{
+	gate_state *gs = m->gs;
+	size_t off = 0;
+	for (int g = 0; g < gs->ngroups; g++) {
+		gs->goff[g] = off;
+		if (gs->group[g].kind == TT_GATE_UNIT)
+			off += (size_t)gs->gn[g];
+	}
+	m->nunits = off;
+	if (off) {
+		size_t b = off * sizeof(float);
+		if (!(m->mask_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)) ||
+		    !(m->score_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)) ||
+		    !(m->coef_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)))
+			return -1;
+	}
+	for (int s = m->first; s < m->n; s++) {
+		stage *st = &m->st[s];
+		if (st->kind != ST_BLOCK || !st->branch || st->cv[1].K == st->oc)
+			continue;
+		const tt_gate_group *gr = &gs->group[st->grp[2]];
+		size_t b = (size_t)st->cv[1].K * sizeof(int);
+		if (!(st->sidx = tt_mem_alloc(&m->mem, s, TT_MEM_WORK, b)))
+			return -1;
+		/* u2's original unit is the stream channel it adds onto */
+		m->be->upload(st->sidx, gs->orig + gr->first, b);
+	}
+	return 0;
+}
+
+/* Upload this forward's masks in column order and note all-on groups. */
+static void gates_prepare(tt_model *m)
+{
+	gate_state *gs = m->gs;
+	float *h = gs->hbuf;
+	for (int g = 0; g < gs->ngroups; g++) {
+		const tt_gate_group *gr = &gs->group[g];
+		if (gr->kind != TT_GATE_UNIT)
+			continue;
+		int allon = 1;
+		for (int k = 0; k < gs->gn[g]; k++) {
+			int i = gr->first + gs->orig[gr->first + k];
+			float v = m->last_train ? gs->mask[i]
+			        : !gs->pruned[i] && gs->t[i] >= 0.5f ? 1.0f : 0.0f;
+			h[gs->goff[g] + k] = v;
+			allon &= v == 1.0f;
+		}
+		gs->allon[g] = allon;
+	}
+	if (m->nunits)
+		m->be->upload(m->mask_d, h, m->nunits * sizeof(float));
+}
+
+/* Device scores, in column order, to gs->score by gate; a layer gate's is
+ * the sum of its u2's when its branch ran. */
+static void gates_collect_scores(tt_model *m)
+{
+	gate_state *gs = m->gs;
+	float *h = gs->hbuf;
+	if (m->nunits)
+		m->be->download(h, m->score_d, m->nunits * sizeof(float));
+	memset(gs->score, 0, (size_t)gs->ngates * sizeof *gs->score);
+	for (int g = 0; g < gs->ngroups; g++) {
+		const tt_gate_group *gr = &gs->group[g];
+		if (gr->kind != TT_GATE_UNIT)
+			continue;
+		for (int k = 0; k < gs->gn[g]; k++)
+			gs->score[gr->first + gs->orig[gr->first + k]] = h[gs->goff[g] + k];
+	}
+	for (int s = m->first; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		if (st->grp[0] < 0 || !st->ran)
+			continue;
+		const tt_gate_group *u2 = &gs->group[st->grp[2]];
+		double sum = 0;
+		for (int k = 0; k < u2->count; k++)
+			sum += gs->score[u2->first + k];
+		gs->score[gs->group[st->grp[0]].first] = (float)sum;
+	}
+}
+
+/* ---- gates: the public side -------------------------------------------- */
+
+int tt_model_gates(const tt_model *m) { return m->gs ? m->gs->ngates : 0; }
+float *tt_model_gate_probs(tt_model *m) { return m->gs ? m->gs->t : NULL; }
+float *tt_model_gate_mask(tt_model *m) { return m->gs ? m->gs->mask : NULL; }
+unsigned char *tt_model_gate_pruned(tt_model *m) { return m->gs ? m->gs->pruned : NULL; }
+const unsigned char *tt_model_gate_present(const tt_model *m) { return m->gs ? m->gs->present : NULL; }
+const float *tt_model_gate_scores(const tt_model *m) { return m->gs ? m->gs->score : NULL; }
+
+void tt_model_gate_desc(const tt_model *m, tt_gate_cost *c)
+{
+	memset(c, 0, sizeof *c);
+	if (!m->gs)
+		return;
+	c->group = m->gs->group;
+	c->ngroups = m->gs->ngroups;
+	c->term = m->gs->term;
+	c->nterms = m->gs->nterms;
+	c->ngates = m->gs->ngates;
+	tt_gate_cost_init(c);
+}
+
+void tt_model_gate_ids(const tt_model *m, int *stage, int *unit)
+{
+	if (!m->gs)
+		return;
+	size_t n = (size_t)m->gs->ngates * sizeof(int);
+	if (stage)
+		memcpy(stage, m->gs->stage, n);
+	if (unit)
+		memcpy(unit, m->gs->unit, n);
+}
+
+void tt_model_gate_sample(tt_model *m, tt_rng *r)
+{
+	gate_state *gs = m->gs;
+	if (!gs)
+		return;
+	for (int i = 0; i < gs->ngates; i++)
+		gs->mask[i] = gs->present[i] && !gs->pruned[i] && tt_rng_uniform(r) < gs->t[i];
+}
+
+void tt_model_gate_all_on(tt_model *m)
+{
+	gate_state *gs = m->gs;
+	if (!gs)
+		return;
+	for (int i = 0; i < gs->ngates; i++)
+		gs->mask[i] = gs->present[i] && !gs->pruned[i];
+}
+
+/* The weights unit k (a column now) of conv cv owns: filter k, gamma[k],
+ * beta[k]; its sum of squares into *sq, their count returned. */
+static double conv_unit_sq(const float *p, const conv *cv, int k, double *sq)
+{
+	size_t len = (size_t)cv->s.k * cv->s.k * cv->s.c;
+	const float *f = p + cv->w + (size_t)k * len;
+	double s = 0;
+	for (size_t i = 0; i < len; i++)
+		s += (double)f[i] * f[i];
+	double g = p[cv->gamma + k], b = p[cv->gamma + cv->K + k];
+	*sq = s + g * g + b * b;
+	return (double)len + 2;
+}
+
+/* Row k of a dense stage's W and b[k]. */
+static double dense_unit_sq(const float *p, const stage *st, int k, double *sq)
+{
+	const float *r = p + st->dw + (size_t)k * st->din;
+	double s = 0;
+	for (int i = 0; i < st->din; i++)
+		s += (double)r[i] * r[i];
+	double b = p[st->db + k];
+	*sq = s + b * b;
+	return (double)st->din + 1;
+}
+
+void tt_model_gate_wsq(tt_model *m, double *wsq, double *n)
+{
+	gate_state *gs = m->gs;
+	if (!gs)
+		return;
+	float *p = gs->hbuf;
+	m->be->download(p, m->params, m->nparams * sizeof *p);
+	memset(wsq, 0, (size_t)gs->ngates * sizeof *wsq);
+	if (n)
+		memset(n, 0, (size_t)gs->ngates * sizeof *n);
+	for (int s = m->first; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		double lsq = 0, ln = 0;
+		for (int j = 1; j <= 2; j++) {
+			int g = st->grp[j];
+			if (g < 0)
+				continue;
+			const tt_gate_group *gr = &gs->group[g];
+			for (int k = 0; k < gs->gn[g]; k++) {
+				double sq, cnt;
+				if (st->kind == ST_DENSE)
+					cnt = dense_unit_sq(p, st, k, &sq);
+				else
+					cnt = conv_unit_sq(p, &st->cv[st->kind == ST_BLOCK ? j - 1 : 0],
+					                   k, &sq);
+				int i = gr->first + gs->orig[gr->first + k];
+				wsq[i] = sq;
+				if (n)
+					n[i] = cnt;
+				lsq += sq;
+				ln += cnt;
+			}
+		}
+		if (st->grp[0] >= 0 && st->branch) {
+			int i = gs->group[st->grp[0]].first;
+			wsq[i] = lsq;
+			if (n)
+				n[i] = ln;
+		}
+	}
+}
+
+/* grads += coef(row) * params over a (rows, cols) tensor at offset off */
+static void decay_rows(tt_model *m, size_t off, const float *coef, int rows, int cols)
+{
+	m->be->row_axpy(m->grads + (off - m->toff), m->params + off, coef, rows, cols);
+}
+
+void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
+{
+	gate_state *gs = m->gs;
+	if (!gs || !m->nunits)
+		return;
+	float *h = gs->hbuf;
+	int any = 0;
+	for (int s = m->first; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		double tl = st->grp[0] >= 0 ? gs->t[gs->group[st->grp[0]].first] : 1.0;
+		for (int j = 1; j <= 2; j++) {
+			int g = st->grp[j];
+			if (g < 0)
+				continue;
+			const tt_gate_group *gr = &gs->group[g];
+			for (int k = 0; k < gs->gn[g]; k++) {
+				double te = tl * gs->t[gr->first + gs->orig[gr->first + k]];
+				double c = lam_on + (lam_off - lam_on) * (1 - te) - wd;
+				h[gs->goff[g] + k] = (float)c;
+				any |= (float)c != 0.0f;
+			}
+		}
+	}
+	if (!any)
+		return; /* every gate at 1 and lam_on = wd: nothing to add */
+	m->be->upload(m->coef_d, h, m->nunits * sizeof(float));
+	for (int s = m->first; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		for (int j = 1; j <= 2; j++) {
+			int g = st->grp[j];
+			if (g < 0)
+				continue;
+			const float *c = m->coef_d + gs->goff[g];
+			if (st->kind == ST_DENSE) {
+				decay_rows(m, st->dw, c, st->dout, st->din);
+				decay_rows(m, st->db, c, st->dout, 1);
+			} else {
+				const conv *cv = &st->cv[st->kind == ST_BLOCK ? j - 1 : 0];
+				decay_rows(m, cv->w, c, cv->K, cv->s.k * cv->s.k * cv->s.c);
+				decay_rows(m, cv->gamma, c, cv->K, 1);
+				decay_rows(m, cv->gamma + cv->K, c, cv->K, 1);
+			}
+		}
+	}
+}
+
+/* ---- gates: compaction ------------------------------------------------- */
+
+/*
+ * dst (no, kk, ni) from src (., kk, si): rows ro[o] (NULL: o) and, along
+ * the innermost axis, ri[i] (NULL: i).  One tensor of the layout; a conv
+ * W (K, k, k, C) is kk = k*k.
+ */
+static void take(float *dst, const float *src, int no, const int *ro, int kk, int ni,
+                 const int *ri, int si)
+{
+	for (int o = 0; o < no; o++)
+		for (int p = 0; p < kk; p++) {
+			const float *a = src + ((size_t)(ro ? ro[o] : o) * kk + p) * si;
+			float *b = dst + ((size_t)o * kk + p) * ni;
+			for (int i = 0; i < ni; i++)
+				b[i] = a[ri ? ri[i] : i];
+		}
+}
+
+/* One conv with its BN from old oc to new nc: W, gamma, beta (state 0) or
+ * the running mean and var (state 1). */
+static void take_conv(float *dst, const float *src, const conv *nc, const conv *oc,
+                      const int *ro, const int *ri, int state)
+{
+	if (state) {
+		take(dst + nc->run, src + oc->run, nc->K, ro, 1, 1, NULL, 1);
+		take(dst + nc->run + nc->K, src + oc->run + oc->K, nc->K, ro, 1, 1, NULL, 1);
+		return;
+	}
+	take(dst + nc->w, src + oc->w, nc->K, ro, nc->s.k * nc->s.k, nc->s.c, ri, oc->s.c);
+	take(dst + nc->gamma, src + oc->gamma, nc->K, ro, 1, 1, NULL, 1);
+	take(dst + nc->gamma + nc->K, src + oc->gamma + oc->K, nc->K, ro, 1, 1, NULL, 1);
+}
+
+/*
+ * A parameter-shaped (state 0) or state-shaped (1) array of the old model
+ * o to the layout of the new one, nm: pos[g] lists, for each column of
+ * unit group g left in nm, its column in o.
+ */
+static void remap(const tt_model *o, const tt_model *nm, int *const *pos,
+                  const float *src, float *dst, int state)
+{
+	for (int s = 0; s < o->n; s++) {
+		const stage *a = &o->st[s], *b = &nm->st[s];
+		int gin = in_group(o, s);
+		const int *ri = gin >= 0 ? pos[gin] : NULL;
+		const int *ro = a->grp[1] >= 0 ? pos[a->grp[1]] : NULL;
+		switch (a->kind) {
+		case ST_DENSE:
+		case ST_HEAD_DENSE:
+		case ST_HEAD_GAP:
+			if (state)
+				break;
+			take(dst + b->dw, src + a->dw, b->dout, ro, 1, b->din, ri, a->din);
+			take(dst + b->db, src + a->db, b->dout, ro, 1, 1, NULL, 1);
+			break;
+		case ST_CONV:
+			take_conv(dst, src, &b->cv[0], &a->cv[0], ro, ri, state);
+			break;
+		case ST_BLOCK:
+			if (b->branch) {
+				const int *p1 = pos[a->grp[1]], *p2 = pos[a->grp[2]];
+				take_conv(dst, src, &b->cv[0], &a->cv[0], p1, NULL, state);
+				take_conv(dst, src, &b->cv[1], &a->cv[1], p2, p1, state);
+			}
+			if (a->proj)
+				take_conv(dst, src, &b->cv[2], &a->cv[2], NULL, NULL, state);
+			break;
+		}
+	}
+}
+
+/* Host copies of a model's params, state and optimizer slots (params-
+ * shaped, zero over the frozen prefix) in one allocation. */
+static float *host_copy(const tt_model *m)
+{
+	size_t np = m->nparams, nt = m->nparams - m->toff;
+	float *h = calloc(np * (1 + (size_t)m->slots) + m->nstate + 1, sizeof *h);
+	if (!h)
+		return NULL;
+	m->be->download(h, m->params, np * sizeof *h);
+	if (m->nstate)
+		m->be->download(h + np, m->state, m->nstate * sizeof *h);
+	for (int k = 0; k < m->slots; k++)
+		if (nt)
+			m->be->download(h + np + m->nstate + (size_t)k * np + m->toff,
+			                m->optim[k], nt * sizeof *h);
+	return h;
+}
+
+/* Does group g belong to a structure that stays (not a pruned branch)? */
+static int group_lives(const gate_state *gs, int g)
+{
+	const int *sg = gs->sg[gs->group[g].stage];
+	return sg[0] < 0 || !gs->pruned[gs->group[sg[0]].first];
+}
+
+int tt_model_gate_compact(tt_model *m, tt_err *err)
+{
+	gate_state *gs = m->gs;
+	if (!gs)
+		return TT_OK;
+	/* a pruned branch takes its units with it */
+	for (int g = 0; g < gs->ngroups; g++) {
+		const tt_gate_group *gr = &gs->group[g];
+		if (gr->kind == TT_GATE_UNIT && !group_lives(gs, g))
+			for (int k = 0; k < gr->count; k++) {
+				gs->pruned[gr->first + k] = 1;
+				gs->t[gr->first + k] = 0;
+			}
+	}
+	int change = 0;
+	for (int i = 0; i < gs->ngates; i++) {
+		if (gs->pruned[i])
+			gs->t[i] = 0;
+		change |= gs->present[i] && gs->pruned[i];
+	}
+	if (!change)
+		return TT_OK;
+	/* what stays, and where it was */
+	int *pos[2 * TT_MEM_MAX_STAGES + 1] = { 0 };
+	int *store = malloc(((size_t)gs->ngates + 1) * sizeof *store);
+	if (!store)
+		return tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
+	int *next = store;
+	for (int g = 0; g < gs->ngroups; g++) {
+		const tt_gate_group *gr = &gs->group[g];
+		if (gr->kind != TT_GATE_UNIT)
+			continue;
+		pos[g] = next;
+		int kept = 0;
+		for (int k = 0; k < gs->gn[g]; k++)
+			if (!gs->pruned[gr->first + gs->orig[gr->first + k]])
+				pos[g][kept++] = k;
+		next += kept;
+		if (kept == 0 && group_lives(gs, g)) {
+			free(store);
+			return tt_err_set(err, TT_EINPUT, "compaction: stage %d (%s) would "
+			                  "lose its last unit; prune its layer instead",
+			                  gr->stage, m->st[gr->stage].name);
+		}
+	}
+	float *old = host_copy(m);
+	if (!old) {
+		free(store);
+		return tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
+	}
+	/* the new widths: gs describes them from here on */
+	int *gn_old = malloc((size_t)gs->ngroups * sizeof *gn_old);
+	int *orig_old = malloc((size_t)gs->ngates * sizeof *orig_old);
+	unsigned char *present_old = malloc((size_t)gs->ngates);
+	if (!gn_old || !orig_old || !present_old) {
+		free(gn_old);
+		free(orig_old);
+		free(present_old);
+		free(store);
+		free(old);
+		return tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
+	}
+	memcpy(gn_old, gs->gn, (size_t)gs->ngroups * sizeof *gn_old);
+	memcpy(orig_old, gs->orig, (size_t)gs->ngates * sizeof *orig_old);
+	memcpy(present_old, gs->present, (size_t)gs->ngates);
+	for (int g = 0; g < gs->ngroups; g++) {
+		const tt_gate_group *gr = &gs->group[g];
+		if (gr->kind == TT_GATE_LAYER) {
+			gs->gn[g] = !gs->pruned[gr->first];
+			gs->present[gr->first] = (unsigned char)gs->gn[g];
+			continue;
+		}
+		int kept = 0;
+		for (int k = 0; k < gn_old[g]; k++) {
+			int u = orig_old[gr->first + k];
+			if (!gs->pruned[gr->first + u])
+				gs->orig[gr->first + kept++] = u;
+			else
+				gs->present[gr->first + u] = 0;
+		}
+		gs->gn[g] = kept;
+	}
+	tt_model *nm = NULL;
+	int rc = model_build(&gs->cfg, gs, &nm, err);
+	if (rc) {
+		/* the model is unchanged: so are its gates */
+		memcpy(gs->gn, gn_old, (size_t)gs->ngroups * sizeof *gn_old);
+		memcpy(gs->orig, orig_old, (size_t)gs->ngates * sizeof *orig_old);
+		memcpy(gs->present, present_old, (size_t)gs->ngates);
+	} else {
+		size_t np = nm->nparams, ons = m->nparams;
+		float *nw = calloc(np * (1 + (size_t)nm->slots) + nm->nstate + 1, sizeof *nw);
+		if (!nw) {
+			nm->gs = NULL;
+			tt_model_free(nm);
+			memcpy(gs->gn, gn_old, (size_t)gs->ngroups * sizeof *gn_old);
+			memcpy(gs->orig, orig_old, (size_t)gs->ngates * sizeof *orig_old);
+			memcpy(gs->present, present_old, (size_t)gs->ngates);
+			rc = tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
+		} else {
+			remap(m, nm, pos, old, nw, 0);
+			remap(m, nm, pos, old + ons, nw + np, 1);
+			for (int k = 0; k < m->slots; k++)
+				remap(m, nm, pos, old + ons + m->nstate + (size_t)k * ons,
+				      nw + np + nm->nstate + (size_t)k * np, 0);
+			nm->be->upload(nm->params, nw, np * sizeof *nw);
+			if (nm->nstate)
+				nm->be->upload(nm->state, nw + np, nm->nstate * sizeof *nw);
+			for (int k = 0; k < nm->slots; k++)
+				if (np > nm->toff)
+					nm->be->upload(nm->optim[k],
+					               nw + np + nm->nstate + (size_t)k * np + nm->toff,
+					               (np - nm->toff) * sizeof *nw);
+			free(nw);
+			/* the new model takes the old one's place (and its gates) */
+			if (m->mem.peak > nm->mem.peak)
+				nm->mem.peak = m->mem.peak;
+			m->gs = NULL;
+			tt_mem_release(&m->mem);
+			*m = *nm;
+			free(nm);
+		}
+	}
+	free(gn_old);
+	free(orig_old);
+	free(present_old);
+	free(store);
+	free(old);
+	return rc;
+}
+
+int tt_model_gate_load(tt_model *m, const float *t, const unsigned char *pruned,
+                       const unsigned char *present, tt_err *err)
+{
+	gate_state *gs = m->gs;
+	if (!gs)
+		return TT_OK;
+	size_t n = (size_t)gs->ngates;
+	for (size_t i = 0; i < n; i++)
+		gs->pruned[i] = !present[i];
+	int rc = tt_model_gate_compact(m, err);
+	if (rc)
+		return rc;
+	memcpy(gs->t, t, n * sizeof *t);
+	memcpy(gs->pruned, pruned, n);
+	return TT_OK;
+}
+
+double tt_model_step_macs(const tt_model *m)
+{
+	double t = tt_model_train_macs(m);
+	for (int s = m->first; s < m->n && m->gs; s++) {
+		const stage *st = &m->st[s];
+		if (st->grp[0] < 0 || !st->branch || st->ran)
+			continue;
+		/* forward, weight and input gradients of conv1 and conv2 that
+		 * never ran; conv1's input gradient is not computed anyway when
+		 * the block is the first trainable stage */
+		double c1 = conv_macs(&st->cv[0]), c2 = conv_macs(&st->cv[1]);
+		t -= 3 * (c1 + c2) - (s == m->first ? c1 : 0);
+	}
+	return t;
 }

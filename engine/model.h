@@ -45,7 +45,9 @@
 
 #include "backend.h"
 #include "err.h"
+#include "gates.h"
 #include "mem.h"
+#include "rng.h"
 
 typedef struct tt_model tt_model;
 
@@ -60,6 +62,7 @@ typedef struct tt_model_config {
 	int optim_slots;        /* optimizer state per parameter: 0, 1 or 2 */
 	uint64_t seed;          /* initialisation */
 	const tt_backend *be;
+	int gates;              /* 1: Bernoulli gates on the trainable stages */
 } tt_model_config;
 
 typedef struct tt_stage_mem {
@@ -123,5 +126,91 @@ void tt_model_backward(tt_model *m);
 
 const tt_mem *tt_model_mem(const tt_model *m);
 void tt_model_stage_mem(const tt_model *m, int s, tt_stage_mem *out);
+
+/*
+ * Gates (methods.md section 4), with tt_model_config.gates = 1.  Without
+ * it the model has no gate and every function below is a no-op or
+ * returns 0: the network, its buffers and its arithmetic are exactly
+ * those of a model built before gates existed.
+ *
+ * Where the gates are.  Only trainable stages carry gates:
+ *   resnet block   a layer gate v on the branch, y = relu(skip(x) + v F(x)),
+ *                  unit gates u1 on conv1's channels (after BN1+ReLU) and
+ *                  u2 on conv2's channels (after BN2, before the add)
+ *   mlp fc stage   unit gates on its outputs (after the ReLU); not the head
+ *   cnn conv stage unit gates on its channels (after BN+ReLU); not the stem
+ * The gate vector is stage by stage; within a block v, then u1, then u2.
+ * Its groups and cost terms (tt_model_gate_desc) always describe the
+ * dense network the model was created as, so fractions of cost stay
+ * relative to it after compaction; a gate keeps its index for life.
+ * Gate ids for the masks table: (stage, unit), unit numbering the unit
+ * gates of the stage from 0 (a block's u1 first, then its u2), -1 the
+ * layer gate.
+ *
+ * Probabilities t and the masks are host floats.  A train forward uses
+ * the mask (unit gates multiply their channel by it, any real value; a
+ * layer gate at 0 skips its branch, forward and backward, and any other
+ * value runs it); an evaluation forward uses on = (t >= 0.5), pruned or
+ * compacted gates off.
+ */
+int tt_model_gates(const tt_model *m);                 /* gate count; 0: none */
+/* The cost model: groups and terms (the model's own arrays, valid while it
+ * lives), ngates, and macs_full/params_full summed by tt_gate_cost_init. */
+void tt_model_gate_desc(const tt_model *m, tt_gate_cost *c);
+/* stage[i] and unit[i] of every gate (either may be NULL). */
+void tt_model_gate_ids(const tt_model *m, int *stage, int *unit);
+float *tt_model_gate_probs(tt_model *m);               /* t, ngates */
+float *tt_model_gate_mask(tt_model *m);                /* the train masks */
+/* Pruned for good: t stays 0 and the next compaction removes the gate's
+ * structure.  Writable; 1 marks a gate pruned. */
+unsigned char *tt_model_gate_pruned(tt_model *m);
+/* 1 while the gate's structure is in the network (not yet compacted). */
+const unsigned char *tt_model_gate_present(const tt_model *m);
+/* mask[i] ~ Bern(t[i]) for every present, unpruned gate (one uniform draw
+ * each, in gate order); 0 for the others. */
+void tt_model_gate_sample(tt_model *m, tt_rng *r);
+/* mask = 1 on every present, unpruned gate: the warm-up's fixed gates. */
+void tt_model_gate_all_on(tt_model *m);
+/*
+ * After a backward: score[i] = out_s . d_s, summed over the batch and
+ * positions, with out_s the gate's ungated output and d_s the loss
+ * gradient at its gated output; 0 for a gate sampled 0 or a unit of a
+ * skipped branch.  Host, ngates.
+ */
+const float *tt_model_gate_scores(const tt_model *m);
+/* wsq[i] = |W_s|^2 and n[i] its count (n may be NULL): a unit owns its
+ * filter or row, its BN scale and shift or its bias; a layer gate its
+ * whole branch.  0 for gates no longer present. */
+void tt_model_gate_wsq(tt_model *m, double *wsq, double *n);
+/*
+ * The weight prior lam(t_eff) |W|^2/2 of methods.md on the gradients of
+ * every weight a present unit owns: grads += (lam(t_eff) - wd) W, with
+ * lam(t) = lam_on + (lam_off - lam_on)(1 - t) and t_eff the product of
+ * the unit's t and, inside a block, the layer gate's.  So the optimizer's
+ * own decay wd plus this is lam(t_eff) for SGD; at t = 1 and lam_on = wd
+ * it adds nothing (and is skipped).  For AdamW the difference goes
+ * through the moments (coupled), the wd part stays decoupled.
+ */
+void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd);
+/*
+ * Rebuild the model without the structures of pruned gates: pruned units
+ * leave their layer (its rows, the next layer's columns, their BN
+ * parameters and statistics), a pruned layer gate takes the whole branch
+ * (and its units) with it.  New flat buffers hold the surviving weights,
+ * statistics and optimizer state; the old ones are freed, so the memory
+ * accounting, the MACs and the GEMMs shrink.  The stage count and z never
+ * change.  Every pointer into the model's buffers is invalid afterwards,
+ * and the next loss or backward needs a new forward.  TT_EINPUT when it
+ * would leave a live layer without a unit (the caller's guard failed);
+ * TT_ERUNTIME when out of memory (the model is then unchanged).
+ */
+int tt_model_gate_compact(tt_model *m, tt_err *err);
+/* Restore gates from a checkpoint: compact to present (the structures
+ * still in the network), then take t and pruned.  Arrays of ngates. */
+int tt_model_gate_load(tt_model *m, const float *t, const unsigned char *pruned,
+                       const unsigned char *present, tt_err *err);
+/* Training MACs per example of the last train forward and backward: as
+ * tt_model_train_macs, less the branches whose layer gate was 0. */
+double tt_model_step_macs(const tt_model *m);
 
 #endif

@@ -1,0 +1,528 @@
+/*
+ * test_gates_model.c — gates inside the model and the training loop
+ * (methods.md section 4): where the gates sit, the cost terms that
+ * describe the dense network, the layer gate that skips its branch,
+ * compaction that changes nothing but cost, the run that ends with every
+ * gate at 0 or 1, and checkpoints of gated runs.
+ *
+ * The gradient checks of the gated network (weights and scores against
+ * finite differences) are in test_grad.c, beside the machinery that
+ * handles ReLU kinks.
+ *
+ * Models are tiny (8x8x1 inputs, batch 6) and data synthetic, so every
+ * case runs in well under a second.
+ */
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "gates.h"
+#include "model.h"
+#include "optim.h"
+#include "rng.h"
+#include "test.h"
+#include "train.h"
+
+#define H 8
+#define CLASSES 10
+#define BATCH 6
+#define SEED 11
+
+static const tt_backend *be;
+
+static tt_model *model(const char *spec, int gates, int trainable, int slots)
+{
+	tt_model_config cfg = { .spec = spec, .h = H, .w = H, .c = 1, .classes = CLASSES,
+	                        .batch = BATCH, .trainable = trainable,
+	                        .optim_slots = slots, .seed = SEED, .be = be,
+	                        .gates = gates };
+	tt_model *m = NULL;
+	tt_err err = { 0 };
+	int rc = tt_model_create(&cfg, &m, &err);
+	CHECK(rc == TT_OK, "%s: %s", spec, err.msg);
+	return m;
+}
+
+/* A fixed random batch in the model's input and label buffers. */
+static void batch(tt_model *m, uint64_t seed)
+{
+	float x[BATCH * H * H];
+	int y[BATCH];
+	tt_rng r;
+	tt_rng_seed(&r, seed, TT_STREAM_SYNTH);
+	for (size_t i = 0; i < sizeof x / sizeof *x; i++)
+		x[i] = tt_rng_normal(&r);
+	for (int i = 0; i < BATCH; i++)
+		y[i] = (int)tt_rng_below(&r, CLASSES);
+	be->upload(tt_model_input(m), x, sizeof x);
+	be->upload(tt_model_labels(m), y, sizeof y);
+}
+
+/* Logits of a forward into out[BATCH * CLASSES]. */
+static void logits(tt_model *m, int train, float *out)
+{
+	const float *l = tt_model_forward(m, tt_model_input(m), BATCH, train);
+	be->download(out, l, BATCH * CLASSES * sizeof *out);
+}
+
+static double max_diff(const float *a, const float *b, size_t n)
+{
+	double d = 0;
+	for (size_t i = 0; i < n; i++)
+		if (fabs((double)a[i] - b[i]) > d || isnan(a[i]) != isnan(b[i]))
+			d = isnan(a[i]) != isnan(b[i]) ? INFINITY : fabs((double)a[i] - b[i]);
+	return d;
+}
+
+static float *download(const float *dev, size_t n)
+{
+	float *h = malloc((n ? n : 1) * sizeof *h);
+	TT_ASSERT(h);
+	be->download(h, dev, n * sizeof *h);
+	return h;
+}
+
+static const char *const specs[] = {
+	"mlp:16,12,8", "cnn:6,6,4", "resnet:1,1:w4", "resnet:2,2:w4",
+};
+#define NSPECS (int)(sizeof specs / sizeof *specs)
+
+/* ---- where the gates are, and the cost they describe ------------------- */
+
+/*
+ * Groups: a block has a layer gate then u1 and u2 (stream width each); a
+ * hidden dense stage or a cnn conv stage (not the stem) one group of its
+ * width; frozen stages, stems and heads none.  The terms at t = 1 sum to
+ * the model's own MACs and parameter count, at any trainable depth.
+ */
+static void gates_where(void)
+{
+	struct { const char *spec; int z, groups, gates; } want[] = {
+		{ "mlp:16,12,8", 0, 3, 16 + 12 + 8 },
+		{ "mlp:16,12,8", 2, 1, 8 },
+		{ "cnn:6,6,4", 0, 3, 6 + 6 + 4 },   /* the stem (6 wide) ungated */
+		{ "resnet:1,1:w4", 0, 6, 1 + 4 + 4 + 1 + 8 + 8 },
+		{ "resnet:1,1:w4", 2, 3, 1 + 8 + 8 },
+		{ "resnet:1,1:w4", 1, 0, 0 },       /* the head alone */
+	};
+	for (size_t k = 0; k < sizeof want / sizeof *want; k++) {
+		tt_model *m = model(want[k].spec, 1, want[k].z, 0);
+		if (!m)
+			return;
+		tt_gate_cost c;
+		tt_model_gate_desc(m, &c);
+		CHECK(c.ngroups == want[k].groups && c.ngates == want[k].gates,
+		      "%s z %d: %d groups %d gates, expected %d %d", want[k].spec,
+		      want[k].z, c.ngroups, c.ngates, want[k].groups, want[k].gates);
+		CHECK(tt_model_gates(m) == c.ngates, "tt_model_gates %d", tt_model_gates(m));
+		CHECK(c.macs_full == tt_model_macs(m), "%s z %d: terms sum to %.0f MACs, "
+		      "the model has %.0f", want[k].spec, want[k].z, c.macs_full,
+		      tt_model_macs(m));
+		CHECK(c.params_full == (double)tt_model_nparams(m), "%s z %d: terms sum to "
+		      "%.0f parameters, the model has %zu", want[k].spec, want[k].z,
+		      c.params_full, tt_model_nparams(m));
+		int *stg = malloc(((size_t)c.ngates + 1) * sizeof *stg);
+		int *unit = malloc(((size_t)c.ngates + 1) * sizeof *unit);
+		tt_model_gate_ids(m, stg, unit);
+		for (int g = 0; g < c.ngroups; g++) {
+			const tt_gate_group *gr = &c.group[g];
+			CHECK(gr->stage >= tt_model_stages(m) - tt_model_trainable(m),
+			      "group %d on frozen stage %d", g, gr->stage);
+			CHECK((gr->stage > 0 || want[k].spec[0] == 'm') &&
+			      gr->stage < tt_model_stages(m) - 1,
+			      "group %d on the stem or head (stage %d)", g, gr->stage);
+			for (int i = 0; i < gr->count; i++) {
+				int gi = gr->first + i;
+				CHECK(stg[gi] == gr->stage, "gate %d stage %d", gi, stg[gi]);
+				if (gr->kind == TT_GATE_LAYER)
+					CHECK(unit[gi] == -1, "layer gate %d unit %d", gi, unit[gi]);
+			}
+		}
+		/* (stage, unit) is a key of the masks table: no two gates share it */
+		for (int i = 0; i < c.ngates; i++)
+			for (int j = i + 1; j < c.ngates; j++)
+				CHECK(stg[i] != stg[j] || unit[i] != unit[j],
+				      "gates %d and %d share (%d, %d)", i, j, stg[i], unit[i]);
+		free(stg);
+		free(unit);
+		tt_model_free(m);
+	}
+}
+
+/* ---- gates off, gates at 1 --------------------------------------------- */
+
+/*
+ * A model with gates, every mask 1, computes bit for bit what the model
+ * without gates computes: logits in train and eval mode, loss, every
+ * gradient.  Without gates the memory is what it always was (the gated
+ * model's extra is the three per-unit device arrays).
+ */
+static void gates_at_one_identical(void)
+{
+	for (int k = 0; k < NSPECS; k++) {
+		tt_model *a = model(specs[k], 0, 0, 1), *b = model(specs[k], 1, 0, 1);
+		if (!a || !b) {
+			tt_model_free(a);
+			tt_model_free(b);
+			return;
+		}
+		CHECK(tt_model_gates(a) == 0 && tt_model_gate_probs(a) == NULL,
+		      "%s: an ungated model has gates", specs[k]);
+		batch(a, 1);
+		batch(b, 1);
+		float la[BATCH * CLASSES], lb[BATCH * CLASSES];
+		for (int step = 0; step < 2; step++) {
+			tt_model_gate_all_on(b);
+			logits(a, 1, la);
+			logits(b, 1, lb);
+			CHECK(memcmp(la, lb, sizeof la) == 0, "%s: train logits differ", specs[k]);
+			double ra = tt_model_loss(a, tt_model_labels(a), BATCH, 0, 1, NULL);
+			double rb = tt_model_loss(b, tt_model_labels(b), BATCH, 0, 1, NULL);
+			CHECK(ra == rb, "%s: loss %.9g vs %.9g", specs[k], ra, rb);
+			tt_model_backward(a);
+			tt_model_backward(b);
+			size_t nt = tt_model_ntrainable(a);
+			float *ga = download(tt_model_grads(a), nt), *gb = download(tt_model_grads(b), nt);
+			CHECK(memcmp(ga, gb, nt * sizeof *ga) == 0, "%s: gradients differ", specs[k]);
+			free(ga);
+			free(gb);
+		}
+		logits(a, 0, la);
+		logits(b, 0, lb);
+		CHECK(memcmp(la, lb, sizeof la) == 0, "%s: eval logits differ", specs[k]);
+		CHECK(tt_model_train_macs(a) == tt_model_train_macs(b) &&
+		      tt_model_step_macs(b) == tt_model_train_macs(a),
+		      "%s: MACs %g %g %g", specs[k], tt_model_train_macs(a),
+		      tt_model_train_macs(b), tt_model_step_macs(b));
+		const tt_mem *ma = tt_model_mem(a), *mb = tt_model_mem(b);
+		size_t units = 0;
+		tt_gate_cost c;
+		tt_model_gate_desc(b, &c);
+		for (int g = 0; g < c.ngroups; g++)
+			units += c.group[g].kind == TT_GATE_UNIT ? (size_t)c.group[g].count : 0;
+		for (int kind = 0; kind < TT_MEM_KINDS; kind++)
+			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 3 * units * 4 : 0) ==
+			      tt_mem_kind_total(mb, kind), "%s: %s bytes %zu ungated, %zu gated",
+			      specs[k], tt_mem_kind_name[kind], tt_mem_kind_total(ma, kind),
+			      tt_mem_kind_total(mb, kind));
+		tt_model_free(a);
+		tt_model_free(b);
+	}
+}
+
+/* ---- the layer gate ----------------------------------------------------- */
+
+/*
+ * resnet:1,1:w4, b2.1 (stage 2, with a projection) sampled off: the
+ * logits equal those of the same network whose branch outputs exactly 0
+ * (BN2's gamma and beta zeroed), the branch's weights get no gradient,
+ * its BN statistics do not move, its gates score 0, and the step's MACs
+ * leave out the branch.  b1.1 (identity shortcut) likewise.
+ */
+static void layer_gate_skips(void)
+{
+	for (int s = 1; s <= 2; s++) {
+		tt_model *m = model("resnet:1,1:w4", 1, 0, 0), *z = model("resnet:1,1:w4", 1, 0, 0);
+		if (!m || !z)
+			return;
+		batch(m, 2);
+		batch(z, 2);
+		/* BN2 of stage s: conv1 W, bn1, conv2 W, then gamma and beta */
+		int C = 4, K = s == 1 ? 4 : 8;
+		size_t off, count;
+		tt_model_stage_params(m, s, &off, &count);
+		size_t bn2 = off + (size_t)K * 9 * C + 2 * K + (size_t)K * 9 * K;
+		float zero[16] = { 0 };
+		be->upload(tt_model_params(z) + bn2, zero, 2 * (size_t)K * sizeof(float));
+
+		tt_gate_cost c;
+		tt_model_gate_desc(m, &c);
+		int lg = -1;
+		for (int g = 0; g < c.ngroups; g++)
+			if (c.group[g].kind == TT_GATE_LAYER && c.group[g].stage == s)
+				lg = c.group[g].first;
+		float *state0 = download(tt_model_state(m), tt_model_nstate(m));
+		tt_model_gate_all_on(m);
+		tt_model_gate_all_on(z);
+		tt_model_gate_mask(m)[lg] = 0;
+		float lm[BATCH * CLASSES], lz[BATCH * CLASSES];
+		logits(m, 1, lm);
+		logits(z, 1, lz);
+		CHECK(memcmp(lm, lz, sizeof lm) == 0, "b%d: logits with the branch skipped "
+		      "differ from a zero branch by %g", s, max_diff(lm, lz, BATCH * CLASSES));
+		tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
+		tt_model_backward(m);
+		size_t toff = tt_model_trainable_offset(m);
+		float *g = download(tt_model_grads(m), tt_model_ntrainable(m));
+		size_t branch = (size_t)K * 9 * C + 2 * K + (size_t)K * 9 * K + 2 * K;
+		int nz = 0;
+		for (size_t i = off; i < off + branch; i++)
+			nz += g[i - toff] != 0.0f;
+		CHECK(nz == 0, "b%d: %d gradients of the skipped branch are not 0", s, nz);
+		if (s == 2) {
+			float sum = 0;
+			for (size_t i = off + branch; i < off + count; i++)
+				sum += fabsf(g[i - toff]);
+			CHECK(sum > 0, "b2: the projection got no gradient");
+		}
+		float *state1 = download(tt_model_state(m), tt_model_nstate(m));
+		/* the state holds BN1 and BN2 of the block right after the stem's */
+		size_t so = 2 * 4 + (s == 2 ? 2 * 4 + 2 * 4 : 0);
+		CHECK(memcmp(state0 + so, state1 + so, 4 * (size_t)K * sizeof(float)) == 0,
+		      "b%d: the skipped branch's BN statistics moved", s);
+		const float *sc = tt_model_gate_scores(m);
+		for (int i = 0; i < c.ngates; i++)
+			if (tt_model_gate_mask(m)[i] == 0)
+				CHECK(sc[i] == 0, "gate %d sampled off scores %g", i, sc[i]);
+		for (int gi = 0; gi < c.ngroups; gi++)
+			if (c.group[gi].stage == s)
+				for (int i = 0; i < c.group[gi].count; i++)
+					CHECK(sc[c.group[gi].first + i] == 0, "b%d gate %d scores %g",
+					      s, c.group[gi].first + i, sc[c.group[gi].first + i]);
+		double branch_macs = (double)H / s * H / s * K * 9 * (C + K);
+		CHECK(fabs(tt_model_train_macs(m) - tt_model_step_macs(m) -
+		           3 * branch_macs) < 0.5,
+		      "b%d: step MACs %.0f, all %.0f, expected %.0f less", s,
+		      tt_model_step_macs(m), tt_model_train_macs(m), 3 * branch_macs);
+		free(g);
+		free(state0);
+		free(state1);
+		tt_model_free(m);
+		tt_model_free(z);
+	}
+}
+
+/* ---- compaction -------------------------------------------------------- */
+
+/*
+ * Prune about a third of every unit group at random (never the whole
+ * group) and, in a resnet with two blocks or more, the layer gate of its
+ * second block.  Returns the number of gates pruned.
+ */
+static int prune_some(tt_model *m, uint64_t seed)
+{
+	tt_gate_cost c;
+	tt_model_gate_desc(m, &c);
+	unsigned char *pr = tt_model_gate_pruned(m);
+	float *t = tt_model_gate_probs(m);
+	tt_rng r;
+	tt_rng_seed(&r, seed, 77);
+	int n = 0, layers = 0;
+	for (int g = 0; g < c.ngroups; g++) {
+		const tt_gate_group *gr = &c.group[g];
+		if (gr->kind == TT_GATE_LAYER) {
+			if (++layers == 2) {
+				pr[gr->first] = 1;
+				t[gr->first] = 0;
+				n++;
+			}
+			continue;
+		}
+		int left = 0;
+		for (int i = 0; i < gr->count; i++)
+			left += !pr[gr->first + i];
+		for (int i = 0; i < gr->count; i++)
+			if (left > 1 && tt_rng_uniform(&r) < 0.35f && !pr[gr->first + i]) {
+				pr[gr->first + i] = 1;
+				t[gr->first + i] = 0;
+				left--;
+				n++;
+			}
+	}
+	return n;
+}
+
+/*
+ * After pruning, the compacted network computes what the uncompacted one
+ * with the pruned gates off computes: eval logits (running statistics
+ * after two train steps), train logits, loss and every surviving gate's
+ * score, to 1e-5.  Parameters, MACs and bytes drop to what the cost terms
+ * say is left; optimizer state and BN statistics follow their units.
+ */
+static void compact_changes_nothing_but_cost(void)
+{
+	for (int k = 0; k < NSPECS; k++) {
+		tt_model *m = model(specs[k], 1, 0, 1);
+		if (!m)
+			return;
+		batch(m, 3);
+		/* two steps so that BN statistics and momentum are not the
+		 * initial ones */
+		for (int step = 0; step < 2; step++) {
+			tt_model_gate_all_on(m);
+			tt_model_forward(m, tt_model_input(m), BATCH, 1);
+			tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
+			tt_model_backward(m);
+			tt_optim_config oc = { .kind = TT_OPT_SGD, .lr = 0.1f, .momentum = 0.9f };
+			tt_optim_step(m, &oc, step);
+		}
+		int npruned = prune_some(m, (uint64_t)k + 1);
+		CHECK(npruned > 0, "%s: nothing pruned", specs[k]);
+		tt_gate_cost c;
+		tt_model_gate_desc(m, &c);
+		int ng = c.ngates;
+		float t0[BATCH * CLASSES], t1[BATCH * CLASSES];
+		float *s0 = malloc((size_t)ng * sizeof *s0);
+		tt_model_gate_all_on(m);
+		logits(m, 1, t0);
+		double l0 = tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
+		tt_model_backward(m);
+		memcpy(s0, tt_model_gate_scores(m), (size_t)ng * sizeof *s0);
+		size_t np0 = tt_model_nparams(m);
+		double macs0 = tt_model_macs(m);
+		size_t pb0 = tt_mem_kind_total(tt_model_mem(m), TT_MEM_PARAMS);
+		size_t cur0 = tt_model_mem(m)->current;
+
+		tt_err err = { 0 };
+		int rc = tt_model_gate_compact(m, &err);
+		CHECK(rc == TT_OK, "%s: compact: %s", specs[k], err.msg);
+		if (rc) {
+			free(s0);
+			tt_model_free(m);
+			return;
+		}
+		batch(m, 3); /* the input buffer is new */
+		double mexp, pexp;
+		tt_model_gate_desc(m, &c);
+		tt_gate_expected(&c, tt_model_gate_probs(m), &mexp, &pexp);
+		CHECK(pexp == (double)tt_model_nparams(m), "%s: %zu parameters left, the "
+		      "terms say %.0f", specs[k], tt_model_nparams(m), pexp);
+		CHECK(mexp == tt_model_macs(m), "%s: %.0f MACs left, the terms say %.0f",
+		      specs[k], tt_model_macs(m), mexp);
+		CHECK(tt_model_nparams(m) < np0 && tt_model_macs(m) < macs0,
+		      "%s: %zu -> %zu parameters, %.0f -> %.0f MACs", specs[k], np0,
+		      tt_model_nparams(m), macs0, tt_model_macs(m));
+		size_t pb = tt_mem_kind_total(tt_model_mem(m), TT_MEM_PARAMS);
+		CHECK(pb == (tt_model_nparams(m) + tt_model_nstate(m)) * sizeof(float),
+		      "%s: %zu parameter bytes booked for %zu + %zu floats", specs[k], pb,
+		      tt_model_nparams(m), tt_model_nstate(m));
+		CHECK(pb0 - pb >= (np0 - tt_model_nparams(m)) * sizeof(float),
+		      "%s: parameter bytes %zu -> %zu", specs[k], pb0, pb);
+		CHECK(tt_mem_kind_total(tt_model_mem(m), TT_MEM_GRADS) ==
+		      tt_model_ntrainable(m) * sizeof(float), "%s: gradient bytes", specs[k]);
+		CHECK(tt_model_mem(m)->current < cur0, "%s: %zu bytes allocated after "
+		      "compaction, %zu before", specs[k], tt_model_mem(m)->current, cur0);
+		for (int i = 0; i < ng; i++)
+			CHECK(tt_model_gate_present(m)[i] == !tt_model_gate_pruned(m)[i],
+			      "%s: gate %d present %d pruned %d", specs[k], i,
+			      tt_model_gate_present(m)[i], tt_model_gate_pruned(m)[i]);
+
+		tt_model_gate_all_on(m);
+		logits(m, 1, t1);
+		double l1 = tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
+		tt_model_backward(m);
+		CHECK(max_diff(t0, t1, BATCH * CLASSES) <= 1e-5, "%s: train logits differ "
+		      "by %g after compaction", specs[k], max_diff(t0, t1, BATCH * CLASSES));
+		CHECK(fabs(l0 - l1) <= 1e-5, "%s: loss %.8g, compacted %.8g", specs[k], l0, l1);
+		const float *s1 = tt_model_gate_scores(m);
+		for (int i = 0; i < ng; i++) {
+			if (!tt_model_gate_present(m)[i])
+				continue;
+			CHECK(fabs(s0[i] - s1[i]) <= 1e-5 + 1e-4 * fabs(s0[i]),
+			      "%s: gate %d scores %.8g, compacted %.8g", specs[k], i, s0[i], s1[i]);
+		}
+		free(s0);
+		tt_model_free(m);
+	}
+}
+
+/*
+ * Eval mode: pruned gates are off in the uncompacted network; after
+ * compaction the logits (running statistics and all) are the same, and
+ * so is a second compaction's.  Also: gates of a pruned branch end
+ * pruned, a unit group never empties, and compacting with nothing new to
+ * prune keeps the model as it is.
+ */
+static void compact_eval(void)
+{
+	for (int k = 0; k < NSPECS; k++) {
+		tt_model *m = model(specs[k], 1, 0, 2);
+		if (!m)
+			return;
+		batch(m, 4);
+		for (int step = 0; step < 2; step++) {
+			tt_model_gate_all_on(m);
+			tt_model_forward(m, tt_model_input(m), BATCH, 1);
+			tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
+			tt_model_backward(m);
+			tt_optim_config oc = { .kind = TT_OPT_ADAMW, .lr = 0.01f, .beta1 = 0.9f,
+			                       .beta2 = 0.999f, .eps = 1e-8f };
+			tt_optim_step(m, &oc, step);
+		}
+		prune_some(m, 100 + (uint64_t)k);
+		float e0[BATCH * CLASSES], e1[BATCH * CLASSES];
+		logits(m, 0, e0);
+		tt_err err = { 0 };
+		CHECK(tt_model_gate_compact(m, &err) == TT_OK, "%s: %s", specs[k], err.msg);
+		batch(m, 4);
+		logits(m, 0, e1);
+		CHECK(max_diff(e0, e1, BATCH * CLASSES) <= 1e-5, "%s: eval logits differ by "
+		      "%g after compaction", specs[k], max_diff(e0, e1, BATCH * CLASSES));
+		size_t np = tt_model_nparams(m);
+		const tt_mem *mm = tt_model_mem(m);
+		size_t cur = mm->current;
+		CHECK(tt_model_gate_compact(m, &err) == TT_OK && tt_model_nparams(m) == np &&
+		      tt_model_mem(m)->current == cur, "%s: a compaction with nothing to "
+		      "prune changed the model", specs[k]);
+		/* prune again, then once more to the end */
+		prune_some(m, 200 + (uint64_t)k);
+		logits(m, 0, e0);
+		CHECK(tt_model_gate_compact(m, &err) == TT_OK, "%s: %s", specs[k], err.msg);
+		batch(m, 4);
+		logits(m, 0, e1);
+		CHECK(max_diff(e0, e1, BATCH * CLASSES) <= 1e-5, "%s: eval logits differ by "
+		      "%g after a second compaction", specs[k], max_diff(e0, e1, BATCH * CLASSES));
+		tt_gate_cost c;
+		tt_model_gate_desc(m, &c);
+		for (int g = 0; g < c.ngroups; g++) {
+			const tt_gate_group *gr = &c.group[g];
+			int live = 0;
+			for (int i = 0; i < gr->count; i++)
+				live += tt_model_gate_present(m)[gr->first + i];
+			if (gr->kind == TT_GATE_UNIT && g > 0 && c.group[g - 1].kind == TT_GATE_LAYER &&
+			    !tt_model_gate_present(m)[c.group[g - 1].first])
+				CHECK(live == 0, "%s: group %d of a pruned branch has %d units",
+				      specs[k], g, live);
+		}
+		tt_model_free(m);
+	}
+}
+
+/* Pruning every unit of a live layer is refused and changes nothing. */
+static void compact_refuses_to_disconnect(void)
+{
+	tt_model *m = model("mlp:16,12,8", 1, 0, 0);
+	if (!m)
+		return;
+	tt_gate_cost c;
+	tt_model_gate_desc(m, &c);
+	for (int i = 0; i < c.group[1].count; i++)
+		tt_model_gate_pruned(m)[c.group[1].first + i] = 1;
+	size_t np = tt_model_nparams(m);
+	tt_err err = { 0 };
+	int rc = tt_model_gate_compact(m, &err);
+	CHECK(rc == TT_EINPUT && strstr(err.msg, "fc2"), "status %d: %s", rc, err.msg);
+	CHECK(tt_model_nparams(m) == np, "parameters %zu -> %zu", np, tt_model_nparams(m));
+	tt_model_free(m);
+}
+
+int main(void)
+{
+	be = tt_backend_get("cpu");
+	if (!be) {
+		printf("FAIL backend_cpu\n");
+		return 1;
+	}
+	if (be->set_threads)
+		be->set_threads(2);
+	TT_RUN(gates_where);
+	TT_RUN(gates_at_one_identical);
+	TT_RUN(layer_gate_skips);
+	TT_RUN(compact_changes_nothing_but_cost);
+	TT_RUN(compact_eval);
+	TT_RUN(compact_refuses_to_disconnect);
+	TT_EXIT();
+}

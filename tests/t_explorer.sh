@@ -1,0 +1,502 @@
+#!/bin/sh
+# t_explorer.sh — the explorer end to end: the real binary in a real
+# terminal (tmux on a private socket), keys sent, the pane captured and the
+# study database checked with sqlite3.
+#
+# Cases: every pane's heading and content at 120x40; tag two trials and
+# kill them (with the confirmation), promote one, pause and resume one, on
+# a live study; the help screen and the "terminal too small" screen
+# against golden files (tests/golden/) and the way back from a resize;
+# LANG=C draws ASCII only; NO_COLOR=1 draws attributes but no colour;
+# --readonly refuses k, p and z and writes no command; attach to a
+# finished study; a theme file with an error; `tunetop STUDY.ini` without
+# a terminal runs headless.
+#
+# Prints "ok NAME" or "FAIL NAME: why" per case (tests/run.sh counts them).
+# Waits poll the screen or the database with a generous deadline, only so
+# that a broken build cannot hang the suite; no assertion is about time.
+#
+# Env: TT_BIN (default build/tunetop); TT_GOLDEN_UPDATE=1 rewrites the
+# golden files from this run (then review the diff).  Run from the
+# repository root.  Needs tmux and sqlite3 (make deps).
+
+BIN=${TT_BIN:-build/tunetop}
+case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+REPO=$(pwd)
+GOLDEN=$REPO/tests/golden
+
+for tool in tmux sqlite3; do
+	if ! command -v $tool >/dev/null 2>&1; then
+		echo "FAIL explorer-tools: $tool is not installed (make deps)"
+		exit 1
+	fi
+done
+
+T=$(mktemp -d) || exit 1
+# the socket lives in $T: nothing is shared with the user's tmux
+TMUX_TMPDIR=$T
+export TMUX_TMPDIR
+unset TMUX
+SOCK=tt$$
+TM() { tmux -u -L "$SOCK" -f /dev/null "$@"; }
+trap 'TM kill-server 2>/dev/null; rm -rf "$T"' EXIT
+trap 'exit 1' INT TERM HUP
+
+ok() { echo "ok $1"; }
+fail() { echo "FAIL $1: $2"; }
+sql() { sqlite3 -batch -cmd '.timeout 5000' "$1" "$2" 2>&1; }
+
+# The UTF-8 locale every case runs in unless it says otherwise (Debian
+# always has C.UTF-8).
+UTF=C.UTF-8
+esc=$(printf '\033')
+
+# start NAME DIR ENV CMD...: run CMD in a new 120x40 session NAME in DIR
+# with the environment ENV (a string of VAR=value words); its exit status
+# goes to $T/NAME.rc and its stderr to $T/NAME.err.
+start() {
+	name=$1 dir=$2 envs=$3
+	shift 3
+	TM new-session -d -s "$name" -x 120 -y 40 -c "$dir" \
+		"env -u NO_COLOR LANG=$UTF LC_ALL=$UTF $envs $* 2>$T/$name.err; echo \$? >$T/$name.rc; sleep 600"
+}
+
+# screen NAME [FLAGS]: the pane as text into $T/NAME.txt
+screen() { TM capture-pane -p $2 -t "$1" >"$T/$1.txt" 2>/dev/null; }
+
+# wait_screen NAME ERE [SECONDS]: until a line of the pane matches ERE
+wait_screen() {
+	end=$(($(date +%s) + ${3:-60}))
+	while :; do
+		screen "$1"
+		grep -qE -- "$2" "$T/$1.txt" && return 0
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+
+# wait_gone NAME ERE [SECONDS]: until no line of the pane matches ERE
+wait_gone() {
+	end=$(($(date +%s) + ${3:-60}))
+	while :; do
+		screen "$1"
+		grep -qE -- "$2" "$T/$1.txt" || return 0
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+
+# wait_sql DB QUERY WANT [SECONDS]: until QUERY's output is WANT
+wait_sql() {
+	end=$(($(date +%s) + ${4:-60}))
+	while :; do
+		got=$(sql "$1" "$2")
+		[ "$got" = "$3" ] && return 0
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+
+# wait_rc NAME [SECONDS]: until the program in session NAME has exited;
+# its status in $rc
+wait_rc() {
+	end=$(($(date +%s) + ${2:-30}))
+	while [ ! -s "$T/$1.rc" ]; do
+		[ "$(date +%s)" -ge "$end" ] && { rc=timeout; return 1; }
+		sleep 0.1
+	done
+	rc=$(cat "$T/$1.rc")
+}
+
+# golden CASE SESSION NAME: compare the last capture of SESSION with
+# tests/golden/NAME.txt
+golden() {
+	if [ "${TT_GOLDEN_UPDATE:-0}" = 1 ]; then
+		mkdir -p "$GOLDEN" && cp "$T/$2.txt" "$GOLDEN/$3.txt"
+		ok "$1 (golden file rewritten)"
+	elif diff -u "$GOLDEN/$3.txt" "$T/$2.txt" >"$T/$3.diff" 2>&1; then
+		ok "$1"
+	else
+		fail "$1" "differs from tests/golden/$3.txt: $(head -c 1500 "$T/$3.diff")"
+	fi
+}
+
+# a fresh copy of a study file in its own directory, so its database
+# (NAME.db beside it) is private
+study_dir() {
+	mkdir -p "$T/$1" && cp "$REPO/examples/quick.ini" "$T/$1/quick.ini"
+	echo "$T/$1"
+}
+
+# a session that keeps the server up while the cases start and end theirs
+TM new-session -d -s keep -x 80 -y 24 'sleep 600'
+TM set-option -g default-terminal tmux-256color
+TM set-option -g history-limit 0
+
+# --- every pane at 120x40 -------------------------------------------------
+D=$(study_dir main)
+start main "$D" "" "$BIN" quick.ini
+# quick.ini finishes in about a second: wait for its end so the content
+# is final, then for trial rows
+if wait_screen main 'engine finished' && wait_screen main '^ +6 done'; then
+	s=$T/main.txt
+	why=
+	for h in ' Trials ' ' Curves ' ' Ladder ' ' Memory ' ' Masks ' ' Ranks '; do
+		grep -q -- "$h" "$s" || why="$why no heading '$h';"
+	done
+	grep -qE '^ tunetop . quick \[done\] 6 trials: 6 done' "$s" || why="$why title;"
+	grep -qE 'ID +STATE +CMD +RUNG +DEPTH +lr +momentum +optimizer +batch +ACC@0' "$s" ||
+		why="$why trial table header;"
+	# every trial of the database in its row, with its state and rung
+	for row in $(sql "$D/quick.db" "SELECT id || ':' || state || ':' || rung FROM trials"); do
+		id=${row%%:*} st=${row#*:} rg=${st#*:} st=${st%%:*}
+		grep -qE "^ +$id $st +$rg " "$s" || why="$why no row for trial $id ($st, rung $rg);"
+	done
+	# the numbers come from the database, not from this machine's run:
+	# trial 1 (the first row) is selected, the curves show it first
+	r1=$(sql "$D/quick.db" "SELECT max(rung) FROM rungs WHERE trial_id = 1")
+	grep -qE 'val acc vs steps, braille' "$s" || why="$why curves heading;"
+	# braille is U+2800..U+28FF: e2 a0..a3 xx in UTF-8
+	LC_ALL=C grep -q "$(printf '\342[\240-\243]')" "$s" || why="$why no braille in the curves;"
+	grep -qE "#1 r$r1 0\\.[0-9]+ \\(sel\\)" "$s" || why="$why curve legend (trial 1 at r$r1);"
+	grep -qE '[0-9]+ steps' "$s" || why="$why curve x axis;"
+	# the ladder: a row per rung, depth z/3, 3 epochs, trials at the rung
+	for r in 0 1 2; do
+		n=$(sql "$D/quick.db" "SELECT count(*) FROM rungs WHERE rung = $r")
+		grep -qE "r$r +$((r + 1))/3 +3 +$n/[0-9]+ " "$s" || why="$why ladder rung $r ($n trials);"
+	done
+	grep -q "Memory  trial 1, rung $r1" "$s" || why="$why memory heading;"
+	for st in fc1 fc2 head; do
+		grep -qE "^$st .*[0-9.]+ KiB" "$s" || why="$why memory bar $st;"
+	done
+	grep -q 'total .* KiB' "$s" || why="$why memory total;"
+	grep -q 'no gates in this study' "$s" || why="$why masks pane;"
+	grep -qE 'rungs +n +spearman +kendall' "$s" || why="$why rank table header;"
+	for rc_ in $(sql "$D/quick.db" "SELECT rung_a || ':' || rung_b || ':' || n || ':' ||
+	                               printf('%.3f', spearman) || ':' || printf('%.3f', kendall)
+	                               FROM rank_corr"); do
+		a=$(echo "$rc_" | cut -d: -f1) b=$(echo "$rc_" | cut -d: -f2)
+		n=$(echo "$rc_" | cut -d: -f3) sp=$(echo "$rc_" | cut -d: -f4)
+		kd=$(echo "$rc_" | cut -d: -f5)
+		grep -qE "r$a-r$b +$n +$sp +$kd" "$s" || why="$why rank row $rc_;"
+	done
+	grep -q 'F1Help' "$s" || why="$why key bar;"
+	if [ -z "$why" ]; then ok panes-120x40; else fail panes-120x40 "$why $(cat "$s")"; fi
+
+	# colour is on by default (so that the NO_COLOR case below can fail)
+	screen main -e
+	if grep -qE "$esc\\[([0-9;]*;)?(3[0-7]|38;5;[0-9]+|4[0-7]|48;5;[0-9]+|9[0-7])[;m]" "$T/main.txt"
+	then ok colour-by-default; else fail colour-by-default "no colour escape in the capture"; fi
+else
+	fail panes-120x40 "no finished study on screen: $(cat "$T/main.txt" "$T/main.err")"
+fi
+
+# --- help: a golden screen --------------------------------------------------
+TM send-keys -t main F1
+if wait_screen main '^ tunetop help' 10; then
+	golden help-screen main help-120x40
+	TM send-keys -t main Escape
+	if wait_screen main ' Trials ' 10; then ok help-closes; else fail help-closes "$(cat "$T/main.txt")"; fi
+else
+	fail help-screen "F1 showed no help: $(cat "$T/main.txt")"
+fi
+
+# --- terminal too small, and back --------------------------------------------
+TM resize-window -t main -x 60 -y 15
+if wait_screen main 'terminal too small' 10; then
+	golden too-small main too-small-60x15
+	grep -q ' Trials ' "$T/main.txt" && fail too-small-no-layout "panes drawn below the minimum" ||
+		ok too-small-no-layout
+else
+	fail too-small "no 'terminal too small' at 60x15: $(cat "$T/main.txt")"
+fi
+TM resize-window -t main -x 120 -y 40
+if wait_screen main ' Ranks ' 10 && ! grep -q 'too small' "$T/main.txt" &&
+   grep -q ' Trials ' "$T/main.txt" && grep -q 'F1Help' "$T/main.txt"; then
+	ok resize-back
+else
+	fail resize-back "$(cat "$T/main.txt")"
+fi
+
+TM send-keys -t main q
+if wait_rc main && [ "$rc" = 0 ]; then ok quit; else fail quit "exit $rc: $(cat "$T/main.err")"; fi
+
+# --- attach to a finished study, read-only ----------------------------------
+n0=$(sql "$D/quick.db" "SELECT count(*) FROM commands")
+s0=$(sql "$D/quick.db" "SELECT group_concat(state || rung) FROM trials")
+start ro "$D" "" "$BIN" attach quick.db --readonly
+if wait_screen ro '^ +6 done' 30; then
+	why=
+	grep -q 'READ-ONLY' "$T/ro.txt" || why="$why no READ-ONLY in the title;"
+	for k in k:kill p:promote z:pause/resume; do
+		TM send-keys -t ro "${k%%:*}"
+		wait_screen ro "read-only \\(--readonly\\): ${k#*:} refused" 10 ||
+			why="$why ${k%%:*}: no refusal on screen;"
+		grep -q 'y = kill' "$T/ro.txt" && { why="$why k asked for a confirmation;"; TM send-keys -t ro n; }
+	done
+	TM send-keys -t ro Space k
+	wait_screen ro 'kill refused' 10 || why="$why k on a tagged trial: no refusal;"
+	n1=$(sql "$D/quick.db" "SELECT count(*) FROM commands")
+	s1=$(sql "$D/quick.db" "SELECT group_concat(state || rung) FROM trials")
+	[ "$n1" = "$n0" ] || why="$why $n0 command rows before, $n1 after;"
+	[ "$s1" = "$s0" ] || why="$why trials changed: $s0 -> $s1;"
+	if [ -z "$why" ]; then ok readonly-refuses; else fail readonly-refuses "$why"; fi
+else
+	fail readonly-refuses "attach --readonly showed no trials: $(cat "$T/ro.txt" "$T/ro.err")"
+fi
+TM send-keys -t ro q
+wait_rc ro; [ "$rc" = 0 ] || fail readonly-quit "exit $rc: $(cat "$T/ro.err")"
+
+# --- attach to a study finished by run --headless ---------------------------
+D2=$(study_dir attach)
+(cd "$D2" && "$BIN" run --headless quick.ini >/dev/null 2>"$T/headless.err")
+start at "$D2" "" "$BIN" attach quick.db
+if wait_screen at '^ +6 done' 30; then
+	why=
+	grep -qE '\[done\] 6 trials: 6 done' "$T/at.txt" || why="$why title;"
+	grep -q 'attached every' "$T/at.txt" || why="$why not shown as attached;"
+	grep -q 'READ-ONLY' "$T/at.txt" && why="$why READ-ONLY without --readonly;"
+	best=$(sql "$D2/quick.db" "SELECT trial_id || ' r' || rung FROM rungs ORDER BY rung DESC, val_acc DESC LIMIT 1")
+	grep -qE "#$best " "$T/at.txt" || why="$why best trial ($best) not in the legend;"
+	TM send-keys -t at Enter
+	if wait_screen at '^ Trial 1: ' 10; then
+		for h in Parameters 'Rung results' Commands; do
+			grep -q "$h" "$T/at.txt" || why="$why detail lacks '$h';"
+		done
+		grep -q '"lr"\|lr' "$T/at.txt" || why="$why detail lacks the parameters;"
+		TM send-keys -t at Escape
+		wait_screen at ' Trials ' 10 || why="$why Esc did not close the detail;"
+	else
+		why="$why Enter showed no detail;"
+	fi
+	if [ -z "$why" ]; then ok attach-finished; else fail attach-finished "$why $(cat "$T/at.txt")"; fi
+else
+	fail attach-finished "no trials: $(cat "$T/at.txt" "$T/at.err")"
+fi
+# a command to a stopped study stays pending on screen; the study's next
+# run applies it
+ID4=$(sql "$D2/quick.db" "SELECT id FROM trials WHERE rung = 0 ORDER BY id LIMIT 1")
+set -- Home
+i=1; while [ $i -lt "$ID4" ]; do set -- "$@" Down; i=$((i + 1)); done
+TM send-keys -t at "$@" p
+if wait_sql "$D2/quick.db" "SELECT count(*) FROM commands WHERE trial_id = $ID4 AND
+                             verb = 'promote' AND done_at IS NULL" 1 10 &&
+   wait_screen at "^ +$ID4 done +promote[^ ]* +0 " 10 && grep -q '1 pending' "$T/at.txt"; then
+	ok command-pending
+else
+	fail command-pending "$(sql "$D2/quick.db" 'SELECT * FROM commands') $(cat "$T/at.txt")"
+fi
+TM send-keys -t at q
+if wait_rc at && [ "$rc" = 0 ]; then ok attach-quit; else fail attach-quit "exit $rc"; fi
+(cd "$D2" && "$BIN" run --headless quick.ini >/dev/null 2>"$T/rerun.err")
+if [ "$(sql "$D2/quick.db" "SELECT count(*) FROM rungs WHERE trial_id = $ID4 AND rung = 1")" = 1 ] &&
+   [ "$(sql "$D2/quick.db" "SELECT result FROM commands WHERE trial_id = $ID4")" = ok ]; then
+	ok pending-promote-applied
+else
+	fail pending-promote-applied "$(sql "$D2/quick.db" "SELECT * FROM commands") $(tail -3 "$T/rerun.err")"
+fi
+
+# --- LANG=C: ASCII only -------------------------------------------------------
+D3=$(study_dir ascii)
+start ascii "$D3" "LANG=C LC_ALL=C" "$BIN" quick.ini
+if wait_screen ascii 'engine finished' && wait_screen ascii '^ +6 done'; then
+	why=
+	nonascii=$(LC_ALL=C tr -d '\000-\177' <"$T/ascii.txt" | wc -c)
+	[ "$nonascii" -eq 0 ] || why="$why $nonascii non-ASCII bytes;"
+	grep -q 'val acc vs steps, ascii' "$T/ascii.txt" || why="$why curves not in ascii mode;"
+	grep -q '^ tunetop - quick' "$T/ascii.txt" || why="$why title;"
+	for h in ' Trials ' ' Curves ' ' Ladder ' ' Memory ' ' Masks ' ' Ranks '; do
+		grep -q -- "$h" "$T/ascii.txt" || why="$why no heading '$h';"
+	done
+	if [ -z "$why" ]; then ok lang-c-ascii; else fail lang-c-ascii "$why $(cat "$T/ascii.txt")"; fi
+	TM resize-window -t ascii -x 60 -y 15
+	if wait_screen ascii 'terminal too small: 60x15, needs 80x24' 10; then
+		ok lang-c-too-small
+	else
+		fail lang-c-too-small "$(cat "$T/ascii.txt")"
+	fi
+else
+	fail lang-c-ascii "$(cat "$T/ascii.txt" "$T/ascii.err")"
+fi
+TM send-keys -t ascii q
+
+# --- NO_COLOR: attributes, no colour --------------------------------------------
+D4=$(study_dir nocolor)
+start nocolor "$D4" "NO_COLOR=1" "$BIN" quick.ini
+if wait_screen nocolor 'engine finished' && wait_screen nocolor '^ +6 done'; then
+	screen nocolor -e
+	# every SGR parameter list, one parameter a line
+	grep -oE "$esc\\[[0-9;]*m" "$T/nocolor.txt" | sed "s/^$esc\\[//; s/m\$//" |
+		tr ';' '\n' >"$T/sgr"
+	colours=$(grep -cE '^(3[0-8]|4[0-8]|9[0-7]|10[0-7])$' "$T/sgr")
+	if [ "$colours" -eq 0 ] && grep -qx 1 "$T/sgr" && grep -qx 7 "$T/sgr"; then
+		ok no-color
+	else
+		fail no-color "$colours colour parameters; bold $(grep -cx 1 "$T/sgr"), reverse $(grep -cx 7 "$T/sgr")"
+	fi
+else
+	fail no-color "$(cat "$T/nocolor.txt" "$T/nocolor.err")"
+fi
+TM send-keys -t nocolor q
+
+# --- a theme with an error ------------------------------------------------------
+printf '# a theme\nnormal = none\nstate.killed = fg=redd\n' >"$T/bad.theme"
+"$BIN" attach "$D2/quick.db" --theme "$T/bad.theme" >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "$T/bad.theme:3: state.killed: unknown colour 'redd', expected default" "$T/err"
+then ok theme-error-attach; else fail theme-error-attach "exit $rc: $(cat "$T/err")"; fi
+mkdir -p "$T/xdg/tunetop/themes"
+printf 'normal = none\ntitle = bold\ntitel = bold\n' >"$T/xdg/tunetop/themes/mine.theme"
+D5=$(study_dir theme)
+start theme "$D5" "XDG_CONFIG_HOME=$T/xdg" "$BIN" quick.ini --theme mine
+if wait_rc theme 20 && [ "$rc" = 2 ] &&
+   grep -q "$T/xdg/tunetop/themes/mine.theme:3: unknown role 'titel'" "$T/theme.err"; then
+	ok theme-error-in-terminal
+else
+	fail theme-error-in-terminal "exit $rc: $(cat "$T/theme.err")"
+fi
+[ -e "$D5/quick.db" ] && fail theme-error-before-study "the study ran despite the bad theme" ||
+	ok theme-error-before-study
+"$BIN" attach "$D2/quick.db" --theme nosuch >"$T/out" 2>"$T/err"
+rc=$?
+if [ $rc -eq 2 ] && grep -q "theme 'nosuch' not found (looked in .*nosuch.theme and the built-in themes: default, light, mono, projector)" "$T/err"
+then ok theme-not-found; else fail theme-not-found "exit $rc: $(cat "$T/err")"; fi
+
+# --- no terminal: headless ---------------------------------------------------------
+D6=$(study_dir headless)
+(cd "$D6" && "$BIN" quick.ini >"$T/hl.out" 2>"$T/hl.err" </dev/null)
+rc=$?
+n=$(sql "$D6/quick.db" "SELECT count(*) FROM trials WHERE state = 'done'")
+if [ $rc -eq 0 ] && [ "$n" = 6 ] && grep -q '^best trial' "$T/hl.err" &&
+   ! grep -q "$esc" "$T/hl.out" "$T/hl.err"; then
+	ok headless-without-terminal
+else
+	fail headless-without-terminal "exit $rc, $n done trials: $(tail -3 "$T/hl.err")"
+fi
+
+# --- a live study: kill two tagged trials, promote one, pause and resume one -------
+# Slow enough (about half a second a job, one worker) to still be running
+# while the keys arrive; the test ends it by quitting.
+L=$T/live
+mkdir -p "$L"
+cat >"$L/live.ini" <<'EOF'
+[study]
+name = live
+seed = 11
+workers = 1
+
+[data]
+source = synthetic
+train_size = 16384
+val_size = 256
+
+[model]
+spec = mlp:128,128,128
+
+[space]
+lr = log-float 0.001 0.5
+momentum = float 0.5 0.95
+
+[fidelity]
+kind = frozen
+min_trainable = 1
+eta = 2
+epochs = 4
+
+[scheduler]
+kind = asha
+max_trials = 200
+
+[train]
+batch = 64
+threads = 1
+EOF
+DB=$L/live.db
+start live "$L" "" "$BIN" live.ini
+
+# select trial ID: the table is sorted by id and ids start at 1, so trial
+# ID is row ID-1 below Home
+select_keys() {
+	set -- Home
+	i=1
+	while [ $i -lt "$ID" ]; do set -- "$@" Down; i=$((i + 1)); done
+	TM send-keys -t live "$@"
+}
+
+# the rung-0 trials waiting for a promotion, worst first (ASHA promotes the
+# best, so the worst stay put while the test acts on them)
+waiting="SELECT t.id FROM trials t JOIN rungs r ON r.trial_id = t.id AND r.rung = 0
+         WHERE t.state = 'done' AND t.rung = 0 ORDER BY r.val_acc, t.id"
+if wait_sql "$DB" "SELECT count(*) >= 5 FROM ($waiting)" 1 90 &&
+   wait_screen live '^ +5 ' 20; then
+	set -- $(sql "$DB" "$waiting")
+	A=$1 B=$2 P=$3 Z=$4
+
+	# kill: tag A and B, k, the confirmation names both, y
+	ID=$A; select_keys; TM send-keys -t live Space
+	ID=$B; select_keys; TM send-keys -t live Space
+	TM send-keys -t live k
+	lo=$A hi=$B
+	[ "$A" -gt "$B" ] && lo=$B hi=$A
+	if wait_screen live "Kill 2 trials \\(#$lo #$hi\\)\\? .*y = kill" 10; then
+		TM send-keys -t live y
+		if wait_sql "$DB" "SELECT group_concat(state) FROM trials WHERE id IN ($A, $B)" \
+		   "killed,killed" 30 &&
+		   wait_sql "$DB" "SELECT count(*) FROM commands WHERE verb = 'kill' AND
+		                   trial_id IN ($A, $B) AND result = 'ok'" 2 30; then
+			ok kill-tagged
+		else
+			fail kill-tagged "trials $A $B: $(sql "$DB" "SELECT id, state FROM trials WHERE id IN ($A, $B)"); commands: $(sql "$DB" 'SELECT * FROM commands')"
+		fi
+		if wait_screen live "^ +$A killed " 10 && wait_screen live "^ +$B killed " 10; then
+			ok kill-shown
+		else
+			fail kill-shown "$(grep -E "^ +($A|$B) " "$T/live.txt")"
+		fi
+	else
+		fail kill-tagged "no confirmation for #$lo #$hi: $(tail -2 "$T/live.txt")"
+	fi
+
+	# promote P: it runs at rung 1 (a result there, or running there now)
+	ID=$P; select_keys; TM send-keys -t live p
+	if wait_sql "$DB" "SELECT count(*) FROM commands WHERE verb = 'promote' AND trial_id = $P AND result = 'ok'" 1 30 &&
+	   wait_sql "$DB" "SELECT (SELECT count(*) FROM rungs WHERE trial_id = $P AND rung = 1) +
+	                   (SELECT count(*) FROM trials WHERE id = $P AND state = 'running' AND rung = 1) > 0" 1 60; then
+		ok promote-runs-next-rung
+	else
+		fail promote-runs-next-rung "trial $P: $(sql "$DB" "SELECT state, rung FROM trials WHERE id = $P"); commands: $(sql "$DB" "SELECT verb, result FROM commands WHERE trial_id = $P")"
+	fi
+
+	# pause Z: paused in the database and loudly on screen; z again resumes
+	ID=$Z; select_keys; TM send-keys -t live z
+	if wait_sql "$DB" "SELECT state FROM trials WHERE id = $Z" paused 30 &&
+	   wait_screen live "^ +$Z [^ ]*PAUSED " 10; then
+		ok pause
+	else
+		fail pause "trial $Z: $(sql "$DB" "SELECT state FROM trials WHERE id = $Z"); row: $(grep -E "^ +$Z " "$T/live.txt")"
+	fi
+	ID=$Z; select_keys; TM send-keys -t live z
+	if wait_sql "$DB" "SELECT state != 'paused' FROM trials WHERE id = $Z" 1 30 &&
+	   wait_sql "$DB" "SELECT count(*) FROM commands WHERE trial_id = $Z AND verb = 'resume' AND result = 'ok'" 1 30 &&
+	   wait_gone live "^ +$Z [^ ]*PAUSED " 10; then
+		ok resume
+	else
+		fail resume "trial $Z: $(sql "$DB" "SELECT state FROM trials WHERE id = $Z"); row: $(grep -E "^ +$Z " "$T/live.txt")"
+	fi
+	# no command left pending
+	if wait_sql "$DB" "SELECT count(*) FROM commands WHERE done_at IS NULL" 0 30; then
+		ok commands-applied
+	else
+		fail commands-applied "$(sql "$DB" 'SELECT * FROM commands WHERE done_at IS NULL')"
+	fi
+else
+	fail live-study "not enough waiting trials: $(sql "$DB" 'SELECT id, state, rung FROM trials') $(cat "$T/live.err")"
+fi
+# quitting stops the embedded study cleanly
+TM send-keys -t live q
+if wait_rc live 60 && [ "$rc" = 0 ] &&
+   [ "$(sql "$DB" "SELECT count(*) FROM trials WHERE state = 'running'")" = 0 ]; then
+	ok live-quit
+else
+	fail live-quit "exit $rc: $(cat "$T/live.err")"
+fi

@@ -1878,6 +1878,17 @@ int db_trials_since(db_conn *c, int64_t study, double after, db_trial **out,
 	return rows_done(&r, code, (void **)out, n);
 }
 
+int db_trials_from(db_conn *c, int64_t study, int64_t after, db_trial **out, int *n,
+                   tt_err *err)
+{
+	struct rows r = {.sz = sizeof **out, .op = "reading new trials"};
+	int64_t a[2] = {study, after};
+	int code = poll_read(c, "SELECT " TRIAL_COLS " FROM trials"
+	                     " WHERE study_id = ? AND id > ? ORDER BY id",
+	                     a, 2, NULL, 0, row_trials, &r, r.op, err);
+	return rows_done(&r, code, (void **)out, n);
+}
+
 /* row_rung's rows plus the largest rowid seen (column 9). */
 struct rung_rows {
 	struct rows r;  /* first: row_rung takes this as its struct rows */

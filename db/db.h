@@ -283,11 +283,16 @@ int db_checkpoint_get(db_conn *c, int64_t trial, int rung, long *step,
  * value means there is nothing new to read. */
 int db_data_version(db_conn *c, int64_t *v, tt_err *err);
 /* Trials of the study with updated_at > after (a value read back from
- * updated_at, not a clock of the caller's), in id order.  A writer stamps
+ * updated_at, not a clock of the caller's), in id order.  There is no
+ * index on updated_at: this reads the whole table, so poll it seldom.  A writer stamps
  * updated_at before its transaction commits, so a poll should ask again
  * with some slack below the largest value it has seen. */
 int db_trials_since(db_conn *c, int64_t study, double after, db_trial **out,
                     int *n, tt_err *err);
+/* Trials of the study with id > after (new ones), in id order: a range
+ * of the primary key, cheap however many trials there are. */
+int db_trials_from(db_conn *c, int64_t study, int64_t after, db_trial **out, int *n,
+                   tt_err *err);
 /* Rung results of the study stored (or stored again) since rowid after,
  * oldest first; *last receives the largest rowid read (after when none),
  * to pass as after next time.  A promoted flag set in place keeps its

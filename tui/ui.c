@@ -718,8 +718,12 @@ static void write_stats(const ui *u)
 	fprintf(f, "polls %ld\npolls_read %ld\nrows %ld\nrchar %lld\npoll_s %.6f\n"
 	        "draws %ld\ndraw_s %.6f\ntrials %d\n", s->polls, s->polls_read, s->rows,
 	        s->rchar, s->poll_s, u->draws, u->draw_s, u->m.nt);
+	/* per refresh after the first poll, which reads the whole study */
+	long p = s->polls > 1 ? s->polls - 1 : 1;
+	fprintf(f, "rows_first %ld\nrchar_first %lld\nscans %ld\n", s->rows_first,
+	        s->rchar_first, s->scans);
 	fprintf(f, "rchar_per_poll %.1f\nrows_per_poll %.2f\n",
-	        s->polls ? (double)s->rchar / s->polls : 0, s->polls ? (double)s->rows / s->polls : 0);
+	        (double)(s->rchar - s->rchar_first) / p, (double)(s->rows - s->rows_first) / p);
 	fclose(f);
 }
 

@@ -350,44 +350,81 @@ static void set_err(ui_model *m, const tt_err *err)
 	snprintf(m->err, sizeof m->err, "%s", err->msg);
 }
 
-static int poll_trials(ui_model *m)
+/* Apply a trial row read from the database; 1 when it changed. */
+static int trial_apply(ui_model *m, const db_trial *tr)
+{
+	if (!m->nkeyp)
+		keyp_names(m, tr->params);
+	ui_trial *t = trial_slot(m, tr->id, tr->params);
+	if (!t)
+		return 0;
+	if (tr->id > m->max_id)
+		m->max_id = tr->id;
+	if (tr->updated_at > m->max_updated)
+		m->max_updated = tr->updated_at;
+	int st = state_index(tr->state);
+	if (t->state == st && t->rung == tr->rung && t->updated_at == tr->updated_at)
+		return 0;
+	if (tr->rung > t->rung && !m->first)
+		t->promoted_at = ui_now();
+	m->count[t->state]--;
+	m->count[st]++;
+	t->state = st;
+	t->rung = tr->rung;
+	t->updated_at = tr->updated_at;
+	if (t->rung + 1 > m->nrungs && t->rung < TT_RUNG_MAX)
+		m->nrungs = t->rung + 1;
+	if (t->id == m->det.trial)
+		m->det.trial = -m->det.trial; /* read its details again */
+	return 1;
+}
+
+/* A trial that another row says has changed (a rung result, a command
+ * applied): read it by its primary key now. */
+static void touch(ui_model *m, int64_t id)
+{
+	for (int i = 0; i < m->ntouched; i++)
+		if (m->touched[i] == id)
+			return;
+	if (m->ntouched < UI_TOUCHED_MAX)
+		m->touched[m->ntouched++] = id;
+	else
+		m->scan_due = 1; /* too many: scan them all */
+}
+
+/*
+ * Trials change in three ways the poll can see without reading the whole
+ * table: new trials (ids above the largest seen: a range of the primary
+ * key), trials named by new rung results or applied commands (read by id),
+ * and the rest (a trial starting to run, diverging, failing) only through
+ * updated_at, which has no index.  That scan runs on the first poll and
+ * then at most every UI_SCAN_S seconds while the database changes.
+ */
+static int poll_trials(ui_model *m, int scan)
 {
 	tt_err err = {0};
 	db_trial *tr = NULL;
-	int n = 0;
-	double after = m->first ? -1e300 : m->max_updated - UPDATED_SLACK_S;
-	if (db_trials_since(m->db, m->study.id, after, &tr, &n, &err)) {
+	int n = 0, changed = 0;
+	int rc = scan ? db_trials_since(m->db, m->study.id,
+	                                m->first ? -1e300 : m->max_updated - UPDATED_SLACK_S,
+	                                &tr, &n, &err)
+	              : db_trials_from(m->db, m->study.id, m->max_id, &tr, &n, &err);
+	if (rc) {
 		set_err(m, &err);
 		return 0;
 	}
 	m->stats.rows += n;
-	int changed = 0;
-	for (int i = 0; i < n; i++) {
-		if (!m->nkeyp)
-			keyp_names(m, tr[i].params);
-		ui_trial *t = trial_slot(m, tr[i].id, tr[i].params);
-		if (!t)
-			continue;
-		int st = state_index(tr[i].state);
-		if (t->state != st || t->rung != tr[i].rung ||
-		    t->updated_at != tr[i].updated_at) {
-			if (tr[i].rung > t->rung && !m->first)
-				t->promoted_at = ui_now();
-			m->count[t->state]--;
-			m->count[st]++;
-			t->state = st;
-			t->rung = tr[i].rung;
-			t->updated_at = tr[i].updated_at;
-			if (t->rung + 1 > m->nrungs && t->rung < TT_RUNG_MAX)
-				m->nrungs = t->rung + 1;
-			changed = 1;
-			if (t->id == m->det.trial)
-				m->det.trial = -m->det.trial; /* read its details again */
-		}
-		if (tr[i].updated_at > m->max_updated)
-			m->max_updated = tr[i].updated_at;
-	}
+	for (int i = 0; i < n; i++)
+		changed |= trial_apply(m, &tr[i]);
 	free(tr);
+	for (int i = 0; i < m->ntouched; i++) {
+		db_trial one;
+		if (db_trial_get(m->db, m->touched[i], &one, NULL) == TT_OK) {
+			m->stats.rows++;
+			changed |= trial_apply(m, &one);
+		}
+	}
+	m->ntouched = 0;
 	return changed;
 }
 
@@ -406,6 +443,7 @@ static int poll_rungs(ui_model *m)
 		ui_trial *t = ui_model_trial(m, r[i].trial);
 		if (!t || r[i].rung < 0 || r[i].rung >= TT_RUNG_MAX)
 			continue;
+		touch(m, t->id);
 		t->acc[r[i].rung] = (float)r[i].val_acc;
 		t->loss[r[i].rung] = (float)r[i].val_loss;
 		if (r[i].rung + 1 > m->nrungs)
@@ -472,6 +510,7 @@ static int poll_commands(ui_model *m)
 				if (still)
 					continue;
 				db_command done;
+				touch(m, m->pend[k].trial);
 				if (db_command_get(m->db, m->pend[k].id, &done, NULL) == TT_OK) {
 					snprintf(m->note, sizeof m->note, "command %lld: %s trial %lld: %s",
 					         (long long)done.id, done.verb, (long long)done.trial,
@@ -755,10 +794,30 @@ int ui_model_poll(ui_model *m)
 	m->stats.polls_read++;
 	m->err[0] = '\0';
 	m->dv = dv;
-	changed |= poll_trials(m);
-	changed |= poll_rungs(m);
-	changed |= poll_commands(m);
+	double now = ui_now();
+	int scan = m->first || m->scan_due || now - m->scan_at >= UI_SCAN_S;
+	if (m->first) {
+		/* the whole study once: trials before their rung results */
+		changed |= poll_trials(m, 1);
+		changed |= poll_rungs(m);
+		changed |= poll_commands(m);
+		m->ntouched = 0;
+	} else {
+		changed |= poll_rungs(m);
+		changed |= poll_commands(m);
+		changed |= poll_trials(m, scan);
+	}
+	if (scan) {
+		m->scan_at = now;
+		m->scan_due = 0;
+		m->stats.scans++;
+	}
 	changed |= poll_misc(m);
+	if (m->first) {
+		m->stats.rows_first = m->stats.rows;
+		long long r1 = thread_rchar();
+		m->stats.rchar_first = r0 >= 0 && r1 >= r0 ? r1 - r0 : 0;
+	}
 	m->first = 0;
 	for (int i = 0; i < m->nwant; i++) {
 		ui_curve *c = curve_find(m, m->want[i]);

@@ -30,6 +30,8 @@
 #define UI_KEYP_MAX 6     /* key parameters shown per trial */
 #define UI_TOPK 5         /* best trials drawn beside the selected one */
 #define UI_CURVE_CACHE 8  /* trials whose curve points are kept */
+#define UI_SCAN_S 2.0     /* seconds between scans of the trials table */
+#define UI_TOUCHED_MAX 256
 
 /* Trial states in the order of the database's values and of the theme's
  * state roles (UI_STATE_QUEUED ..). */
@@ -95,6 +97,9 @@ typedef struct ui_stats {
 	long polls_read;              /* ... that found changes and read rows */
 	long rows;                    /* rows read over all polls */
 	long long rchar;              /* bytes read() by the explorer's thread */
+	long rows_first;              /* ... of which the first poll (the whole */
+	long long rchar_first;        /*     study) */
+	long scans;                   /* full scans of the trials table */
 	double poll_s;                /* time spent polling */
 } ui_stats;
 
@@ -140,7 +145,12 @@ typedef struct ui_model {
 	int64_t dv;                   /* last PRAGMA data_version */
 	int first;                    /* nothing read yet */
 	double max_updated;
+	int64_t max_id;
 	int64_t rung_after, cmd_after;
+	int64_t touched[UI_TOUCHED_MAX]; /* trials to read again by id */
+	int ntouched;
+	double scan_at;               /* when the trials table was last scanned */
+	int scan_due;
 	unsigned long tick;
 	unsigned long gen;            /* bumped on every change seen */
 	char err[512];                /* the last read error, "" when fine */

@@ -155,6 +155,223 @@ static void fill_result(const tt_train_config *c, tt_model *m, tt_train_result *
 		o->grads = sm.grads;
 		o->optim = sm.optim;
 		o->activations = sm.activations;
+		o->layer = -1;
+	}
+}
+
+/* ---- gates ------------------------------------------------------------- */
+
+/* The gates' random stream: its own purpose beside rng.h's. */
+#define STREAM_GATES 6
+
+/* A gated run's working state (methods.md section 4). */
+typedef struct gate_run {
+	int on, n;
+	tt_gate_cost cost;
+	tt_gate_config cfg;      /* lam_on, lam_off resolved */
+	double wd;               /* the optimizer's own decay */
+	double *wsq, *wn, *ms0, *dcdt; /* per gate; ms0 the initial |W|^2/n */
+	int *layer;              /* per gate: the layer gate over it, -1 none */
+	tt_gate_row *rows;
+	tt_rng rng;
+	double macs_sum;         /* training MACs computed per example, summed
+	                          * over steps */
+} gate_run;
+
+static void gate_run_free(gate_run *g)
+{
+	free(g->wsq);
+	free(g->wn);
+	free(g->ms0);
+	free(g->dcdt);
+	free(g->layer);
+	free(g->rows);
+}
+
+static int gate_run_init(gate_run *g, tt_model *m, const tt_train_config *c)
+{
+	memset(g, 0, sizeof *g);
+	g->on = 1;
+	g->n = tt_model_gates(m);
+	tt_model_gate_desc(m, &g->cost);
+	g->cfg = c->gates;
+	g->wd = c->opt.weight_decay;
+	if (g->cfg.lam_on <= 0)
+		g->cfg.lam_on = g->wd;
+	if (g->cfg.lam_off <= 0)
+		g->cfg.lam_off = 10 * g->cfg.lam_on;
+	if (g->cfg.prune_every < 1)
+		g->cfg.prune_every = 1;
+	size_t n = (size_t)g->n + 1;
+	g->wsq = calloc(n, sizeof *g->wsq);
+	g->wn = calloc(n, sizeof *g->wn);
+	g->ms0 = calloc(n, sizeof *g->ms0);
+	g->dcdt = calloc(n, sizeof *g->dcdt);
+	g->layer = malloc(n * sizeof *g->layer);
+	g->rows = calloc(n, sizeof *g->rows);
+	if (!g->wsq || !g->wn || !g->ms0 || !g->dcdt || !g->layer || !g->rows)
+		return -1;
+	for (int i = 0; i < g->n; i++)
+		g->layer[i] = -1;
+	for (int k = 0; k < g->cost.ngroups; k++) {
+		const tt_gate_group *gr = &g->cost.group[k];
+		if (gr->kind != TT_GATE_LAYER)
+			continue;
+		for (int j = 0; j < g->cost.ngroups; j++) {
+			const tt_gate_group *u = &g->cost.group[j];
+			if (u->kind == TT_GATE_UNIT && u->stage == gr->stage)
+				for (int i = 0; i < u->count; i++)
+					g->layer[u->first + i] = gr->first;
+		}
+	}
+	int *st = malloc(n * sizeof *st), *un = malloc(n * sizeof *un);
+	if (!st || !un) {
+		free(st);
+		free(un);
+		return -1;
+	}
+	tt_model_gate_ids(m, st, un);
+	for (int i = 0; i < g->n; i++) {
+		g->rows[i].stage = st[i];
+		g->rows[i].unit = un[i];
+	}
+	free(st);
+	free(un);
+	/* the initial mean squares the pruning rule compares against */
+	tt_model_gate_wsq(m, g->wsq, g->wn);
+	for (int i = 0; i < g->n; i++)
+		g->ms0[i] = g->wn[i] > 0 ? g->wsq[i] / g->wn[i] : 0;
+	tt_rng_seed(&g->rng, c->seed, STREAM_GATES);
+	return 0;
+}
+
+static void gate_rows(gate_run *g, tt_model *m)
+{
+	const float *t = tt_model_gate_probs(m);
+	const unsigned char *pr = tt_model_gate_pruned(m);
+	for (int i = 0; i < g->n; i++) {
+		g->rows[i].prob = t[i];
+		g->rows[i].on = !pr[i] && t[i] >= 0.5f;
+	}
+}
+
+/* Prune gate i for good; a layer gate takes its units along. */
+static void gate_prune(gate_run *g, tt_model *m, int i)
+{
+	float *t = tt_model_gate_probs(m);
+	unsigned char *pr = tt_model_gate_pruned(m);
+	pr[i] = 1;
+	t[i] = 0;
+	for (int j = 0; j < g->n; j++)
+		if (g->layer[j] == i) {
+			pr[j] = 1;
+			t[j] = 0;
+		}
+}
+
+/*
+ * The pruning rule of methods.md, every prune_every steps: t <= prune_t
+ * and |W|^2/n <= prune_w times its initial value.  Guards: no layer gate
+ * before layer_hold_epochs; the last unpruned unit of a group whose
+ * structure lives (its block's branch, or a layer without a layer gate)
+ * stays, the layer gate decides for it.
+ */
+static void gates_prune_check(gate_run *g, tt_model *m, int epoch)
+{
+	float *t = tt_model_gate_probs(m);
+	unsigned char *pr = tt_model_gate_pruned(m);
+	tt_model_gate_wsq(m, g->wsq, g->wn);
+	for (int pass = 0; pass < 2; pass++) /* layer gates first, then units */
+		for (int k = 0; k < g->cost.ngroups; k++) {
+			const tt_gate_group *gr = &g->cost.group[k];
+			if ((gr->kind == TT_GATE_LAYER) != (pass == 0))
+				continue;
+			if (gr->kind == TT_GATE_LAYER && epoch < g->cfg.layer_hold_epochs)
+				continue;
+			int live = 0;
+			for (int j = 0; j < gr->count; j++)
+				live += !pr[gr->first + j];
+			for (int j = 0; j < gr->count && live > 0; j++) {
+				int i = gr->first + j;
+				if (pr[i] || t[i] > g->cfg.prune_t || g->wn[i] <= 0 ||
+				    g->wsq[i] / g->wn[i] > g->cfg.prune_w * g->ms0[i])
+					continue;
+				if (gr->kind == TT_GATE_UNIT && live == 1)
+					break; /* the last one: its layer decides */
+				gate_prune(g, m, i);
+				live--;
+			}
+		}
+}
+
+/*
+ * The end of a gated run: every t to 0 or 1 (t >= 0.5 on), every gate at
+ * 0 pruned.  A unit group of a live structure that would end all off
+ * keeps its most probable unit.  Returns how many gates were rounded
+ * from inside (0, 1).
+ */
+static int gates_finish(gate_run *g, tt_model *m)
+{
+	float *t = tt_model_gate_probs(m);
+	unsigned char *pr = tt_model_gate_pruned(m);
+	int rounded = 0;
+	for (int pass = 0; pass < 2; pass++)
+		for (int k = 0; k < g->cost.ngroups; k++) {
+			const tt_gate_group *gr = &g->cost.group[k];
+			if ((gr->kind == TT_GATE_LAYER) != (pass == 0))
+				continue;
+			int best = -1, any = 0;
+			for (int j = 0; j < gr->count; j++) {
+				int i = gr->first + j;
+				if (pr[i])
+					continue;
+				if (best < 0 || t[i] > t[best])
+					best = i;
+				any |= t[i] >= 0.5f;
+			}
+			if (best < 0)
+				continue; /* all pruned: a pruned branch's units */
+			for (int j = 0; j < gr->count; j++) {
+				int i = gr->first + j;
+				if (pr[i])
+					continue;
+				rounded += t[i] > 0 && t[i] < 1;
+				int on = t[i] >= 0.5f || (gr->kind == TT_GATE_UNIT && !any && i == best);
+				if (on)
+					t[i] = 1;
+				else
+					gate_prune(g, m, i);
+			}
+		}
+	return rounded;
+}
+
+static void gates_result(gate_run *g, tt_model *m, tt_train_result *r, int rounded)
+{
+	const float *t = tt_model_gate_probs(m);
+	double me, pe;
+	tt_gate_expected(&g->cost, t, &me, &pe);
+	r->gates.on = 1;
+	r->gates.ngates = g->n;
+	r->gates.rounded = rounded;
+	r->gates.macs_expected = me / g->cost.macs_full;
+	r->gates.params_expected = pe / g->cost.params_full;
+	r->gates.macs_kept = tt_model_macs(m) / g->cost.macs_full;
+	r->gates.params_kept = (double)tt_model_nparams(m) / g->cost.params_full;
+	gate_rows(g, m);
+	r->gates.row = malloc(((size_t)g->n + 1) * sizeof *r->gates.row);
+	if (r->gates.row)
+		memcpy(r->gates.row, g->rows, (size_t)g->n * sizeof *g->rows);
+	for (int s = 0; s < r->stages; s++)
+		r->stage[s].layer = -1;
+	for (int i = 0; i < g->n; i++) {
+		tt_train_stage *st = &r->stage[g->rows[i].stage];
+		if (g->rows[i].unit < 0) {
+			st->layer = g->rows[i].on;
+		} else {
+			st->units++;
+			st->units_kept += g->rows[i].on;
+		}
 	}
 }
 
@@ -163,29 +380,54 @@ static void fill_result(const tt_train_config *c, tt_model *m, tt_train_result *
 /*
  * Everything a run needs to continue exactly.  A checkpoint blob is this
  * header followed by params[nparams], state[nstate], optim[slots][ntrain]
- * (floats) and the training order idx[n_idx] (int32).
+ * (floats) and the training order idx[n_idx] (int32).  Version 2 (a run
+ * with gates, ngates > 0) appends the gates section: ck_gates, then
+ * t[ngates] (float), ms0[ngates] (double), pruned[ngates] and
+ * present[ngates] (bytes); the sizes above are those of the compacted
+ * model, which present describes.  Version 1 blobs (no gates) are what
+ * they always were.
  */
 #define CK_MAGIC 0x4b435454u /* "TTCK" */
 #define CK_VERSION 1u
+#define CK_VERSION_GATES 2u
+#define CK_GATES_MAGIC 0x54475454u /* "TTGT" */
 
 typedef struct run_state {
 	uint32_t magic, version;
 	uint64_t nparams, nstate, ntrain, n_idx;
-	uint32_t slots, pad;
+	uint32_t slots, ngates;
 	int64_t step, epoch, ep_seen, seen;
 	double ep_loss, ep_right, t_train;
 	tt_rng order, aug;
 	char spec[128];
 } run_state;
 
-static size_t ck_size(const run_state *s)
+typedef struct ck_gates {
+	uint32_t magic, ngates;
+	double macs_sum;
+	tt_rng rng;
+} ck_gates;
+
+static size_t ck_gates_size(uint32_t ngates)
+{
+	return ngates ? sizeof(ck_gates) + (size_t)ngates * (sizeof(float) + sizeof(double) + 2)
+	              : 0;
+}
+
+static size_t ck_base_size(const run_state *s)
 {
 	return sizeof *s + (s->nparams + s->nstate + s->slots * s->ntrain) * sizeof(float) +
 	       s->n_idx * sizeof(int32_t);
 }
 
+static size_t ck_size(const run_state *s)
+{
+	return ck_base_size(s) + ck_gates_size(s->ngates);
+}
+
 /* Serialise the run into buf (ck_size bytes). */
-static void ck_write(tt_model *m, const run_state *s, const int *idx, char *buf)
+static void ck_write(tt_model *m, const run_state *s, const int *idx,
+                     const gate_run *g, char *buf)
 {
 	const tt_backend *be = tt_model_backend(m);
 	char *p = buf;
@@ -205,6 +447,68 @@ static void ck_write(tt_model *m, const run_state *s, const int *idx, char *buf)
 		memcpy(p, &v, sizeof v);
 		p += sizeof v;
 	}
+	if (!s->ngates)
+		return;
+	ck_gates cg = { .magic = CK_GATES_MAGIC, .ngates = s->ngates,
+	                .macs_sum = g->macs_sum, .rng = g->rng };
+	size_t n = s->ngates;
+	memcpy(p, &cg, sizeof cg);
+	p += sizeof cg;
+	memcpy(p, tt_model_gate_probs(m), n * sizeof(float));
+	p += n * sizeof(float);
+	memcpy(p, g->ms0, n * sizeof(double));
+	p += n * sizeof(double);
+	memcpy(p, tt_model_gate_pruned(m), n);
+	p += n;
+	memcpy(p, tt_model_gate_present(m), n);
+}
+
+/*
+ * The gates section of a blob whose header is h: compact the model to the
+ * blob's shape and take its probabilities, pruned gates and initial mean
+ * squares; unless weights_only, the stream and the MACs spent too.
+ */
+static int ck_read_gates(tt_model *m, const run_state *h, const char *blob,
+                         int weights_only, gate_run *g, tt_err *err)
+{
+	int ng = tt_model_gates(m);
+	if ((int)h->ngates != ng)
+		return tt_err_set(err, TT_EINPUT, "checkpoint: %u gates, this run has %d "
+		                  "(gates %s)", h->ngates, ng, ng ? "on" : "off");
+	if (!ng)
+		return TT_OK;
+	const char *p = blob + ck_base_size(h);
+	ck_gates cg;
+	memcpy(&cg, p, sizeof cg);
+	if (cg.magic != CK_GATES_MAGIC || (int)cg.ngates != ng)
+		return tt_err_set(err, TT_EINPUT, "checkpoint: gates section magic 0x%08x "
+		                  "with %u gates, expected 0x%08x with %d", cg.magic,
+		                  cg.ngates, CK_GATES_MAGIC, ng);
+	p += sizeof cg;
+	const float *t = (const float *)(const void *)p;
+	const char *ms0 = p + (size_t)ng * sizeof(float);
+	const unsigned char *pruned = (const unsigned char *)ms0 + (size_t)ng * sizeof(double);
+	const unsigned char *present = pruned + ng;
+	float *tc = malloc((size_t)ng * sizeof *tc);
+	if (!tc)
+		return tt_err_set(err, TT_ERUNTIME, "out of memory");
+	memcpy(tc, t, (size_t)ng * sizeof *tc); /* the blob may be unaligned */
+	for (int i = 0; i < ng; i++)
+		if (!(tc[i] >= 0 && tc[i] <= 1) || pruned[i] > 1 || present[i] > 1) {
+			free(tc);
+			return tt_err_set(err, TT_EINPUT, "checkpoint: gate %d has t %g, pruned "
+			                  "%d, present %d", i, tc[i], pruned[i], present[i]);
+		}
+	int rc = tt_model_gate_load(m, tc, pruned, present, err);
+	free(tc);
+	if (rc)
+		return rc;
+	memcpy(g->ms0, ms0, (size_t)ng * sizeof(double));
+	if (!weights_only) {
+		g->macs_sum = cg.macs_sum;
+		g->rng = cg.rng;
+	}
+	return TT_OK;
 }
 
 /*
@@ -213,7 +517,8 @@ static void ck_write(tt_model *m, const run_state *s, const int *idx, char *buf)
  * model now trains as many or more stages (they are a suffix of both).
  */
 static int ck_read(tt_model *m, const void *blob, size_t len, int weights_only,
-                   const char *spec, run_state *s, int *idx, int n_idx, tt_err *err)
+                   const char *spec, run_state *s, int *idx, int n_idx, gate_run *g,
+                   tt_err *err)
 {
 	const tt_backend *be = tt_model_backend(m);
 	run_state h;
@@ -221,12 +526,24 @@ static int ck_read(tt_model *m, const void *blob, size_t len, int weights_only,
 		return tt_err_set(err, TT_EINPUT, "checkpoint: %zu bytes, too short for a "
 		                  "header of %zu", len, sizeof h);
 	memcpy(&h, blob, sizeof h);
-	if (h.magic != CK_MAGIC || h.version != CK_VERSION)
+	int v_ok = (h.version == CK_VERSION && h.ngates == 0) ||
+	           (h.version == CK_VERSION_GATES && h.ngates > 0);
+	if (h.magic != CK_MAGIC || !v_ok)
 		return tt_err_set(err, TT_EINPUT, "checkpoint: magic 0x%08x version %u, "
-		                  "expected 0x%08x version %u", h.magic, h.version,
-		                  CK_MAGIC, CK_VERSION);
-	if (len != ck_size(&h) || h.nparams != tt_model_nparams(m) ||
-	    h.nstate != tt_model_nstate(m) || strncmp(h.spec, spec, sizeof h.spec) != 0)
+		                  "expected 0x%08x version %u (or %u with gates)", h.magic,
+		                  h.version, CK_MAGIC, CK_VERSION, CK_VERSION_GATES);
+	if (len != ck_size(&h) || strncmp(h.spec, spec, sizeof h.spec) != 0)
+		return tt_err_set(err, TT_EINPUT, "checkpoint of '%.*s' (%llu parameters, "
+		                  "%zu bytes) does not fit model '%s' (%zu parameters)",
+		                  (int)sizeof h.spec, h.spec, (unsigned long long)h.nparams,
+		                  len, spec, tt_model_nparams(m));
+	/* a run that turns gates on may start from an ungated blob's weights */
+	if (!(weights_only && h.ngates == 0)) {
+		int rc = ck_read_gates(m, &h, blob, weights_only, g, err);
+		if (rc)
+			return rc;
+	}
+	if (h.nparams != tt_model_nparams(m) || h.nstate != tt_model_nstate(m))
 		return tt_err_set(err, TT_EINPUT, "checkpoint of '%.*s' (%llu parameters, "
 		                  "%zu bytes) does not fit model '%s' (%zu parameters)",
 		                  (int)sizeof h.spec, h.spec, (unsigned long long)h.nparams,
@@ -292,7 +609,8 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 	static const tt_train_hooks none;
 	tt_model *m = NULL;
 	batcher bt = {0};
-	int rc = TT_OK;
+	gate_run gr = {0};
+	int rc = TT_OK, rounded = 0;
 	if (!h)
 		h = &none;
 	memset(r, 0, sizeof *r);
@@ -311,9 +629,14 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		.spec = c->model, .h = tr->h, .w = tr->w, .c = tr->c,
 		.classes = tr->classes, .batch = batch, .trainable = c->trainable,
 		.optim_slots = tt_optim_slots(&c->opt), .seed = c->seed, .be = be,
+		.gates = c->gates.strength > 0,
 	};
 	if ((rc = tt_model_create(&mc, &m, err)))
 		return rc;
+	if (mc.gates && gate_run_init(&gr, m, c)) {
+		rc = tt_err_set(err, TT_ERUNTIME, "out of memory for %d gates", tt_model_gates(m));
+		goto out;
+	}
 	r->stage = calloc((size_t)tt_model_stages(m), sizeof *r->stage);
 	int maxn = tr->n;
 	if (d->val.n > maxn)
@@ -345,15 +668,16 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 	long ep_seen = 0, seen = 0, step = 0;
 	int epoch = 0, stop = 0, evaluated = 0;
 	run_state rs = {
-		.magic = CK_MAGIC, .version = CK_VERSION,
+		.magic = CK_MAGIC,
 		.nparams = tt_model_nparams(m), .nstate = tt_model_nstate(m),
 		.ntrain = tt_model_ntrainable(m), .n_idx = (uint64_t)tr->n,
-		.slots = (uint32_t)mc.optim_slots,
+		.slots = (uint32_t)mc.optim_slots, .ngates = (uint32_t)gr.n,
+		.version = gr.n ? CK_VERSION_GATES : CK_VERSION,
 	};
 	snprintf(rs.spec, sizeof rs.spec, "%s", c->model);
 	if (c->resume) {
 		rc = ck_read(m, c->resume, c->resume_len, c->resume_weights_only, c->model,
-		             &rs, bt.idx, tr->n, err);
+		             &rs, bt.idx, tr->n, &gr, err);
 		if (rc)
 			goto out;
 		if (!c->resume_weights_only) {
@@ -373,6 +697,11 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		}
 	}
 	char *ckbuf = NULL;
+	/* the model as it is now (a gated blob's is compacted); compaction
+	 * only shrinks it, so the buffer stays big enough */
+	rs.nparams = tt_model_nparams(m);
+	rs.nstate = tt_model_nstate(m);
+	rs.ntrain = tt_model_ntrainable(m);
 	if (h->on_checkpoint) {
 		ckbuf = malloc(ck_size(&rs));
 		if (!ckbuf) {
@@ -395,6 +724,13 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		tt_data_batch(tr, bt.idx + off, b, c->augment, &aug, bt.hx, bt.hy);
 		be->upload(tt_model_input(m), bt.hx, (size_t)b * in_bytes);
 		be->upload(tt_model_labels(m), bt.hy, (size_t)b * sizeof(int));
+		/* the first epochs warm up with every gate on, then a sample a
+		 * step (methods.md section 4, steps 1 and 2) */
+		int warm = gr.on && epoch < gr.cfg.warmup_epochs;
+		if (warm)
+			tt_model_gate_all_on(m);
+		else if (gr.on)
+			tt_model_gate_sample(m, &gr.rng);
 		tt_model_forward(m, tt_model_input(m), b, 1);
 		double loss = tt_model_loss(m, tt_model_labels(m), b, c->label_smoothing, 1, &ok);
 		if (!isfinite(loss)) {
@@ -404,10 +740,32 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 			break;
 		}
 		tt_model_backward(m);
+		if (gr.on) {
+			/* |W|^2 at the weights the gradient was taken at, then
+			 * the prior lam(t)|W|^2/2 on top of the optimizer's own
+			 * decay (model.h, tt_model_gate_decay) */
+			if (!warm)
+				tt_model_gate_wsq(m, gr.wsq, NULL);
+			tt_model_gate_decay(m, gr.cfg.lam_on, gr.cfg.lam_off, gr.wd);
+		}
 		tt_optim_step(m, &opt, step);
+		if (gr.on && !warm)
+			tt_gate_update(&gr.cost, &gr.cfg, tt_model_gate_probs(m),
+			               tt_model_gate_scores(m), gr.wsq, tt_model_gate_pruned(m),
+			               gr.dcdt);
 		be->sync();
 		t_train += now() - t0;
 		step++;
+		if (gr.on) {
+			gr.macs_sum += tt_model_step_macs(m);
+			if (!warm && step % gr.cfg.prune_every == 0)
+				gates_prune_check(&gr, m, epoch);
+			if (h->on_gates && h->gates_every > 0 && step % h->gates_every == 0 &&
+			    step != total) {
+				gate_rows(&gr, m);
+				h->on_gates(h->ud, step, gr.n, gr.rows);
+			}
+		}
 		seen += b;
 		ep_seen += b;
 		ep_loss += loss * b;
@@ -420,6 +778,14 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 			stop = 1;
 		if (step % spe == 0 || step == total || stop) {
 			epoch++;
+			/* the run's end rounds every gate to 0 or 1; every epoch
+			 * end removes what was pruned, before evaluating */
+			if (gr.on && step == total)
+				rounded = gates_finish(&gr, m);
+			if (gr.on && (rc = tt_model_gate_compact(m, err))) {
+				free(ckbuf);
+				goto out;
+			}
 			evaluate(m, &d->val, batch, &bt, &r->val_loss, &r->val_acc);
 			evaluated = 1;
 			/* a network that evaluates to NaN has diverged as surely as
@@ -447,7 +813,10 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 			rs.t_train = t_train;
 			rs.order = order;
 			rs.aug = aug;
-			ck_write(m, &rs, bt.idx, ckbuf);
+			rs.nparams = tt_model_nparams(m);
+			rs.nstate = tt_model_nstate(m);
+			rs.ntrain = tt_model_ntrainable(m);
+			ck_write(m, &rs, bt.idx, &gr, ckbuf);
 			if (h->on_checkpoint(h->ud, step, ckbuf, ck_size(&rs))) {
 				rc = tt_err_set(err, TT_ERUNTIME, "checkpoint at step %ld could not "
 				                "be stored", step);
@@ -477,7 +846,15 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		evaluate(m, &d->test, batch, &bt, &tl, &r->test_acc);
 	}
 	fill_result(c, m, r);
+	if (gr.on) {
+		if (step > 0)
+			r->train_macs = gr.macs_sum / step;
+		gates_result(&gr, m, r, rounded);
+		if (h->on_gates)
+			h->on_gates(h->ud, step, gr.n, gr.rows);
+	}
 out:
+	gate_run_free(&gr);
 	free(bt.hx);
 	free(bt.hy);
 	free(bt.idx);
@@ -486,6 +863,8 @@ out:
 	if (rc && rc != TT_EDIVERGED) {
 		free(r->stage);
 		r->stage = NULL;
+		free(r->gates.row);
+		r->gates.row = NULL;
 	}
 	return rc;
 }
@@ -494,6 +873,8 @@ void tt_train_result_free(tt_train_result *r)
 {
 	free(r->stage);
 	r->stage = NULL;
+	free(r->gates.row);
+	r->gates.row = NULL;
 }
 
 /* JSON has no NaN or infinity: those become null. */
@@ -503,6 +884,39 @@ static void num(FILE *f, const char *key, double v, int comma)
 		fprintf(f, "\"%s\":%.6g%s", key, v, comma ? "," : "");
 	else
 		fprintf(f, "\"%s\":null%s", key, comma ? "," : "");
+}
+
+/*
+ * "gates": kept fractions, then per gated stage its units kept of all,
+ * its layer gate (absent: none) and its final mask as a string of 0/1
+ * over its units in unit order.
+ */
+static void gates_json(const tt_train_result *r, FILE *f)
+{
+	const tt_train_gates *g = &r->gates;
+	fprintf(f, ",\"gates\":{");
+	num(f, "macs_expected", g->macs_expected, 1);
+	num(f, "params_expected", g->params_expected, 1);
+	num(f, "macs_kept", g->macs_kept, 1);
+	num(f, "params_kept", g->params_kept, 1);
+	fprintf(f, "\"gates\":%d,\"rounded\":%d,\"stages\":[", g->ngates, g->rounded);
+	int first = 1;
+	for (int s = 0; s < r->stages && r->stage; s++) {
+		const tt_train_stage *st = &r->stage[s];
+		if (!st->units && st->layer < 0)
+			continue;
+		fprintf(f, "%s{\"stage\":%d,\"name\":\"%s\",\"units\":%d,\"kept\":%d,",
+		        first ? "" : ",", s, st->name, st->units, st->units_kept);
+		if (st->layer >= 0)
+			fprintf(f, "\"layer\":%s,", st->layer ? "true" : "false");
+		fprintf(f, "\"mask\":\"");
+		for (int i = 0; i < g->ngates && g->row; i++)
+			if (g->row[i].stage == s && g->row[i].unit >= 0)
+				fputc(g->row[i].on ? '1' : '0', f);
+		fprintf(f, "\"}");
+		first = 0;
+	}
+	fprintf(f, "]}");
 }
 
 void tt_train_result_json(const tt_train_result *r, FILE *f)
@@ -529,5 +943,8 @@ void tt_train_result_json(const tt_train_result *r, FILE *f)
 		        st->frozen ? "true" : "false", st->params, st->grads, st->optim,
 		        st->activations);
 	}
-	fprintf(f, "]}}\n");
+	fprintf(f, "]}");
+	if (r->gates.on)
+		gates_json(r, f);
+	fprintf(f, "}\n");
 }

@@ -70,7 +70,30 @@ typedef struct tt_train_stage {
 	char name[TT_STAGE_NAME_MAX];
 	int frozen;
 	size_t params, grads, optim, activations;
+	/* with gates: its unit gates and how many end on; layer: -1 no layer
+	 * gate, else whether it ends on */
+	int units, units_kept, layer;
 } tt_train_stage;
+
+/* One gate for the masks table (see model.h for the ids). */
+typedef struct tt_gate_row {
+	int stage;
+	int unit;         /* among the stage's unit gates; -1: the layer gate */
+	float prob;       /* t */
+	int on;           /* the deterministic gate: t >= 0.5, not pruned */
+} tt_gate_row;
+
+/* What a gated run kept (all 0 when gates were off). */
+typedef struct tt_train_gates {
+	int on;
+	int ngates;
+	/* fractions of the dense network: expected at the final probabilities,
+	 * and of the compacted deterministic network the run ends with */
+	double macs_expected, params_expected;
+	double macs_kept, params_kept;
+	int rounded;      /* gates the end rounded to 0/1 from inside (0, 1) */
+	tt_gate_row *row; /* the final masks, ngates */
+} tt_train_gates;
 
 typedef struct tt_train_result {
 	char model[128];
@@ -83,11 +106,15 @@ typedef struct tt_train_result {
 	double test_acc;         /* -1 when not measured */
 	double seconds;          /* training wall time, evaluation excluded */
 	double samples_per_s;
-	double train_macs;       /* per example per step, as computed */
+	double train_macs;       /* per example per step, as computed (with
+	                          * gates: the mean over the run's steps of
+	                          * what was computed, skipped branches and
+	                          * compacted layers left out) */
 	int diverged;
 	size_t mem[TT_MEM_KINDS];/* current bytes per kind at the end */
 	size_t mem_total, mem_peak;
 	tt_train_stage *stage;   /* stages entries */
+	tt_train_gates gates;
 } tt_train_result;
 
 /* Progress and control.  Any member may be NULL. */
@@ -109,6 +136,13 @@ typedef struct tt_train_hooks {
 	 */
 	long checkpoint_every;
 	int (*on_checkpoint)(void *ud, long step, const void *blob, size_t len);
+	/*
+	 * With gates: every gate's probability and deterministic state, every
+	 * gates_every steps (0: never) and once at the end with the final
+	 * 0/1 masks.  rows are valid during the call only.
+	 */
+	long gates_every;
+	void (*on_gates)(void *ud, long step, int n, const tt_gate_row *rows);
 } tt_train_hooks;
 
 /* The checks of c that need no data (model spec, trainable depth, batch,

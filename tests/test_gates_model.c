@@ -509,6 +509,239 @@ static void compact_refuses_to_disconnect(void)
 	tt_model_free(m);
 }
 
+/* ---- the training loop -------------------------------------------------- */
+
+typedef struct watch {
+	int calls, bad, ngates;
+	long last_step;
+	tt_gate_row *last;
+	long every;
+} watch;
+
+/* every on_gates call: probabilities in [0, 1], on = (t >= 0.5) */
+static void on_gates(void *ud, long step, int n, const tt_gate_row *rows)
+{
+	watch *w = ud;
+	w->calls++;
+	w->ngates = n;
+	w->last_step = step;
+	for (int i = 0; i < n; i++)
+		if (!(rows[i].prob >= 0 && rows[i].prob <= 1) ||
+		    rows[i].on != (rows[i].prob >= 0.5f && rows[i].on))
+			w->bad++;
+	free(w->last);
+	w->last = malloc((size_t)n * sizeof *rows);
+	memcpy(w->last, rows, (size_t)n * sizeof *rows);
+}
+
+static void gated_config(tt_train_config *c, const char *model)
+{
+	tt_train_defaults(c);
+	c->model = model;
+	c->data = "synthetic";
+	c->train_size = 256;
+	c->val_size = 64;
+	c->batch = 32;
+	c->epochs = 4;
+	c->threads = 2;
+	c->seed = 3;
+	c->gates.strength = 20;  /* strong: a short run must prune */
+	c->gates.lr = 2;
+	c->gates.warmup_epochs = 1;
+	c->gates.layer_hold_epochs = 2;
+	c->gates.prune_every = 4;
+}
+
+/*
+ * A short strongly gated run: probabilities stay in [0, 1] at every
+ * report, every gate ends at exactly 0 or 1, something is pruned, the
+ * compacted network is what the terms say is left, and the result and
+ * its JSON carry it.
+ */
+static void train_gates_end_01(void)
+{
+	const char *models[] = { "mlp:32,16", "resnet:1,1:w4", "cnn:4,8" };
+	for (size_t k = 0; k < sizeof models / sizeof *models; k++) {
+		tt_train_config c;
+		gated_config(&c, models[k]);
+		tt_train_data d;
+		tt_err err = { 0 };
+		CHECK(tt_train_data_load(&c, &d, &err) == TT_OK, "load: %s", err.msg);
+		watch w = { 0 };
+		tt_train_hooks h = { .ud = &w, .gates_every = 1, .on_gates = on_gates };
+		tt_train_result r;
+		int rc = tt_train_run(&c, &d, &h, &r, &err);
+		CHECK(rc == TT_OK, "%s: %s", models[k], err.msg);
+		if (rc) {
+			tt_train_data_free(&d);
+			continue;
+		}
+		CHECK(w.bad == 0, "%s: %d reports out of [0, 1]", models[k], w.bad);
+		CHECK(w.calls == r.steps, "%s: %d reports over %ld steps (one a step, the "
+		      "last at the end)", models[k], w.calls, r.steps);
+		CHECK(r.gates.on && r.gates.ngates == w.ngates && r.gates.row,
+		      "%s: gates summary missing", models[k]);
+		int off = 0;
+		for (int i = 0; i < r.gates.ngates; i++) {
+			float t = r.gates.row[i].prob;
+			CHECK(t == 0.0f || t == 1.0f, "%s: gate %d ends at %g", models[k], i, t);
+			CHECK(r.gates.row[i].on == (t == 1.0f), "%s: gate %d on %d at %g",
+			      models[k], i, r.gates.row[i].on, t);
+			CHECK(w.last[i].prob == t, "%s: the last report of gate %d says %g",
+			      models[k], i, w.last[i].prob);
+			off += t == 0.0f;
+		}
+		CHECK(off > 0, "%s: strength %g pruned nothing", models[k], c.gates.strength);
+		CHECK(r.gates.macs_kept < 1 && r.gates.params_kept < 1 &&
+		      fabs(r.gates.macs_kept - r.gates.macs_expected) < 1e-9 &&
+		      fabs(r.gates.params_kept - r.gates.params_expected) < 1e-9,
+		      "%s: kept %g %g, expected %g %g", models[k], r.gates.macs_kept,
+		      r.gates.params_kept, r.gates.macs_expected, r.gates.params_expected);
+		CHECK(isfinite(r.val_acc), "%s: val_acc %g", models[k], r.val_acc);
+		int units = 0, kept = 0;
+		for (int s = 0; s < r.stages; s++) {
+			units += r.stage[s].units;
+			kept += r.stage[s].units_kept;
+			if (r.stage[s].layer == 1 || r.stage[s].units)
+				CHECK(r.stage[s].units_kept > 0, "%s: stage %d kept no unit",
+				      models[k], s);
+		}
+		CHECK(units > 0 && kept < units, "%s: %d of %d units kept", models[k], kept,
+		      units);
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *f = open_memstream(&buf, &len);
+		tt_train_result_json(&r, f);
+		fclose(f);
+		CHECK(strstr(buf, "\"gates\":{\"macs_expected\":") && strstr(buf, "\"mask\":\""),
+		      "%s: JSON %s", models[k], buf);
+		free(buf);
+		free(w.last);
+		tt_train_result_free(&r);
+		tt_train_data_free(&d);
+	}
+}
+
+/* Strength 0: no gates, and the run is the ungated run. */
+static void train_strength0_is_ungated(void)
+{
+	tt_train_config c;
+	gated_config(&c, "resnet:1,1:w4");
+	c.epochs = 1;
+	tt_train_data d;
+	tt_err err = { 0 };
+	CHECK(tt_train_data_load(&c, &d, &err) == TT_OK, "load: %s", err.msg);
+	tt_train_result a, b;
+	c.gates.strength = 0;
+	CHECK(tt_train_run(&c, &d, NULL, &a, &err) == TT_OK, "%s", err.msg);
+	tt_gate_defaults(&c.gates);
+	c.gates.strength = 0;
+	CHECK(tt_train_run(&c, &d, NULL, &b, &err) == TT_OK, "%s", err.msg);
+	CHECK(!a.gates.on && !b.gates.on, "gates on at strength 0");
+	CHECK(a.val_loss == b.val_loss && a.train_macs == b.train_macs,
+	      "val_loss %.9g vs %.9g", a.val_loss, b.val_loss);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	tt_train_result_json(&a, f);
+	fclose(f);
+	CHECK(!strstr(buf, "\"gates\""), "JSON of an ungated run: %s", buf);
+	free(buf);
+	tt_train_result_free(&a);
+	tt_train_result_free(&b);
+	tt_train_data_free(&d);
+}
+
+typedef struct grab {
+	long at;
+	void *mid, *last;
+	size_t mid_len, last_len;
+} grab;
+
+static int keep(void *ud, long step, const void *blob, size_t len)
+{
+	grab *g = ud;
+	if (step == g->at) {
+		free(g->mid);
+		g->mid = malloc(len);
+		memcpy(g->mid, blob, len);
+		g->mid_len = len;
+	}
+	free(g->last);
+	g->last = malloc(len);
+	memcpy(g->last, blob, len);
+	g->last_len = len;
+	return 0;
+}
+
+/*
+ * A gated run checkpointed after pruning and compaction (mid-epoch, so
+ * pruned gates are waiting for the next compaction too) and resumed ends
+ * bit for bit as the uninterrupted run: the final blob past the timing
+ * field, the gates, the losses.  Then a blob whose gates section is
+ * damaged is refused, and an ungated run refuses a gated blob.
+ */
+static void train_resume_gated(void)
+{
+	const char *models[] = { "resnet:1,1:w4", "mlp:32,16" };
+	for (size_t k = 0; k < sizeof models / sizeof *models; k++) {
+		tt_train_config c;
+		gated_config(&c, models[k]);
+		c.augment = 1;
+		tt_train_data d;
+		tt_err err = { 0 };
+		CHECK(tt_train_data_load(&c, &d, &err) == TT_OK, "load: %s", err.msg);
+		long at = 8 * 3 - 2; /* epoch 3 of 8 steps, after two compactions */
+		grab a = { .at = at };
+		tt_train_hooks h = { .ud = &a, .checkpoint_every = 1, .on_checkpoint = keep };
+		tt_train_result ra, rb;
+		CHECK(tt_train_run(&c, &d, &h, &ra, &err) == TT_OK, "%s: %s", models[k], err.msg);
+		CHECK(a.mid && a.mid_len >= a.last_len, "%s: no blob at %ld", models[k], at);
+		grab b = { .at = -1 };
+		tt_train_hooks hb = { .ud = &b, .on_checkpoint = keep };
+		c.resume = a.mid;
+		c.resume_len = a.mid_len;
+		CHECK(tt_train_run(&c, &d, &hb, &rb, &err) == TT_OK, "%s resumed: %s",
+		      models[k], err.msg);
+		CHECK(rb.val_loss == ra.val_loss && rb.train_loss == ra.train_loss &&
+		      rb.steps == ra.steps && rb.train_macs == ra.train_macs,
+		      "%s: resumed val_loss %.9g train_loss %.9g macs %.9g, uninterrupted "
+		      "%.9g %.9g %.9g", models[k], rb.val_loss, rb.train_loss, rb.train_macs,
+		      ra.val_loss, ra.train_loss, ra.train_macs);
+		size_t hdr = 128; /* past t_train, as test_resume */
+		CHECK(a.last_len == b.last_len && b.last &&
+		      memcmp((char *)a.last + hdr, (char *)b.last + hdr, a.last_len - hdr) == 0,
+		      "%s: the final state differs after resuming", models[k]);
+		for (int i = 0; i < ra.gates.ngates && rb.gates.row; i++)
+			CHECK(ra.gates.row[i].prob == rb.gates.row[i].prob, "%s: gate %d", models[k], i);
+		tt_train_result_free(&rb);
+
+		/* a damaged gates section: a probability out of [0, 1] */
+		char *bad = malloc(a.mid_len);
+		memcpy(bad, a.mid, a.mid_len);
+		size_t ng = (size_t)ra.gates.ngates;
+		size_t toff = a.mid_len - ng * (4 + 8 + 2);
+		float two = 2;
+		memcpy(bad + toff, &two, sizeof two);
+		c.resume = bad;
+		int rc = tt_train_run(&c, &d, NULL, &rb, &err);
+		CHECK(rc == TT_EINPUT && strstr(err.msg, "gate 0"), "%s: damaged blob: %d %s",
+		      models[k], rc, err.msg);
+		free(bad);
+		/* an ungated run */
+		c.resume = a.mid;
+		c.gates.strength = 0;
+		rc = tt_train_run(&c, &d, NULL, &rb, &err);
+		CHECK(rc == TT_EINPUT && strstr(err.msg, "gates"), "%s: ungated run from a "
+		      "gated blob: %d %s", models[k], rc, err.msg);
+		tt_train_result_free(&ra);
+		free(a.mid);
+		free(a.last);
+		free(b.last);
+		tt_train_data_free(&d);
+	}
+}
+
 int main(void)
 {
 	be = tt_backend_get("cpu");
@@ -524,5 +757,8 @@ int main(void)
 	TT_RUN(compact_changes_nothing_but_cost);
 	TT_RUN(compact_eval);
 	TT_RUN(compact_refuses_to_disconnect);
+	TT_RUN(train_gates_end_01);
+	TT_RUN(train_strength0_is_ungated);
+	TT_RUN(train_resume_gated);
 	TT_EXIT();
 }

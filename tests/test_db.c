@@ -1332,8 +1332,8 @@ static int rm_entry(const char *p, const struct stat *sb, int flag,
 /* ---- polling reads for the explorer ------------------------------------ */
 
 /* Each poll returns only what changed since the last one: data_version
- * moves only for another connection's commits, trials by updated_at, rung
- * results by rowid (a rewritten one again), commands by id. */
+ * moves only for another connection's commits, trials by updated_at and
+ * by id, rung results by rowid (a rewritten one again), commands by id. */
 static void test_polling(void)
 {
 	tt_err err = {0};
@@ -1378,6 +1378,10 @@ static void test_polling(void)
 	OK(db_trials_since(r, study, seen, &tr, &n, &err));
 	CHECK(n == 2 && tr && tr[0].id == t2 && strcmp(tr[0].state, "running") == 0 &&
 	      tr[0].rung == 1 && tr[1].id == t3, "changed trials: %d", n);
+	free(tr);
+
+	OK(db_trials_from(r, study, t2, &tr, &n, &err));
+	CHECK(n == 1 && tr && tr[0].id == t3, "trials after %lld: %d", (long long)t2, n);
 	free(tr);
 
 	/* rung results by rowid; a rewritten result comes again */

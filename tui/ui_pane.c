@@ -142,7 +142,7 @@ void ui_trials_update(ui_view *v)
 	if (!v->order_dirty && v->order_gen == v->m->gen && v->order)
 		return;
 	const ui_model *m = v->m;
-	if (v->caporder < m->nt) {
+	if (v->caporder < m->nt || !v->order) {
 		int cap = m->nt + 256;
 		int *o = realloc(v->order, (size_t)cap * sizeof *o);
 		if (!o)
@@ -157,7 +157,8 @@ void ui_trials_update(ui_view *v)
 		if (trial_matches(v, &m->t[i]))
 			v->order[v->norder++] = i;
 	}
-	qsort_r(v->order, (size_t)v->norder, sizeof *v->order, cmp_trials, v);
+	if (v->norder > 1)
+		qsort_r(v->order, (size_t)v->norder, sizeof *v->order, cmp_trials, v);
 	v->order_gen = m->gen;
 	v->order_dirty = 0;
 	/* keep the selection on the same trial */
@@ -493,7 +494,7 @@ static void draw_ladder(ui_view *v)
 	double now = ui_now();
 	attr_t rl = ui_role(v, UI_RUNG);
 	ui_putf(pn->y + 1, pn->x, pn->w, ui_role(v, UI_TABLE_HEADER), "%-*s",
-	        pn->w, "rung depth epochs  in/cap  best   trials (letter = state)");
+	        pn->w, "rung depth  ep  in/cap  best trials (a letter per state)");
 	for (int k = 0; k < rows; k++) {
 		int r = m->nrungs - 1 - k; /* the top rung first, like a ladder */
 		int y = pn->y + 2 + k;
@@ -522,8 +523,10 @@ static void draw_ladder(ui_view *v)
 		if (!isnan(best))
 			snprintf(bs, sizeof bs, "%.3f", best);
 		int x = pn->x;
-		x += ui_putf(y, x, pn->w, rl, "r%-3d %-5s %-6s %4d/%-4s %-6s ", r, depth, ep, in,
-		             cap, bs);
+		char incap[24];
+		snprintf(incap, sizeof incap, "%d/%s", in, cap);
+		x += ui_putf(y, x, pn->w, rl, "r%-3d %-5s %3s %7s %5s ", r, depth, ep, incap,
+		             bs + (bs[0] == '0'));
 		/* cells: the trials standing at this rung now */
 		int room = pn->x + pn->w - x, shown = 0, more = 0;
 		for (int i = 0; i < m->nt; i++) {
@@ -671,12 +674,12 @@ static void draw_memory(ui_view *v)
 	const char *how = NULL;
 	if (d->full_rung >= 0) {
 		full = total_of(f, stages_of(d->full, d->nfull, f, TT_MEM_MAX_STAGES));
-		how = "measured at the all-trainable rung";
+		how = "measured";
 	} else if (d->ncalc) {
 		for (int i = 0; i < d->ncalc; i++)
 			full += (double)(d->calc[i].params + d->calc[i].grads + d->calc[i].optim +
 			                 d->calc[i].activations);
-		how = "computed: the engine's allocation with every stage trainable";
+		how = "computed";
 	}
 	int frozen = 0;
 	for (int i = 0; i < ns; i++)
@@ -688,8 +691,8 @@ static void draw_memory(ui_view *v)
 		ui_putf(yy, pn->x, pn->w, n, "total %s, every stage trainable (full training)", a);
 	else if (how) {
 		ui_bytes(b, sizeof b, full);
-		ui_putf(yy, pn->x, pn->w, n, "total %s, %d frozen; full %s (%s): saves %.0f%%", a,
-		        frozen, b, how, full > 0 ? 100 * (1 - tot / full) : 0.0);
+		ui_putf(yy, pn->x, pn->w, n, "total %s, %d frozen: saves %.0f%% of full %s (%s)",
+		        a, frozen, full > 0 ? 100 * (1 - tot / full) : 0.0, b, how);
 	} else {
 		ui_putf(yy, pn->x, pn->w, n, "total %s, %d frozen; full training: %s", a, frozen,
 		        d->calc_why[0] ? d->calc_why : "unknown");

@@ -688,7 +688,7 @@ static void draw_memory(ui_view *v)
 	ui_bytes(a, sizeof a, tot);
 	int yy = pn->y + pn->h - 1;
 	if (!frozen)
-		ui_putf(yy, pn->x, pn->w, n, "total %s, every stage trainable (full training)", a);
+		ui_putf(yy, pn->x, pn->w, n, "total %s, all stages trainable", a);
 	else if (how) {
 		ui_bytes(b, sizeof b, full);
 		ui_putf(yy, pn->x, pn->w, n, "total %s, %d frozen: saves %.0f%% of full %s (%s)",

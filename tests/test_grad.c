@@ -56,6 +56,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "gates.h"
 #include "model.h"
 #include "rng.h"
 #include "test.h"
@@ -1388,6 +1389,169 @@ static void grad_model_resnet_frozen(void)
 	model_check(spec, resnet_layers, NELEM(resnet_layers), 2, 0.0f);
 }
 
+/* ---- C. gated models ----------------------------------------------------- */
+
+/*
+ * A gated model (methods.md section 4) with a fixed mask: some unit gates
+ * 0, a layer gate on or off, optionally after pruning and compaction (so
+ * narrowed convolutions, a branch scattered onto its stream's channels,
+ * dense layers with columns removed).  Its weight gradients must pass
+ * the same finite-difference check as an ungated model's, stage by stage
+ * (every tensor of a stage shares one scale), and the score of every
+ * gate sampled 1 must be d loss / d (its multiplier): a unit gate's
+ * multiplier is its mask; a layer gate's scales its branch's output, so
+ * its score is the derivative along every u2 mask of the block at once.
+ */
+typedef struct score_ctx {
+	model_ctx *mc;
+	int n;
+	int *gate;          /* the gates checked */
+	int *layer_u2;      /* per checked gate: its block's u2 (first, count)
+	                     * for a layer gate; -1 for a unit gate */
+	int *u2_count;
+	float *mult;        /* the multipliers, perturbed by fd_check */
+	float *base;        /* the mask as set */
+} score_ctx;
+
+static double score_obj(void *ctx, int mode, uint64_t *pattern)
+{
+	score_ctx *c = ctx;
+	float *mask = tt_model_gate_mask(c->mc->m);
+	/* units first, then a layer's multiplier over its u2 */
+	for (int k = 0; k < c->n; k++)
+		if (c->layer_u2[k] < 0)
+			mask[c->gate[k]] = c->mult[k];
+	for (int k = 0; k < c->n; k++)
+		for (int j = 0; j < c->u2_count[k]; j++)
+			mask[c->layer_u2[k] + j] *= c->mult[k];
+	double l = model_obj(c->mc, mode, pattern);
+	memcpy(mask, c->base, (size_t)tt_model_gates(c->mc->m) * sizeof *mask);
+	return l;
+}
+
+/* Prune units (and compact) so every kind of narrowing is there. */
+static void gated_prune(tt_model *m)
+{
+	tt_gate_cost gc;
+	tt_model_gate_desc(m, &gc);
+	unsigned char *pr = tt_model_gate_pruned(m);
+	for (int g = 0; g < gc.ngroups; g++) {
+		const tt_gate_group *gr = &gc.group[g];
+		if (gr->kind != TT_GATE_UNIT)
+			continue;
+		/* units 1 and, in groups of 4 or more, the last: not adjacent */
+		pr[gr->first + 1] = 1;
+		if (gr->count >= 4)
+			pr[gr->first + gr->count - 1] = 1;
+	}
+	tt_err err = { 0 };
+	CHECK(tt_model_gate_compact(m, &err) == TT_OK, "compact: %s", err.msg);
+}
+
+static void gated_check(const char *spec, int skip_block, int compact)
+{
+	tt_model_config cfg = { .spec = spec, .h = MODEL_H, .w = MODEL_H, .c = 1,
+	                        .classes = MODEL_CLASSES, .batch = MODEL_BATCH,
+	                        .seed = MODEL_SEED, .be = &watch_be, .gates = 1 };
+	tt_model *m = NULL;
+	tt_err err = { 0 };
+	CHECK(tt_model_create(&cfg, &m, &err) == TT_OK, "%s: %s", spec, err.msg);
+	if (!m)
+		return;
+	if (compact)
+		gated_prune(m);
+	/* away from the initialisation: BN shifts 0 would hide a term */
+	size_t np0 = tt_model_nparams(m);
+	float *p0 = malloc(np0 * sizeof *p0);
+	be->download(p0, tt_model_params(m), np0 * sizeof *p0);
+	for (size_t i = 0; i < np0; i++)
+		p0[i] += 0.1f * tt_rng_normal(&rng);
+	be->upload(tt_model_params(m), p0, np0 * sizeof *p0);
+	free(p0);
+	tt_gate_cost gc;
+	tt_model_gate_desc(m, &gc);
+	int ng = gc.ngates, layers = 0;
+	tt_model_gate_all_on(m);
+	float *mask = tt_model_gate_mask(m);
+	for (int g = 0; g < gc.ngroups; g++) {
+		const tt_gate_group *gr = &gc.group[g];
+		if (gr->kind == TT_GATE_LAYER) {
+			if (++layers == skip_block)
+				mask[gr->first] = 0;
+			continue;
+		}
+		for (int k = 2; k < gr->count; k += 3) /* every third unit off */
+			if (!tt_model_gate_pruned(m)[gr->first + k])
+				mask[gr->first + k] = 0;
+	}
+	model_batch(m);
+	float *g = model_grads(m, 0.0f);
+	float *scores = malloc((size_t)ng * sizeof *scores);
+	memcpy(scores, tt_model_gate_scores(m), (size_t)ng * sizeof *scores);
+	size_t np = tt_model_nparams(m), toff = tt_model_trainable_offset(m);
+	model_ctx c = { .m = m, .np = np, .x_d = tt_model_input(m),
+	                .labels_d = tt_model_labels(m) };
+	c.hp = malloc(np * sizeof *c.hp);
+	be->download(c.hp, tt_model_params(m), np * sizeof *c.hp);
+	char what[160];
+	for (int s = 0; s < tt_model_stages(m); s++) {
+		size_t off, count;
+		tt_model_stage_params(m, s, &off, &count);
+		if (!count)
+			continue; /* a pruned identity block */
+		snprintf(what, sizeof what, "%s%s stage %d", spec, compact ? " compacted" : "", s);
+		fd_check(what, model_obj, &c, c.hp + off, g + (off - toff), count, &model_opts);
+	}
+
+	/* the scores of the gates on */
+	score_ctx sc = { .mc = &c };
+	sc.gate = malloc((size_t)ng * sizeof *sc.gate);
+	sc.layer_u2 = malloc((size_t)ng * sizeof *sc.layer_u2);
+	sc.u2_count = malloc((size_t)ng * sizeof *sc.u2_count);
+	sc.mult = malloc((size_t)ng * sizeof *sc.mult);
+	sc.base = malloc((size_t)ng * sizeof *sc.base);
+	float *an = malloc((size_t)ng * sizeof *an);
+	memcpy(sc.base, mask, (size_t)ng * sizeof *sc.base);
+	for (int gi = 0; gi < gc.ngroups; gi++) {
+		const tt_gate_group *gr = &gc.group[gi];
+		for (int k = 0; k < gr->count; k++) {
+			int i = gr->first + k;
+			if (mask[i] != 1.0f || !tt_model_gate_present(m)[i])
+				continue;
+			sc.gate[sc.n] = i;
+			sc.layer_u2[sc.n] = gr->kind == TT_GATE_LAYER ? gc.group[gi + 2].first : -1;
+			sc.u2_count[sc.n] = gr->kind == TT_GATE_LAYER ? gc.group[gi + 2].count : 0;
+			sc.mult[sc.n] = 1.0f;
+			an[sc.n++] = scores[i];
+		}
+	}
+	snprintf(what, sizeof what, "%s%s scores", spec, compact ? " compacted" : "");
+	fd_check(what, score_obj, &sc, sc.mult, an, (size_t)sc.n, &model_opts);
+	/* and 0 for the gates sampled off */
+	for (int i = 0; i < ng; i++)
+		if (mask[i] == 0.0f)
+			CHECK(scores[i] == 0.0f, "%s: gate %d is off and scores %g", spec, i,
+			      scores[i]);
+	free(sc.gate);
+	free(sc.layer_u2);
+	free(sc.u2_count);
+	free(sc.mult);
+	free(sc.base);
+	free(an);
+	free(scores);
+	free(c.hp);
+	free(g);
+	tt_model_free(m);
+}
+
+static void grad_gated_mlp(void) { gated_check("mlp:16,8", 0, 0); }
+static void grad_gated_cnn(void) { gated_check("cnn:4,4", 0, 0); }
+static void grad_gated_resnet(void) { gated_check("resnet:1,1:w4", 0, 0); }
+static void grad_gated_resnet_skip(void) { gated_check("resnet:1,1:w4", 2, 0); }
+static void grad_gated_mlp_compacted(void) { gated_check("mlp:16,8", 0, 1); }
+static void grad_gated_cnn_compacted(void) { gated_check("cnn:4,4", 0, 1); }
+static void grad_gated_resnet_compacted(void) { gated_check("resnet:1,1:w4", 1, 1); }
+
 int main(void)
 {
 	be = tt_backend_get("cpu");
@@ -1420,6 +1584,14 @@ int main(void)
 	TT_RUN(grad_model_resnet);
 	TT_RUN(grad_model_resnet_frozen);
 	TT_RUN(grad_model_cnn_smoothing);
+
+	TT_RUN(grad_gated_mlp);
+	TT_RUN(grad_gated_cnn);
+	TT_RUN(grad_gated_resnet);
+	TT_RUN(grad_gated_resnet_skip);
+	TT_RUN(grad_gated_mlp_compacted);
+	TT_RUN(grad_gated_cnn_compacted);
+	TT_RUN(grad_gated_resnet_compacted);
 	watch_free();
 	TT_EXIT();
 }

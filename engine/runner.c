@@ -32,6 +32,8 @@
 #include "train.h"
 
 #define METRIC_BATCH 64
+/* Steps between rows of gate probabilities in the masks table. */
+#define GATES_EVERY 100
 
 typedef struct job_slot {
 	volatile int stop;        /* 1 kill, 2 pause, 3 shutdown */
@@ -187,6 +189,33 @@ static int on_checkpoint(void *ud, long step, const void *blob, size_t len)
 	return 0;
 }
 
+/* The gates' probabilities (and at the end the final masks) replace the
+ * trial's rows of the masks table, so the explorer's mask pane moves as
+ * they learn.  Metrics go first, so the pane never runs ahead of the
+ * curves. */
+static void on_gates(void *ud, long step, int n, const tt_gate_row *rows)
+{
+	job_ctx *j = ud;
+	(void)step;
+	flush_metrics(j);
+	if (j->store_failed || n <= 0)
+		return;
+	db_mask *m = malloc((size_t)n * sizeof *m);
+	tt_err err = {0};
+	if (!m) {
+		logf_(j->R, "trial %lld: masks not stored: out of memory", (long long)j->id);
+		return;
+	}
+	for (int i = 0; i < n; i++)
+		m[i] = (db_mask){ rows[i].stage, rows[i].unit, rows[i].prob, rows[i].on };
+	if (db_masks_put(j->db, j->id, m, n, &err)) {
+		logf_(j->R, "trial %lld: masks not stored: %s", (long long)j->id, err.msg);
+		j->store_failed = 1;
+		j->store_err = err;
+	}
+	free(m);
+}
+
 /* ---- results ----------------------------------------------------------- */
 
 /* Spearman and Kendall between every pair of rungs over the trials that
@@ -325,7 +354,8 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	                                         R->o->checkpoint_every :
 	                                         st->checkpoint_every > 0 ?
 	                                         st->checkpoint_every : 100,
-	                     .on_checkpoint = on_checkpoint };
+	                     .on_checkpoint = on_checkpoint,
+	                     .gates_every = GATES_EVERY, .on_gates = on_gates };
 	tt_train_result r;
 	int rc = tt_train_run(&c, &R->data, &h, &r, &err);
 	flush_metrics(&j);

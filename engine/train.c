@@ -495,9 +495,10 @@ static int ck_read_gates(tt_model *m, const run_state *h, const char *blob,
 	memcpy(tc, t, (size_t)ng * sizeof *tc); /* the blob may be unaligned */
 	for (int i = 0; i < ng; i++)
 		if (!(tc[i] >= 0 && tc[i] <= 1) || pruned[i] > 1 || present[i] > 1) {
+			double ti = tc[i];
 			free(tc);
 			return tt_err_set(err, TT_EINPUT, "checkpoint: gate %d has t %g, pruned "
-			                  "%d, present %d", i, tc[i], pruned[i], present[i]);
+			                  "%d, present %d", i, ti, pruned[i], present[i]);
 		}
 	int rc = tt_model_gate_load(m, tc, pruned, present, err);
 	free(tc);

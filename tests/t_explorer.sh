@@ -64,13 +64,14 @@ start() {
 # screen NAME [FLAGS]: the pane as text into $T/NAME.txt
 screen() { TM capture-pane -p $2 -t "$1" >"$T/$1.txt" 2>/dev/null; }
 
-# wait_screen NAME ERE [SECONDS]: until a line of the pane matches ERE
+# wait_screen NAME ERE [SECONDS]: until a line of the pane matches ERE;
+# gives up at once when the program has exited (its screen is final)
 wait_screen() {
 	end=$(($(date +%s) + ${3:-60}))
 	while :; do
 		screen "$1"
 		grep -qE -- "$2" "$T/$1.txt" && return 0
-		[ "$(date +%s)" -ge "$end" ] && return 1
+		[ -s "$T/$1.rc" ] || [ "$(date +%s)" -ge "$end" ] && return 1
 		sleep 0.1
 	done
 }
@@ -81,7 +82,7 @@ wait_gone() {
 	while :; do
 		screen "$1"
 		grep -qE -- "$2" "$T/$1.txt" || return 0
-		[ "$(date +%s)" -ge "$end" ] && return 1
+		[ -s "$T/$1.rc" ] || [ "$(date +%s)" -ge "$end" ] && return 1
 		sleep 0.1
 	done
 }
@@ -499,4 +500,12 @@ if wait_rc live 60 && [ "$rc" = 0 ] &&
 	ok live-quit
 else
 	fail live-quit "exit $rc: $(cat "$T/live.err")"
+fi
+
+# --- under SAN=1: no sanitizer report from any run ------------------------------
+reports=$(grep -lE 'runtime error:|ERROR: [A-Za-z]*Sanitizer|LeakSanitizer' "$T"/*.err 2>/dev/null)
+if [ -z "$reports" ]; then
+	ok no-sanitizer-reports
+else
+	fail no-sanitizer-reports "$(for f in $reports; do echo "== $f"; head -20 "$f"; done)"
 fi

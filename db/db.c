@@ -145,6 +145,13 @@ static const struct migration {
 	{"rungs.train_macs; per-trial polling index on metrics",
 	 "ALTER TABLE rungs ADD COLUMN train_macs REAL NOT NULL DEFAULT 0;\n"
 	 "CREATE INDEX metrics_by_trial ON metrics(trial_id);\n"},
+	/* What a gated trial kept, beside its rung result (NULL ungated), and
+	 * the index that lets the explorer find trials whose state changed
+	 * without scanning every trial. */
+	{"rungs.macs_kept and params_kept; trials by updated_at",
+	 "ALTER TABLE rungs ADD COLUMN macs_kept REAL;\n"
+	 "ALTER TABLE rungs ADD COLUMN params_kept REAL;\n"
+	 "CREATE INDEX trials_by_updated ON trials(study_id, updated_at);\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
@@ -190,12 +197,14 @@ static const char *const st_sql[ST_COUNT] = {
 	[ST_TRIALS_REQUEUE] = "UPDATE trials SET state = 'queued', updated_at = ?"
 	                      " WHERE study_id = ? AND state = 'running'",
 	[ST_RUNG_PUT] = "INSERT OR REPLACE INTO rungs (trial_id, rung, trainable,"
-	                " epochs, val_loss, val_acc, seconds, promoted, train_macs)"
-	                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	                " epochs, val_loss, val_acc, seconds, promoted, train_macs,"
+	                " macs_kept, params_kept)"
+	                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 	[ST_RUNG_PROMOTED] = "UPDATE rungs SET promoted = 1"
 	                     " WHERE trial_id = ? AND rung = ?",
 	[ST_RUNGS] = "SELECT r.trial_id, r.rung, r.trainable, r.epochs, r.val_loss,"
-	             " r.val_acc, r.seconds, r.promoted, r.train_macs"
+	             " r.val_acc, r.seconds, r.promoted, r.train_macs, r.macs_kept,"
+	             " r.params_kept"
 	             " FROM rungs r JOIN trials t ON t.id = r.trial_id"
 	             " WHERE t.study_id = ? ORDER BY r.trial_id, r.rung",
 	[ST_METRIC_PUT] = "INSERT INTO metrics (trial_id, rung, step, epoch, split,"
@@ -1234,6 +1243,9 @@ static int bind_rung(sqlite3_stmt *st, const void *arg)
 	b_dbl(st, 7, r->seconds, &rc);
 	b_i64(st, 8, r->promoted != 0, &rc);
 	b_dbl(st, 9, r->train_macs, &rc);
+	/* 0 means ungated: stored as NULL (a gated network keeps its head) */
+	b_dbl(st, 10, r->macs_kept > 0 ? r->macs_kept : NAN, &rc);
+	b_dbl(st, 11, r->params_kept > 0 ? r->params_kept : NAN, &rc);
 	return rc;
 }
 
@@ -1278,6 +1290,8 @@ static int row_rung(db_conn *c, sqlite3_stmt *st, void *ctx, tt_err *err)
 	r->seconds = sqlite3_column_double(st, 6);
 	r->promoted = sqlite3_column_int(st, 7);
 	r->train_macs = sqlite3_column_double(st, 8);
+	r->macs_kept = col_dbl(st, 9);
+	r->params_kept = col_dbl(st, 10);
 	return TT_OK;
 }
 
@@ -1899,14 +1913,15 @@ static int row_rung_id(db_conn *c, sqlite3_stmt *st, void *ctx, tt_err *err)
 {
 	struct rung_rows *rr = ctx;
 	int code = row_rung(c, st, &rr->r, err);
-	int64_t id = sqlite3_column_int64(st, 9);
+	int64_t id = sqlite3_column_int64(st, 11);
 	if (code == TT_OK && id > rr->last)
 		rr->last = id;
 	return code;
 }
 
 #define RUNG_COLS_R "r.trial_id, r.rung, r.trainable, r.epochs, r.val_loss," \
-                    " r.val_acc, r.seconds, r.promoted, r.train_macs, r.rowid"
+                    " r.val_acc, r.seconds, r.promoted, r.train_macs," \
+                    " r.macs_kept, r.params_kept, r.rowid"
 
 int db_rungs_since(db_conn *c, int64_t study, int64_t after, int64_t *last,
                    db_rung **out, int *n, tt_err *err)

@@ -44,8 +44,9 @@
 #include "err.h"
 
 /* Schema versions: 1 = the tables of design.md, 2 = rungs.train_macs and
- * the per-trial metrics polling index.  db.c keeps the migration steps. */
-#define DB_SCHEMA_VERSION 2
+ * the per-trial metrics polling index, 3 = rungs.macs_kept and params_kept
+ * and the trials-by-updated_at index.  db.c keeps the migration steps. */
+#define DB_SCHEMA_VERSION 3
 
 /* PRAGMA application_id of every tunetop study database: "tTop". */
 #define DB_APPLICATION_ID 0x74546F70
@@ -163,6 +164,9 @@ typedef struct db_rung {
 	double epochs, val_loss, val_acc, seconds;
 	int promoted;
 	double train_macs;  /* compute spent, multiply-accumulates */
+	/* A gated trial's network at the rung's end, as fractions of the
+	 * ungated one; 0 (written) or NaN (read): ungated, stored NULL. */
+	double macs_kept, params_kept;
 } db_rung;
 
 /* Store the result of (r->trial, r->rung), replacing an earlier one. */

@@ -253,7 +253,9 @@ static int store_result(db_conn *db, int64_t id, int rung, const tt_rung_def *rd
 	db_rung row = { .trial = id, .rung = rung, .trainable = r->trainable,
 	                .epochs = rd->epochs, .val_loss = r->val_loss,
 	                .val_acc = r->val_acc, .seconds = r->seconds,
-	                .train_macs = r->train_macs * r->samples_per_s * r->seconds };
+	                .train_macs = r->train_macs * r->samples_per_s * r->seconds,
+	                .macs_kept = r->gates.on ? r->gates.macs_kept : 0,
+	                .params_kept = r->gates.on ? r->gates.params_kept : 0 };
 	db_layer_mem rows[TT_MEM_MAX_STAGES * 4];
 	int nr = 0;
 	static const char *const kinds[] = { "params", "grads", "optim", "activations" };

@@ -338,9 +338,9 @@ static void test_roundtrip(void)
 	CHECK(strcmp(tt.state, "queued") == 0, "requeued state %s", tt.state);
 
 	/* rungs, NaN included; a second put replaces */
-	db_rung r0 = {tid[0], 0, 2, 1.0, 0.75, 0.61, 3.5, 0, 1.5e9};
-	db_rung r1 = {tid[0], 1, 4, 3.0, NAN, 0.0, 9.25, 0, 4.5e9};
-	db_rung r2 = {tid[1], 0, 2, 1.0, 0.5, 0.7, 2.0, 1, 2.5e9};
+	db_rung r0 = {tid[0], 0, 2, 1.0, 0.75, 0.61, 3.5, 0, 1.5e9, 0.4, 0.25};
+	db_rung r1 = {tid[0], 1, 4, 3.0, NAN, 0.0, 9.25, 0, 4.5e9, 0, 0};
+	db_rung r2 = {tid[1], 0, 2, 1.0, 0.5, 0.7, 2.0, 1, 2.5e9, NAN, NAN};
 	OK(db_rung_put(c, &r0, &err));
 	OK(db_rung_put(c, &r1, &err));
 	OK(db_rung_put(c, &r2, &err));
@@ -363,6 +363,12 @@ static void test_roundtrip(void)
 		      rs[1].promoted == 0, "rung 1: NaN loss reads %g",
 		      rs[1].val_loss);
 		CHECK(rs[2].trial == tid[1] && rs[2].promoted == 1, "rung 2");
+		/* what a gated trial kept; 0 and NaN both mean ungated */
+		CHECK(rs[0].macs_kept == 0.4 && rs[0].params_kept == 0.25,
+		      "kept %g %g", rs[0].macs_kept, rs[0].params_kept);
+		CHECK(isnan(rs[1].macs_kept) && isnan(rs[1].params_kept) &&
+		      isnan(rs[2].macs_kept), "ungated reads NaN: %g %g",
+		      rs[1].macs_kept, rs[2].macs_kept);
 	}
 	free(rs);
 
@@ -693,7 +699,7 @@ static void test_migrate(void)
 	OK(db_open(path, 0, &c, &err));
 	if (c) {
 		check_v1_data(c);
-		db_rung nr = {1, 1, 4, 2.0, 0.4, 0.85, 20.0, 0, 7e9};
+		db_rung nr = {1, 1, 4, 2.0, 0.4, 0.85, 20.0, 0, 7e9, 0, 0};
 		OK(db_rung_put(c, &nr, &err));
 		db_close(c);
 	}
@@ -701,6 +707,10 @@ static void test_migrate(void)
 	      "v1 migrated");
 	CHECK(raw_int(path, "SELECT train_macs FROM rungs WHERE rung = 1") == 7e9,
 	      "train_macs stored");
+	CHECK(raw_int(path, "SELECT count(*) FROM rungs WHERE macs_kept IS NULL") == 2,
+	      "old and new ungated rungs keep macs_kept NULL");
+	CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE type = 'index'"
+	              " AND name = 'trials_by_updated'") == 1, "trials_by_updated");
 	check_contract(path);
 
 	/* a fault at each SQLite call of the migrating open: either migrated
@@ -860,7 +870,7 @@ static void fault_base(const char *path)
 	OK(db_begin(c, &err));
 	OK(db_trial_add(c, study, base_params, &trial, &err));
 	OK(db_trial_set(c, trial, "running", 0, &err));
-	db_rung r = {trial, 0, 2, 1.0, 0.9, 0.6, 4.0, 0, 1e6};
+	db_rung r = {trial, 0, 2, 1.0, 0.9, 0.6, 4.0, 0, 1e6, 0, 0};
 	OK(db_rung_put(c, &r, &err));
 	for (int i = 0; i < 10; i++) {
 		db_metric m = {trial, 0, i, i * 0.1, "train", 1.0 / (i + 1), 0.5,
@@ -885,7 +895,7 @@ static int fault_seq(db_conn *c, tt_err *err)
 	db_metric m[5];
 	if ((rc = db_trial_add(c, 1, "{\"lr\": 0.5}", &trial, err)))
 		goto fail;
-	db_rung r = {trial, 0, 2, 1.0, 0.7, 0.7, 3.0, 0, 2e6};
+	db_rung r = {trial, 0, 2, 1.0, 0.7, 0.7, 3.0, 0, 2e6, 0, 0};
 	if ((rc = db_rung_put(c, &r, err)))
 		goto fail;
 	for (int i = 0; i < 5; i++)

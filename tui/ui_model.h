@@ -30,7 +30,9 @@
 #define UI_KEYP_MAX 6     /* key parameters shown per trial */
 #define UI_TOPK 5         /* best trials drawn beside the selected one */
 #define UI_CURVE_CACHE 8  /* trials whose curve points are kept */
-#define UI_SCAN_S 2.0     /* seconds between scans of the trials table */
+/* Seconds between scans of the trials changed lately (by updated_at, an
+ * index range since schema 3, so every poll that finds a change can). */
+#define UI_SCAN_S 0.0
 #define UI_TOUCHED_MAX 256
 
 /* Trial states in the order of the database's values and of the theme's

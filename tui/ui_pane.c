@@ -724,8 +724,7 @@ static void draw_masks(ui_view *v)
 		return;
 	}
 	/* one row per stage: layer gate, unit cells, units kept */
-	int lines = pn->h - 2, row = 0, stages = 0;
-	double kept_p = 0, all_p = 0, prev = 1;
+	int lines = pn->h - 2, row = 0, stages = 0, on_all = 0, units_all = 0;
 	for (int i = 0; i < d->nmask;) {
 		int st = d->mask[i].stage, j = i, on = 0, units = 0, layer = -1;
 		while (j < d->nmask && d->mask[j].stage == st) {
@@ -735,13 +734,7 @@ static void draw_masks(ui_view *v)
 				units++, on += d->mask[j].on;
 			j++;
 		}
-		double frac = units ? (double)on / units : 1;
-		if (layer == 0)
-			frac = 0;
-		/* parameters of a dense or conv stage scale with in x out units */
-		kept_p += prev * frac;
-		all_p += 1;
-		prev = frac > 0 ? frac : prev;
+		on_all += on, units_all += units;
 		stages++;
 		if (row - pn->top >= 0 && row - pn->top < lines) {
 			int y = pn->y + 1 + row - pn->top, x = pn->x;
@@ -767,9 +760,20 @@ static void draw_masks(ui_view *v)
 		i = j;
 	}
 	pn->items = stages;
-	ui_putf(pn->y + pn->h - 1, pn->x, pn->w, n, "kept (est. from unit fractions): "
-	        "params ~%.0f%%, FLOPs ~%.0f%%", all_p ? 100 * kept_p / all_p : 0,
-	        all_p ? 100 * kept_p / all_p : 0);
+	/* FLOPs and parameters kept are the engine's count of the compacted
+	 * network at the end of the latest gated rung; before one ends, the
+	 * units on are all there is */
+	const db_rung *kr = NULL;
+	for (int i = 0; i < d->nrungs; i++)
+		if (isfinite(d->rungs[i].macs_kept))
+			kr = &d->rungs[i];
+	if (kr)
+		ui_putf(pn->y + pn->h - 1, pn->x, pn->w, n, "r%d kept FLOPs %.1f%% "
+		        "params %.1f%%, units %d/%d", kr->rung, 100 * kr->macs_kept,
+		        100 * kr->params_kept, on_all, units_all);
+	else
+		ui_putf(pn->y + pn->h - 1, pn->x, pn->w, n, "units on %d/%d (FLOPs "
+		        "kept: at the rung's end)", on_all, units_all);
 }
 
 /* ---- ranks ---------------------------------------------------------------- */
@@ -902,14 +906,20 @@ void ui_detail_draw(ui_view *v, int top, int *lines)
 	}
 	tl_line(&tl, UI_NORMAL, "%s", "");
 	tl_line(&tl, UI_PANE_TITLE, "Rung results");
-	tl_line(&tl, UI_TABLE_HEADER, "  %-5s %-9s %7s %9s %8s %9s %8s  %s", "rung", "trainable",
-	        "epochs", "val_loss", "val_acc", "seconds", "rank", "promoted");
+	tl_line(&tl, UI_TABLE_HEADER, "  %-5s %-9s %7s %9s %8s %9s %8s  %-8s %6s %6s", "rung",
+	        "trainable", "epochs", "val_loss", "val_acc", "seconds", "rank", "promoted",
+	        "FLOPs", "params");
 	for (int k = 0; k < d->nrungs; k++) {
 		const db_rung *r = &d->rungs[k];
 		int rk = r->rung >= 0 && r->rung < TT_RUNG_MAX ? t->rank[r->rung] : 0;
-		tl_line(&tl, UI_NORMAL, "  %-5d %-9d %7.3g %9.4f %8.4f %9.1f %8d  %s", r->rung,
-		        r->trainable, r->epochs, r->val_loss, r->val_acc, r->seconds, rk,
-		        r->promoted || t->rung > r->rung ? "yes" : "no");
+		char fl[16] = "-", pa[16] = "-";  /* kept by the gates */
+		if (isfinite(r->macs_kept)) {
+			snprintf(fl, sizeof fl, "%.1f%%", 100 * r->macs_kept);
+			snprintf(pa, sizeof pa, "%.1f%%", 100 * r->params_kept);
+		}
+		tl_line(&tl, UI_NORMAL, "  %-5d %-9d %7.3g %9.4f %8.4f %9.1f %8d  %-8s %6s %6s",
+		        r->rung, r->trainable, r->epochs, r->val_loss, r->val_acc, r->seconds,
+		        rk, r->promoted || t->rung > r->rung ? "yes" : "no", fl, pa);
 	}
 	if (!d->nrungs)
 		tl_line(&tl, UI_NORMAL, "  no rung finished yet");

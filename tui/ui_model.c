@@ -397,8 +397,9 @@ static void touch(ui_model *m, int64_t id)
  * table: new trials (ids above the largest seen: a range of the primary
  * key), trials named by new rung results or applied commands (read by id),
  * and the rest (a trial starting to run, diverging, failing) only through
- * updated_at, which has no index.  That scan runs on the first poll and
- * then at most every UI_SCAN_S seconds while the database changes.
+ * updated_at: a range of the trials_by_updated index (schema 3) over the
+ * last UPDATED_SLACK_S seconds, at most every UI_SCAN_S seconds while the
+ * database changes.
  */
 static int poll_trials(ui_model *m, int scan)
 {
@@ -441,6 +442,14 @@ static int poll_rungs(ui_model *m)
 	m->stats.rows += n;
 	for (int i = 0; i < n; i++) {
 		ui_trial *t = ui_model_trial(m, r[i].trial);
+		db_trial one;
+		/* a trial created and finished its rung since the last poll: its
+		 * row comes now, or this result would be passed over for good */
+		if (!t && db_trial_get(m->db, r[i].trial, &one, NULL) == TT_OK) {
+			m->stats.rows++;
+			trial_apply(m, &one);
+			t = ui_model_trial(m, r[i].trial);
+		}
 		if (!t || r[i].rung < 0 || r[i].rung >= TT_RUNG_MAX)
 			continue;
 		touch(m, t->id);

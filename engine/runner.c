@@ -32,8 +32,8 @@
 #include "train.h"
 
 #define METRIC_BATCH 64
-/* Steps between rows of gate probabilities in the masks table. */
-#define GATES_EVERY 100
+/* Gate probabilities go to the masks table every this many metric rows. */
+#define GATES_PER_METRICS 5
 
 typedef struct job_slot {
 	volatile int stop;        /* 1 kill, 2 pause, 3 shutdown */
@@ -357,7 +357,9 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	                                         st->checkpoint_every > 0 ?
 	                                         st->checkpoint_every : 100,
 	                     .on_checkpoint = on_checkpoint,
-	                     .gates_every = GATES_EVERY, .on_gates = on_gates };
+	                     .gates_every = GATES_PER_METRICS *
+	                                    (R->o->metric_every > 0 ? R->o->metric_every : 20),
+	                     .on_gates = on_gates };
 	tt_train_result r;
 	int rc = tt_train_run(&c, &R->data, &h, &r, &err);
 	flush_metrics(&j);

@@ -906,7 +906,8 @@ static const char demo_ini[] =
 	"[data]\nsource = %s\ntrain_size = 2048\nval_size = 512\n\n"
 	"[model]\nspec = cnn:8,16        # 4 stages: stem, two blocks, head\n\n"
 	"[space]\nlr = log-float 0.005 0.3\nmomentum = float 0.5 0.95\n"
-	"batch = choice 32,64\n\n"
+	"batch = choice 32,64\n"
+	"gate-strength = log-float 0.3 10  # the masks pane fills at depth >= 2\n\n"
 	"[fidelity]\nkind = frozen\nmin_trainable = 1\neta = 2\nepochs = 2\n\n"
 	"[scheduler]\nkind = asha\nmax_trials = 24\nsampler = halton\n\n"
 	"[train]\nschedule = cosine\nthreads = 1\n";

@@ -1651,7 +1651,9 @@ static void remap(const tt_model *o, const tt_model *nm, int *const *pos,
 			break;
 		case ST_BLOCK:
 			if (b->branch) {
-				const int *p1 = pos[a->grp[1]], *p2 = pos[a->grp[2]];
+				/* a frozen block has no gates: copied as it is */
+				const int *p1 = a->grp[1] >= 0 ? pos[a->grp[1]] : NULL;
+				const int *p2 = a->grp[2] >= 0 ? pos[a->grp[2]] : NULL;
 				take_conv(dst, src, &b->cv[0], &a->cv[0], p1, NULL, state);
 				take_conv(dst, src, &b->cv[1], &a->cv[1], p2, p1, state);
 			}

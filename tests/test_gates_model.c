@@ -438,8 +438,12 @@ static void compact_changes_nothing_but_cost(void)
  */
 static void compact_eval(void)
 {
-	for (int k = 0; k < NSPECS; k++) {
-		tt_model *m = model(specs[k], 1, 0, 2);
+	/* the specs with every stage trainable, then one behind a frozen
+	 * prefix (stem and b1.1 frozen) */
+	for (int k = 0; k <= NSPECS; k++) {
+		int z = k == NSPECS ? 4 : 0;
+		const char *spec = specs[k == NSPECS ? 3 : k];
+		tt_model *m = model(spec, 1, z, 2);
 		if (!m)
 			return;
 		batch(m, 4);
@@ -456,25 +460,25 @@ static void compact_eval(void)
 		float e0[BATCH * CLASSES], e1[BATCH * CLASSES];
 		logits(m, 0, e0);
 		tt_err err = { 0 };
-		CHECK(tt_model_gate_compact(m, &err) == TT_OK, "%s: %s", specs[k], err.msg);
+		CHECK(tt_model_gate_compact(m, &err) == TT_OK, "%s: %s", spec, err.msg);
 		batch(m, 4);
 		logits(m, 0, e1);
 		CHECK(max_diff(e0, e1, BATCH * CLASSES) <= 1e-5, "%s: eval logits differ by "
-		      "%g after compaction", specs[k], max_diff(e0, e1, BATCH * CLASSES));
+		      "%g after compaction", spec, max_diff(e0, e1, BATCH * CLASSES));
 		size_t np = tt_model_nparams(m);
 		const tt_mem *mm = tt_model_mem(m);
 		size_t cur = mm->current;
 		CHECK(tt_model_gate_compact(m, &err) == TT_OK && tt_model_nparams(m) == np &&
 		      tt_model_mem(m)->current == cur, "%s: a compaction with nothing to "
-		      "prune changed the model", specs[k]);
+		      "prune changed the model", spec);
 		/* prune again, then once more to the end */
 		prune_some(m, 200 + (uint64_t)k);
 		logits(m, 0, e0);
-		CHECK(tt_model_gate_compact(m, &err) == TT_OK, "%s: %s", specs[k], err.msg);
+		CHECK(tt_model_gate_compact(m, &err) == TT_OK, "%s: %s", spec, err.msg);
 		batch(m, 4);
 		logits(m, 0, e1);
 		CHECK(max_diff(e0, e1, BATCH * CLASSES) <= 1e-5, "%s: eval logits differ by "
-		      "%g after a second compaction", specs[k], max_diff(e0, e1, BATCH * CLASSES));
+		      "%g after a second compaction", spec, max_diff(e0, e1, BATCH * CLASSES));
 		tt_gate_cost c;
 		tt_model_gate_desc(m, &c);
 		for (int g = 0; g < c.ngroups; g++) {
@@ -485,7 +489,7 @@ static void compact_eval(void)
 			if (gr->kind == TT_GATE_UNIT && g > 0 && c.group[g - 1].kind == TT_GATE_LAYER &&
 			    !tt_model_gate_present(m)[c.group[g - 1].first])
 				CHECK(live == 0, "%s: group %d of a pruned branch has %d units",
-				      specs[k], g, live);
+				      spec, g, live);
 		}
 		tt_model_free(m);
 	}
@@ -560,10 +564,12 @@ static void gated_config(tt_train_config *c, const char *model)
  */
 static void train_gates_end_01(void)
 {
-	const char *models[] = { "mlp:32,16", "resnet:1,1:w4", "cnn:4,8" };
+	/* the last: a frozen prefix, gates on the trainable stages only */
+	const char *models[] = { "mlp:32,16", "resnet:1,1:w4", "cnn:4,8", "resnet:1,2:w4" };
 	for (size_t k = 0; k < sizeof models / sizeof *models; k++) {
 		tt_train_config c;
 		gated_config(&c, models[k]);
+		c.trainable = k == 3 ? 2 : 0;
 		tt_train_data d;
 		tt_err err = { 0 };
 		CHECK(tt_train_data_load(&c, &d, &err) == TT_OK, "load: %s", err.msg);
@@ -608,6 +614,9 @@ static void train_gates_end_01(void)
 		}
 		CHECK(units > 0 && kept < units, "%s: %d of %d units kept", models[k], kept,
 		      units);
+		for (int s = 0; s < r.stages; s++)
+			CHECK(!r.stage[s].frozen || (r.stage[s].units == 0 && r.stage[s].layer < 0),
+			      "%s: frozen stage %d has gates", models[k], s);
 		char *buf = NULL;
 		size_t len = 0;
 		FILE *f = open_memstream(&buf, &len);

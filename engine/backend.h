@@ -153,6 +153,8 @@ typedef struct tt_backend {
 	 * gather_cols: x(rows, cx)[:, j] = y(rows, cy)[:, idx[j]], its backward.
 	 * row_axpy: y(rows, cols) += a(rows) * x(rows, cols) broadcast over
 	 * cols (a weight decay that differs from unit to unit).
+	 * row_dot: out(r) += sum over cols of a(r, cols) * b(r, cols), summed
+	 * in double (a unit's |W|^2 over its filter or row).
 	 * idx is device ints; every other pointer device floats.
 	 */
 	void (*scale_cols)(float *y, const float *mask, int rows, int c);
@@ -163,6 +165,8 @@ typedef struct tt_backend {
 	                    const int *idx, int rows);
 	void (*row_axpy)(float *y, const float *x, const float *a, int rows,
 	                 int cols);
+	void (*row_dot)(const float *a, const float *b, int rows, int cols,
+	                float *out);
 
 	/* 1 when every value of p[0..n) is finite. */
 	int (*all_finite)(const float *p, size_t n);

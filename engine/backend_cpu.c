@@ -708,6 +708,17 @@ static void cpu_row_axpy(float *y, const float *x, const float *a, int rows, int
 			y[(size_t)r * cols + j] += a[r] * x[(size_t)r * cols + j];
 }
 
+static void cpu_row_dot(const float *a, const float *b, int rows, int cols, float *out)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
+	for (int r = 0; r < rows; r++) {
+		double s = 0;
+		for (int j = 0; j < cols; j++)
+			s += (double)a[(size_t)r * cols + j] * b[(size_t)r * cols + j];
+		out[r] += (float)s;
+	}
+}
+
 static int cpu_all_finite(const float *p, size_t n)
 {
 	int bad = 0;
@@ -758,5 +769,6 @@ const tt_backend tt_backend_cpu = {
 	.scatter_cols = cpu_scatter_cols,
 	.gather_cols = cpu_gather_cols,
 	.row_axpy = cpu_row_axpy,
+	.row_dot = cpu_row_dot,
 	.all_finite = cpu_all_finite,
 };

@@ -13,7 +13,7 @@
  *                      two never live at once, so they share the bytes)
  *   convws             the backend's convolution workspace
  *   dlogits, input, labels, stat scratch
- *   mask, score, coef  with gates: one float per unit gate present, in
+ *   mask, score, coef, wsq  with gates: one float per unit gate present, in
  *                      group order (see the gates section)
  * Shapes: activations are NHWC; "rows" means n*h*w.
  */
@@ -97,7 +97,7 @@ struct tt_model {
 	int last_n;       /* batch of the last forward */
 	int last_train;
 	struct gate_state *gs; /* NULL without gates */
-	float *mask_d, *score_d, *coef_d; /* nunits each, device */
+	float *mask_d, *score_d, *coef_d, *wsq_d; /* nunits each, device */
 	size_t nunits;    /* unit gates present */
 };
 
@@ -120,6 +120,7 @@ typedef struct gate_state {
 	int *orig;            /* per gate slot, see above */
 	size_t *goff;         /* per unit group: its segment in the device arrays */
 	int *allon;           /* per unit group: this forward's masks are all 1 */
+	int *nodecay;         /* per unit group: no prior beyond wd this step */
 	float *t, *mask, *score;
 	unsigned char *pruned, *present;
 	int *stage, *unit;    /* the masks table's ids */
@@ -1169,6 +1170,7 @@ static void gates_free(gate_state *gs)
 	free(gs->orig);
 	free(gs->goff);
 	free(gs->allon);
+	free(gs->nodecay);
 	free(gs->t);
 	free(gs->mask);
 	free(gs->score);
@@ -1306,6 +1308,7 @@ static int gates_new(tt_model *m, const tt_model_config *cfg)
 	GS_ALLOC(gs->orig, gs->ngates);
 	GS_ALLOC(gs->goff, gs->ngroups);
 	GS_ALLOC(gs->allon, gs->ngroups);
+	GS_ALLOC(gs->nodecay, gs->ngroups);
 	GS_ALLOC(gs->t, gs->ngates);
 	GS_ALLOC(gs->mask, gs->ngates);
 	GS_ALLOC(gs->score, gs->ngates);
@@ -1351,7 +1354,8 @@ static int gates_alloc(tt_model *m)
 		size_t b = off * sizeof(float);
 		if (!(m->mask_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)) ||
 		    !(m->score_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)) ||
-		    !(m->coef_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)))
+		    !(m->coef_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)) ||
+		    !(m->wsq_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)))
 			return -1;
 	}
 	for (int s = m->first; s < m->n; s++) {
@@ -1470,42 +1474,48 @@ void tt_model_gate_all_on(tt_model *m)
 		gs->mask[i] = gs->present[i] && !gs->pruned[i];
 }
 
-/* The weights unit k (a column now) of conv cv owns: filter k, gamma[k],
- * beta[k]; its sum of squares into *sq, their count returned. */
-static double conv_unit_sq(const float *p, const conv *cv, int k, double *sq)
+/* out(r) += |row r|^2 of the (rows, cols) parameter tensor at offset off */
+static void sumsq_rows(tt_model *m, size_t off, float *out, int rows, int cols)
 {
-	size_t len = (size_t)cv->s.k * cv->s.k * cv->s.c;
-	const float *f = p + cv->w + (size_t)k * len;
-	double s = 0;
-	for (size_t i = 0; i < len; i++)
-		s += (double)f[i] * f[i];
-	double g = p[cv->gamma + k], b = p[cv->gamma + cv->K + k];
-	*sq = s + g * g + b * b;
-	return (double)len + 2;
+	m->be->row_dot(m->params + off, m->params + off, rows, cols, out);
 }
 
-/* Row k of a dense stage's W and b[k]. */
-static double dense_unit_sq(const float *p, const stage *st, int k, double *sq)
-{
-	const float *r = p + st->dw + (size_t)k * st->din;
-	double s = 0;
-	for (int i = 0; i < st->din; i++)
-		s += (double)r[i] * r[i];
-	double b = p[st->db + k];
-	*sq = s + b * b;
-	return (double)st->din + 1;
-}
-
+/*
+ * The sums of squares are taken on the device, one row of a weight
+ * tensor per unit, so only one float per unit comes back.  A unit owns
+ * its filter (or dense row) and its BN gamma and beta (or its bias).
+ */
 void tt_model_gate_wsq(tt_model *m, double *wsq, double *n)
 {
 	gate_state *gs = m->gs;
 	if (!gs)
 		return;
-	float *p = gs->hbuf;
-	m->be->download(p, m->params, m->nparams * sizeof *p);
 	memset(wsq, 0, (size_t)gs->ngates * sizeof *wsq);
 	if (n)
 		memset(n, 0, (size_t)gs->ngates * sizeof *n);
+	if (!m->nunits)
+		return;
+	m->be->zero(m->wsq_d, m->nunits * sizeof(float));
+	for (int s = m->first; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		for (int j = 1; j <= 2; j++) {
+			int g = st->grp[j];
+			if (g < 0)
+				continue;
+			float *o = m->wsq_d + gs->goff[g];
+			if (st->kind == ST_DENSE) {
+				sumsq_rows(m, st->dw, o, st->dout, st->din);
+				sumsq_rows(m, st->db, o, st->dout, 1);
+			} else {
+				const conv *cv = &st->cv[st->kind == ST_BLOCK ? j - 1 : 0];
+				sumsq_rows(m, cv->w, o, cv->K, cv->s.k * cv->s.k * cv->s.c);
+				sumsq_rows(m, cv->gamma, o, cv->K, 1);
+				sumsq_rows(m, cv->gamma + cv->K, o, cv->K, 1);
+			}
+		}
+	}
+	float *h = gs->hbuf;
+	m->be->download(h, m->wsq_d, m->nunits * sizeof(float));
 	for (int s = m->first; s < m->n; s++) {
 		const stage *st = &m->st[s];
 		double lsq = 0, ln = 0;
@@ -1514,18 +1524,15 @@ void tt_model_gate_wsq(tt_model *m, double *wsq, double *n)
 			if (g < 0)
 				continue;
 			const tt_gate_group *gr = &gs->group[g];
+			const conv *cv = &st->cv[st->kind == ST_BLOCK ? j - 1 : 0];
+			double cnt = st->kind == ST_DENSE ? st->din + 1.0
+			           : (double)cv->s.k * cv->s.k * cv->s.c + 2;
 			for (int k = 0; k < gs->gn[g]; k++) {
-				double sq, cnt;
-				if (st->kind == ST_DENSE)
-					cnt = dense_unit_sq(p, st, k, &sq);
-				else
-					cnt = conv_unit_sq(p, &st->cv[st->kind == ST_BLOCK ? j - 1 : 0],
-					                   k, &sq);
 				int i = gr->first + gs->orig[gr->first + k];
-				wsq[i] = sq;
+				wsq[i] = h[gs->goff[g] + k];
 				if (n)
 					n[i] = cnt;
-				lsq += sq;
+				lsq += wsq[i];
 				ln += cnt;
 			}
 		}
@@ -1551,6 +1558,7 @@ void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
 		return;
 	float *h = gs->hbuf;
 	int any = 0;
+	/* a group whose units are all at 1 (with lam_on = wd) costs nothing */
 	for (int s = m->first; s < m->n; s++) {
 		const stage *st = &m->st[s];
 		double tl = st->grp[0] >= 0 ? gs->t[gs->group[st->grp[0]].first] : 1.0;
@@ -1559,12 +1567,15 @@ void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
 			if (g < 0)
 				continue;
 			const tt_gate_group *gr = &gs->group[g];
+			int zero = 1;
 			for (int k = 0; k < gs->gn[g]; k++) {
 				double te = tl * gs->t[gr->first + gs->orig[gr->first + k]];
 				double c = lam_on + (lam_off - lam_on) * (1 - te) - wd;
 				h[gs->goff[g] + k] = (float)c;
-				any |= (float)c != 0.0f;
+				zero &= (float)c == 0.0f;
 			}
+			gs->nodecay[g] = zero;
+			any |= !zero;
 		}
 	}
 	if (!any)
@@ -1574,7 +1585,7 @@ void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
 		const stage *st = &m->st[s];
 		for (int j = 1; j <= 2; j++) {
 			int g = st->grp[j];
-			if (g < 0)
+			if (g < 0 || gs->nodecay[g])
 				continue;
 			const float *c = m->coef_d + gs->goff[g];
 			if (st->kind == ST_DENSE) {

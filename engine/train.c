@@ -900,7 +900,7 @@ static void gates_json(const tt_train_result *r, FILE *f)
 	num(f, "params_expected", g->params_expected, 1);
 	num(f, "macs_kept", g->macs_kept, 1);
 	num(f, "params_kept", g->params_kept, 1);
-	fprintf(f, "\"gates\":%d,\"rounded\":%d,\"stages\":[", g->ngates, g->rounded);
+	fprintf(f, "\"count\":%d,\"rounded\":%d,\"stages\":[", g->ngates, g->rounded);
 	int first = 1;
 	for (int s = 0; s < r->stages && r->stage; s++) {
 		const tt_train_stage *st = &r->stage[s];

@@ -158,7 +158,7 @@ static void gates_where(void)
  * A model with gates, every mask 1, computes bit for bit what the model
  * without gates computes: logits in train and eval mode, loss, every
  * gradient.  Without gates the memory is what it always was (the gated
- * model's extra is the three per-unit device arrays).
+ * model's extra is its four per-unit device arrays).
  */
 static void gates_at_one_identical(void)
 {
@@ -204,7 +204,7 @@ static void gates_at_one_identical(void)
 		for (int g = 0; g < c.ngroups; g++)
 			units += c.group[g].kind == TT_GATE_UNIT ? (size_t)c.group[g].count : 0;
 		for (int kind = 0; kind < TT_MEM_KINDS; kind++)
-			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 3 * units * 4 : 0) ==
+			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 4 * units * 4 : 0) ==
 			      tt_mem_kind_total(mb, kind), "%s: %s bytes %zu ungated, %zu gated",
 			      specs[k], tt_mem_kind_name[kind], tt_mem_kind_total(ma, kind),
 			      tt_mem_kind_total(mb, kind));

@@ -124,7 +124,7 @@ typedef struct gate_state {
 	float *t, *mask, *score;
 	unsigned char *pruned, *present;
 	int *stage, *unit;    /* the masks table's ids */
-	float *hbuf;          /* host scratch: nparams of the dense network */
+	float *hbuf;          /* host scratch: a float per gate */
 } gate_state;
 
 /* ---- the spec ---------------------------------------------------------- */
@@ -1316,7 +1316,7 @@ static int gates_new(tt_model *m, const tt_model_config *cfg)
 	GS_ALLOC(gs->present, gs->ngates);
 	GS_ALLOC(gs->stage, gs->ngates);
 	GS_ALLOC(gs->unit, gs->ngates);
-	GS_ALLOC(gs->hbuf, m->nparams);
+	GS_ALLOC(gs->hbuf, gs->ngates);
 	for (int g = 0; g < gs->ngroups; g++) {
 		const tt_gate_group *gr = &gs->group[g];
 		/* unit ids number a stage's unit gates from 0, u2 after u1 */
@@ -1338,17 +1338,25 @@ oom:
 	return -1; /* m->gs is freed with m */
 }
 
-/* The device side: mask, score and decay coefficients per present unit,
- * the scatter indices of narrowed blocks. */
-static int gates_alloc(tt_model *m)
+/* Each unit group's segment in the per-unit arrays, at the widths gn
+ * says; returns their total. */
+static size_t gates_offsets(gate_state *gs)
 {
-	gate_state *gs = m->gs;
 	size_t off = 0;
 	for (int g = 0; g < gs->ngroups; g++) {
 		gs->goff[g] = off;
 		if (gs->group[g].kind == TT_GATE_UNIT)
 			off += (size_t)gs->gn[g];
 	}
+	return off;
+}
+
+/* The device side: mask, score, decay coefficient and |W|^2 per present
+ * unit, the scatter indices of narrowed blocks. */
+static int gates_alloc(tt_model *m)
+{
+	gate_state *gs = m->gs;
+	size_t off = gates_offsets(gs);
 	m->nunits = off;
 	if (off) {
 		size_t b = off * sizeof(float);
@@ -1789,6 +1797,7 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 		memcpy(gs->gn, gn_old, (size_t)gs->ngroups * sizeof *gn_old);
 		memcpy(gs->orig, orig_old, (size_t)gs->ngates * sizeof *orig_old);
 		memcpy(gs->present, present_old, (size_t)gs->ngates);
+		gates_offsets(gs);
 	} else {
 		size_t np = nm->nparams, ons = m->nparams;
 		float *nw = calloc(np * (1 + (size_t)nm->slots) + nm->nstate + 1, sizeof *nw);
@@ -1798,6 +1807,7 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 			memcpy(gs->gn, gn_old, (size_t)gs->ngroups * sizeof *gn_old);
 			memcpy(gs->orig, orig_old, (size_t)gs->ngates * sizeof *orig_old);
 			memcpy(gs->present, present_old, (size_t)gs->ngates);
+			gates_offsets(gs);
 			rc = tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
 		} else {
 			remap(m, nm, pos, old, nw, 0);

@@ -32,6 +32,9 @@
  *   BN:     gamma (C), then beta (C)
  *   basic block: conv1, bn1, conv2, bn2, then (if the shape changes) the
  *   1x1 projection conv and its BN.
+ * A compacted gated model (tt_model_gate_compact) keeps this layout at the
+ * widths left: fewer rows and columns, a pruned branch's four tensors
+ * gone.
  * Because frozen stages come first, the trainable parameters are one
  * suffix params[trainable_offset ..); gradients and optimizer state cover
  * exactly that suffix.  Batch-norm running statistics (mean then var per

@@ -513,6 +513,88 @@ static void compact_refuses_to_disconnect(void)
 	tt_model_free(m);
 }
 
+/* ---- compaction out of memory ------------------------------------------ */
+
+/* The cpu backend with an allocation that fails on the fail_at-th call. */
+static tt_backend faulty;
+static int alloc_calls, fail_at = -1;
+
+static void *faulty_alloc(size_t bytes)
+{
+	if (alloc_calls++ == fail_at)
+		return NULL;
+	return be->alloc(bytes);
+}
+
+/*
+ * Compaction with the n-th device allocation failing, for every n until
+ * one succeeds: each failure is TT_ERUNTIME and leaves the model as it
+ * was (logits, parameter count, gates present), and the compaction
+ * tried again afterwards succeeds with the same result as one that never
+ * failed.
+ */
+static void compact_out_of_memory(void)
+{
+	faulty = *be;
+	faulty.alloc = faulty_alloc;
+	const char *spec = "resnet:2,2:w4";
+	tt_model_config cfg = { .spec = spec, .h = H, .w = H, .c = 1, .classes = CLASSES,
+	                        .batch = BATCH, .optim_slots = 1, .seed = SEED,
+	                        .be = &faulty, .gates = 1 };
+	float want[BATCH * CLASSES], got[BATCH * CLASSES], before[BATCH * CLASSES];
+	/* the result of a compaction that never fails */
+	tt_model *ref = NULL;
+	tt_err err = { 0 };
+	CHECK(tt_model_create(&cfg, &ref, &err) == TT_OK, "%s", err.msg);
+	if (!ref)
+		return;
+	prune_some(ref, 9);
+	CHECK(tt_model_gate_compact(ref, &err) == TT_OK, "%s", err.msg);
+	batch(ref, 5);
+	logits(ref, 0, want);
+	int failures = 0;
+	for (int n = 0; n < 200; n++) {
+		tt_model *m = NULL;
+		fail_at = -1;
+		CHECK(tt_model_create(&cfg, &m, &err) == TT_OK, "%s", err.msg);
+		if (!m)
+			break;
+		prune_some(m, 9);
+		batch(m, 5);
+		logits(m, 0, before);
+		size_t np = tt_model_nparams(m), cur = tt_model_mem(m)->current;
+		alloc_calls = 0;
+		fail_at = n;
+		int rc = tt_model_gate_compact(m, &err);
+		fail_at = -1;
+		if (rc == TT_OK) {
+			batch(m, 5);
+			logits(m, 0, got);
+			CHECK(memcmp(got, want, sizeof got) == 0, "allocation %d: the compacted "
+			      "model differs", n);
+			tt_model_free(m);
+			break;
+		}
+		failures++;
+		CHECK(rc == TT_ERUNTIME && strstr(err.msg, "out of memory"),
+		      "allocation %d failing: status %d, %s", n, rc, err.msg);
+		CHECK(tt_model_nparams(m) == np && tt_model_mem(m)->current == cur,
+		      "allocation %d failing: the model changed", n);
+		logits(m, 0, got);
+		CHECK(memcmp(got, before, sizeof got) == 0, "allocation %d failing: the "
+		      "logits changed", n);
+		CHECK(tt_model_gate_compact(m, &err) == TT_OK, "allocation %d failing, then "
+		      "again: %s", n, err.msg);
+		batch(m, 5);
+		logits(m, 0, got);
+		CHECK(memcmp(got, want, sizeof got) == 0, "allocation %d failing, then "
+		      "again: the compacted model differs", n);
+		tt_model_free(m);
+	}
+	CHECK(failures > 10, "only %d allocations to fail", failures);
+	tt_model_free(ref);
+}
+
 /* ---- the training loop -------------------------------------------------- */
 
 typedef struct watch {
@@ -766,6 +848,7 @@ int main(void)
 	TT_RUN(compact_changes_nothing_but_cost);
 	TT_RUN(compact_eval);
 	TT_RUN(compact_refuses_to_disconnect);
+	TT_RUN(compact_out_of_memory);
 	TT_RUN(train_gates_end_01);
 	TT_RUN(train_strength0_is_ungated);
 	TT_RUN(train_resume_gated);

@@ -86,7 +86,7 @@ BENCH_BIN  := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 SETTINGS := $(BUILD)/.settings
 SETTINGS_NOW := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(NVCC)
 
-DEPS_PKGS := gcc make libopenblas-openmp-dev libsqlite3-dev libncurses-dev zlib1g-dev \
+DEPS_PKGS := gcc make python3 libopenblas-openmp-dev libsqlite3-dev libncurses-dev zlib1g-dev \
              dataset-fashion-mnist tmux sqlite3
 BENCH_PKGS := python3-torch python3-numpy time
 

@@ -161,11 +161,13 @@ double tt_gate_complexity(const tt_gate_cost *c, const float *t, double a,
 
 void tt_gate_update(const tt_gate_cost *c, const tt_gate_config *cfg,
                     float *t, const float *score, const double *wsq,
-                    const unsigned char *pruned, double *dcdt)
+                    const unsigned char *pruned, int hold_layers, double *dcdt)
 {
 	tt_gate_complexity(c, t, cfg->flops_share, dcdt);
 	for (int g = 0; g < c->ngroups; g++) {
 		const tt_gate_group *gr = &c->group[g];
+		if (hold_layers && gr->kind == TT_GATE_LAYER)
+			continue;
 		double scale = gr->kind == TT_GATE_LAYER ? 2 * cfg->balance
 		                                         : 2 * (1 - cfg->balance);
 		for (int j = 0; j < gr->count; j++) {

@@ -109,11 +109,14 @@ double tt_gate_complexity(const tt_gate_cost *c, const float *t, double a,
  * (0 when sampled off); wsq[i] = |W_s|^2.  pruned[i] != 0 marks a gate
  * pruned for good (its t is 0 and stays 0); pruned may be NULL.  A gate
  * the projection puts at 0 is not pruned: it is sampled off until its G
- * turns negative or the pruning rule removes it.  dcdt is scratch of
- * ngates doubles.
+ * turns negative or the pruning rule removes it.  With hold_layers the
+ * layer gates do not move: during the layer hold a layer gate's
+ * complexity gradient (its whole branch's share of the cost) would take
+ * it to 0 within a few steps, and a gate at 0 is never sampled, never
+ * scored and could not come back.  dcdt is scratch of ngates doubles.
  */
 void tt_gate_update(const tt_gate_cost *c, const tt_gate_config *cfg,
                     float *t, const float *score, const double *wsq,
-                    const unsigned char *pruned, double *dcdt);
+                    const unsigned char *pruned, int hold_layers, double *dcdt);
 
 #endif

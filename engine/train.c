@@ -712,6 +712,11 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		}
 	}
 	size_t in_bytes = (size_t)tr->h * tr->w * tr->c * sizeof(float);
+	/* With gates and at least three epochs, the last epoch fine-tunes the
+	 * rounded, compacted network with its gates fixed (methods.md section
+	 * 4, step 7): rounding a gate still inside (0, 1) removes weights that
+	 * were still in use, and an epoch lets the rest make up for them. */
+	long fine_from = gr.on && total >= 3 * spe ? total - spe : total;
 	while (step < total && !stop) {
 		long off = (step % spe) * batch;
 		if (off == 0) {
@@ -726,8 +731,16 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		be->upload(tt_model_input(m), bt.hx, (size_t)b * in_bytes);
 		be->upload(tt_model_labels(m), bt.hy, (size_t)b * sizeof(int));
 		/* the first epochs warm up with every gate on, then a sample a
-		 * step (methods.md section 4, steps 1 and 2) */
-		int warm = gr.on && epoch < gr.cfg.warmup_epochs;
+		 * step (methods.md section 4, steps 1 and 2), and the fine-tuning
+		 * epoch has every gate left on */
+		if (gr.on && step == fine_from) {
+			rounded += gates_finish(&gr, m);
+			if ((rc = tt_model_gate_compact(m, err))) {
+				free(ckbuf);
+				goto out;
+			}
+		}
+		int warm = gr.on && (epoch < gr.cfg.warmup_epochs || step >= fine_from);
 		if (warm)
 			tt_model_gate_all_on(m);
 		else if (gr.on)
@@ -753,7 +766,7 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 		if (gr.on && !warm)
 			tt_gate_update(&gr.cost, &gr.cfg, tt_model_gate_probs(m),
 			               tt_model_gate_scores(m), gr.wsq, tt_model_gate_pruned(m),
-			               gr.dcdt);
+			               epoch < gr.cfg.layer_hold_epochs, gr.dcdt);
 		be->sync();
 		t_train += now() - t0;
 		step++;
@@ -782,7 +795,7 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 			/* the run's end rounds every gate to 0 or 1; every epoch
 			 * end removes what was pruned, before evaluating */
 			if (gr.on && step == total)
-				rounded = gates_finish(&gr, m);
+				rounded += gates_finish(&gr, m);
 			if (gr.on && (rc = tt_model_gate_compact(m, err))) {
 				free(ckbuf);
 				goto out;

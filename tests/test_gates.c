@@ -195,7 +195,7 @@ static void test_projection(void)
 	for (int step = 0; step < 2000; step++) {
 		for (int i = 0; i < 9; i++)
 			score[i] = 50 * (tt_rng_uniform(&rng) - 0.5f);
-		tt_gate_update(&r, &g, t, score, wsq, pruned, d);
+		tt_gate_update(&r, &g, t, score, wsq, pruned, 0, d);
 		for (int i = 0; i < 9; i++) {
 			outside += !(t[i] >= 0 && t[i] <= 1);
 			zeros += t[i] == 0;
@@ -210,7 +210,7 @@ static void test_projection(void)
 	/* a NaN score leaves the gate where it was */
 	float before = t[2] = 0.5f;
 	score[2] = NAN;
-	tt_gate_update(&r, &g, t, score, wsq, pruned, d);
+	tt_gate_update(&r, &g, t, score, wsq, pruned, 0, d);
 	CHECK(t[2] == before, "a NaN score moved t to %g", t[2]);
 }
 
@@ -227,7 +227,7 @@ static void test_update_terms(void)
 		tt_gate_config g = cfg_with(1, b);
 		for (int i = 0; i < 9; i++)
 			t[i] = 0.5f;
-		tt_gate_update(&r, &g, t, score, wsq, NULL, d);
+		tt_gate_update(&r, &g, t, score, wsq, NULL, 0, d);
 		for (int i = 0; i < 9; i++)
 			CHECK(t[i] < 0.5f, "b=%g gate %d did not move down: %g", b, i, t[i]);
 		double layer_drop = 0.5 - t[0], unit_drop = 0.5 - t[1];
@@ -241,19 +241,28 @@ static void test_update_terms(void)
 	tt_gate_config g = cfg_with(0, 0.5);
 	for (int i = 0; i < 9; i++)
 		t[i] = 1, score[i] = -0.1f;
-	tt_gate_update(&r, &g, t, score, wsq, NULL, d);
+	tt_gate_update(&r, &g, t, score, wsq, NULL, 0, d);
 	for (int i = 0; i < 9; i++)
 		CHECK(t[i] == 1, "gate %d left 1 with a negative score: %g", i, t[i]);
 	for (int i = 0; i < 9; i++)
 		t[i] = 0.5f, score[i] = 0, wsq[i] = 4;
-	tt_gate_update(&r, &g, t, score, wsq, NULL, d);
+	tt_gate_update(&r, &g, t, score, wsq, NULL, 0, d);
 	for (int i = 0; i < 9; i++)
 		CHECK_CLOSE(t[i], 0.5 + g.lr * (g.lam_off - g.lam_on) * 2, 1e-7, 0,
 		            "weight-norm term");
+	/* the layer hold: the layer gate stays, the units move */
+	{
+		tt_gate_config h = cfg_with(1, 0.5);
+		for (int i = 0; i < 9; i++)
+			t[i] = 0.5f, score[i] = 0, wsq[i] = 0;
+		tt_gate_update(&r, &h, t, score, wsq, NULL, 1, d);
+		CHECK(t[0] == 0.5f, "a held layer gate moved to %g", t[0]);
+		CHECK(t[1] < 0.5f && t[5] < 0.5f, "units held too: %g %g", t[1], t[5]);
+	}
 	/* the 1/t factor is clipped at 20 */
 	for (int i = 0; i < 9; i++)
 		t[i] = 0.01f, score[i] = 0.001f, wsq[i] = 0;
-	tt_gate_update(&r, &g, t, score, wsq, NULL, d);
+	tt_gate_update(&r, &g, t, score, wsq, NULL, 0, d);
 	CHECK_CLOSE(t[3], 0.01 - g.lr * 20 * 0.001, 1e-7, 0, "clip(1/t, 1, 20)");
 }
 

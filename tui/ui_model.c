@@ -240,8 +240,14 @@ static void keyp_names(ui_model *m, const char *params)
 {
 	m->nkeyp = 0;
 	if (m->have_cfg) {
-		for (int k = 0; k < m->cfg.nspace && m->nkeyp < UI_KEYP_MAX; k++)
-			snprintf(m->keyp[m->nkeyp++], TT_NAME_LEN, "%s", m->cfg.space[k].name);
+		for (int k = 0; k < m->cfg.nspace && m->nkeyp < UI_KEYP_MAX; k++) {
+			/* a copy by hand: GCC's -Wrestrict cannot tell that the
+			 * study's names and keyp never overlap */
+			const char *name = m->cfg.space[k].name;
+			size_t len = strnlen(name, TT_NAME_LEN - 1);
+			memcpy(m->keyp[m->nkeyp], name, len);
+			m->keyp[m->nkeyp++][len] = '\0';
+		}
 		return;
 	}
 	while (m->nkeyp < UI_KEYP_MAX &&

@@ -691,8 +691,10 @@ static void draw_memory(ui_view *v)
 		ui_putf(yy, pn->x, pn->w, n, "total %s, all stages trainable", a);
 	else if (how) {
 		ui_bytes(b, sizeof b, full);
-		ui_putf(yy, pn->x, pn->w, n, "total %s, %d frozen: saves %.0f%% of full %s (%s)",
-		        a, frozen, full > 0 ? 100 * (1 - tot / full) : 0.0, b, how);
+		/* short enough for the pane's width at 120 columns; whether
+		 * the full figure was stored or computed is in the detail view */
+		ui_putf(yy, pn->x, pn->w, n, "%s (%d frozen) vs full %s: -%.0f%%",
+		        a, frozen, b, full > 0 ? 100 * (1 - tot / full) : 0.0);
 	} else {
 		ui_putf(yy, pn->x, pn->w, n, "total %s, %d frozen; full training: %s", a, frozen,
 		        d->calc_why[0] ? d->calc_why : "unknown");

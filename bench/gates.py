@@ -11,14 +11,14 @@ kept in bench/out/gates/, the table goes to stdout and bench/out/gates.csv.
 Columns: test accuracy and its change against the baseline (points),
 FLOPs and parameters kept (of the ungated network; "exp" is what the
 probabilities expect at the end, "act" the compacted network that is
-left), blocks and units kept, share of gates that ended exactly 0 or 1,
-and samples/s in the first and last epoch against the baseline's.
+left), blocks and units kept, whether every gate ended exactly 0 or 1 and
+the share the end had to round from inside (0, 1), and samples/s in the first and last epoch against the baseline's.
 
 Usage: /usr/bin/python3 bench/gates.py [--quick]
 Env: BUILD (build), GATES_MODELS (comma-separated, ';' between models),
-GATES_TRAIN (training images), GATES_EPOCHS, GATES_STRENGTHS ("0.3,1,3,10,30"),
+GATES_TRAIN (training images), GATES_EPOCHS, GATES_STRENGTHS ("0.5,0.75,1,1.5,2"),
 GATES_BALANCES ("0.1,0.9"), GATES_BALANCE_AT (strength of the balance
-sweep, default 3), THREADS (2).
+sweep, default 1), THREADS (2).
 """
 import csv
 import json
@@ -38,10 +38,10 @@ models = os.environ.get("GATES_MODELS", "resnet:2,2,2:w16;mlp:512,512,512").spli
 train = int(os.environ.get("GATES_TRAIN", "4000" if quick else "20000"))
 epochs = int(os.environ.get("GATES_EPOCHS", "4" if quick else "6"))
 strengths = [float(x) for x in os.environ.get(
-    "GATES_STRENGTHS", "1,10" if quick else "0.3,1,3,10,30").split(",")]
+    "GATES_STRENGTHS", "1,2" if quick else "0.5,0.75,1,1.5,2").split(",")]
 balances = [float(x) for x in os.environ.get(
     "GATES_BALANCES", "" if quick else "0.1,0.9").split(",") if x]
-balance_at = float(os.environ.get("GATES_BALANCE_AT", "3"))
+balance_at = float(os.environ.get("GATES_BALANCE_AT", "1"))
 threads = os.environ.get("THREADS", "2")
 
 epoch_re = re.compile(r"^epoch (\d+) .* ([0-9.]+) samples/s")
@@ -71,30 +71,26 @@ def run(model, gates):
     return r
 
 
-def kept(g, key):
-    v = g.get(key)
-    return float("nan") if v is None else float(v)
-
-
 def summary(r, base):
     g = r.get("gates") or {}
     stages = g.get("stages", [])
-    layers = [s for s in stages if s.get("layer") is not None]
-    blocks = f"{sum(1 for s in layers if s['layer'])}/{len(layers)}" if layers else "-"
-    units_k = sum(s.get("units_kept", 0) for s in stages)
-    units_t = sum(s.get("units", 0) for s in stages)
-    probs = [m["prob"] for m in g.get("masks", [])]
-    binary = (sum(1 for p in probs if p in (0, 1)) / len(probs)) if probs else float("nan")
+    layers = [s["layer"] for s in stages if "layer" in s]
+    units_k = sum(s["kept"] for s in stages)
+    units_t = sum(s["units"] for s in stages)
+    masks = "".join(s["mask"] for s in stages)
     return {
         "test_acc": 100 * r["test_acc"],
         "delta": 100 * (r["test_acc"] - base["test_acc"]),
-        "flops_exp": kept(g, "flops_expected") if g else 1.0,
-        "flops_act": kept(g, "flops_kept") if g else 1.0,
-        "params_exp": kept(g, "params_expected") if g else 1.0,
-        "params_act": kept(g, "params_kept") if g else 1.0,
-        "blocks": blocks,
+        "flops_exp": g["macs_expected"] if g else 1.0,
+        "flops_act": g["macs_kept"] if g else 1.0,
+        "params_exp": g["params_expected"] if g else 1.0,
+        "params_act": g["params_kept"] if g else 1.0,
+        "blocks": f"{sum(1 for l in layers if l)}/{len(layers)}" if layers else "-",
         "units": f"{units_k}/{units_t}" if units_t else "-",
-        "binary": binary,
+        # every gate ends exactly 0 or 1; "rounded" is the share the end
+        # had to round from inside (0, 1) (methods.md hopes for under 1%)
+        "all01": (set(masks) <= set("01")) if g else True,
+        "rounded": g["rounded"] / g["count"] if g and g["count"] else 0.0,
         "sps_first": r["_sps_first"],
         "sps_last": r["_sps_last"],
         "speedup": r["_sps_last"] / base["_sps_last"] if base["_sps_last"] else float("nan"),
@@ -124,12 +120,12 @@ with open(os.path.join("bench", "out", "gates.csv"), "w", newline="") as f:
 
 print(f"\n{'model':18} {'S':>5} {'B':>4} {'test%':>6} {'d pts':>6} "
       f"{'FLOPs exp/act':>14} {'params exp/act':>15} {'blocks':>6} {'units':>9} "
-      f"{'0/1':>5} {'samples/s first>last':>21} {'x dense':>7}")
+      f"{'0/1':>4} {'rnd':>5} {'samples/s first>last':>21} {'x dense':>7}")
 for r in rows:
     print(f"{r['model']:18} {r['strength']:>5g} {str(r['balance']):>4} "
           f"{r['test_acc']:6.2f} {r['delta']:+6.2f} "
           f"{r['flops_exp']:6.3f}/{r['flops_act']:<7.3f} "
           f"{r['params_exp']:6.3f}/{r['params_act']:<8.3f} {r['blocks']:>6} "
-          f"{r['units']:>9} {r['binary']:5.2f} "
+          f"{r['units']:>9} {'yes' if r['all01'] else 'NO':>4} {r['rounded']:5.2f} "
           f"{r['sps_first']:9.0f} > {r['sps_last']:<9.0f} {r['speedup']:7.2f}")
 print(f"\nload {os.getloadavg()[0]:.2f} at the end; CSV: bench/out/gates.csv")

@@ -907,8 +907,9 @@ static const char demo_ini[] =
 	"[model]\nspec = cnn:8,16        # 4 stages: stem, two blocks, head\n\n"
 	"[space]\nlr = log-float 0.005 0.3\nmomentum = float 0.5 0.95\n"
 	"batch = choice 32,64\n"
-	"gate-strength = log-float 0.3 10  # the masks pane fills at depth >= 2\n\n"
-	"[fidelity]\nkind = frozen\nmin_trainable = 1\neta = 2\nepochs = 2\n\n"
+	"gate-strength = log-float 0.05 0.5  # the masks pane fills at depth >= 2\n\n"
+	"# 3 epochs a rung: warm-up, gates, fine-tuning of the 0/1 network\n"
+	"[fidelity]\nkind = frozen\nmin_trainable = 1\neta = 2\nepochs = 3\n\n"
 	"[scheduler]\nkind = asha\nmax_trials = 24\nsampler = halton\n\n"
 	"[train]\nschedule = cosine\nthreads = 1\n";
 

@@ -1489,6 +1489,28 @@ static void sumsq_rows(tt_model *m, size_t off, float *out, int rows, int cols)
 }
 
 /*
+ * The weights the units of unit group j (1: u1 or a dense/conv stage's
+ * outputs, 2: u2) of stage st own, one row per unit: the filter (or dense
+ * row) and the BN gamma and beta (or the bias).  fn gets every tensor's
+ * offset and row length, with vec the group's per-unit vector.  The one
+ * place that says what a unit owns, for |W|^2 and for the weight prior.
+ */
+typedef void (*owned_fn)(tt_model *m, size_t off, float *vec, int rows, int cols);
+
+static void owned_rows(tt_model *m, const stage *st, int j, owned_fn fn, float *vec)
+{
+	if (st->kind == ST_DENSE) {
+		fn(m, st->dw, vec, st->dout, st->din);
+		fn(m, st->db, vec, st->dout, 1);
+		return;
+	}
+	const conv *cv = &st->cv[st->kind == ST_BLOCK ? j - 1 : 0];
+	fn(m, cv->w, vec, cv->K, cv->s.k * cv->s.k * cv->s.c);
+	fn(m, cv->gamma, vec, cv->K, 1);
+	fn(m, cv->gamma + cv->K, vec, cv->K, 1);
+}
+
+/*
  * The sums of squares are taken on the device, one row of a weight
  * tensor per unit, so only one float per unit comes back.  A unit owns
  * its filter (or dense row) and its BN gamma and beta (or its bias).
@@ -1510,16 +1532,7 @@ void tt_model_gate_wsq(tt_model *m, double *wsq, double *n)
 			int g = st->grp[j];
 			if (g < 0)
 				continue;
-			float *o = m->wsq_d + gs->goff[g];
-			if (st->kind == ST_DENSE) {
-				sumsq_rows(m, st->dw, o, st->dout, st->din);
-				sumsq_rows(m, st->db, o, st->dout, 1);
-			} else {
-				const conv *cv = &st->cv[st->kind == ST_BLOCK ? j - 1 : 0];
-				sumsq_rows(m, cv->w, o, cv->K, cv->s.k * cv->s.k * cv->s.c);
-				sumsq_rows(m, cv->gamma, o, cv->K, 1);
-				sumsq_rows(m, cv->gamma + cv->K, o, cv->K, 1);
-			}
+			owned_rows(m, st, j, sumsq_rows, m->wsq_d + gs->goff[g]);
 		}
 	}
 	float *h = gs->hbuf;
@@ -1554,7 +1567,7 @@ void tt_model_gate_wsq(tt_model *m, double *wsq, double *n)
 }
 
 /* grads += coef(row) * params over a (rows, cols) tensor at offset off */
-static void decay_rows(tt_model *m, size_t off, const float *coef, int rows, int cols)
+static void decay_rows(tt_model *m, size_t off, float *coef, int rows, int cols)
 {
 	m->be->row_axpy(m->grads + (off - m->toff), m->params + off, coef, rows, cols);
 }
@@ -1595,16 +1608,7 @@ void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
 			int g = st->grp[j];
 			if (g < 0 || gs->nodecay[g])
 				continue;
-			const float *c = m->coef_d + gs->goff[g];
-			if (st->kind == ST_DENSE) {
-				decay_rows(m, st->dw, c, st->dout, st->din);
-				decay_rows(m, st->db, c, st->dout, 1);
-			} else {
-				const conv *cv = &st->cv[st->kind == ST_BLOCK ? j - 1 : 0];
-				decay_rows(m, cv->w, c, cv->K, cv->s.k * cv->s.k * cv->s.c);
-				decay_rows(m, cv->gamma, c, cv->K, 1);
-				decay_rows(m, cv->gamma + cv->K, c, cv->K, 1);
-			}
+			owned_rows(m, st, j, decay_rows, m->coef_d + gs->goff[g]);
 		}
 	}
 }

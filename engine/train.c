@@ -161,9 +161,6 @@ static void fill_result(const tt_train_config *c, tt_model *m, tt_train_result *
 
 /* ---- gates ------------------------------------------------------------- */
 
-/* The gates' random stream: its own purpose beside rng.h's. */
-#define STREAM_GATES 6
-
 /* A gated run's working state (methods.md section 4). */
 typedef struct gate_run {
 	int on, n;
@@ -241,7 +238,7 @@ static int gate_run_init(gate_run *g, tt_model *m, const tt_train_config *c)
 	tt_model_gate_wsq(m, g->wsq, g->wn);
 	for (int i = 0; i < g->n; i++)
 		g->ms0[i] = g->wn[i] > 0 ? g->wsq[i] / g->wn[i] : 0;
-	tt_rng_seed(&g->rng, c->seed, STREAM_GATES);
+	tt_rng_seed(&g->rng, c->seed, TT_STREAM_GATES);
 	return 0;
 }
 

@@ -124,6 +124,16 @@ bad gates-balance-range "--gates '1,2'|balance 2 is out of range|0..1" --gates 1
 bad gates-too-many "more than three values" --gates 1,0.5,0.5,1 $SYN --steps 1 --model mlp:8
 bad gates-negative "strength -1 is out of range" --gates=-1 $SYN --steps 1 --model mlp:8
 
+# --gates on a run whose only trainable stage is the head: it says so.
+run --gates 1 $SYN --steps 1 --model mlp:8 --trainable 1
+if [ "$rc" -ne 0 ]; then fail gates-nothing-to-gate "exit status $rc: $(tail -2 "$T/err")"
+elif ! has "--gates" "no unit or layer to gate" "ungated"; then fail gates-nothing-to-gate "$why"
+else ok gates-nothing-to-gate; fi
+run --gates 1 $SYN --steps 1 --model mlp:8 --trainable 2
+if grep -qF "no unit or layer to gate" "$T/err"; then
+	fail gates-something-to-gate "notice on a gated fc1: $(tail -2 "$T/err")"
+else ok gates-something-to-gate; fi
+
 "$TT_BIN" bogus-command >"$T/out" 2>"$T/err"
 rc=$?
 if [ "$rc" -ne 2 ]; then fail unknown-command "exit status $rc, expected 2"

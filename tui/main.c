@@ -336,6 +336,10 @@ static int cmd_train(int argc, char **argv)
 	rc = tt_train_run(&c, &data, &hooks, &r, &err);
 	tt_train_data_free(&data);
 	if (rc == TT_OK || rc == TT_EDIVERGED) {
+		if (c.gates.strength > 0 && r.gates.ngates == 0)
+			fprintf(stderr, "tunetop train: --gates: the trainable stages "
+			        "have no unit or layer to gate (the head never is); "
+			        "the run was ungated\n");
 		tt_train_result_json(&r, stdout);
 		fflush(stdout);
 		tt_train_result_free(&r);

@@ -212,6 +212,11 @@ fi
 TM send-keys -t main F1
 if wait_screen main '^ tunetop help' 10; then
 	golden help-screen main help-120x40
+	# the title says it scrolls; PgDn reaches the end, and the title says so
+	TM send-keys -t main NPage
+	if wait_screen main 'lines [0-9]+-([0-9]+) of \1 *$' 10 &&
+	   grep -q '  X  diverged' "$T/main.txt" && ! grep -q 'more below' "$T/main.txt"
+	then ok help-scrolls; else fail help-scrolls "after PgDn: $(cat "$T/main.txt")"; fi
 	TM send-keys -t main Escape
 	if wait_screen main ' Trials ' 10; then ok help-closes; else fail help-closes "$(cat "$T/main.txt")"; fi
 else

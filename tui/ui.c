@@ -415,7 +415,8 @@ static const ui_key *key_find(int ch)
 
 static int key_overlay(ui *u, int ch)
 {
-	int page = getmaxy(stdscr) - 3;
+	/* the overlay shows rows 1..H-2; a page keeps one line of context */
+	int shown = getmaxy(stdscr) - 2, page = shown - 1;
 	switch (ch) {
 	case KEY_UP: u->overlay_top--; break;
 	case KEY_DOWN: u->overlay_top++; break;
@@ -430,8 +431,8 @@ static int key_overlay(ui *u, int ch)
 			u->mode = M_MAIN;
 		return R_DRAW;
 	}
-	if (u->overlay_top > u->overlay_lines - page)
-		u->overlay_top = u->overlay_lines - page;
+	if (u->overlay_top > u->overlay_lines - shown)
+		u->overlay_top = u->overlay_lines - shown;
 	if (u->overlay_top < 0)
 		u->overlay_top = 0;
 	return R_DRAW;

@@ -855,6 +855,20 @@ typedef struct text_lines {
 	const ui_view *v;
 } text_lines;
 
+/* On the title row, right-aligned: which lines show when not all fit, so a
+ * view taller than the terminal says that it scrolls. */
+static void tl_mark(const text_lines *tl, attr_t a)
+{
+	if (tl->n <= tl->h)
+		return;
+	int last = tl->top + tl->h < tl->n ? tl->top + tl->h : tl->n;
+	char s[80];
+	int len = snprintf(s, sizeof s, " lines %d-%d of %d%s ", tl->top + 1, last,
+	                   tl->n, last < tl->n ? ", more below" : "");
+	int x = getmaxx(stdscr) - len;
+	ui_put(0, x > 1 ? x : 1, -1, a, s);
+}
+
 __attribute__((format(printf, 3, 4)))
 static void tl_line(text_lines *tl, int role, const char *fmt, ...)
 {
@@ -974,6 +988,7 @@ void ui_detail_draw(ui_view *v, int top, int *lines)
 	}
 	if (!d->nhist)
 		tl_line(&tl, UI_NORMAL, "  none");
+	tl_mark(&tl, ti);
 	*lines = tl.n;
 }
 
@@ -1005,5 +1020,6 @@ void ui_help_draw(ui_view *v, int top, int *lines, const char *const *keys, int 
 	tl_line(&tl, UI_PANE_TITLE, "Trial states (ladder letters)");
 	for (int s = 0; s < UI_NSTATES; s++)
 		tl_line(&tl, UI_STATE_QUEUED + s, "  %c  %s", state_letter(s), ui_state_name[s]);
+	tl_mark(&tl, ti);
 	*lines = tl.n;
 }

@@ -409,6 +409,9 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 		tt_train_result_free(&r);
 		return;
 	}
+	if (c.gates.strength > 0 && r.gates.ngates == 0)
+		logf_(R, "trial %lld rung %d (z=%d): no trainable stage has a unit or layer "
+		      "to gate; the rung trained ungated", (long long)id, rung, r.trainable);
 	pthread_mutex_lock(&R->mu);
 	{
 		int paused = R->sched.t[i].state == TT_T_PAUSED;

@@ -8,7 +8,8 @@
 #    warm-up, three gated epochs, a fine-tuning epoch.
 # 2. A gated study: the masks table holds every gate of the trials that
 #    trained gated stages, final masks 0/1 with prob equal to on, and their
-#    rung results say what they kept.
+#    rung results say what they kept; the log names every head-only rung
+#    (nothing to gate) as trained ungated.
 BIN=${TT_BIN:-build/tunetop}
 T=$(mktemp -d) || exit 1
 trap 'rm -rf "$T"' EXIT INT TERM
@@ -70,6 +71,8 @@ elif [ "$bad01" -ne 0 ]; then
 	echo "FAIL gates-study: $bad01 final masks not 0/1 or prob != on"
 elif [ "$kept" -ne "$(q "SELECT count(*) FROM rungs WHERE trainable >= 2")" ]; then
 	echo "FAIL gates-study: gated rung results without macs_kept"
+elif [ "$(grep -c 'trained ungated' "$T/log")" -ne "$(q "SELECT count(*) FROM rungs WHERE trainable = 1")" ]; then
+	echo "FAIL gates-study: the log names $(grep -c 'trained ungated' "$T/log") head-only rungs as ungated, the database has $(q "SELECT count(*) FROM rungs WHERE trainable = 1")"
 else
 	echo "ok gates-study: $with gated trials, masks per trial $per"
 fi

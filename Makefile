@@ -45,7 +45,7 @@ endif
 
 CFLAGS  ?=
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -fopenmp -MMD -MP \
-           -Iengine -Idb -Itui -I$(BLAS_INC) $(CURSES_CFLAGS)
+           -Ibase -Iengine -Idb -Itui -I$(BLAS_INC) $(CURSES_CFLAGS)
 # The explorer draws braille and box characters: the wide-character
 # ncurses (ncursesw).  _GNU_SOURCE already implies what <curses.h> wants
 # for its wide functions; NCURSES_WIDECHAR says so outright.
@@ -67,15 +67,16 @@ $(error CUDA=1: the CUDA backend (engine/backend_cuda.cu) is not written yet; th
 endif
 CFLAGS  += -DTT_CUDA=1 -I$(CUDA_HOME)/include
 LDLIBS  += -L$(CUDA_HOME)/lib64 -lcudart -lcublas -lstdc++
-NVFLAGS := -O3 -std=c++17 -Iengine -Xcompiler -fPIC
+NVFLAGS := -O3 -std=c++17 -Ibase -Iengine -Xcompiler -fPIC
 endif
 
+BASE_SRC   := $(wildcard base/*.c)
 ENGINE_SRC := $(wildcard engine/*.c)
 DB_SRC     := $(wildcard db/*.c)
 TUI_SRC    := $(filter-out tui/main.c,$(wildcard tui/*.c))
 CUDA_SRC   := $(if $(filter 1,$(CUDA)),$(wildcard engine/*.cu))
 THEME_FILES := $(sort $(wildcard themes/*.theme))
-LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(ENGINE_SRC) $(DB_SRC) $(TUI_SRC)) \
+LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(BASE_SRC) $(ENGINE_SRC) $(DB_SRC) $(TUI_SRC)) \
               $(BUILD)/tui/themes_builtin.o \
               $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
 TEST_SRC   := $(wildcard tests/test_*.c)

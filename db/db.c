@@ -21,6 +21,8 @@
  */
 #include "db.h"
 
+#include "clock.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -273,20 +275,6 @@ static const char *lookup(const char *const *tab, int n, const char *s)
 	return NULL;
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-	while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-		;
-}
-
 /* Record an error in c->emsg and err; returns code. */
 __attribute__((format(printf, 4, 5)))
 static int db_err(db_conn *c, tt_err *err, int code, const char *fmt, ...)
@@ -358,7 +346,7 @@ static int busy_retry(db_conn *c, int rc, int tries, int always)
 	if (!always && !sqlite3_get_autocommit(c->db))
 		return 0;
 	int ms = DB_RETRY_SLEEP_MS << tries;
-	sleep_ms(ms < 100 ? ms : 100);
+	tt_clock_sleep_ms(ms < 100 ? ms : 100);
 	return 1;
 }
 
@@ -1016,7 +1004,7 @@ int db_study_ensure(db_conn *c, const char *name, const char *config,
 	/* uint64 seeds above INT64_MAX are stored as their two's complement
 	 * bit pattern and read back exactly. */
 	b_i64(st, 3, (int64_t)seed, &rc);
-	b_dbl(st, 4, now(), &rc);
+	b_dbl(st, 4, tt_clock_wall(), &rc);
 	if (rc != SQLITE_OK) {
 		code = sql_err(c, err, rc, op);
 		sqlite3_clear_bindings(st);
@@ -1100,7 +1088,7 @@ static int bind_trial_add(sqlite3_stmt *st, const void *arg)
 {
 	const struct id_text *a = arg;
 	int rc = SQLITE_OK;
-	double t = now();
+	double t = tt_clock_wall();
 	b_i64(st, 1, a->id, &rc);
 	b_text(st, 2, a->text, &rc);
 	b_dbl(st, 3, t, &rc);
@@ -1131,7 +1119,7 @@ static int bind_trial_set(sqlite3_stmt *st, const void *arg)
 	int rc = SQLITE_OK;
 	b_text(st, 1, a->text, &rc);
 	b_i64(st, 2, a->i2, &rc);
-	b_dbl(st, 3, now(), &rc);
+	b_dbl(st, 3, tt_clock_wall(), &rc);
 	b_i64(st, 4, a->id, &rc);
 	return rc;
 }
@@ -1213,7 +1201,7 @@ int db_trials(db_conn *c, int64_t study, db_trial **out, int *n, tt_err *err)
 static int bind_requeue(sqlite3_stmt *st, const void *arg)
 {
 	int rc = SQLITE_OK;
-	b_dbl(st, 1, now(), &rc);
+	b_dbl(st, 1, tt_clock_wall(), &rc);
 	b_i64(st, 2, *(const int64_t *)arg, &rc);
 	return rc;
 }
@@ -1634,7 +1622,7 @@ static int bind_cmd_add(sqlite3_stmt *st, const void *arg)
 	int rc = SQLITE_OK;
 	b_i64(st, 1, a->id, &rc);
 	b_text(st, 2, a->text, &rc);
-	b_dbl(st, 3, now(), &rc);
+	b_dbl(st, 3, tt_clock_wall(), &rc);
 	return rc;
 }
 
@@ -1689,7 +1677,7 @@ static int bind_cmd_done(sqlite3_stmt *st, const void *arg)
 {
 	const struct id_text *a = arg;
 	int rc = SQLITE_OK;
-	b_dbl(st, 1, now(), &rc);
+	b_dbl(st, 1, tt_clock_wall(), &rc);
 	b_text(st, 2, a->text, &rc);
 	b_i64(st, 3, a->id, &rc);
 	return rc;
@@ -1764,7 +1752,7 @@ static int bind_ckpt(sqlite3_stmt *st, const void *arg)
 	if (rc == SQLITE_OK)
 		rc = sqlite3_bind_blob64(st, 4, a->len ? a->blob : "",
 		                         (sqlite3_uint64)a->len, SQLITE_STATIC);
-	b_dbl(st, 5, now(), &rc);
+	b_dbl(st, 5, tt_clock_wall(), &rc);
 	return rc;
 }
 

@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "db.h"
 #include "rank.h"
 #include "sampler.h"
@@ -65,13 +66,6 @@ typedef struct runner {
 	double t0;
 } runner;
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void logf_(runner *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void logf_(runner *R, const char *fmt, ...)
 {
@@ -80,7 +74,7 @@ static void logf_(runner *R, const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	flockfile(R->o->log);
-	fprintf(R->o->log, "[%7.1fs] ", now() - R->t0);
+	fprintf(R->o->log, "[%7.1fs] ", tt_clock_wall() - R->t0);
 	vfprintf(R->o->log, fmt, ap);
 	fputc('\n', R->o->log);
 	funlockfile(R->o->log);
@@ -147,7 +141,7 @@ static void add_metric(job_ctx *j, long step, const char *split, double loss, do
 	db_metric *m = &j->buf[j->nbuf++];
 	*m = (db_metric){ .trial = j->id, .rung = j->rung, .step = step,
 	                  .epoch = (double)step / (double)j->spe, .split = split,
-	                  .loss = loss, .acc = acc, .wall_s = now() - j->t0 };
+	                  .loss = loss, .acc = acc, .wall_s = tt_clock_wall() - j->t0 };
 	if (j->nbuf == METRIC_BATCH)
 		flush_metrics(j);
 }
@@ -350,7 +344,7 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	      c.resume ? " from the previous rung" : "");
 
 	job_ctx j = { .R = R, .db = db, .slot = slot, .id = id, .rung = rung, .spe = spe,
-	              .t0 = now() };
+	              .t0 = tt_clock_wall() };
 	tt_train_hooks h = { .ud = &j, .on_step = on_step, .on_epoch = on_epoch,
 	                     .checkpoint_every = R->o->checkpoint_every > 0 ?
 	                                         R->o->checkpoint_every :
@@ -697,7 +691,7 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	memset(&R, 0, sizeof R);
 	R.st = st;
 	R.o = o;
-	R.t0 = now();
+	R.t0 = tt_clock_wall();
 	pthread_mutex_init(&R.mu, NULL);
 	pthread_cond_init(&R.cv, NULL);
 	if (st->workers < 1 || st->workers > 64)

@@ -8,6 +8,8 @@
  */
 #include "train.h"
 
+#include "clock.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,13 +101,6 @@ void tt_train_data_free(tt_train_data *d)
 }
 
 /* ---- the loop ---------------------------------------------------------- */
-
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 typedef struct batcher {
 	float *hx;
@@ -723,7 +718,7 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 			ep_seen = 0;
 		}
 		int b = tr->n - off < batch ? (int)(tr->n - off) : batch, ok = 0;
-		double t0 = now();
+		double t0 = tt_clock_mono();
 		tt_data_batch(tr, bt.idx + off, b, c->augment, &aug, bt.hx, bt.hy);
 		be->upload(tt_model_input(m), bt.hx, (size_t)b * in_bytes);
 		be->upload(tt_model_labels(m), bt.hy, (size_t)b * sizeof(int));
@@ -765,7 +760,7 @@ int tt_train_run(const tt_train_config *c, const tt_train_data *d,
 			               tt_model_gate_scores(m), gr.wsq, tt_model_gate_pruned(m),
 			               epoch < gr.cfg.layer_hold_epochs, gr.dcdt);
 		be->sync();
-		t_train += now() - t0;
+		t_train += tt_clock_mono() - t0;
 		step++;
 		if (gr.on) {
 			gr.macs_sum += tt_model_step_macs(m);

@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sys/stat.h>
 
+#include "clock.h"
 #include "data.h"
 #include "db.h"
 #include "runner.h"
@@ -227,18 +228,11 @@ typedef struct progress {
 	long total;
 } progress;
 
-static double wall(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static int on_step(void *ud, long step, long total, int epoch, double loss)
 {
 	progress *p = ud;
 	p->total = total;
-	double t = wall();
+	double t = tt_clock_mono();
 	if (!p->tty || (t - p->last_draw < 0.1 && step != total))
 		return 0;
 	p->last_draw = t;
@@ -259,7 +253,7 @@ static void on_epoch(void *ud, int epoch, long step, double tl, double ta,
 	fprintf(stderr,
 	        "epoch %d  step %ld/%ld  loss %.4f  acc %.2f%%  val_loss %.4f  "
 	        "val_acc %.2f%%  %.0f samples/s  %.1fs\n",
-	        epoch, step, p->total, tl, 100 * ta, vl, 100 * va, sps, wall() - p->start);
+	        epoch, step, p->total, tl, 100 * ta, vl, 100 * va, sps, tt_clock_mono() - p->start);
 }
 
 /* ---- commands ---------------------------------------------------------- */
@@ -323,7 +317,7 @@ static int cmd_train(int argc, char **argv)
 		fprintf(stderr, "tunetop train: %s\n", err.msg);
 		return rc == TT_EINPUT ? 2 : 1;
 	}
-	progress p = { .tty = isatty(2), .start = wall() };
+	progress p = { .tty = isatty(2), .start = tt_clock_mono() };
 	char depth[16] = "all";
 	if (c.trainable)
 		snprintf(depth, sizeof depth, "%d", c.trainable);

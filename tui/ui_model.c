@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "backend.h"
+#include "clock.h"
 #include "optim.h"
 
 const char *const ui_state_name[UI_NSTATES] = {
@@ -31,9 +32,7 @@ const char *const ui_state_name[UI_NSTATES] = {
 
 double ui_now(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+	return tt_clock_mono();
 }
 
 /* Bytes read() by this thread so far (the engine's threads share the

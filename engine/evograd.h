@@ -1,0 +1,65 @@
+/*
+ * evograd.h — the arithmetic of EvoGrad's hypergradient (methods.md §3).
+ *
+ * One meta-step perturbs the trainable weights theta into K copies
+ * theta_k = theta + eps_k, weighs them by w = softmax(-l / tau) of their
+ * training losses l_k(lambda), and takes the validation gradient g at
+ * theta* = sum_k w_k theta_k.  Differentiating L_V(theta*) through the
+ * weights w only gives
+ *
+ *   dL_V/dlam = -(1/tau) sum_k w_k (g . (eps_k - eps_bar)) dl_k/dlam,
+ *   eps_bar   = sum_j w_j eps_j,
+ *
+ * and since g . (eps_k - eps_bar) = g.eps_k - sum_j w_j g.eps_j, only the
+ * K dot products d_k = g . eps_k are needed: the noise itself is never
+ * stored.  It is regenerated from a counter-based stream keyed by (seed,
+ * step, k, coordinate), so a coordinate's noise is a pure function of
+ * those four numbers, identical on every pass and after a resume.
+ *
+ * This module is the training-free part: the noise, the softmax weights
+ * and the estimator, on host doubles.  The method that runs the model on
+ * the copies builds on it.
+ */
+#ifndef TT_EVOGRAD_H
+#define TT_EVOGRAD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum tt_evo_noise { TT_EVO_RADEMACHER = 0, TT_EVO_GAUSSIAN = 1 };
+
+/* The noise key of one copy: (seed, step, k). */
+typedef struct tt_evo_key {
+	uint64_t seed;
+	uint64_t step;
+	uint32_t k;
+	int noise;            /* enum tt_evo_noise */
+} tt_evo_key;
+
+/* eps[i] = sigma * r(key, first + i) for i in [0, n): +-sigma
+ * (Rademacher) or sigma * N(0, 1) (Gaussian).  Any split of a range
+ * into calls gives the same values. */
+void tt_evo_noise(const tt_evo_key *key, float sigma, size_t first, size_t n, float *eps);
+
+/* theta_k[i] = theta[i] + eps[i], and the sum of theta_k[i]^2 in double
+ * (the L2 hyperparameter's dl_k/dlam is half of it). */
+double tt_evo_perturb(const tt_evo_key *key, float sigma, const float *theta,
+                      size_t n, float *theta_k);
+
+/* d = g . eps over n coordinates starting at first, in double. */
+double tt_evo_dot(const tt_evo_key *key, float sigma, const float *g, size_t first,
+                  size_t n);
+
+/* w = softmax(-l / tau) over K losses, computed stably.  Returns 0, or -1
+ * when a loss is not finite or tau <= 0 (w is then untouched). */
+int tt_evo_weights(const double *l, int K, double tau, double *w);
+
+/*
+ * The hypergradient of nh hyperparameters: dldlam is (K, nh) row-major,
+ * d[k] = g . eps_k.  out[h] = -(1/tau) sum_k w_k (d_k - sum_j w_j d_j)
+ * dldlam[k][h].
+ */
+void tt_evo_hypergrad(int K, int nh, const double *w, const double *d,
+                      const double *dldlam, double tau, double *out);
+
+#endif

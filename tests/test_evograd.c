@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "evograd.h"
+#include "mwn.h"
 #include "test.h"
 
 /* The same coordinates whether drawn at once or in pieces; Rademacher is
@@ -222,8 +223,52 @@ static void estimator_matches_central_differences(void)
 	}
 }
 
+/* Meta-Weight-Net: the weights are normalised and the parameter gradient
+ * of the weighted loss matches central differences (in double, on a
+ * float network: the step is large enough for float parameters). */
+static void mwn_gradient_matches_central_differences(void)
+{
+	enum { H = 16, N = 12 };
+	float phi[3 * H + 1], c[N], w[N];
+	double g[3 * H + 1];
+	tt_mwn_init(phi, H, 5);
+	for (int i = 0; i < N; i++)
+		c[i] = 0.1f + 0.4f * (float)i;
+	double L = tt_mwn_weights(phi, H, c, N, w), sw = 0, L2 = 0;
+	for (int i = 0; i < N; i++)
+		sw += w[i], L2 += (double)w[i] * c[i];
+	CHECK_CLOSE(sw, 1, 1e-6, 0, "sum of weights");
+	CHECK_CLOSE(L, L2, 1e-9, 1e-9, "weighted loss");
+	CHECK_CLOSE(tt_mwn_loss_grad(phi, H, c, N, g), L, 1e-6, 1e-6, "loss of the gradient pass");
+	int tested = 0;
+	for (int p = 0; p < 3 * H + 1; p++) {
+		float keep = phi[p], e = 1e-2f;
+		phi[p] = keep + e;
+		double lp = tt_mwn_weights(phi, H, c, N, w);
+		phi[p] = keep - e;
+		double lm = tt_mwn_weights(phi, H, c, N, w);
+		phi[p] = keep;
+		double fd = (lp - lm) / (2.0 * e);
+		/* a hidden unit whose ReLU turns over inside the step has no
+		 * clean difference: skip those */
+		int kink = 0;
+		if (p < 2 * H)
+			for (int i = 0; i < N; i++) {
+				int j = p % H;
+				double a0 = phi[j] * c[i] + phi[H + j];
+				kink |= fabs(a0) < 0.05 * (1 + c[i]);
+			}
+		if (kink)
+			continue;
+		tested++;
+		CHECK_CLOSE(g[p], fd, 2e-5, 2e-2, "dL/dphi");
+	}
+	CHECK(tested > 2 * H, "only %d parameters away from a kink", tested);
+}
+
 int main(void)
 {
+	TT_RUN(mwn_gradient_matches_central_differences);
 	TT_RUN(noise_is_a_function_of_its_key);
 	TT_RUN(weights_are_a_stable_softmax);
 	TT_RUN(one_d_sign_and_spread);

@@ -1,0 +1,63 @@
+/*
+ * continual.h — the parts of continual learning that are not training
+ * (methods.md §5): splitting a data set into experiences by class, the
+ * class-balanced latent replay buffer of the LR-k baseline, and the
+ * accuracy matrix with its summaries.
+ *
+ * Definitions used throughout tunetop:
+ *   a[i][j]      accuracy on task j after experience i (j <= i seen)
+ *   ACA          the mean of the last row: accuracy averaged over every
+ *                task after the last experience
+ *   forgetting_j max over i < T-1 of a[i][j], minus a[T-1][j], for
+ *                j < T-1 (the last task cannot be forgotten yet)
+ *   forgetting   the mean of forgetting_j over j < T-1 (0 when T = 1)
+ */
+#ifndef TT_CONTINUAL_H
+#define TT_CONTINUAL_H
+
+#include <stdint.h>
+
+#include "data.h"
+#include "err.h"
+#include "rng.h"
+
+/*
+ * Split all into T experiences of classes/T consecutive classes each
+ * (task t: classes t*k .. t*k+k-1), labels renumbered 0..k-1 within the
+ * task (one head per task), images and normalisation copied.  TT_EINPUT
+ * when T < 1 or T does not divide the class count; TT_ERUNTIME when out of
+ * memory (tasks[] then all freed).
+ */
+int tt_cl_split(const tt_dataset *all, int T, tt_dataset *tasks, tt_err *err);
+
+/* Fill the last experience's row-derived summaries of the T x T matrix a
+ * (row-major; entries above the diagonal are ignored).  forget (may be
+ * NULL) gets forgetting_j for j < T-1. */
+double tt_cl_aca(const double *a, int T);
+double tt_cl_forgetting(const double *a, int T, double *forget);
+
+/* The class-balanced replay buffer of front features. */
+typedef struct tt_cl_replay {
+	int cap, dim, classes;   /* classes: global class ids 0..classes-1 */
+	int n;                   /* items held */
+	float *x;                /* (cap, dim) */
+	int *cls, *task, *label; /* global class, task id, label in its task */
+	long *seen;              /* per class: items offered so far */
+	tt_rng rng;
+} tt_cl_replay;
+
+int tt_cl_replay_init(tt_cl_replay *r, int cap, int dim, int classes, uint64_t seed,
+                      tt_err *err);
+void tt_cl_replay_free(tt_cl_replay *r);
+/*
+ * Offer one item.  Every class seen so far gets an equal share of the
+ * capacity (cap / classes seen, the remainder to the lowest ids): a new
+ * class takes room from classes over their share (a random item of the
+ * fullest class); within its share a class keeps a uniform sample of its
+ * stream (reservoir sampling).
+ */
+void tt_cl_replay_add(tt_cl_replay *r, const float *x, int cls, int task, int label);
+/* b items drawn uniformly with replacement into x (b, dim), task, label. */
+void tt_cl_replay_sample(tt_cl_replay *r, int b, float *x, int *task, int *label);
+
+#endif

@@ -16,6 +16,19 @@
  *   mask, score, coef, wsq  with gates: one float per unit gate present, in
  *                      group order (see the gates section)
  * Shapes: activations are NHWC; "rows" means n*h*w.
+ *
+ * Building is three steps: model_layout (the stages and every size, by
+ * arithmetic), model_alloc (every device buffer, through dev_alloc) and
+ * model_init (the initial weights).  tt_model_describe runs the first two
+ * with m->dry, where dev_alloc books bytes without allocating, so a
+ * description and a built model cannot disagree.
+ *
+ * Forward and backward never name m->params or m->grads: they read the
+ * weights of the running forward through wt() and write gradients
+ * through gr() (tt_model_weights), which are the model's own buffers
+ * unless the caller named others.  Only the gates' weight sums and prior
+ * (tt_model_gate_wsq, tt_model_gate_decay), initialisation and
+ * compaction work on the model's own buffers by name.
  */
 #include "model.h"
 
@@ -1865,12 +1878,10 @@ static int group_lives(const gate_state *gs, int g)
 	return sg[0] < 0 || !gs->pruned[gs->group[sg[0]].first];
 }
 
-int tt_model_gate_compact(tt_model *m, tt_err *err)
+/* A pruned branch takes its units with it, and a pruned gate's t is 0.
+ * Returns 1 when a gate still present is pruned: the network changes. */
+static int gates_mark_pruned(gate_state *gs)
 {
-	gate_state *gs = m->gs;
-	if (!gs)
-		return TT_OK;
-	/* a pruned branch takes its units with it */
 	for (int g = 0; g < gs->ngroups; g++) {
 		const tt_gate_group *gr = &gs->group[g];
 		if (gr->kind == TT_GATE_UNIT && !group_lives(gs, g))
@@ -1885,14 +1896,19 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 			gs->t[i] = 0;
 		change |= gs->present[i] && gs->pruned[i];
 	}
-	if (!change)
-		return TT_OK;
-	/* what stays, and where it was */
-	int *pos[2 * TT_MEM_MAX_STAGES + 1] = { 0 };
-	int *store = malloc(((size_t)gs->ngates + 1) * sizeof *store);
-	if (!store)
+	return change;
+}
+
+/* What stays, and where it was: pos[g] lists, for each unit of group g
+ * left, its column in the layer now; the lists share *store (the
+ * caller frees it).  TT_EINPUT when a live layer would lose its last
+ * unit. */
+static int gates_kept_columns(const tt_model *m, int **pos, int **store, tt_err *err)
+{
+	const gate_state *gs = m->gs;
+	int *next = *store = malloc(((size_t)gs->ngates + 1) * sizeof **store);
+	if (!next)
 		return tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
-	int *next = store;
 	for (int g = 0; g < gs->ngroups; g++) {
 		const tt_gate_group *gr = &gs->group[g];
 		if (gr->kind != TT_GATE_UNIT)
@@ -1903,33 +1919,54 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 			if (!gs->pruned[gr->first + gs->orig[gr->first + k]])
 				pos[g][kept++] = k;
 		next += kept;
-		if (kept == 0 && group_lives(gs, g)) {
-			free(store);
+		if (kept == 0 && group_lives(gs, g))
 			return tt_err_set(err, TT_EINPUT, "compaction: stage %d (%s) would "
 			                  "lose its last unit; prune its layer instead",
 			                  gr->stage, m->st[gr->stage].name);
-		}
 	}
-	float *old = host_copy(m);
-	if (!old) {
-		free(store);
-		return tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
-	}
-	/* the new widths: gs describes them from here on */
-	int *gn_old = malloc((size_t)gs->ngroups * sizeof *gn_old);
-	int *orig_old = malloc((size_t)gs->ngates * sizeof *orig_old);
-	unsigned char *present_old = malloc((size_t)gs->ngates);
-	if (!gn_old || !orig_old || !present_old) {
-		free(gn_old);
-		free(orig_old);
-		free(present_old);
-		free(store);
-		free(old);
-		return tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
-	}
-	memcpy(gn_old, gs->gn, (size_t)gs->ngroups * sizeof *gn_old);
-	memcpy(orig_old, gs->orig, (size_t)gs->ngates * sizeof *orig_old);
-	memcpy(present_old, gs->present, (size_t)gs->ngates);
+	return TT_OK;
+}
+
+/* The widths the gates describe (gn, orig, present), kept so that a
+ * compaction that fails leaves the gates as the model still is. */
+typedef struct gate_widths {
+	int *gn, *orig;
+	unsigned char *present;
+} gate_widths;
+
+static int widths_save(const gate_state *gs, gate_widths *w)
+{
+	size_t ng = (size_t)gs->ngates;
+	w->gn = malloc(((size_t)gs->ngroups + 1) * sizeof *w->gn);
+	w->orig = malloc((ng + 1) * sizeof *w->orig);
+	w->present = malloc(ng + 1);
+	if (!w->gn || !w->orig || !w->present)
+		return -1;
+	memcpy(w->gn, gs->gn, (size_t)gs->ngroups * sizeof *w->gn);
+	memcpy(w->orig, gs->orig, ng * sizeof *w->orig);
+	memcpy(w->present, gs->present, ng);
+	return 0;
+}
+
+static void widths_restore(gate_state *gs, const gate_widths *w)
+{
+	memcpy(gs->gn, w->gn, (size_t)gs->ngroups * sizeof *w->gn);
+	memcpy(gs->orig, w->orig, (size_t)gs->ngates * sizeof *w->orig);
+	memcpy(gs->present, w->present, (size_t)gs->ngates);
+	gates_offsets(gs);
+}
+
+static void widths_free(gate_widths *w)
+{
+	free(w->gn);
+	free(w->orig);
+	free(w->present);
+}
+
+/* The gates describe the widths left once the pruned units (of the old
+ * widths w) are gone: from here model_build builds the narrower model. */
+static void gates_narrow(gate_state *gs, const gate_widths *w)
+{
 	for (int g = 0; g < gs->ngroups; g++) {
 		const tt_gate_group *gr = &gs->group[g];
 		if (gr->kind == TT_GATE_LAYER) {
@@ -1938,8 +1975,8 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 			continue;
 		}
 		int kept = 0;
-		for (int k = 0; k < gn_old[g]; k++) {
-			int u = orig_old[gr->first + k];
+		for (int k = 0; k < w->gn[g]; k++) {
+			int u = w->orig[gr->first + k];
 			if (!gs->pruned[gr->first + u])
 				gs->orig[gr->first + kept++] = u;
 			else
@@ -1947,52 +1984,70 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 		}
 		gs->gn[g] = kept;
 	}
+}
+
+/* The old model m's weights, statistics and optimizer state (old, its
+ * host_copy) into the new nm, at nm's layout.  -1 when out of memory. */
+static int compact_transfer(const tt_model *m, tt_model *nm, int *const *pos,
+                            const float *old)
+{
+	size_t np = nm->nparams, ons = m->nparams;
+	float *nw = calloc(np * (1 + (size_t)nm->slots) + nm->nstate + 1, sizeof *nw);
+	if (!nw)
+		return -1;
+	remap(m, nm, pos, old, nw, 0);
+	remap(m, nm, pos, old + ons, nw + np, 1);
+	for (int k = 0; k < m->slots; k++)
+		remap(m, nm, pos, old + ons + m->nstate + (size_t)k * ons,
+		      nw + np + nm->nstate + (size_t)k * np, 0);
+	nm->be->upload(nm->params, nw, np * sizeof *nw);
+	if (nm->nstate)
+		nm->be->upload(nm->state, nw + np, nm->nstate * sizeof *nw);
+	for (int k = 0; k < nm->slots; k++)
+		if (np > nm->toff)
+			nm->be->upload(nm->optim[k], nw + np + nm->nstate + (size_t)k * np + nm->toff,
+			               (np - nm->toff) * sizeof *nw);
+	free(nw);
+	return 0;
+}
+
+int tt_model_gate_compact(tt_model *m, tt_err *err)
+{
+	gate_state *gs = m->gs;
+	if (!gs || !gates_mark_pruned(gs))
+		return TT_OK;
+	int *pos[2 * TT_MEM_MAX_STAGES + 1] = { 0 };
+	int *store = NULL;
+	float *old = NULL;
+	gate_widths w = { 0 };
 	tt_model *nm = NULL;
-	int rc = model_build(&gs->cfg, gs, &nm, err);
-	if (rc) {
-		/* the model is unchanged: so are its gates */
-		memcpy(gs->gn, gn_old, (size_t)gs->ngroups * sizeof *gn_old);
-		memcpy(gs->orig, orig_old, (size_t)gs->ngates * sizeof *orig_old);
-		memcpy(gs->present, present_old, (size_t)gs->ngates);
-		gates_offsets(gs);
-	} else {
-		size_t np = nm->nparams, ons = m->nparams;
-		float *nw = calloc(np * (1 + (size_t)nm->slots) + nm->nstate + 1, sizeof *nw);
-		if (!nw) {
-			nm->gs = NULL;
-			tt_model_free(nm);
-			memcpy(gs->gn, gn_old, (size_t)gs->ngroups * sizeof *gn_old);
-			memcpy(gs->orig, orig_old, (size_t)gs->ngates * sizeof *orig_old);
-			memcpy(gs->present, present_old, (size_t)gs->ngates);
-			gates_offsets(gs);
-			rc = tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
-		} else {
-			remap(m, nm, pos, old, nw, 0);
-			remap(m, nm, pos, old + ons, nw + np, 1);
-			for (int k = 0; k < m->slots; k++)
-				remap(m, nm, pos, old + ons + m->nstate + (size_t)k * ons,
-				      nw + np + nm->nstate + (size_t)k * np, 0);
-			nm->be->upload(nm->params, nw, np * sizeof *nw);
-			if (nm->nstate)
-				nm->be->upload(nm->state, nw + np, nm->nstate * sizeof *nw);
-			for (int k = 0; k < nm->slots; k++)
-				if (np > nm->toff)
-					nm->be->upload(nm->optim[k],
-					               nw + np + nm->nstate + (size_t)k * np + nm->toff,
-					               (np - nm->toff) * sizeof *nw);
-			free(nw);
-			/* the new model takes the old one's place (and its gates) */
-			if (m->mem.peak > nm->mem.peak)
-				nm->mem.peak = m->mem.peak;
-			m->gs = NULL;
-			tt_mem_release(&m->mem);
-			*m = *nm;
-			free(nm);
-		}
+	int rc = gates_kept_columns(m, pos, &store, err);
+	if (rc)
+		goto out;
+	if (!(old = host_copy(m)) || widths_save(gs, &w)) {
+		rc = tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
+		goto out;
 	}
-	free(gn_old);
-	free(orig_old);
-	free(present_old);
+	gates_narrow(gs, &w);
+	rc = model_build(&gs->cfg, gs, &nm, err);
+	if (rc == TT_OK && compact_transfer(m, nm, pos, old)) {
+		nm->gs = NULL; /* lent */
+		tt_model_free(nm);
+		rc = tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
+	}
+	if (rc) {
+		widths_restore(gs, &w); /* the model is unchanged: so are its gates */
+		goto out;
+	}
+	/* the new model takes the old one's place (and its gates) */
+	if (m->mem.peak > nm->mem.peak)
+		nm->mem.peak = m->mem.peak;
+	m->gs = NULL;
+	tt_mem_release(&m->mem);
+	*m = *nm;
+	free(nm);
+out:
+	widths_free(&w);
 	free(store);
 	free(old);
 	return rc;

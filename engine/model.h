@@ -184,6 +184,19 @@ void tt_model_backward(tt_model *m);
  * compaction work on the model's own params and grads only, and a
  * compaction changes the layout, so foreign buffers of the old layout
  * are no use afterwards.
+ *
+ * The two users in view.  EvoGrad: a train forward and backward on the
+ * model's own weights (the base step), then per copy k the suffix
+ * theta + eps_k in a buffer of ntrainable floats and
+ * tt_model_forward_suffix with keep_stats, then tt_model_forward_on the
+ * validation batch with suffix theta* and tt_model_backward_into a
+ * caller buffer.  A partial hypernetwork (the generated stages the
+ * trainable suffix, the front frozen): it writes each generated tensor
+ * at (its offset - trainable_offset) of a suffix buffer, forwards with
+ * w.suffix, and reads d loss / d (generated weights) back from the
+ * buffer given to tt_model_backward_into.  Where the front trains too
+ * (the first experience), the caller passes a whole params vector and
+ * splits the gradient at the generated stages' offset.
  */
 typedef struct tt_model_weights {
 	const float *params;  /* device, nparams floats; NULL: the model's own */
@@ -201,10 +214,11 @@ const float *tt_model_forward_on(tt_model *m, const tt_model_weights *w,
  * output that forward left; the trainable stages' weights from w (its
  * params is not read for the prefix, which does not run).  So EvoGrad
  * computes the prefix once per batch and forwards K perturbed suffixes
- * with one call each.  Valid after any forward or backward, until the
- * next forward, a compaction, or (with no frozen prefix) a change to the
- * last forward's x, which the first stage reads again.  A backward after
- * it differentiates this forward.
+ * with one call each.  The prefix's output stays valid through
+ * backwards and suffix forwards, until the next tt_model_forward or
+ * tt_model_forward_on (which computes a new one), a compaction, or
+ * (with no frozen prefix) a change to the last forward's x, which the
+ * first stage reads again.  A backward after it differentiates it.
  */
 const float *tt_model_forward_suffix(tt_model *m, const tt_model_weights *w);
 /* tt_model_backward writing the gradients of the trainable suffix to

@@ -84,6 +84,8 @@ typedef struct tt_backend {
 	 * biased variance normalise; running = (1-m)*running + m*batch, the
 	 * running variance with the unbiased estimate (as PyTorch); mean and
 	 * 1/sqrt(var+eps) saved for backward.  relu != 0 fuses a ReLU.
+	 * run_mean and run_var NULL (both): the running statistics are not
+	 * updated (a forward on weights other than the model's own).
 	 */
 	void (*bn_train)(const float *x, int rows, int c, const float *gamma,
 	                 const float *beta, float momentum, float eps,

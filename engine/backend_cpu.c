@@ -379,8 +379,10 @@ static void cpu_bn_train(const float *x, int rows, int c, const float *gamma,
 		save_mean[j] = (float)mean;
 		save_istd[j] = (float)istd;
 		double unbiased = rows > 1 ? var * rows / (rows - 1) : var;
-		run_mean[j] = (float)((1 - momentum) * run_mean[j] + momentum * mean);
-		run_var[j] = (float)((1 - momentum) * run_var[j] + momentum * unbiased);
+		if (run_mean) {
+			run_mean[j] = (float)((1 - momentum) * run_mean[j] + momentum * mean);
+			run_var[j] = (float)((1 - momentum) * run_var[j] + momentum * unbiased);
+		}
 		scale[j] = (float)(gamma[j] * istd);
 		shift[j] = (float)(beta[j] - mean * gamma[j] * istd);
 	}

@@ -16,6 +16,19 @@
  *   mask, score, coef, wsq  with gates: one float per unit gate present, in
  *                      group order (see the gates section)
  * Shapes: activations are NHWC; "rows" means n*h*w.
+ *
+ * Building is three steps: model_layout (the stages and every size, by
+ * arithmetic), model_alloc (every device buffer, through dev_alloc) and
+ * model_init (the initial weights).  tt_model_describe runs the first two
+ * with m->dry, where dev_alloc books bytes without allocating, so a
+ * description and a built model cannot disagree.
+ *
+ * Forward and backward never name m->params or m->grads: they read the
+ * weights of the running forward through wt() and write gradients
+ * through gr() (tt_model_weights), which are the model's own buffers
+ * unless the caller named others.  Only the gates' weight sums and prior
+ * (tt_model_gate_wsq, tt_model_gate_decay), initialisation and
+ * compaction work on the model's own buffers by name.
  */
 #include "model.h"
 
@@ -87,6 +100,7 @@ struct tt_model {
 	int slots;
 	float *g[4];
 	int npool;        /* pool buffers in use: 2 for dense-only models */
+	size_t pool_max;  /* floats per example of each pool buffer */
 	float *boundary;
 	void *convws;     /* the backend's convolution workspace */
 	size_t convws_bytes;
@@ -96,6 +110,14 @@ struct tt_model {
 	const float *x;   /* input of the last forward */
 	int last_n;       /* batch of the last forward */
 	int last_train;
+	int dry;          /* a description: buffers booked, none allocated */
+	/* The weights of the last forward (see tt_model_weights): a frozen
+	 * stage reads wpre + off, a trainable one wsuf + (off - toff); the
+	 * backward that follows writes its gradients to gout + (off - toff).
+	 * keep_stats: this train forward leaves the running statistics. */
+	const float *wpre, *wsuf;
+	float *gout;
+	int keep_stats;
 	struct gate_state *gs; /* NULL without gates */
 	float *mask_d, *score_d, *coef_d, *wsq_d; /* nunits each, device */
 	size_t nunits;    /* unit gates present */
@@ -449,14 +471,41 @@ static void init_host(const tt_model *m, uint64_t seed, float *p, float *s)
 
 /* ---- creation ---------------------------------------------------------- */
 
+/*
+ * Every device buffer of a model comes through these two, so building
+ * and describing count the same bytes by the same code: with m->dry
+ * (tt_model_describe) nothing is allocated, the bytes are booked as
+ * tt_mem would book them, and NULL comes back (NEED lets it pass).
+ * bytes == 0 books nothing, as in tt_mem.
+ */
+static void *dev_alloc(tt_model *m, int stage, int kind, size_t bytes)
+{
+	if (!m->dry)
+		return tt_mem_alloc(&m->mem, stage, kind, bytes);
+	m->mem.bytes[stage == TT_MEM_MODEL ? TT_MEM_MAX_STAGES : stage][kind] += bytes;
+	m->mem.current += bytes;
+	m->mem.peak = m->mem.current;
+	return NULL;
+}
+
+/* One allocation booked share[s] to stage s, for every stage. */
+static float *dev_alloc_split(tt_model *m, int kind, const size_t *share)
+{
+	if (!m->dry)
+		return tt_mem_alloc_split(&m->mem, kind, share, m->n);
+	for (int s = 0; s < m->n; s++)
+		dev_alloc(m, s, kind, share[s]);
+	return NULL;
+}
+
 static float *act(tt_model *m, int s, size_t elems)
 {
-	return tt_mem_alloc(&m->mem, s, TT_MEM_ACT, elems * sizeof(float));
+	return dev_alloc(m, s, TT_MEM_ACT, elems * sizeof(float));
 }
 
 #define NEED(p)                                                            \
 	do {                                                               \
-		if (!(p))                                                  \
+		if (!(p) && !m->dry)                                       \
 			goto oom;                                          \
 	} while (0)
 
@@ -503,7 +552,8 @@ static int alloc_kept(tt_model *m, int s)
 			if (!st->cv[j].K)
 				continue; /* a pruned branch's convolution */
 			NEED(st->cv[j].smean = act(m, s, 2 * (size_t)st->cv[j].K));
-			st->cv[j].sistd = st->cv[j].smean + st->cv[j].K;
+			if (!m->dry)
+				st->cv[j].sistd = st->cv[j].smean + st->cv[j].K;
 		}
 	}
 	return 0;
@@ -516,25 +566,22 @@ static int gates_alloc(tt_model *m);
 static void gates_free(struct gate_state *gs);
 
 /*
- * Build the model cfg describes.  gs NULL: a fresh model, gated when
- * cfg->gates.  gs given: the model again with the widths gs says are left
- * (compaction); gs is lent, not taken, on failure.
+ * The arithmetic of the model cfg describes, into the zeroed m: its
+ * stages, z, its gates (gs NULL: fresh ones when cfg->gates; gs given:
+ * the widths gs says are left, lent), the sizes every buffer will have.
+ * Nothing on the device.
  */
-static int model_build(const tt_model_config *cfg, gate_state *gs, tt_model **out,
-                       tt_err *err)
+static int model_layout(tt_model *m, const tt_model_config *cfg, gate_state *gs,
+                        tt_err *err)
 {
 	spec sp;
 	int rc;
-	*out = NULL;
 	if ((rc = parse_spec(cfg->spec, &sp, err)))
 		return rc;
 	if (cfg->batch < 1 || cfg->h < 1 || cfg->w < 1 || cfg->c < 1 || cfg->classes < 2)
 		return tt_err_set(err, TT_EINPUT,
 		                  "model: bad shape: batch %d, input %dx%dx%d, %d classes",
 		                  cfg->batch, cfg->h, cfg->w, cfg->c, cfg->classes);
-	tt_model *m = calloc(1, sizeof *m);
-	if (!m)
-		return tt_err_set(err, TT_ERUNTIME, "out of memory");
 	m->be = cfg->be;
 	tt_mem_init(&m->mem, cfg->be);
 	m->h = cfg->h, m->w = cfg->w, m->c = cfg->c;
@@ -542,25 +589,59 @@ static int model_build(const tt_model_config *cfg, gate_state *gs, tt_model **ou
 	m->batch = cfg->batch;
 	m->gs = gs;
 	if ((rc = build_stages(m, &sp, cfg->spec, err)))
-		goto fail;
+		return rc;
 	int z = cfg->trainable <= 0 || cfg->trainable > m->n ? m->n : cfg->trainable;
 	m->first = m->n - z;
 	if (!gs && cfg->gates && gates_new(m, cfg))
-		goto oom;
+		return tt_err_set(err, TT_ERUNTIME, "model '%s': out of memory", cfg->spec);
 	if (m->gs)
 		for (int s = 0; s < m->n; s++)
 			memcpy(m->st[s].grp, m->gs->sg[s], sizeof m->st[s].grp);
 	m->toff = m->st[m->first].poff;
 	m->slots = cfg->optim_slots;
 	TT_ASSERT(m->slots >= 0 && m->slots <= 2);
-
-	size_t share[TT_MEM_MAX_STAGES];
-	float *hp = NULL, *hs = NULL;
 	for (int s = 0; s < m->n; s++) {
-		m->st[s].frozen = s < m->first;
-		share[s] = m->st[s].pcount * sizeof(float);
+		stage *st = &m->st[s];
+		st->frozen = s < m->first;
+		/* what goes through the pool: the frozen stages' outputs and
+		 * insides, the trainable stages' gradients, their inputs' too
+		 * except for the first trainable stage, which computes none */
+		size_t need = st->max_elems;
+		if (!st->frozen && s > m->first && st->in_elems > need)
+			need = st->in_elems;
+		if (need > m->pool_max)
+			m->pool_max = need;
+		for (int j = 0; j < 3 && st->frozen; j++)
+			if (st->cv[j].K > m->max_frozen_k)
+				m->max_frozen_k = st->cv[j].K;
+		for (int j = 0; j < 3; j++) {
+			tt_conv_shape cs = st->cv[j].s;
+			cs.n = m->batch;
+			size_t ws = st->cv[j].K ? m->be->conv_ws(&cs, st->cv[j].K) : 0;
+			if (ws > m->convws_bytes)
+				m->convws_bytes = ws;
+		}
+		/* dense stages ping-pong between two buffers; a conv block
+		 * needs two more for its insides */
+		if (st->kind == ST_CONV || st->kind == ST_BLOCK)
+			m->npool = 4;
 	}
-	NEED(m->params = tt_mem_alloc_split(&m->mem, TT_MEM_PARAMS, share, m->n));
+	if (m->npool < 4)
+		m->npool = 2;
+	return TT_OK;
+}
+
+/*
+ * Every device buffer of the laid-out model m, in one order (the
+ * accounting does not depend on it, the addresses do).  With m->dry
+ * only their bytes are booked.  -1 when out of memory.
+ */
+static int model_alloc(tt_model *m)
+{
+	size_t share[TT_MEM_MAX_STAGES];
+	for (int s = 0; s < m->n; s++)
+		share[s] = m->st[s].pcount * sizeof(float);
+	NEED(m->params = dev_alloc_split(m, TT_MEM_PARAMS, share));
 	for (int s = 0; s < m->n; s++) {
 		const stage *st = &m->st[s];
 		share[s] = 0;
@@ -571,90 +652,118 @@ static int model_build(const tt_model_config *cfg, gate_state *gs, tt_model **ou
 		}
 	}
 	if (m->nstate)
-		NEED(m->state = tt_mem_alloc_split(&m->mem, TT_MEM_PARAMS, share, m->n));
+		NEED(m->state = dev_alloc_split(m, TT_MEM_PARAMS, share));
 	for (int s = 0; s < m->n; s++)
 		share[s] = m->st[s].frozen ? 0 : m->st[s].pcount * sizeof(float);
-	NEED(m->grads = tt_mem_alloc_split(&m->mem, TT_MEM_GRADS, share, m->n));
+	NEED(m->grads = dev_alloc_split(m, TT_MEM_GRADS, share));
 	for (int k = 0; k < m->slots; k++)
-		NEED(m->optim[k] = tt_mem_alloc_split(&m->mem, TT_MEM_OPTIM, share, m->n));
-
-	/* Kept activations of the trainable stages; scratch for the frozen. */
-	size_t pool_max = 0;
-	for (int s = 0; s < m->n; s++) {
-		stage *st = &m->st[s];
-		/* what goes through the pool: the frozen stages' outputs and
-		 * insides, the trainable stages' gradients, their inputs' too
-		 * except for the first trainable stage, which computes none */
-		size_t need = st->max_elems;
-		if (!st->frozen && s > m->first && st->in_elems > need)
-			need = st->in_elems;
-		if (need > pool_max)
-			pool_max = need;
-		if (st->frozen) {
-			for (int j = 0; j < 3; j++)
-				if (st->cv[j].K > m->max_frozen_k)
-					m->max_frozen_k = st->cv[j].K;
-		} else {
-			if (alloc_kept(m, s))
-				goto oom;
-		}
-		for (int j = 0; j < 3; j++) {
-			tt_conv_shape cs = st->cv[j].s;
-			cs.n = m->batch;
-			size_t ws = st->cv[j].K ? m->be->conv_ws(&cs, st->cv[j].K) : 0;
-			if (ws > m->convws_bytes)
-				m->convws_bytes = ws;
-		}
-	}
+		NEED(m->optim[k] = dev_alloc_split(m, TT_MEM_OPTIM, share));
+	/* kept activations of the trainable stages */
+	for (int s = m->first; s < m->n; s++)
+		if (alloc_kept(m, s))
+			goto oom;
 	size_t B = (size_t)m->batch, fl = sizeof(float);
 	if (m->first > 0) {
 		const stage *f = &m->st[m->first];
 		NEED(m->boundary = act(m, m->first, (size_t)f->h * f->w * f->c * B));
 	}
-	/* dense stages ping-pong between two buffers; a conv block needs
-	 * two more for its insides */
-	m->npool = 2;
-	for (int s = 0; s < m->n; s++)
-		if (m->st[s].kind == ST_CONV || m->st[s].kind == ST_BLOCK)
-			m->npool = 4;
 	for (int i = 0; i < m->npool; i++)
-		NEED(m->g[i] = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
-		                            pool_max * B * fl));
+		NEED(m->g[i] = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, m->pool_max * B * fl));
 	if (m->convws_bytes)
-		NEED(m->convws = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
-		                              m->convws_bytes));
-	NEED(m->dlogits = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
-	                               B * m->classes * fl));
-	NEED(m->input = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
-	                             B * m->h * m->w * m->c * fl));
-	NEED(m->labels = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, B * sizeof(int)));
+		NEED(m->convws = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, m->convws_bytes));
+	NEED(m->dlogits = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, B * m->classes * fl));
+	NEED(m->input = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK,
+	                          B * m->h * m->w * m->c * fl));
+	NEED(m->labels = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, B * sizeof(int)));
 	if (m->max_frozen_k)
-		NEED(m->statscratch = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK,
-		                                   2 * (size_t)m->max_frozen_k * fl));
+		NEED(m->statscratch = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK,
+		                                2 * (size_t)m->max_frozen_k * fl));
 	if (m->gs && gates_alloc(m))
 		goto oom;
+	return 0;
+oom:
+	return -1;
+}
 
-	hp = calloc(m->nparams, sizeof *hp);
-	hs = calloc(m->nstate + 1, sizeof *hs);
+/* The initial weights and statistics (init_host) onto the device. */
+static int model_init(tt_model *m, uint64_t seed)
+{
+	float *hp = calloc(m->nparams, sizeof *hp);
+	float *hs = calloc(m->nstate + 1, sizeof *hs);
 	if (!hp || !hs) {
 		free(hp);
 		free(hs);
-		goto oom;
+		return -1;
 	}
-	init_host(m, cfg->seed, hp, hs);
+	init_host(m, seed, hp, hs);
 	m->be->upload(m->params, hp, m->nparams * sizeof *hp);
 	if (m->nstate)
 		m->be->upload(m->state, hs, m->nstate * sizeof *hs);
 	free(hp);
 	free(hs);
+	return 0;
+}
+
+/*
+ * Build the model cfg describes.  gs NULL: a fresh model, gated when
+ * cfg->gates.  gs given: the model again with the widths gs says are left
+ * (compaction); gs is lent, not taken, on failure.
+ */
+static int model_build(const tt_model_config *cfg, gate_state *gs, tt_model **out,
+                       tt_err *err)
+{
+	*out = NULL;
+	tt_model *m = calloc(1, sizeof *m);
+	if (!m)
+		return tt_err_set(err, TT_ERUNTIME, "out of memory");
+	int rc = model_layout(m, cfg, gs, err);
+	if (rc)
+		goto fail;
+	if (model_alloc(m) || model_init(m, cfg->seed)) {
+		rc = tt_err_set(err, TT_ERUNTIME,
+		                "model '%s': out of memory (%zu bytes allocated)", cfg->spec,
+		                m->mem.current);
+		goto fail;
+	}
 	*out = m;
 	return TT_OK;
-oom:
-	rc = tt_err_set(err, TT_ERUNTIME, "model '%s': out of memory (%zu bytes allocated)",
-	                cfg->spec, m->mem.current);
 fail:
 	if (m->gs == gs)
 		m->gs = NULL; /* lent */
+	tt_model_free(m);
+	return rc;
+}
+
+int tt_model_describe(const tt_model_config *cfg, tt_model_desc *d, tt_err *err)
+{
+	tt_model_config c = *cfg;
+	memset(d, 0, sizeof *d);
+	if (!c.be && !(c.be = tt_backend_get("cpu")))
+		return tt_err_set(err, TT_ERUNTIME, "model: no cpu backend to size with");
+	/* the model struct only, for the arithmetic: no network */
+	tt_model *m = calloc(1, sizeof *m);
+	if (!m)
+		return tt_err_set(err, TT_ERUNTIME, "out of memory");
+	m->dry = 1;
+	int rc = model_layout(m, &c, NULL, err);
+	if (rc == TT_OK) {
+		model_alloc(m); /* books, cannot fail */
+		d->stages = m->n;
+		d->trainable = m->n - m->first;
+		d->nparams = m->nparams;
+		d->nstate = m->nstate;
+		d->trainable_offset = m->toff;
+		d->macs = tt_model_macs(m);
+		d->train_macs = tt_model_train_macs(m);
+		d->gates = tt_model_gates(m);
+		memcpy(d->bytes, m->mem.bytes, sizeof d->bytes);
+		d->total = m->mem.current;
+		for (int s = 0; s < m->n; s++) {
+			memcpy(d->name[s], m->st[s].name, sizeof d->name[s]);
+			tt_model_stage_mem(m, s, &d->stage[s]);
+			d->stage[s].name = d->name[s];
+		}
+	}
 	tt_model_free(m);
 	return rc;
 }
@@ -727,12 +836,26 @@ void tt_model_stage_mem(const tt_model *m, int s, tt_stage_mem *out)
 
 /* ---- layer helpers ----------------------------------------------------- */
 
+/* The parameter at offset off (the model's layout) of the weights this
+ * forward runs on: every stage is wholly frozen (off < toff, read from
+ * the prefix's buffer) or wholly trainable (the suffix's). */
+static const float *wt(const tt_model *m, size_t off)
+{
+	return off < m->toff ? m->wpre + off : m->wsuf + (off - m->toff);
+}
+
+/* The gradient of the trainable parameter at offset off. */
+static float *gr(const tt_model *m, size_t off)
+{
+	return m->gout + (off - m->toff);
+}
+
 /* y (n*oh*ow, K) = conv(x (n, h, w, C)) */
 static void conv_fwd(tt_model *m, const conv *cv, const float *x, int n, float *y)
 {
 	tt_conv_shape s = cv->s;
 	s.n = n;
-	m->be->conv(x, &s, cv->K, m->params + cv->w, y, m->convws, m->convws_bytes);
+	m->be->conv(x, &s, cv->K, wt(m, cv->w), y, m->convws, m->convws_bytes);
 }
 
 /* dW = dy^T col(x); when dx is not NULL, dx += the input gradient. */
@@ -741,21 +864,23 @@ static void conv_bwd(tt_model *m, const conv *cv, const float *x, const float *d
 {
 	tt_conv_shape s = cv->s;
 	s.n = n;
-	m->be->conv_bwd(x, dy, &s, cv->K, m->params + cv->w,
-	                m->grads + (cv->w - m->toff), dx, m->convws, m->convws_bytes);
+	m->be->conv_bwd(x, dy, &s, cv->K, wt(m, cv->w), gr(m, cv->w), dx, m->convws,
+	                m->convws_bytes);
 }
 
 static void bn_fwd(tt_model *m, const conv *cv, int frozen, const float *x,
                    int n, int relu, float *y)
 {
-	const float *gamma = m->params + cv->gamma;
+	const float *gamma = wt(m, cv->gamma);
 	float *run = m->state + cv->run;
 	int rows = n * cv->s.oh * cv->s.ow;
 	if (m->last_train) {
 		float *smean = frozen ? m->statscratch : cv->smean;
 		float *sistd = frozen ? m->statscratch + m->max_frozen_k : cv->sistd;
+		/* NULL running statistics: the backend leaves them alone */
 		m->be->bn_train(x, rows, cv->K, gamma, gamma + cv->K, BN_MOMENTUM,
-		                BN_EPS, run, run + cv->K, smean, sistd, relu, y);
+		                BN_EPS, m->keep_stats ? NULL : run,
+		                m->keep_stats ? NULL : run + cv->K, smean, sistd, relu, y);
 	} else {
 		m->be->bn_eval(x, rows, cv->K, gamma, gamma + cv->K, run, run + cv->K,
 		               BN_EPS, relu, y);
@@ -765,17 +890,17 @@ static void bn_fwd(tt_model *m, const conv *cv, int frozen, const float *x,
 static void bn_bwd(tt_model *m, const conv *cv, const float *x, const float *dy,
                    int n, float *dx)
 {
-	float *dgamma = m->grads + (cv->gamma - m->toff);
-	m->be->bn_bwd(x, dy, n * cv->s.oh * cv->s.ow, cv->K, m->params + cv->gamma,
+	float *dgamma = gr(m, cv->gamma);
+	m->be->bn_bwd(x, dy, n * cv->s.oh * cv->s.ow, cv->K, wt(m, cv->gamma),
 	              cv->smean, cv->sistd, dx, dgamma, dgamma + cv->K);
 }
 
 static void dense_fwd(tt_model *m, const stage *st, const float *x, int n,
                       int relu, float *y)
 {
-	m->be->gemm(0, 1, n, st->dout, st->din, 1.0f, x, st->din, m->params + st->dw,
+	m->be->gemm(0, 1, n, st->dout, st->din, 1.0f, x, st->din, wt(m, st->dw),
 	            st->din, 0.0f, y, st->dout);
-	m->be->bias_add(y, m->params + st->db, n, st->dout);
+	m->be->bias_add(y, wt(m, st->db), n, st->dout);
 	if (relu)
 		m->be->relu(y, (size_t)n * st->dout);
 }
@@ -784,13 +909,13 @@ static void dense_fwd(tt_model *m, const stage *st, const float *x, int n,
 static void dense_bwd(tt_model *m, const stage *st, const float *x,
                       const float *dy, int n, float *dx)
 {
-	float *dW = m->grads + (st->dw - m->toff), *db = m->grads + (st->db - m->toff);
+	float *dW = gr(m, st->dw), *db = gr(m, st->db);
 	m->be->gemm(1, 0, st->dout, st->din, n, 1.0f, dy, st->dout, x, st->din, 1.0f,
 	            dW, st->din);
 	m->be->bias_grad(dy, n, st->dout, db);
 	if (dx)
 		m->be->gemm(0, 0, n, st->din, st->dout, 1.0f, dy, st->dout,
-		            m->params + st->dw, st->din, 0.0f, dx, st->din);
+		            wt(m, st->dw), st->din, 0.0f, dx, st->din);
 }
 
 /* A scratch buffer that is neither a nor b. */
@@ -938,10 +1063,10 @@ static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
 		if (need_dx)
 			be->zero(gc, in_e * sizeof(float));
 		conv_bwd(m, c1, x, ga, n, need_dx ? gc : NULL);
-		const float *dg = m->grads + (c2->gamma - m->toff);
+		const float *dg = gr(m, c2->gamma), *gamma = wt(m, c2->gamma);
 		float *sc = m->score_d + gs->goff[g2];
-		be->col_dot(m->params + c2->gamma, dg, 1, k2, sc);
-		be->col_dot(m->params + c2->gamma + k2, dg + k2, 1, k2, sc);
+		be->col_dot(gamma, dg, 1, k2, sc);
+		be->col_dot(gamma + k2, dg + k2, 1, k2, sc);
 	} else if (need_dx) {
 		be->zero(gc, in_e * sizeof(float));
 	}
@@ -1033,20 +1158,54 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 	}
 }
 
-const float *tt_model_forward(tt_model *m, const float *x, int n, int train)
+/* Take the weights w names, NULL members meaning the model's own; the
+ * prefix's only when prefix (tt_model_forward_suffix keeps the last). */
+static void use_weights(tt_model *m, const tt_model_weights *w, int prefix)
+{
+	const float *p = w && w->params ? w->params : m->params;
+	if (prefix)
+		m->wpre = p;
+	m->wsuf = w && w->suffix ? w->suffix : p + m->toff;
+	m->keep_stats = w ? w->keep_stats : 0;
+}
+
+/* Stages from..n-1 of the last forward's batch; returns the logits. */
+static const float *run_stages(tt_model *m, int from)
+{
+	if (m->gs)
+		gates_prepare(m);
+	const float *in = from ? m->st[from - 1].out : m->x;
+	for (int s = from; s < m->n; s++) {
+		stage_fwd(m, &m->st[s], in, m->last_n);
+		in = m->st[s].out;
+	}
+	return in;
+}
+
+const float *tt_model_forward_on(tt_model *m, const tt_model_weights *w,
+                                 const float *x, int n, int train)
 {
 	TT_ASSERT(n >= 1 && n <= m->batch);
 	m->x = x;
 	m->last_n = n;
 	m->last_train = train;
-	if (m->gs)
-		gates_prepare(m);
-	const float *in = x;
-	for (int s = 0; s < m->n; s++) {
-		stage_fwd(m, &m->st[s], in, n);
-		in = m->st[s].out;
-	}
-	return in;
+	use_weights(m, w, 1);
+	return run_stages(m, 0);
+}
+
+const float *tt_model_forward(tt_model *m, const float *x, int n, int train)
+{
+	return tt_model_forward_on(m, NULL, x, n, train);
+}
+
+/* The first trainable stage's input is still where the last forward
+ * left it: the boundary buffer (which nothing but a forward writes) or,
+ * with no frozen prefix, the caller's x. */
+const float *tt_model_forward_suffix(tt_model *m, const tt_model_weights *w)
+{
+	TT_ASSERT(m->last_n >= 1);
+	use_weights(m, w, 0);
+	return run_stages(m, m->first);
 }
 
 double tt_model_loss(tt_model *m, const int *labels, int n, float smoothing,
@@ -1141,11 +1300,12 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 	return NULL;
 }
 
-void tt_model_backward(tt_model *m)
+void tt_model_backward_into(tt_model *m, float *grads)
 {
 	TT_ASSERT(m->last_train);
 	int n = m->last_n;
-	m->be->zero(m->grads, tt_model_ntrainable(m) * sizeof(float));
+	m->gout = grads ? grads : m->grads;
+	m->be->zero(m->gout, tt_model_ntrainable(m) * sizeof(float));
 	if (m->nunits)
 		m->be->zero(m->score_d, m->nunits * sizeof(float));
 	float *dy = m->dlogits;
@@ -1155,6 +1315,11 @@ void tt_model_backward(tt_model *m)
 	}
 	if (m->gs)
 		gates_collect_scores(m);
+}
+
+void tt_model_backward(tt_model *m)
+{
+	tt_model_backward_into(m, NULL);
 }
 
 /* ---- gates: the state and the cost model ------------------------------- */
@@ -1360,11 +1525,10 @@ static int gates_alloc(tt_model *m)
 	m->nunits = off;
 	if (off) {
 		size_t b = off * sizeof(float);
-		if (!(m->mask_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)) ||
-		    !(m->score_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)) ||
-		    !(m->coef_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)) ||
-		    !(m->wsq_d = tt_mem_alloc(&m->mem, TT_MEM_MODEL, TT_MEM_WORK, b)))
-			return -1;
+		NEED(m->mask_d = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, b));
+		NEED(m->score_d = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, b));
+		NEED(m->coef_d = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, b));
+		NEED(m->wsq_d = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, b));
 	}
 	for (int s = m->first; s < m->n; s++) {
 		stage *st = &m->st[s];
@@ -1372,12 +1536,14 @@ static int gates_alloc(tt_model *m)
 			continue;
 		const tt_gate_group *gr = &gs->group[st->grp[2]];
 		size_t b = (size_t)st->cv[1].K * sizeof(int);
-		if (!(st->sidx = tt_mem_alloc(&m->mem, s, TT_MEM_WORK, b)))
-			return -1;
+		NEED(st->sidx = dev_alloc(m, s, TT_MEM_WORK, b));
 		/* u2's original unit is the stream channel it adds onto */
-		m->be->upload(st->sidx, gs->orig + gr->first, b);
+		if (!m->dry)
+			m->be->upload(st->sidx, gs->orig + gr->first, b);
 	}
 	return 0;
+oom:
+	return -1;
 }
 
 /* Upload this forward's masks in column order and note all-on groups. */
@@ -1712,12 +1878,10 @@ static int group_lives(const gate_state *gs, int g)
 	return sg[0] < 0 || !gs->pruned[gs->group[sg[0]].first];
 }
 
-int tt_model_gate_compact(tt_model *m, tt_err *err)
+/* A pruned branch takes its units with it, and a pruned gate's t is 0.
+ * Returns 1 when a gate still present is pruned: the network changes. */
+static int gates_mark_pruned(gate_state *gs)
 {
-	gate_state *gs = m->gs;
-	if (!gs)
-		return TT_OK;
-	/* a pruned branch takes its units with it */
 	for (int g = 0; g < gs->ngroups; g++) {
 		const tt_gate_group *gr = &gs->group[g];
 		if (gr->kind == TT_GATE_UNIT && !group_lives(gs, g))
@@ -1732,14 +1896,19 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 			gs->t[i] = 0;
 		change |= gs->present[i] && gs->pruned[i];
 	}
-	if (!change)
-		return TT_OK;
-	/* what stays, and where it was */
-	int *pos[2 * TT_MEM_MAX_STAGES + 1] = { 0 };
-	int *store = malloc(((size_t)gs->ngates + 1) * sizeof *store);
-	if (!store)
+	return change;
+}
+
+/* What stays, and where it was: pos[g] lists, for each unit of group g
+ * left, its column in the layer now; the lists share *store (the
+ * caller frees it).  TT_EINPUT when a live layer would lose its last
+ * unit. */
+static int gates_kept_columns(const tt_model *m, int **pos, int **store, tt_err *err)
+{
+	const gate_state *gs = m->gs;
+	int *next = *store = malloc(((size_t)gs->ngates + 1) * sizeof **store);
+	if (!next)
 		return tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
-	int *next = store;
 	for (int g = 0; g < gs->ngroups; g++) {
 		const tt_gate_group *gr = &gs->group[g];
 		if (gr->kind != TT_GATE_UNIT)
@@ -1750,33 +1919,54 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 			if (!gs->pruned[gr->first + gs->orig[gr->first + k]])
 				pos[g][kept++] = k;
 		next += kept;
-		if (kept == 0 && group_lives(gs, g)) {
-			free(store);
+		if (kept == 0 && group_lives(gs, g))
 			return tt_err_set(err, TT_EINPUT, "compaction: stage %d (%s) would "
 			                  "lose its last unit; prune its layer instead",
 			                  gr->stage, m->st[gr->stage].name);
-		}
 	}
-	float *old = host_copy(m);
-	if (!old) {
-		free(store);
-		return tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
-	}
-	/* the new widths: gs describes them from here on */
-	int *gn_old = malloc((size_t)gs->ngroups * sizeof *gn_old);
-	int *orig_old = malloc((size_t)gs->ngates * sizeof *orig_old);
-	unsigned char *present_old = malloc((size_t)gs->ngates);
-	if (!gn_old || !orig_old || !present_old) {
-		free(gn_old);
-		free(orig_old);
-		free(present_old);
-		free(store);
-		free(old);
-		return tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
-	}
-	memcpy(gn_old, gs->gn, (size_t)gs->ngroups * sizeof *gn_old);
-	memcpy(orig_old, gs->orig, (size_t)gs->ngates * sizeof *orig_old);
-	memcpy(present_old, gs->present, (size_t)gs->ngates);
+	return TT_OK;
+}
+
+/* The widths the gates describe (gn, orig, present), kept so that a
+ * compaction that fails leaves the gates as the model still is. */
+typedef struct gate_widths {
+	int *gn, *orig;
+	unsigned char *present;
+} gate_widths;
+
+static int widths_save(const gate_state *gs, gate_widths *w)
+{
+	size_t ng = (size_t)gs->ngates;
+	w->gn = malloc(((size_t)gs->ngroups + 1) * sizeof *w->gn);
+	w->orig = malloc((ng + 1) * sizeof *w->orig);
+	w->present = malloc(ng + 1);
+	if (!w->gn || !w->orig || !w->present)
+		return -1;
+	memcpy(w->gn, gs->gn, (size_t)gs->ngroups * sizeof *w->gn);
+	memcpy(w->orig, gs->orig, ng * sizeof *w->orig);
+	memcpy(w->present, gs->present, ng);
+	return 0;
+}
+
+static void widths_restore(gate_state *gs, const gate_widths *w)
+{
+	memcpy(gs->gn, w->gn, (size_t)gs->ngroups * sizeof *w->gn);
+	memcpy(gs->orig, w->orig, (size_t)gs->ngates * sizeof *w->orig);
+	memcpy(gs->present, w->present, (size_t)gs->ngates);
+	gates_offsets(gs);
+}
+
+static void widths_free(gate_widths *w)
+{
+	free(w->gn);
+	free(w->orig);
+	free(w->present);
+}
+
+/* The gates describe the widths left once the pruned units (of the old
+ * widths w) are gone: from here model_build builds the narrower model. */
+static void gates_narrow(gate_state *gs, const gate_widths *w)
+{
 	for (int g = 0; g < gs->ngroups; g++) {
 		const tt_gate_group *gr = &gs->group[g];
 		if (gr->kind == TT_GATE_LAYER) {
@@ -1785,8 +1975,8 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 			continue;
 		}
 		int kept = 0;
-		for (int k = 0; k < gn_old[g]; k++) {
-			int u = orig_old[gr->first + k];
+		for (int k = 0; k < w->gn[g]; k++) {
+			int u = w->orig[gr->first + k];
 			if (!gs->pruned[gr->first + u])
 				gs->orig[gr->first + kept++] = u;
 			else
@@ -1794,52 +1984,70 @@ int tt_model_gate_compact(tt_model *m, tt_err *err)
 		}
 		gs->gn[g] = kept;
 	}
+}
+
+/* The old model m's weights, statistics and optimizer state (old, its
+ * host_copy) into the new nm, at nm's layout.  -1 when out of memory. */
+static int compact_transfer(const tt_model *m, tt_model *nm, int *const *pos,
+                            const float *old)
+{
+	size_t np = nm->nparams, ons = m->nparams;
+	float *nw = calloc(np * (1 + (size_t)nm->slots) + nm->nstate + 1, sizeof *nw);
+	if (!nw)
+		return -1;
+	remap(m, nm, pos, old, nw, 0);
+	remap(m, nm, pos, old + ons, nw + np, 1);
+	for (int k = 0; k < m->slots; k++)
+		remap(m, nm, pos, old + ons + m->nstate + (size_t)k * ons,
+		      nw + np + nm->nstate + (size_t)k * np, 0);
+	nm->be->upload(nm->params, nw, np * sizeof *nw);
+	if (nm->nstate)
+		nm->be->upload(nm->state, nw + np, nm->nstate * sizeof *nw);
+	for (int k = 0; k < nm->slots; k++)
+		if (np > nm->toff)
+			nm->be->upload(nm->optim[k], nw + np + nm->nstate + (size_t)k * np + nm->toff,
+			               (np - nm->toff) * sizeof *nw);
+	free(nw);
+	return 0;
+}
+
+int tt_model_gate_compact(tt_model *m, tt_err *err)
+{
+	gate_state *gs = m->gs;
+	if (!gs || !gates_mark_pruned(gs))
+		return TT_OK;
+	int *pos[2 * TT_MEM_MAX_STAGES + 1] = { 0 };
+	int *store = NULL;
+	float *old = NULL;
+	gate_widths w = { 0 };
 	tt_model *nm = NULL;
-	int rc = model_build(&gs->cfg, gs, &nm, err);
-	if (rc) {
-		/* the model is unchanged: so are its gates */
-		memcpy(gs->gn, gn_old, (size_t)gs->ngroups * sizeof *gn_old);
-		memcpy(gs->orig, orig_old, (size_t)gs->ngates * sizeof *orig_old);
-		memcpy(gs->present, present_old, (size_t)gs->ngates);
-		gates_offsets(gs);
-	} else {
-		size_t np = nm->nparams, ons = m->nparams;
-		float *nw = calloc(np * (1 + (size_t)nm->slots) + nm->nstate + 1, sizeof *nw);
-		if (!nw) {
-			nm->gs = NULL;
-			tt_model_free(nm);
-			memcpy(gs->gn, gn_old, (size_t)gs->ngroups * sizeof *gn_old);
-			memcpy(gs->orig, orig_old, (size_t)gs->ngates * sizeof *orig_old);
-			memcpy(gs->present, present_old, (size_t)gs->ngates);
-			gates_offsets(gs);
-			rc = tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
-		} else {
-			remap(m, nm, pos, old, nw, 0);
-			remap(m, nm, pos, old + ons, nw + np, 1);
-			for (int k = 0; k < m->slots; k++)
-				remap(m, nm, pos, old + ons + m->nstate + (size_t)k * ons,
-				      nw + np + nm->nstate + (size_t)k * np, 0);
-			nm->be->upload(nm->params, nw, np * sizeof *nw);
-			if (nm->nstate)
-				nm->be->upload(nm->state, nw + np, nm->nstate * sizeof *nw);
-			for (int k = 0; k < nm->slots; k++)
-				if (np > nm->toff)
-					nm->be->upload(nm->optim[k],
-					               nw + np + nm->nstate + (size_t)k * np + nm->toff,
-					               (np - nm->toff) * sizeof *nw);
-			free(nw);
-			/* the new model takes the old one's place (and its gates) */
-			if (m->mem.peak > nm->mem.peak)
-				nm->mem.peak = m->mem.peak;
-			m->gs = NULL;
-			tt_mem_release(&m->mem);
-			*m = *nm;
-			free(nm);
-		}
+	int rc = gates_kept_columns(m, pos, &store, err);
+	if (rc)
+		goto out;
+	if (!(old = host_copy(m)) || widths_save(gs, &w)) {
+		rc = tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
+		goto out;
 	}
-	free(gn_old);
-	free(orig_old);
-	free(present_old);
+	gates_narrow(gs, &w);
+	rc = model_build(&gs->cfg, gs, &nm, err);
+	if (rc == TT_OK && compact_transfer(m, nm, pos, old)) {
+		nm->gs = NULL; /* lent */
+		tt_model_free(nm);
+		rc = tt_err_set(err, TT_ERUNTIME, "compaction: out of memory");
+	}
+	if (rc) {
+		widths_restore(gs, &w); /* the model is unchanged: so are its gates */
+		goto out;
+	}
+	/* the new model takes the old one's place (and its gates) */
+	if (m->mem.peak > nm->mem.peak)
+		nm->mem.peak = m->mem.peak;
+	m->gs = NULL;
+	tt_mem_release(&m->mem);
+	*m = *nm;
+	free(nm);
+out:
+	widths_free(&w);
 	free(store);
 	free(old);
 	return rc;

@@ -81,6 +81,33 @@ int tt_model_spec_check(const char *spec, int *nstages, tt_err *err);
 int tt_model_create(const tt_model_config *cfg, tt_model **out, tt_err *err);
 void tt_model_free(tt_model *m);
 
+/*
+ * What tt_model_create would build from cfg, by arithmetic alone: no
+ * network, no device memory (cfg->be sizes the convolution workspace and
+ * is not called otherwise; NULL means the cpu backend's).  The numbers
+ * are those of the built model's own accounting, byte for byte, because
+ * building books its buffers through the same code: bytes[s][kind] is
+ * tt_model_mem(m)->bytes[s][kind] right after tt_model_create (row
+ * TT_MEM_MAX_STAGES the model's own, workspace included), stage[s] is
+ * tt_model_stage_mem (its name points into this struct's name[s]), and
+ * macs and train_macs are tt_model_macs and tt_model_train_macs at
+ * cfg->trainable.  A gated cfg describes the fresh (uncompacted) model.
+ * Errors are tt_model_create's: TT_EINPUT for a bad spec or shape.
+ */
+typedef struct tt_model_desc {
+	int stages;
+	int trainable;               /* z as the model resolves it, 1..stages */
+	size_t nparams, nstate, trainable_offset;
+	double macs, train_macs;     /* per example */
+	int gates;                   /* tt_model_gates */
+	char name[TT_MEM_MAX_STAGES][TT_STAGE_NAME_MAX_LEN];
+	tt_stage_mem stage[TT_MEM_MAX_STAGES];
+	size_t bytes[TT_MEM_MAX_STAGES + 1][TT_MEM_KINDS];
+	size_t total;                /* every byte booked: tt_mem current */
+} tt_model_desc;
+
+int tt_model_describe(const tt_model_config *cfg, tt_model_desc *out, tt_err *err);
+
 int tt_model_stages(const tt_model *m);
 int tt_model_trainable(const tt_model *m);            /* z, 1..stages */
 const char *tt_model_stage_name(const tt_model *m, int s);
@@ -126,6 +153,79 @@ double tt_model_loss(tt_model *m, const int *labels, int n, float smoothing,
 /* Backward through the trainable stages after a train forward and a loss
  * with want_grad; overwrites the gradient buffer. */
 void tt_model_backward(tt_model *m);
+
+/*
+ * Weights by pointer: forward and backward on parameters that are not the
+ * model's own buffer, gradients written where the caller says, and no
+ * copy into the live buffers (EvoGrad's perturbed copies, a
+ * hypernetwork's generated weights).  tt_model_forward and
+ * tt_model_backward are these with w = NULL and grads = NULL.
+ *
+ * Foreign buffers are device memory in the model's layout (model.h's top
+ * comment, tt_model_stage_params): params is a whole vector of nparams
+ * floats, suffix only the trainable stages', ntrainable floats, element
+ * i being parameter trainable_offset + i.  Stage s of the frozen prefix
+ * reads params, a trainable stage reads suffix when it is given.  A
+ * NULL member means the model's own buffer.  The model only reads them,
+ * and keeps the pointers until the next forward: they must stay valid
+ * and unchanged through the backward that follows.
+ *
+ * Batch-norm running statistics always belong to the model (its state
+ * buffer): an evaluation forward on foreign weights normalises with the
+ * model's running statistics, and a train forward updates them as
+ * tt_model_forward does, unless keep_stats, with which it leaves them
+ * as they are (batch statistics still normalise, and backward is the
+ * same): the K forwards of perturbed copies should not move the model's
+ * statistics K times.
+ *
+ * Gates keep working: a gated model runs its masks over foreign weights,
+ * and the gate scores of tt_model_backward_into are those of the weights
+ * the forward ran on.  tt_model_gate_wsq, tt_model_gate_decay and
+ * compaction work on the model's own params and grads only, and a
+ * compaction changes the layout, so foreign buffers of the old layout
+ * are no use afterwards.
+ *
+ * The two users in view.  EvoGrad: a train forward and backward on the
+ * model's own weights (the base step), then per copy k the suffix
+ * theta + eps_k in a buffer of ntrainable floats and
+ * tt_model_forward_suffix with keep_stats, then tt_model_forward_on the
+ * validation batch with suffix theta* and tt_model_backward_into a
+ * caller buffer.  A partial hypernetwork (the generated stages the
+ * trainable suffix, the front frozen): it writes each generated tensor
+ * at (its offset - trainable_offset) of a suffix buffer, forwards with
+ * w.suffix, and reads d loss / d (generated weights) back from the
+ * buffer given to tt_model_backward_into.  Where the front trains too
+ * (the first experience), the caller passes a whole params vector and
+ * splits the gradient at the generated stages' offset.
+ */
+typedef struct tt_model_weights {
+	const float *params;  /* device, nparams floats; NULL: the model's own */
+	const float *suffix;  /* device, ntrainable floats, read instead of
+	                       * params + trainable_offset; NULL: from params */
+	int keep_stats;       /* 1: a train forward leaves the running statistics */
+} tt_model_weights;
+
+/* tt_model_forward on the weights w names (NULL: the model's own). */
+const float *tt_model_forward_on(tt_model *m, const tt_model_weights *w,
+                                 const float *x, int n, int train);
+/*
+ * Run only the trainable stages again, on the same batch, in the same
+ * mode (train or not) as the last forward, from the frozen prefix's
+ * output that forward left; the trainable stages' weights from w (its
+ * params is not read for the prefix, which does not run).  So EvoGrad
+ * computes the prefix once per batch and forwards K perturbed suffixes
+ * with one call each.  The prefix's output stays valid through
+ * backwards and suffix forwards, until the next tt_model_forward or
+ * tt_model_forward_on (which computes a new one), a compaction, or
+ * (with no frozen prefix) a change to the last forward's x, which the
+ * first stage reads again.  A backward after it differentiates it.
+ */
+const float *tt_model_forward_suffix(tt_model *m, const tt_model_weights *w);
+/* tt_model_backward writing the gradients of the trainable suffix to
+ * grads (device, ntrainable floats, overwritten; NULL: the model's own
+ * gradient buffer, which is otherwise untouched).  The weights are the
+ * last forward's. */
+void tt_model_backward_into(tt_model *m, float *grads);
 
 const tt_mem *tt_model_mem(const tt_model *m);
 void tt_model_stage_mem(const tt_model *m, int s, tt_stage_mem *out);

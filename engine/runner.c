@@ -727,16 +727,16 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	}
 	if (st->budget > 0) {
 		/* the unit: one epoch of the whole model over the training set,
-		 * in the multiply-accumulates the engine really computes */
-		tt_model *m = NULL;
+		 * in the multiply-accumulates the engine really computes,
+		 * described from the spec (no network is built to count) */
+		tt_model_desc d;
 		tt_model_config mc = { .spec = st->train.model, .h = R.data.train.h,
 		                       .w = R.data.train.w, .c = R.data.train.c,
 		                       .classes = R.data.train.classes, .batch = 1,
 		                       .be = tt_backend_get("cpu") };
-		if ((rc = tt_model_create(&mc, &m, err)))
+		if ((rc = tt_model_describe(&mc, &d, err)))
 			goto out;
-		R.budget_macs = st->budget * tt_model_train_macs(m) * R.data.train.n;
-		tt_model_free(m);
+		R.budget_macs = st->budget * d.train_macs * R.data.train.n;
 		logf_(&R, "budget: %.3g full-fidelity epochs = %.3g GMAC", st->budget,
 		      R.budget_macs / 1e9);
 	}

@@ -19,6 +19,9 @@
  * checked against tt_model_stage_params, and used to check elements of
  * every tensor of every trainable stage.  A train forward updates the
  * batch-norm running statistics; the train-mode loss does not read them.
+ * The same check runs with the weights by pointer (tt_model_forward_on,
+ * tt_model_backward_into): the loss as a function of a caller's buffer,
+ * the model's own parameters made different so that reading them fails.
  *
  * Tolerance.  Each checked element must satisfy
  *     |a - n| <= FD_ATOL * scale + FD_RTOL * max(|a|, |n|)
@@ -1192,17 +1195,29 @@ typedef struct model_ctx {
 	float smoothing;
 	const float *x_d;
 	const int *labels_d;
+	/* With w: the weights by pointer (see model_check_foreign); hp goes
+	 * to w->params and, when suffix_d, its trainable part to suffix_d,
+	 * never to the model's own buffer. */
+	const tt_model_weights *w;
+	float *params_d, *suffix_d;
 } model_ctx;
 
 static double model_obj(void *ctx, int mode, uint64_t *pattern)
 {
 	model_ctx *c = ctx;
-	be->upload(tt_model_params(c->m), c->hp, c->np * sizeof *c->hp);
+	if (c->w) {
+		size_t toff = tt_model_trainable_offset(c->m);
+		be->upload(c->params_d, c->hp, c->np * sizeof *c->hp);
+		if (c->suffix_d)
+			be->upload(c->suffix_d, c->hp + toff, (c->np - toff) * sizeof *c->hp);
+	} else {
+		be->upload(tt_model_params(c->m), c->hp, c->np * sizeof *c->hp);
+	}
 	watch_on = 1;
 	watch_mode = mode;
 	watch_call = 0;
 	watch_hash = 1;
-	tt_model_forward(c->m, c->x_d, MODEL_BATCH, 1);
+	tt_model_forward_on(c->m, c->w, c->x_d, MODEL_BATCH, 1);
 	watch_on = 0;
 	*pattern = watch_hash;
 	return tt_model_loss(c->m, c->labels_d, MODEL_BATCH, c->smoothing, 0, NULL);
@@ -1387,6 +1402,91 @@ static void grad_model_resnet_frozen(void)
 	tt_model_free(m);
 
 	model_check(spec, resnet_layers, NELEM(resnet_layers), 2, 0.0f);
+}
+
+/*
+ * Weights by pointer: the same check with the loss a function of a
+ * parameter buffer that is not the model's.  The model's own parameters
+ * are scaled by -0.5 first, so a forward that read any of them (prefix
+ * or suffix) would compute another function and fail; the gradients go
+ * to a caller buffer, and the model's own gradient buffer, filled with a
+ * marker, must keep it.  With suffix, the trainable stages read a second
+ * buffer of ntrainable floats, the frozen prefix the full vector.
+ */
+static void model_check_foreign(const char *spec, const layer_desc *layers, int nl,
+                                int trainable, int suffix)
+{
+	tt_model *m = model_new(spec, trainable);
+	if (!m)
+		return;
+	tensor_desc t[MAX_TENSORS];
+	int nt = model_tensors(layers, nl, t);
+	size_t np = tt_model_nparams(m), toff = tt_model_trainable_offset(m);
+	size_t ntr = np - toff;
+	model_batch(m);
+	model_ctx c = { .m = m, .np = np, .x_d = tt_model_input(m),
+	                .labels_d = tt_model_labels(m) };
+	c.hp = malloc(np * sizeof *c.hp);
+	float *own = malloc(np * sizeof *own), *g = malloc(ntr * sizeof *g);
+	float *mark = malloc(ntr * sizeof *mark);
+	TT_ASSERT(c.hp && own && g && mark);
+	be->download(c.hp, tt_model_params(m), np * sizeof *c.hp);
+	for (size_t i = 0; i < np; i++)
+		own[i] = -0.5f * c.hp[i];
+	be->upload(tt_model_params(m), own, np * sizeof *own);
+	for (size_t i = 0; i < ntr; i++)
+		mark[i] = 1234.5f;
+	be->upload(tt_model_grads(m), mark, ntr * sizeof *mark);
+	tt_model_weights w = { 0 };
+	c.params_d = be->alloc(np * sizeof(float));
+	c.suffix_d = suffix ? be->alloc(ntr * sizeof(float)) : NULL;
+	float *g_d = be->alloc(ntr * sizeof(float));
+	TT_ASSERT(c.params_d && g_d && (!suffix || c.suffix_d));
+	w.params = c.params_d;
+	w.suffix = c.suffix_d;
+	c.w = &w;
+
+	uint64_t pat;
+	model_obj(&c, FD_RECORD, &pat); /* the forward whose gradient is checked */
+	tt_model_loss(m, c.labels_d, MODEL_BATCH, 0.0f, 1, NULL);
+	tt_model_backward_into(m, g_d);
+	be->download(g, g_d, ntr * sizeof *g);
+	char what[160];
+	for (int i = 0; i < nt; i++) {
+		if (t[i].off < toff)
+			continue;
+		snprintf(what, sizeof what, "%.64s foreign%s %.48s", spec,
+		         suffix ? " suffix" : "", t[i].name);
+		fd_check(what, model_obj, &c, c.hp + t[i].off, g + (t[i].off - toff), t[i].n,
+		         &model_opts);
+	}
+	float *back = malloc(np * sizeof *back);
+	TT_ASSERT(back);
+	be->download(back, tt_model_params(m), np * sizeof *back);
+	CHECK(memcmp(back, own, np * sizeof *own) == 0,
+	      "%s: the model's own parameters changed", spec);
+	be->download(back, tt_model_grads(m), ntr * sizeof *back);
+	CHECK(memcmp(back, mark, ntr * sizeof *mark) == 0,
+	      "%s: the model's own gradient buffer was written", spec);
+	free(back);
+	be->free(c.params_d);
+	be->free(c.suffix_d);
+	be->free(g_d);
+	free(c.hp);
+	free(own);
+	free(g);
+	free(mark);
+	tt_model_free(m);
+}
+
+static void grad_model_mlp_foreign(void)
+{
+	model_check_foreign("mlp:16,8", mlp_layers, NELEM(mlp_layers), 0, 0);
+}
+
+static void grad_model_resnet_frozen_foreign(void)
+{
+	model_check_foreign("resnet:1,1:w4", resnet_layers, NELEM(resnet_layers), 2, 1);
 }
 
 /* ---- C. gated models ----------------------------------------------------- */
@@ -1584,6 +1684,8 @@ int main(void)
 	TT_RUN(grad_model_resnet);
 	TT_RUN(grad_model_resnet_frozen);
 	TT_RUN(grad_model_cnn_smoothing);
+	TT_RUN(grad_model_mlp_foreign);
+	TT_RUN(grad_model_resnet_frozen_foreign);
 
 	TT_RUN(grad_gated_mlp);
 	TT_RUN(grad_gated_cnn);

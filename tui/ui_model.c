@@ -644,9 +644,9 @@ static void detail_free(ui_detail *d)
 	memset(d, 0, sizeof *d);
 }
 
-/* The memory full training would take for this trial, from the engine's
- * own allocations: build the model with every stage trainable at the
- * trial's batch and optimizer, read its per-stage accounting, free it. */
+/* The memory full training would take for this trial, as the engine
+ * would allocate it: the model described (not built) with every stage
+ * trainable at the trial's batch and optimizer, per stage. */
 static void detail_calc(ui_model *m, const ui_trial *t, ui_detail *d)
 {
 	d->ncalc = 0;
@@ -687,17 +687,17 @@ static void detail_calc(ui_model *m, const ui_trial *t, ui_detail *d)
 	                      .batch = c.batch, .trainable = 0,
 	                      .optim_slots = tt_optim_slots(&c.opt), .seed = 1,
 	                      .be = tt_backend_get("cpu")};
-	tt_model *mdl = NULL;
-	if (!mc.be || tt_model_create(&mc, &mdl, &err)) {
-		snprintf(d->calc_why, sizeof d->calc_why, "model not built: %.100s", err.msg);
+	tt_model_desc desc;
+	if (!mc.be || tt_model_describe(&mc, &desc, &err)) {
+		snprintf(d->calc_why, sizeof d->calc_why, "model not described: %.100s",
+		         err.msg);
 		return;
 	}
-	int ns = tt_model_stages(mdl);
-	for (int s = 0; s < ns && s < TT_MEM_MAX_STAGES; s++)
-		tt_model_stage_mem(mdl, s, &d->calc[d->ncalc++]);
-	for (int s = 0; s < d->ncalc; s++)
-		d->calc[s].name = NULL; /* owned by the model, freed below */
-	tt_model_free(mdl);
+	int ns = desc.stages;
+	for (int s = 0; s < ns && s < TT_MEM_MAX_STAGES; s++) {
+		d->calc[d->ncalc] = desc.stage[s];
+		d->calc[d->ncalc++].name = NULL; /* points into desc, gone below */
+	}
 	snprintf(d->calc_why, sizeof d->calc_why,
 	         "full training computed: the engine's allocations for all %d stages "
 	         "trainable, batch %d, 28x28x1 inputs", ns, c.batch);

@@ -9,7 +9,8 @@
 #   make bench      deps (+ python3-torch), build, the engine against PyTorch
 #   make bench-ladder  the frozen-depth ladder against random search
 #   make bench-gates   gated training: accuracy against FLOPs kept
-#   make install    install the binary, man pages and themes under $(PREFIX)
+#   make install    install the binary, man pages, themes and example studies
+#                   under $(PREFIX)
 #   make clean      remove every build directory
 #
 # Flags (each 0 or 1; anything else is an error):
@@ -76,6 +77,7 @@ DB_SRC     := $(wildcard db/*.c)
 TUI_SRC    := $(filter-out tui/main.c,$(wildcard tui/*.c))
 CUDA_SRC   := $(if $(filter 1,$(CUDA)),$(wildcard engine/*.cu))
 THEME_FILES := $(sort $(wildcard themes/*.theme))
+EXAMPLE_FILES := $(sort $(wildcard examples/*.ini))
 LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(BASE_SRC) $(ENGINE_SRC) $(DB_SRC) $(TUI_SRC)) \
               $(BUILD)/tui/themes_builtin.o \
               $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
@@ -190,13 +192,17 @@ bench-ladder: deps
 	BUILD=$(BUILD) sh bench/ladder.sh
 
 # The themes are compiled in; the installed copies are to read and to copy
-# into ~/.config/tunetop/themes as the start of one's own.
+# into ~/.config/tunetop/themes as the start of one's own.  The example
+# studies are the ones the man pages name (tests/t_man.sh checks that the
+# pages name nothing that is not installed).
 install: $(BUILD)/tunetop
 	install -D -m 755 $(BUILD)/tunetop $(DESTDIR)$(PREFIX)/bin/tunetop
 	install -D -m 644 man/tunetop.1 $(DESTDIR)$(PREFIX)/share/man/man1/tunetop.1
 	install -D -m 644 man/tunetop-study.5 $(DESTDIR)$(PREFIX)/share/man/man5/tunetop-study.5
 	for f in $(THEME_FILES); do \
 	  install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/tunetop/themes/$${f#themes/} || exit 1; done
+	for f in $(EXAMPLE_FILES); do \
+	  install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/tunetop/examples/$${f#examples/} || exit 1; done
 
 clean:
 	rm -rf build build-*

@@ -96,6 +96,9 @@ bad model-cnn-too-deep "block 5|1x1|expected at most 4 blocks|28x28" \
 
 bad lr-negative "--lr|'-1'|expected a number in" --lr -1
 bad lr-nan "--lr|'nan'|expected a number in" --lr nan
+# the command line reads numbers as a study file does: decimal only
+bad lr-hex "--lr|'0x1p-4'|expected a number in" --lr 0x1p-4
+bad batch-blank "--batch|' 8'|expected an integer in" --batch ' 8'
 bad batch-zero "--batch|'0'|expected an integer in 1..65536" --batch 0
 bad epochs-zero "--epochs|'0'|expected an integer in 1..100000" --epochs 0
 bad epochs-not-a-number "--epochs|'3x'|expected an integer" --epochs 3x

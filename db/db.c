@@ -22,6 +22,7 @@
 #include "db.h"
 
 #include "clock.h"
+#include "tstate.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -254,9 +255,6 @@ struct db_conn {
 };
 
 /* Value tables: what the text columns may hold. */
-static const char *const trial_states[] = {
-	"queued", "running", "paused", "done", "killed", "diverged", "failed",
-};
 static const char *const study_states[] = {"running", "done"};
 static const char *const verbs[] = {"promote", "kill", "pause", "resume"};
 static const char *const splits[] = {"train", "val"};
@@ -1127,12 +1125,18 @@ static int bind_trial_set(sqlite3_stmt *st, const void *arg)
 int db_trial_set(db_conn *c, int64_t trial, const char *state, int rung,
                  tt_err *err)
 {
-	const char *s = lookup(trial_states, NELEM(trial_states), state);
-	if (!s)
-		return db_err(c, err, TT_EINPUT,
-		              "%s: trial %lld: state '%s': expected queued, running,"
-		              " paused, done, killed, diverged or failed", c->path,
-		              (long long)trial, state ? state : "(null)");
+	int k = tt_tstate_find(state);
+	if (k < 0) {
+		char list[128];
+		size_t at = 0;
+		for (int i = 0; i < TT_T_COUNT; i++)
+			at += (size_t)snprintf(list + at, sizeof list - at, "%s%s",
+			                       i == 0 ? "" : i < TT_T_COUNT - 1 ? ", " : " or ",
+			                       tt_tstates[i].name);
+		return db_err(c, err, TT_EINPUT, "%s: trial %lld: state '%s': expected %s",
+		              c->path, (long long)trial, state ? state : "(null)", list);
+	}
+	const char *s = tt_tstates[k].name;
 	struct id_text a = {trial, s, rung};
 	int changes = 0;
 	int code = write1(c, ST_TRIAL_SET, bind_trial_set, &a,

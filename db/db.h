@@ -132,7 +132,7 @@ int db_study_get(db_conn *c, db_study *out, tt_err *err);
 /* ---- trials ------------------------------------------------------------ */
 
 /* Trial states as stored (text): queued, running, paused, done, killed,
- * diverged, failed. */
+ * diverged, failed: the names of base/tstate.h's table. */
 typedef struct db_trial {
 	int64_t id;
 	char params[1024];  /* JSON object */

@@ -585,10 +585,8 @@ static void apply_commands(runner *R, db_conn *db, int64_t *after)
 
 static int parse_state(const char *s)
 {
-	for (int k = 0; k <= TT_T_FAILED; k++)
-		if (strcmp(s, tt_trial_state_name[k]) == 0)
-			return k;
-	return TT_T_FAILED;
+	int k = tt_tstate_find(s);
+	return k >= 0 ? k : TT_T_FAILED;
 }
 
 /* Rebuild the scheduler from the database, in trial id order. */

@@ -27,6 +27,7 @@
 #include "theme.h"
 #include "train.h"
 #include "trainopt.h"
+#include "tstate.h"
 #include "ui.h"
 
 #define TT_VERSION "0.1.0"
@@ -337,18 +338,18 @@ static int cmd_status(int argc, char **argv)
 		db_close(db);
 		return 1;
 	}
-	int counts[8] = {0};
-	static const char *const states[] = { "queued", "running", "paused", "done",
-	                                      "killed", "diverged", "failed" };
-	for (int i = 0; i < v.nt; i++)
-		for (int k = 0; k < 7; k++)
-			counts[k] += strcmp(v.t[i].state, states[k]) == 0;
+	int counts[TT_T_COUNT] = {0};
+	for (int i = 0; i < v.nt; i++) {
+		int k = tt_tstate_find(v.t[i].state);
+		if (k >= 0)
+			counts[k]++;
+	}
 	printf("study ");
 	put_clean(stdout, v.study.name, -1);
 	printf(" (%s): %d trials", v.study.state, v.nt);
-	for (int k = 0; k < 7; k++)
+	for (int k = 0; k < TT_T_COUNT; k++)
 		if (counts[k])
-			printf(", %d %s", counts[k], states[k]);
+			printf(", %d %s", counts[k], tt_tstates[k].name);
 	printf("\n\n%6s  %-9s %4s  ", "trial", "state", "rung");
 	for (int r = 0; r < v.nrungs; r++)
 		printf(" acc@%-3d", r);

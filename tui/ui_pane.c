@@ -131,7 +131,7 @@ static int trial_matches(const ui_view *v, const ui_trial *t)
 		return 1;
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)t->id);
-	return strcasestr(id, v->filter) || strcasestr(ui_state_name[t->state], v->filter) ||
+	return strcasestr(id, v->filter) || strcasestr(tt_tstate_name(t->state), v->filter) ||
 	       strcasestr(t->params, v->filter) ||
 	       (t->pending && strcasestr(t->pending_verb, v->filter));
 }
@@ -223,7 +223,7 @@ static void heading(ui_view *v, int p, const char *info)
 
 static const char *state_text(int st)
 {
-	return st == UI_PAUSED ? U("\u2016PAUSED", "||PAUSED") : ui_state_name[st];
+	return st == UI_PAUSED ? U("\u2016PAUSED", "||PAUSED") : tt_tstate_name(st);
 }
 
 static void trial_cell(const ui_view *v, const ui_trial *t, const ui_col *c, char *s,
@@ -473,7 +473,7 @@ static void draw_curves(ui_view *v)
 
 static char state_letter(int st)
 {
-	return "qRPdKXF"[st];
+	return st >= 0 && st < TT_T_COUNT ? tt_tstates[st].letter : '?';
 }
 
 static void draw_ladder(ui_view *v)
@@ -909,7 +909,7 @@ void ui_detail_draw(ui_view *v, int top, int *lines)
 		return;
 	}
 	ui_putf(0, 1, W - 2, ti, "Trial %lld: %s, rung %d%s   (Esc, Enter or q closes; "
-	        "arrows scroll)", (long long)t->id, ui_state_name[t->state], t->rung,
+	        "arrows scroll)", (long long)t->id, tt_tstate_name(t->state), t->rung,
 	        t->pending ? ", command pending" : "");
 	const ui_detail *d = &m->det;
 	tl_line(&tl, UI_PANE_TITLE, "Parameters");
@@ -1019,7 +1019,7 @@ void ui_help_draw(ui_view *v, int top, int *lines, const char *const *keys, int 
 	tl_line(&tl, UI_NORMAL, "%s", "");
 	tl_line(&tl, UI_PANE_TITLE, "Trial states (ladder letters)");
 	for (int s = 0; s < UI_NSTATES; s++)
-		tl_line(&tl, UI_STATE_QUEUED + s, "  %c  %s", state_letter(s), ui_state_name[s]);
+		tl_line(&tl, UI_STATE_QUEUED + s, "  %c  %s", state_letter(s), tt_tstate_name(s));
 	tl_mark(&tl, ti);
 	*lines = tl.n;
 }

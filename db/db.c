@@ -22,6 +22,7 @@
 #include "db.h"
 
 #include "clock.h"
+#include "memkind.h"
 #include "tstate.h"
 
 #include <errno.h>
@@ -258,9 +259,6 @@ struct db_conn {
 static const char *const study_states[] = {"running", "done"};
 static const char *const verbs[] = {"promote", "kill", "pause", "resume"};
 static const char *const splits[] = {"train", "val"};
-static const char *const mem_kinds[] = {
-	"params", "grads", "optim", "activations", "workspace",
-};
 
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -1385,11 +1383,18 @@ int db_layer_memory_put(db_conn *c, int64_t trial, int rung,
 {
 	const char *op = "storing layer memory";
 	for (int i = 0; i < n; i++) {
-		if (!lookup(mem_kinds, NELEM(mem_kinds), rows[i].kind))
-			return db_err(c, err, TT_EINPUT,
-			              "%s: %s: kind '%s': expected params, grads,"
-			              " optim, activations or workspace", c->path, op,
-			              rows[i].kind ? rows[i].kind : "(null)");
+		if (tt_memkind_find(rows[i].kind) < 0) {
+			char list[128];
+			size_t at = 0;
+			for (int k = 0; k < TT_MEM_KINDS; k++)
+				at += (size_t)snprintf(list + at, sizeof list - at, "%s%s",
+				                       k == 0 ? "" : k < TT_MEM_KINDS - 1 ? ", "
+				                                                      : " or ",
+				                       tt_memkinds[k].name);
+			return db_err(c, err, TT_EINPUT, "%s: %s: kind '%s': expected %s",
+			              c->path, op, rows[i].kind ? rows[i].kind : "(null)",
+			              list);
+		}
 		if (!rows[i].name || rows[i].bytes > (size_t)INT64_MAX)
 			return db_err(c, err, TT_EINPUT,
 			              "%s: %s: stage %d: no name or bytes out of range",

@@ -932,7 +932,7 @@ void tt_train_result_json(const tt_train_result *r, FILE *f)
 	fprintf(f, "\"train_macs\":%.0f,\"diverged\":%s,\"memory\":{", r->train_macs,
 	        r->diverged ? "true" : "false");
 	for (int k = 0; k < TT_MEM_KINDS; k++)
-		fprintf(f, "\"%s\":%zu,", tt_mem_kind_name[k], r->mem[k]);
+		fprintf(f, "\"%s\":%zu,", tt_memkinds[k].name, r->mem[k]);
 	fprintf(f, "\"total\":%zu,\"peak\":%zu,\"per_stage\":[", r->mem_total, r->mem_peak);
 	for (int s = 0; s < r->stages && r->stage; s++) {
 		const tt_train_stage *st = &r->stage[s];

@@ -172,6 +172,8 @@ check_panes() {
 		grep -qE "^$st .*[0-9.]+ KiB" "$s" || why="$why memory bar $st;"
 	done
 	grep -q 'total .* KiB' "$s" || why="$why memory total;"
+	# the workspace, stored for the whole model, is a bar of its own
+	grep -qE "^workspace .*[0-9.]+ [KM]iB" "$s" || why="$why memory workspace row;"
 	grep -q 'no gates in this study' "$s" || why="$why masks pane;"
 	grep -qE 'rungs +n +spearman +kendall' "$s" || why="$why rank table header;"
 	for rc_ in $(sql "$D/quick.db" "SELECT rung_a || ':' || rung_b || ':' || n || ':' ||

@@ -558,31 +558,40 @@ static void draw_ladder(ui_view *v)
 
 /* ---- memory ------------------------------------------------------------- */
 
-static const char *const kind_name[5] = { "params", "grads", "optim", "activations", "workspace" };
-
+/* The kind of a layer_memory row (base/memkind.h); an unknown one counts
+ * as workspace. */
 static int kind_index(const char *k)
 {
-	for (int i = 0; i < 5; i++)
-		if (strcmp(k, kind_name[i]) == 0)
-			return i;
-	return 4;
+	int i = tt_memkind_find(k);
+	return i >= 0 ? i : TT_MEM_WORK;
 }
 
 static wchar_t kind_glyph(int k)
 {
-	static const wchar_t g[5] = { 0x2588, 0x2593, 0x2592, 0x2591, 0x2584 };
+	static const wchar_t g[TT_MEM_KINDS] = { 0x2588, 0x2593, 0x2592, 0x2591, 0x2584 };
 	return g[k];
 }
-
-static const char kind_ascii[5] = { 'P', 'G', 'O', 'A', 'W' };
 
 /* Per-stage bytes by kind from layer_memory rows. */
 typedef struct stage_mem {
 	char name[32];
 	int frozen;
-	double b[5], total;
+	double b[TT_MEM_KINDS], total;
 } stage_mem;
 
+/* The bytes of the rows that belong to the model as a whole (stage
+ * TT_MEM_MODEL: the workspace), or -1 when there are none (a study stored
+ * before the runner wrote them). */
+static double model_bytes(const db_layer_mem *r, int n)
+{
+	double b = -1;
+	for (int i = 0; i < n; i++)
+		if (r[i].stage == TT_MEM_MODEL)
+			b = (b < 0 ? 0 : b) + (double)r[i].bytes;
+	return b;
+}
+
+/* The stages' rows, the model's own left out (model_bytes). */
 static int stages_of(const db_layer_mem *r, int n, stage_mem *s, int cap)
 {
 	int ns = 0;
@@ -637,31 +646,48 @@ static void draw_memory(ui_view *v)
 	for (int i = 0; i < ns; i++)
 		if (s[i].total > max)
 			max = s[i].total;
-	/* legend */
+	/* the workspace: one bar of its own after the stages, on the same
+	 * scale; the summary below compares the stages only, as the
+	 * computed full training has no workspace figure */
+	double work = model_bytes(d->mem, d->nmem);
+	if (work >= 0 && ns < TT_MEM_MAX_STAGES) {
+		memset(&s[ns], 0, sizeof s[ns]);
+		snprintf(s[ns].name, sizeof s[ns].name, "%s", tt_memkinds[TT_MEM_WORK].name);
+		s[ns].b[TT_MEM_WORK] = s[ns].total = work;
+		if (work > max)
+			max = work;
+	}
+	int rows = ns + (work >= 0 && ns < TT_MEM_MAX_STAGES);
+	/* legend: the per-stage kinds (the workspace row names itself) */
 	int x = pn->x + 1, y = pn->y + 1;
-	for (int k = 0; k < 4; k++) {
-		ui_putwc(y, x, kind_glyph(k), kind_ascii[k], ui_role(v, UI_MEM_PARAMS + k));
-		x += 2 + ui_putf(y, x + 2, pn->x + pn->w - x - 2, n, "%s ", kind_name[k]);
+	for (int k = 0; k < TT_MEM_KINDS; k++) {
+		if (!tt_memkinds[k].per_stage)
+			continue;
+		ui_putwc(y, x, kind_glyph(k), tt_memkinds[k].letter, ui_role(v, UI_MEM_PARAMS + k));
+		x += 2 + ui_putf(y, x + 2, pn->x + pn->w - x - 2, n, "%s ", tt_memkinds[k].name);
 	}
 	ui_putf(y, x, pn->x + pn->w - x, ui_role(v, UI_FROZEN), "F frozen");
 	int lines = pn->h - 3; /* legend above, summary below */
 	int bw = pn->w - 24;
-	pn->items = ns;
-	if (pn->top > ns - lines)
-		pn->top = ns - lines > 0 ? ns - lines : 0;
-	for (int r = 0; r < lines && pn->top + r < ns; r++) {
+	pn->items = rows;
+	if (pn->top > rows - lines)
+		pn->top = rows - lines > 0 ? rows - lines : 0;
+	for (int r = 0; r < lines && pn->top + r < rows; r++) {
 		const stage_mem *st = &s[pn->top + r];
 		int yy = y + 1 + r;
-		ui_putf(yy, pn->x, 9, n, "%-8.8s", st->name);
+		if (pn->top + r == ns) /* the workspace's name is wider than a stage's */
+			ui_putf(yy, pn->x, 10, n, "%-9.9s", st->name);
+		else
+			ui_putf(yy, pn->x, 9, n, "%-8.8s", st->name);
 		if (st->frozen)
 			ui_put(yy, pn->x + 9, 1, ui_role(v, UI_FROZEN), "F");
 		int bx = pn->x + 11, used = 0;
-		for (int k = 0; k < 5 && bw > 0 && max > 0; k++) {
+		for (int k = 0; k < TT_MEM_KINDS && bw > 0 && max > 0; k++) {
 			int cells = (int)lround(st->b[k] / max * bw);
 			if (used + cells > bw)
 				cells = bw - used;
 			for (int c = 0; c < cells; c++)
-				ui_putwc(yy, bx + used + c, kind_glyph(k), kind_ascii[k],
+				ui_putwc(yy, bx + used + c, kind_glyph(k), tt_memkinds[k].letter,
 				         ui_role(v, UI_MEM_PARAMS + k));
 			used += cells;
 		}
@@ -955,6 +981,13 @@ void ui_detail_draw(ui_view *v, int top, int *lines)
 	}
 	if (!ns)
 		tl_line(&tl, UI_NORMAL, "  none stored yet");
+	double work = model_bytes(d->mem, d->nmem);
+	if (work >= 0) {
+		char b[24];
+		ui_bytes(b, sizeof b, work);
+		tl_line(&tl, UI_NORMAL, "  %-17s %11s  (the whole model's scratch, not per stage)",
+		        tt_memkinds[TT_MEM_WORK].name, b);
+	}
 	if (d->calc_why[0])
 		tl_line(&tl, UI_NORMAL, "  %s", d->calc_why);
 	tl_line(&tl, UI_NORMAL, "%s", "");

@@ -221,6 +221,29 @@ static void heading(ui_view *v, int p, const char *info)
 
 /* ---- trials ------------------------------------------------------------- */
 
+/* The columns s takes on the screen, as ui_put draws it (a byte that
+ * does not decode, or a control character, is one '?'). */
+static int text_cols(const char *s)
+{
+	mbstate_t st;
+	memset(&st, 0, sizeof st);
+	int cols = 0;
+	while (*s) {
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, s, strlen(s), &st);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+			memset(&st, 0, sizeof st);
+			cols++;
+			s++;
+			continue;
+		}
+		int w = wcwidth(wc);
+		cols += w > 0 ? w : 1;
+		s += n;
+	}
+	return cols;
+}
+
 static const char *state_text(int st)
 {
 	return st == UI_PAUSED ? U("\u2016PAUSED", "||PAUSED") : tt_tstate_name(st);
@@ -290,9 +313,19 @@ static void draw_trials(ui_view *v)
 	ui_fill(y, x, pn->w, ui_role(v, UI_TABLE_HEADER));
 	for (int k = 0; k < v->ncol && x < pn->x + pn->w; k++) {
 		const ui_col *c = &v->col[k];
-		int role = k == v->sort ? UI_TABLE_SORT : UI_TABLE_HEADER;
-		ui_putf(y, x, c->width < pn->x + pn->w - x ? c->width : pn->x + pn->w - x,
-		        ui_role(v, role), c->kind == UI_C_ID ? "%*s " : "%-*s", c->width - 1, c->name);
+		attr_t a = ui_role(v, k == v->sort ? UI_TABLE_SORT : UI_TABLE_HEADER);
+		/* a name gets the column's width less one: the last column stays
+		 * blank, so that two names never run into each other; a longer
+		 * one is cut and ends in a marker ("gate-stren~") */
+		int room = c->width - 1, edge = pn->x + pn->w - x;
+		if (text_cols(c->name) > room) {
+			ui_put(y, x, room - 1 < edge ? room - 1 : edge, a, c->name);
+			if (room - 1 < edge)
+				ui_putwc(y, x + room - 1, 0x2026, '~', a);
+		} else {
+			ui_putf(y, x, room < edge ? room : edge, a,
+			        c->kind == UI_C_ID ? "%*s" : "%-*s", room, c->name);
+		}
 		x += c->width;
 	}
 	if (!m->nt) {

@@ -5,7 +5,7 @@
 #   make run        deps, build, run the main job: the explorer on
 #                   examples/fmnist-resnet.ini (headless without a terminal)
 #   make test       deps, build, run the whole test suite (well under 10 min)
-#   make test-long  the slower suites
+#   make test-long  make test, then the whole suite again built with SAN=1
 #   make bench      deps (+ python3-torch), build, the engine against PyTorch
 #   make bench-ladder  the frozen-depth ladder against random search
 #   make bench-gates   gated training: accuracy against FLOPs kept
@@ -173,9 +173,17 @@ test: deps
 	$(MAKE) all
 	BUILD=$(BUILD) sh tests/run.sh
 
-test-long: deps
-	$(MAKE) all
-	BUILD=$(BUILD) TT_LONG=1 sh tests/run.sh
+# The whole suite, then the whole suite again on the SAN=1 build: every
+# memory error or undefined behaviour any test reaches is a failure there
+# (the programs abort; t_explorer.sh and the scripts read their stderr).
+# About three times as long as make test.  Under SAN=1 make test already is
+# that second run.
+SAN_BUILD := build-san$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(CUDA)),-cuda)
+test-long: test
+ifneq ($(SAN),1)
+	$(MAKE) SAN=1 all
+	BUILD=$(SAN_BUILD) sh tests/run.sh
+endif
 
 bench: deps-bench
 	$(MAKE) all

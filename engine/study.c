@@ -357,7 +357,6 @@ static const char *check_spec(const char *v, char *buf, size_t n)
 	return buf;
 }
 
-
 /* ---- parse state and messages ------------------------------------------- */
 
 #define MAXKEYS 32

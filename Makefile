@@ -5,11 +5,12 @@
 #   make run        deps, build, run the main job: the explorer on
 #                   examples/fmnist-resnet.ini (headless without a terminal)
 #   make test       deps, build, run the whole test suite (well under 10 min)
-#   make test-long  the slower suites
+#   make test-long  make test, then the whole suite again built with SAN=1
 #   make bench      deps (+ python3-torch), build, the engine against PyTorch
 #   make bench-ladder  the frozen-depth ladder against random search
 #   make bench-gates   gated training: accuracy against FLOPs kept
-#   make install    install the binary, man pages and themes under $(PREFIX)
+#   make install    install the binary, man pages, themes and example studies
+#                   under $(PREFIX)
 #   make clean      remove every build directory
 #
 # Flags (each 0 or 1; anything else is an error):
@@ -76,6 +77,7 @@ DB_SRC     := $(wildcard db/*.c)
 TUI_SRC    := $(filter-out tui/main.c,$(wildcard tui/*.c))
 CUDA_SRC   := $(if $(filter 1,$(CUDA)),$(wildcard engine/*.cu))
 THEME_FILES := $(sort $(wildcard themes/*.theme))
+EXAMPLE_FILES := $(sort $(wildcard examples/*.ini))
 LIB_OBJ    := $(patsubst %.c,$(BUILD)/%.o,$(BASE_SRC) $(ENGINE_SRC) $(DB_SRC) $(TUI_SRC)) \
               $(BUILD)/tui/themes_builtin.o \
               $(patsubst %.cu,$(BUILD)/%.cu.o,$(CUDA_SRC))
@@ -171,9 +173,17 @@ test: deps
 	$(MAKE) all
 	BUILD=$(BUILD) sh tests/run.sh
 
-test-long: deps
-	$(MAKE) all
-	BUILD=$(BUILD) TT_LONG=1 sh tests/run.sh
+# The whole suite, then the whole suite again on the SAN=1 build: every
+# memory error or undefined behaviour any test reaches is a failure there
+# (the programs abort; t_explorer.sh and the scripts read their stderr).
+# About three times as long as make test.  Under SAN=1 make test already is
+# that second run.
+SAN_BUILD := build-san$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(CUDA)),-cuda)
+test-long: test
+ifneq ($(SAN),1)
+	$(MAKE) SAN=1 all
+	BUILD=$(SAN_BUILD) sh tests/run.sh
+endif
 
 bench: deps-bench
 	$(MAKE) all
@@ -190,13 +200,17 @@ bench-ladder: deps
 	BUILD=$(BUILD) sh bench/ladder.sh
 
 # The themes are compiled in; the installed copies are to read and to copy
-# into ~/.config/tunetop/themes as the start of one's own.
+# into ~/.config/tunetop/themes as the start of one's own.  The example
+# studies are the ones the man pages name (tests/t_man.sh checks that the
+# pages name nothing that is not installed).
 install: $(BUILD)/tunetop
 	install -D -m 755 $(BUILD)/tunetop $(DESTDIR)$(PREFIX)/bin/tunetop
 	install -D -m 644 man/tunetop.1 $(DESTDIR)$(PREFIX)/share/man/man1/tunetop.1
 	install -D -m 644 man/tunetop-study.5 $(DESTDIR)$(PREFIX)/share/man/man5/tunetop-study.5
 	for f in $(THEME_FILES); do \
 	  install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/tunetop/themes/$${f#themes/} || exit 1; done
+	for f in $(EXAMPLE_FILES); do \
+	  install -D -m 644 $$f $(DESTDIR)$(PREFIX)/share/tunetop/examples/$${f#examples/} || exit 1; done
 
 clean:
 	rm -rf build build-*

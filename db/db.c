@@ -22,6 +22,8 @@
 #include "db.h"
 
 #include "clock.h"
+#include "memkind.h"
+#include "tstate.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -254,15 +256,9 @@ struct db_conn {
 };
 
 /* Value tables: what the text columns may hold. */
-static const char *const trial_states[] = {
-	"queued", "running", "paused", "done", "killed", "diverged", "failed",
-};
 static const char *const study_states[] = {"running", "done"};
 static const char *const verbs[] = {"promote", "kill", "pause", "resume"};
 static const char *const splits[] = {"train", "val"};
-static const char *const mem_kinds[] = {
-	"params", "grads", "optim", "activations", "workspace",
-};
 
 #define NELEM(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
@@ -1127,12 +1123,18 @@ static int bind_trial_set(sqlite3_stmt *st, const void *arg)
 int db_trial_set(db_conn *c, int64_t trial, const char *state, int rung,
                  tt_err *err)
 {
-	const char *s = lookup(trial_states, NELEM(trial_states), state);
-	if (!s)
-		return db_err(c, err, TT_EINPUT,
-		              "%s: trial %lld: state '%s': expected queued, running,"
-		              " paused, done, killed, diverged or failed", c->path,
-		              (long long)trial, state ? state : "(null)");
+	int k = tt_tstate_find(state);
+	if (k < 0) {
+		char list[128];
+		size_t at = 0;
+		for (int i = 0; i < TT_T_COUNT; i++)
+			at += (size_t)snprintf(list + at, sizeof list - at, "%s%s",
+			                       i == 0 ? "" : i < TT_T_COUNT - 1 ? ", " : " or ",
+			                       tt_tstates[i].name);
+		return db_err(c, err, TT_EINPUT, "%s: trial %lld: state '%s': expected %s",
+		              c->path, (long long)trial, state ? state : "(null)", list);
+	}
+	const char *s = tt_tstates[k].name;
 	struct id_text a = {trial, s, rung};
 	int changes = 0;
 	int code = write1(c, ST_TRIAL_SET, bind_trial_set, &a,
@@ -1381,11 +1383,18 @@ int db_layer_memory_put(db_conn *c, int64_t trial, int rung,
 {
 	const char *op = "storing layer memory";
 	for (int i = 0; i < n; i++) {
-		if (!lookup(mem_kinds, NELEM(mem_kinds), rows[i].kind))
-			return db_err(c, err, TT_EINPUT,
-			              "%s: %s: kind '%s': expected params, grads,"
-			              " optim, activations or workspace", c->path, op,
-			              rows[i].kind ? rows[i].kind : "(null)");
+		if (tt_memkind_find(rows[i].kind) < 0) {
+			char list[128];
+			size_t at = 0;
+			for (int k = 0; k < TT_MEM_KINDS; k++)
+				at += (size_t)snprintf(list + at, sizeof list - at, "%s%s",
+				                       k == 0 ? "" : k < TT_MEM_KINDS - 1 ? ", "
+				                                                      : " or ",
+				                       tt_memkinds[k].name);
+			return db_err(c, err, TT_EINPUT, "%s: %s: kind '%s': expected %s",
+			              c->path, op, rows[i].kind ? rows[i].kind : "(null)",
+			              list);
+		}
 		if (!rows[i].name || rows[i].bytes > (size_t)INT64_MAX)
 			return db_err(c, err, TT_EINPUT,
 			              "%s: %s: stage %d: no name or bytes out of range",

@@ -132,7 +132,7 @@ int db_study_get(db_conn *c, db_study *out, tt_err *err);
 /* ---- trials ------------------------------------------------------------ */
 
 /* Trial states as stored (text): queued, running, paused, done, killed,
- * diverged, failed. */
+ * diverged, failed: the names of base/tstate.h's table. */
 typedef struct db_trial {
 	int64_t id;
 	char params[1024];  /* JSON object */
@@ -197,9 +197,12 @@ int db_metrics_since(db_conn *c, int64_t trial, int64_t after, int max,
                      db_metric **out, int *n, tt_err *err);
 
 typedef struct db_layer_mem {
-	int stage;
+	int stage;          /* TT_MEM_MODEL (-1): the model as a whole */
 	const char *name;
-	const char *kind;   /* params, grads, optim, activations, workspace */
+	const char *kind;   /* params, grads, optim, activations, workspace:
+	                     * base/memkind.h's names; the runner stores the
+	                     * per-stage kinds per stage and the workspace as
+	                     * one row of stage -1, name "model" */
 	size_t bytes;
 	int frozen;
 } db_layer_mem;

@@ -12,10 +12,6 @@
 
 #include "err.h"
 
-const char *const tt_mem_kind_name[TT_MEM_KINDS] = {
-	"params", "grads", "optim", "activations", "workspace"
-};
-
 #define ROWS (TT_MEM_MAX_STAGES + 1)
 
 void tt_mem_init(tt_mem *m, const tt_backend *be)

@@ -13,18 +13,9 @@
 #include <stddef.h>
 
 #include "backend.h"
-
-enum tt_mem_kind {
-	TT_MEM_PARAMS,  /* parameters and batch-norm running statistics */
-	TT_MEM_GRADS,   /* parameter gradients */
-	TT_MEM_OPTIM,   /* optimizer state (momentum, Adam moments) */
-	TT_MEM_ACT,     /* activations kept for backward */
-	TT_MEM_WORK,    /* workspace: im2col, activation gradients, frozen scratch */
-	TT_MEM_KINDS
-};
+#include "memkind.h"   /* enum tt_mem_kind, its names, TT_MEM_MODEL */
 
 #define TT_MEM_MAX_STAGES 64
-#define TT_MEM_MODEL (-1) /* a booking that belongs to no single stage */
 
 typedef struct tt_mem_rec {
 	void *p;
@@ -41,8 +32,6 @@ typedef struct tt_mem {
 	int nrec, caprec;
 	size_t *split_store;              /* (caprec, TT_MEM_MAX_STAGES+1) */
 } tt_mem;
-
-extern const char *const tt_mem_kind_name[TT_MEM_KINDS];
 
 void tt_mem_init(tt_mem *m, const tt_backend *be);
 /* Free every live allocation and the bookkeeping. */

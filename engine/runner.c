@@ -250,15 +250,26 @@ static int store_result(db_conn *db, int64_t id, int rung, const tt_rung_def *rd
 	                .train_macs = r->train_macs * r->samples_per_s * r->seconds,
 	                .macs_kept = r->gates.on ? r->gates.macs_kept : 0,
 	                .params_kept = r->gates.on ? r->gates.params_kept : 0 };
-	db_layer_mem rows[TT_MEM_MAX_STAGES * 4];
+	/* every kind of the table: the per-stage ones per stage, the rest
+	 * (the workspace, scratch the model allocates once for all its
+	 * stages) as one row of the whole model */
+	db_layer_mem rows[TT_MEM_MAX_STAGES * TT_MEM_KINDS + TT_MEM_KINDS];
 	int nr = 0;
-	static const char *const kinds[] = { "params", "grads", "optim", "activations" };
-	for (int s = 0; s < r->stages; s++) {
+	for (int s = 0; s < r->stages && s < TT_MEM_MAX_STAGES; s++) {
 		const tt_train_stage *st = &r->stage[s];
-		size_t v[4] = { st->params, st->grads, st->optim, st->activations };
-		for (int k = 0; k < 4; k++)
-			rows[nr++] = (db_layer_mem){ s, st->name, kinds[k], v[k], st->frozen };
+		size_t v[TT_MEM_KINDS] = { [TT_MEM_PARAMS] = st->params,
+		                           [TT_MEM_GRADS] = st->grads,
+		                           [TT_MEM_OPTIM] = st->optim,
+		                           [TT_MEM_ACT] = st->activations };
+		for (int k = 0; k < TT_MEM_KINDS; k++)
+			if (tt_memkinds[k].per_stage)
+				rows[nr++] = (db_layer_mem){ s, st->name, tt_memkinds[k].name,
+				                             v[k], st->frozen };
 	}
+	for (int k = 0; k < TT_MEM_KINDS; k++)
+		if (!tt_memkinds[k].per_stage)
+			rows[nr++] = (db_layer_mem){ TT_MEM_MODEL, "model", tt_memkinds[k].name,
+			                             r->mem[k], 0 };
 	int rc;
 	if ((rc = db_begin(db, err)))
 		return rc;
@@ -585,10 +596,8 @@ static void apply_commands(runner *R, db_conn *db, int64_t *after)
 
 static int parse_state(const char *s)
 {
-	for (int k = 0; k <= TT_T_FAILED; k++)
-		if (strcmp(s, tt_trial_state_name[k]) == 0)
-			return k;
-	return TT_T_FAILED;
+	int k = tt_tstate_find(s);
+	return k >= 0 ? k : TT_T_FAILED;
 }
 
 /* Rebuild the scheduler from the database, in trial id order. */

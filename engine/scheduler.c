@@ -20,10 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const tt_trial_state_name[] = {
-	"queued", "running", "paused", "done", "killed", "diverged", "failed"
-};
-
 int tt_ladder(const tt_study *s, int nstages, tt_rung_def *out)
 {
 	int z[TT_RUNG_MAX], n = 0;
@@ -102,8 +98,7 @@ static int add_trial(tt_sched *s, int bracket)
 
 static int alive(const tt_sched_trial *t)
 {
-	return t->state != TT_T_KILLED && t->state != TT_T_DIVERGED &&
-	       t->state != TT_T_FAILED;
+	return !tt_tstates[t->state].final;
 }
 
 /* Synchronous rules: rung r of bracket b is closed when every trial of

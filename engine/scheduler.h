@@ -20,6 +20,7 @@
 #define TT_SCHEDULER_H
 
 #include "study.h"
+#include "tstate.h"   /* enum tt_trial_state and its table */
 
 #define TT_RUNG_MAX 16
 
@@ -41,9 +42,6 @@ typedef struct tt_job {
 	int is_new;      /* the trial was created for this job */
 } tt_job;
 
-enum tt_trial_state { TT_T_QUEUED, TT_T_RUNNING, TT_T_PAUSED, TT_T_DONE,
-                      TT_T_KILLED, TT_T_DIVERGED, TT_T_FAILED };
-extern const char *const tt_trial_state_name[];
 
 typedef struct tt_sched_trial {
 	int state;               /* enum tt_trial_state */

@@ -3,20 +3,23 @@
  *
  * The parser is a loop over lines and a handful of const tables:
  *
- *   sections[]   the sections, each with its key table (or, for [space],
- *                its own line handler) and a line of help;
+ *   sections[]   the sections, each with its key table (or, for [space]
+ *                and [train], its own line handler) and a line of help;
  *   *_keys[]     per section: name, type, range, choices, offset of the
- *                target in tt_study, the [space] types it may be searched
- *                with, the default (parsed through the same code as a
- *                value from a file, so the table is the one source of the
- *                defaults) and help;
- *   ptypes[]     the [space] types;
- *   bool_words[] the words a boolean accepts.
+ *                target in tt_study, the default (parsed through the same
+ *                code as a value from a file, so the table is the one
+ *                source of the defaults; a key that sets a `tunetop train`
+ *                option takes the option's) and help;
+ *   ptypes[]     the [space] types.
  *
- * The same tables produce every error message ("expected one of ...") and
+ * [train] and what [space] may search are the rows of the training
+ * options table (trainopt.h), the same rows `tunetop train` parses, so
+ * names, ranges, defaults and messages are one.  The words a boolean
+ * accepts are that module's too (tt_trainopt_bool).
+ *
+ * The tables produce every error message ("expected one of ...") and
  * the KEYS section of the man page (tt_study_man_keys), so the three cannot
- * disagree.  The [train] table repeats the `tunetop train` option table of
- * tui/main.c: same names, ranges and meanings.
+ * disagree.
  *
  * Constraints kept: nothing is allocated but the copy of the text; every
  * failure is TT_EINPUT (TT_ERUNTIME only for out of memory or a read error)
@@ -33,8 +36,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "backend.h"
 #include "model.h"
+#include "trainopt.h"
 
 #define FASHION_TRAIN_N 60000 /* images in Fashion-MNIST's training set */
 
@@ -46,17 +49,12 @@ enum key_type {
 	K_U64,       /* uint64_t */
 	K_FLOAT,     /* float */
 	K_DOUBLE,    /* double */
-	K_BOOL,      /* int, 0 or 1, from bool_words */
+	K_BOOL,      /* int, 0 or 1: tt_trainopt_bool's words */
 	K_CHOICE,    /* int, the index in choices */
-	K_STRING,    /* char[hi], non-empty */
-	K_ELSEWHERE  /* a `tunetop train` option whose home is another section */
+	K_STRING     /* char[hi], non-empty */
 };
 
-/* [space] types a [train] key may be searched with. */
 #define P_BIT(t) (1u << (t))
-#define SEARCH_REAL (P_BIT(TT_P_FLOAT) | P_BIT(TT_P_LOGFLOAT) | P_BIT(TT_P_CHOICE))
-#define SEARCH_INT (P_BIT(TT_P_INT) | P_BIT(TT_P_LOGINT) | P_BIT(TT_P_CHOICE))
-#define SEARCH_CHOICE P_BIT(TT_P_CHOICE)
 
 typedef struct key {
 	const char *name;
@@ -65,165 +63,101 @@ typedef struct key {
 	double lo, hi;        /* numbers: inclusive range; K_STRING: capacity */
 	const char *choices;  /* K_CHOICE: "a|b|c", in enum order */
 	size_t off;           /* target, an offset into tt_study */
-	unsigned search;      /* [train]: the [space] types allowed, P_BIT()s */
-	const char *def;      /* default, parsed at init; NULL: computed.
-	                       * K_ELSEWHERE: where the setting lives */
+	const char *def;      /* default, parsed at init; NULL: computed */
 	const char *defdoc;   /* the default as documented when def is NULL */
 	const char *help;
 	/* Optional extra check of a value that parsed: NULL when fine, else
 	 * what was expected (in buf). */
 	const char *(*check)(const char *v, char *buf, size_t n);
+	/* The `tunetop train` option this key sets (trainopt.h): its default
+	 * is the option's, set by tt_train_defaults (def is NULL). */
+	const char *opt;
 } key;
 
 #define OFF(f) offsetof(tt_study, f)
 
 static const char *check_name(const char *v, char *buf, size_t n);
 static const char *check_spec(const char *v, char *buf, size_t n);
-static const char *check_backend(const char *v, char *buf, size_t n);
 
 static const key study_keys[] = {
-	{ "name", "NAME", K_STRING, 0, TT_NAME_LEN, NULL, OFF(name), 0, NULL,
+	{ "name", "NAME", K_STRING, 0, TT_NAME_LEN, NULL, OFF(name), NULL,
 	  "the file's basename without .ini",
 	  "The study's name, shown by the explorer and stored in the database",
-	  check_name },
-	{ "db", "PATH", K_STRING, 0, sizeof ((tt_study *)0)->db, NULL, OFF(db), 0,
+	  check_name, NULL },
+	{ "db", "PATH", K_STRING, 0, sizeof ((tt_study *)0)->db, NULL, OFF(db),
 	  NULL, "NAME.db beside the study file",
 	  "The study database (SQLite); a relative path is taken relative to the "
-	  "study file's directory", NULL },
-	{ "seed", "N", K_U64, 0, 9.2e18, NULL, OFF(seed), 0, "1", NULL,
+	  "study file's directory", NULL, NULL },
+	{ "seed", "N", K_U64, 0, 9.2e18, NULL, OFF(seed), "1", NULL,
 	  "Seed of every trial's initialisation, split, order and augmentation; "
-	  "a trial is reproducible from the seed and its id", NULL },
-	{ "workers", "N", K_INT, 1, 1024, NULL, OFF(workers), 0, "1", NULL,
-	  "Trials trained at the same time", NULL },
-	{ "budget", "E", K_DOUBLE, 0, 1e12, NULL, OFF(budget), 0, "0", NULL,
+	  "a trial is reproducible from the seed and its id", NULL, NULL },
+	{ "workers", "N", K_INT, 1, 1024, NULL, OFF(workers), "1", NULL,
+	  "Trials trained at the same time", NULL, NULL },
+	{ "budget", "E", K_DOUBLE, 0, 1e12, NULL, OFF(budget), "0", NULL,
 	  "Compute budget in full-fidelity epochs; 0 runs until max_trials are done",
-	  NULL },
-	{ "checkpoint_every", "S", K_LONG, 1, 1e12, NULL, OFF(checkpoint_every), 0,
+	  NULL, NULL },
+	{ "checkpoint_every", "S", K_LONG, 1, 1e12, NULL, OFF(checkpoint_every),
 	  "100", NULL,
 	  "Training steps between checkpoints of a running trial: a crash or a "
-	  "pause loses at most this many", NULL },
+	  "pause loses at most this many", NULL, NULL },
 };
 
 static const key data_keys[] = {
 	{ "source", "SRC", K_STRING, 0, sizeof ((tt_study *)0)->strs[1], NULL,
-	  OFF(strs[1]), 0, "fashion-mnist", NULL,
+	  OFF(strs[1]), NULL, NULL,
 	  "The data: fashion-mnist, synthetic, or a directory of IDX files (a "
 	  "relative one "
-	  "is taken relative to the study file's directory)", NULL },
-	{ "train_size", "N", K_INT, 1, 1e7, NULL, OFF(train.train_size), 0, "55000",
-	  NULL, "Training examples carved from the training set", NULL },
-	{ "val_size", "N", K_INT, 1, 1e7, NULL, OFF(train.val_size), 0, "5000", NULL,
+	  "is taken relative to the study file's directory)", NULL, "data" },
+	{ "train_size", "N", K_INT, 1, 1e7, NULL, OFF(train.train_size), NULL,
+	  NULL, "Training examples carved from the training set", NULL,
+	  "train-size" },
+	{ "val_size", "N", K_INT, 1, 1e7, NULL, OFF(train.val_size), NULL, NULL,
 	  "Held-out validation examples from the training set; the scheduler "
-	  "ranks trials by them", NULL },
-	{ "augment", "BOOL", K_BOOL, 0, 0, NULL, OFF(train.augment), 0, "off", NULL,
-	  "Random crop (padding 2) and horizontal flip", NULL },
+	  "ranks trials by them", NULL, "val-size" },
+	{ "augment", "BOOL", K_BOOL, 0, 0, NULL, OFF(train.augment), NULL, NULL,
+	  "Random crop (padding 2) and horizontal flip", NULL, "augment" },
 };
 
 static const key model_keys[] = {
 	{ "spec", "SPEC", K_STRING, 0, sizeof ((tt_study *)0)->strs[0], NULL,
-	  OFF(strs[0]), 0, "resnet:2,2,2:w16", NULL,
-	  "Model spec: mlp:W,W,..  cnn:C,C,..  resnet:B,B,..[:wW]", check_spec },
+	  OFF(strs[0]), NULL, NULL,
+	  "Model spec: mlp:W,W,..  cnn:C,C,..  resnet:B,B,..[:wW]", check_spec,
+	  "model" },
 };
 
 static const key fidelity_keys[] = {
-	{ "kind", "KIND", K_CHOICE, 0, 0, "frozen|epochs|joint", OFF(fid_kind), 0,
+	{ "kind", "KIND", K_CHOICE, 0, 0, "frozen|epochs|joint", OFF(fid_kind),
 	  "frozen", NULL,
 	  "What grows from rung to rung: the trainable stages, the epochs, or both",
-	  NULL },
-	{ "min_trainable", "Z", K_INT, 1, 64, NULL, OFF(min_trainable), 0, "1", NULL,
+	  NULL, NULL },
+	{ "min_trainable", "Z", K_INT, 1, 64, NULL, OFF(min_trainable), "1", NULL,
 	  "Trainable stages at the lowest rung, at most the model's stage count",
-	  NULL },
-	{ "eta", "N", K_INT, 2, 100, NULL, OFF(eta), 0, "2", NULL,
-	  "Growth factor between rungs; promotion keeps the top 1/eta", NULL },
-	{ "epochs", "E", K_DOUBLE, 0.01, 100000, NULL, OFF(epochs), 0, "1", NULL,
-	  "Epochs at full fidelity (the top rung)", NULL },
+	  NULL, NULL },
+	{ "eta", "N", K_INT, 2, 100, NULL, OFF(eta), "2", NULL,
+	  "Growth factor between rungs; promotion keeps the top 1/eta", NULL, NULL },
+	{ "epochs", "E", K_DOUBLE, 0.01, 100000, NULL, OFF(epochs), "1", NULL,
+	  "Epochs at full fidelity (the top rung)", NULL, NULL },
 };
 
 static const key scheduler_keys[] = {
 	{ "kind", "KIND", K_CHOICE, 0, 0, "random|sh|asha|hyperband", OFF(sched_kind),
-	  0, "asha", NULL, "Which (trial, rung) runs next", NULL },
-	{ "max_trials", "N", K_INT, 1, 1e6, NULL, OFF(max_trials), 0, "16", NULL,
-	  "Configurations sampled", NULL },
-	{ "mode", "MODE", K_CHOICE, 0, 0, "restart|continue", OFF(mode), 0,
+	  "asha", NULL, "Which (trial, rung) runs next", NULL, NULL },
+	{ "max_trials", "N", K_INT, 1, 1e6, NULL, OFF(max_trials), "16", NULL,
+	  "Configurations sampled", NULL, NULL },
+	{ "mode", "MODE", K_CHOICE, 0, 0, "restart|continue", OFF(mode),
 	  "restart", NULL,
 	  "A promoted trial restarts from its initialisation, or continues from "
-	  "its checkpoint", NULL },
-	{ "sampler", "KIND", K_CHOICE, 0, 0, "random|halton", OFF(sampler), 0,
-	  "halton", NULL, "How configurations are drawn from [space]", NULL },
-};
-
-/* `tunetop train`'s options in its order (tui/main.c), same ranges. */
-static const key train_keys[] = {
-	{ "model", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[model] spec", NULL,
-	  "The model belongs to the study", NULL },
-	{ "data", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[data] source", NULL,
-	  "The data belong to the study", NULL },
-	{ "train-size", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[data] train_size",
-	  NULL, "The data belong to the study", NULL },
-	{ "val-size", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[data] val_size", NULL,
-	  "The data belong to the study", NULL },
-	{ "trainable", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0,
-	  "[fidelity] min_trainable", NULL,
-	  "The fidelity ladder sets each rung's trainable stages", NULL },
-	{ "epochs", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[fidelity] epochs", NULL,
-	  "The fidelity ladder sets each rung's epochs", NULL },
-	{ "steps", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[fidelity] epochs", NULL,
-	  "The fidelity ladder sets each rung's length", NULL },
-	{ "batch", "B", K_INT, 1, 65536, NULL, OFF(train.batch), SEARCH_INT, "128",
-	  NULL, "Batch size", NULL },
-	{ "optimizer", "NAME", K_CHOICE, 0, 0, "sgd|adamw", OFF(train.opt.kind),
-	  SEARCH_CHOICE, "sgd", NULL, "SGD with momentum, or AdamW", NULL },
-	{ "lr", "X", K_FLOAT, 1e-12, 1e3, NULL, OFF(train.opt.lr), SEARCH_REAL, NULL,
-	  "0.05 (sgd), 0.001 (adamw)", "Peak learning rate", NULL },
-	{ "momentum", "M", K_FLOAT, 0, 0.9999, NULL, OFF(train.opt.momentum),
-	  SEARCH_REAL, "0.9", NULL, "SGD momentum", NULL },
-	{ "nesterov", "BOOL", K_BOOL, 0, 0, NULL, OFF(train.opt.nesterov),
-	  SEARCH_CHOICE, "off", NULL, "Nesterov momentum", NULL },
-	{ "weight-decay", "W", K_FLOAT, 0, 1, NULL, OFF(train.opt.weight_decay),
-	  SEARCH_REAL, "5e-4", NULL,
-	  "Weight decay (coupled for SGD, decoupled for AdamW)", NULL },
-	{ "schedule", "NAME", K_CHOICE, 0, 0, "constant|step|cosine",
-	  OFF(train.opt.schedule), SEARCH_CHOICE, "cosine", NULL,
-	  "Learning-rate schedule after warmup", NULL },
-	{ "warmup", "N", K_LONG, 0, 1e12, NULL, OFF(train.opt.warmup), SEARCH_INT,
-	  "0", NULL, "Linear warmup steps", NULL },
-	{ "label-smoothing", "E", K_FLOAT, 0, 0.999, NULL, OFF(train.label_smoothing),
-	  SEARCH_REAL, "0", NULL, "Label smoothing of the cross-entropy", NULL },
-	{ "augment", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[data] augment", NULL,
-	  "The data belong to the study", NULL },
-	{ "test", "BOOL", K_BOOL, 0, 0, NULL, OFF(train.test), 0, "off", NULL,
-	  "Also report test-set accuracy", NULL },
-	{ "seed", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0, "[study] seed", NULL,
-	  "One seed keys every trial's random streams", NULL },
-	{ "threads", "T", K_INT, 1, 1024, NULL, OFF(train.threads), 0, NULL,
-	  "all cores", "Compute threads per worker", NULL },
-	{ "backend", "NAME", K_STRING, 0, sizeof ((tt_study *)0)->strs[2], NULL,
-	  OFF(strs[2]), 0, "cpu", NULL,
-	  "Compute backend: cpu, or cuda when built with CUDA=1", check_backend },
-	{ "gates", NULL, K_ELSEWHERE, 0, 0, NULL, 0, 0,
-	  "[train] gate-strength, gate-balance and gate-flops-share", NULL,
-	  "Each knob of --gates has its own key, so that each can be searched",
-	  NULL },
-	/* the three parts of `tunetop train --gates S,B,A`, apart so that
-	 * each can be searched */
-	{ "gate-strength", "S", K_DOUBLE, 0, 1000, NULL, OFF(train.gates.strength),
-	  SEARCH_REAL, "0", NULL,
-	  "Complexity-aware training: how hard the gates prune units and residual "
-	  "layers (--gates S); 0 trains the network ungated", NULL },
-	{ "gate-balance", "B", K_DOUBLE, 0, 1, NULL, OFF(train.gates.balance),
-	  SEARCH_REAL, "0.5", NULL,
-	  "Gates: layer (1) versus unit (0) pruning (--gates S,B)", NULL },
-	{ "gate-flops-share", "A", K_DOUBLE, 0, 1, NULL, OFF(train.gates.flops_share),
-	  SEARCH_REAL, "0.5", NULL,
-	  "Gates: weight of FLOPs (1) versus parameters (0) in the cost "
-	  "(--gates S,B,A)", NULL },
+	  "its checkpoint", NULL, NULL },
+	{ "sampler", "KIND", K_CHOICE, 0, 0, "random|halton", OFF(sampler),
+	  "halton", NULL, "How configurations are drawn from [space]", NULL, NULL },
 };
 
 typedef struct pctx pctx;
 
 typedef struct section {
 	const char *name;
-	const key *keys;      /* NULL for [space], which space_line() parses */
+	const key *keys;      /* NULL for [space] and [train]: space_line()
+	                       * and train_line() parse them */
 	int nkeys;
 	const char *help;
 } section;
@@ -245,7 +179,7 @@ static const section sections[NSEC] = {
 	                   "The ladder of rungs; see FIDELITY LADDER." },
 	[SEC_SCHEDULER] = { "scheduler", scheduler_keys, N(scheduler_keys),
 	                    "Which trial runs at which rung; see SCHEDULERS." },
-	[SEC_TRAIN] = { "train", train_keys, N(train_keys),
+	[SEC_TRAIN] = { "train", NULL, 0,
 	                "The fixed training settings, by the names, ranges and "
 	                "meanings of tunetop train's options (tunetop(1)). "
 	                "A hyperparameter in [space] overrides its key here." },
@@ -263,11 +197,6 @@ static const ptype ptypes[] = {
 	{ "int", TT_P_INT, "int LO HI" },
 	{ "log-int", TT_P_LOGINT, "log-int LO HI" },
 	{ "choice", TT_P_CHOICE, "choice A,B,C" },
-};
-
-static const struct { const char *word; int value; } bool_words[] = {
-	{ "true", 1 }, { "false", 0 }, { "yes", 1 }, { "no", 0 },
-	{ "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 },
 };
 
 /* ---- value parsing ------------------------------------------------------ */
@@ -299,16 +228,6 @@ static int parse_num(const char *v, double *out)
 		return -1;
 	*out = x;
 	return 0;
-}
-
-static int parse_bool(const char *v, int *out)
-{
-	for (int i = 0; i < N(bool_words); i++)
-		if (strcmp(v, bool_words[i].word) == 0) {
-			*out = bool_words[i].value;
-			return 0;
-		}
-	return -1;
 }
 
 /* The index of v in "a|b|c", or -1. */
@@ -388,7 +307,7 @@ static const char *parse_value(const key *k, const char *v, void *dst, double *n
 			*(double *)dst = x;
 		break;
 	case K_BOOL:
-		if (parse_bool(v, &b))
+		if (tt_trainopt_bool(v, &b))
 			return expect_of(k, buf, n);
 		if (dst)
 			*(int *)dst = b;
@@ -420,17 +339,6 @@ static const char *parse_value(const key *k, const char *v, void *dst, double *n
 	return NULL;
 }
 
-static int key_is_number(const key *k)
-{
-	return k->type == K_INT || k->type == K_LONG || k->type == K_U64 ||
-	       k->type == K_FLOAT || k->type == K_DOUBLE;
-}
-
-static int key_is_integer(const key *k)
-{
-	return k->type == K_INT || k->type == K_LONG || k->type == K_U64;
-}
-
 /* A name also names the default database file: no '/'. */
 static const char *check_name(const char *v, char *buf, size_t n)
 {
@@ -449,18 +357,9 @@ static const char *check_spec(const char *v, char *buf, size_t n)
 	return buf;
 }
 
-static const char *check_backend(const char *v, char *buf, size_t n)
-{
-	if (tt_backend_get(v))
-		return NULL;
-	snprintf(buf, n, "one of the backends built in: %s", tt_backend_list());
-	return buf;
-}
-
 /* ---- parse state and messages ------------------------------------------- */
 
 #define MAXKEYS 32
-_Static_assert(N(train_keys) <= MAXKEYS, "pctx.key_line has a row per key");
 
 struct pctx {
 	tt_study *s;
@@ -497,29 +396,50 @@ static const char *sec_name(const pctx *c)
 	return c->sec >= 0 ? sections[c->sec].name : NULL;
 }
 
-/* The key names of a section, ", "-separated, skipping K_ELSEWHERE. */
+/* The key names of a section, ", "-separated. */
 static const char *key_list(const section *sc, char *buf, size_t n)
 {
 	size_t at = 0;
 	buf[0] = 0;
-	for (int i = 0; i < sc->nkeys && at < n; i++) {
-		if (sc->keys[i].type == K_ELSEWHERE)
-			continue;
+	for (int i = 0; i < sc->nkeys && at < n; i++)
 		at += (size_t)snprintf(buf + at, n - at, "%s%s", at ? ", " : "",
 		                       sc->keys[i].name);
-	}
 	return buf;
 }
 
-/* The [train] keys that [space] may search, ", "-separated. */
-static const char *search_list(char *buf, size_t n)
+/* A [train] key: a row of the options table allowed there. */
+static const tt_trainopt *train_key(const char *name)
+{
+	const tt_trainopt *o = tt_trainopt_find(name);
+	return o && (o->where & TT_TO_TRAIN) ? o : NULL;
+}
+
+/* The [space] types a [train] key may be searched with, P_BIT()s. */
+static unsigned search_mask(const tt_trainopt *o)
+{
+	switch (o && (o->where & TT_TO_TRAIN) ? o->search : TT_TO_FIXED) {
+	case TT_TO_REAL:
+		return P_BIT(TT_P_FLOAT) | P_BIT(TT_P_LOGFLOAT) | P_BIT(TT_P_CHOICE);
+	case TT_TO_INTEGER:
+		return P_BIT(TT_P_INT) | P_BIT(TT_P_LOGINT) | P_BIT(TT_P_CHOICE);
+	case TT_TO_CHOICES:
+		return P_BIT(TT_P_CHOICE);
+	default:
+		return 0;
+	}
+}
+
+/* The [train] keys (searchable: those [space] may search), ", "-separated. */
+static const char *train_list(int searchable, char *buf, size_t n)
 {
 	size_t at = 0;
 	buf[0] = 0;
-	for (int i = 0; i < N(train_keys) && at < n; i++)
-		if (train_keys[i].search)
+	for (int i = 0; i < tt_trainopt_count && at < n; i++) {
+		const tt_trainopt *o = &tt_trainopts[i];
+		if ((o->where & TT_TO_TRAIN) && (!searchable || search_mask(o)))
 			at += (size_t)snprintf(buf + at, n - at, "%s%s", at ? ", " : "",
-			                       train_keys[i].name);
+			                       o->name);
+	}
 	return buf;
 }
 
@@ -543,10 +463,6 @@ static const key *find_key(const section *sc, const char *name)
 	return NULL;
 }
 
-static const key *train_key(const char *name)
-{
-	return find_key(&sections[SEC_TRAIN], name);
-}
 
 /* ---- defaults ----------------------------------------------------------- */
 
@@ -557,17 +473,21 @@ static void point_strings(tt_study *s)
 	s->train.backend = s->strs[2];
 }
 
-/* Zero s, then the defaults: tt_train_defaults (threads), then every
- * table default through the parser. */
+/* Zero s, then the defaults: tt_train_defaults (the options table's, for
+ * [train] and the keys that set an option), then every other table
+ * default through the parser. */
 static void study_init(tt_study *s)
 {
 	char buf[256];
 	memset(s, 0, sizeof *s);
 	tt_train_defaults(&s->train);
+	snprintf(s->strs[0], sizeof s->strs[0], "%s", s->train.model);
+	snprintf(s->strs[1], sizeof s->strs[1], "%s", s->train.data);
+	snprintf(s->strs[2], sizeof s->strs[2], "%s", s->train.backend);
 	for (int i = 0; i < NSEC; i++)
 		for (int j = 0; j < sections[i].nkeys; j++) {
 			const key *k = &sections[i].keys[j];
-			if (k->type == K_ELSEWHERE || !k->def)
+			if (!k->def)
 				continue;
 			const char *why = parse_value(k, k->def, (char *)s + k->off, NULL,
 			                              buf, sizeof buf);
@@ -638,10 +558,6 @@ static int keyed_line(pctx *c, const char *name, const char *v)
 		return fail_at(c, c->line, sc->name, name,
 		               "found unknown key '%.64s', expected one of: %s", name,
 		               key_list(sc, list, sizeof list));
-	if (k->type == K_ELSEWHERE)
-		return fail_at(c, c->line, sc->name, name,
-		               "found '%s = %.64s', expected it as %s (%c%s)", name, v,
-		               k->def, tolower((unsigned char)k->help[0]), k->help + 1);
 	int ki = (int)(k - sc->keys);
 	TT_ASSERT(ki < MAXKEYS);
 	if (c->key_line[c->sec][ki])
@@ -654,6 +570,42 @@ static int keyed_line(pctx *c, const char *name, const char *v)
 		return fail_at(c, c->line, sc->name, name, "found '%.80s', expected %s",
 		               v, why);
 	c->key_line[c->sec][ki] = c->line;
+	return TT_OK;
+}
+
+/* key = value in [train]: a row of the options table. */
+static int train_line(pctx *c, const char *name, const char *v)
+{
+	const tt_trainopt *o = tt_trainopt_find(name);
+	char buf[512], list[512];
+	if (!o)
+		return fail_at(c, c->line, "train", name,
+		               "found unknown key '%.64s', expected one of: %s", name,
+		               train_list(0, list, sizeof list));
+	if (!(o->where & TT_TO_TRAIN))
+		return fail_at(c, c->line, "train", name,
+		               "found '%s = %.64s', expected it as %s (%s)", name, v,
+		               o->home, o->home_why);
+	int ki = (int)(o - tt_trainopts);
+	TT_ASSERT(ki < MAXKEYS);
+	if (c->key_line[SEC_TRAIN][ki])
+		return fail_at(c, c->line, "train", name,
+		               "found a second '%s' (the first is on line %d), expected "
+		               "each key once", name, c->key_line[SEC_TRAIN][ki]);
+	/* the one text a [train] key holds, the backend's name, is kept in
+	 * strs[2] (point_strings) */
+	TT_ASSERT(o->type != TT_TO_STRING || o->off == offsetof(tt_train_config, backend));
+	const char *why = o->type == TT_TO_STRING && strlen(v) >= sizeof c->s->strs[2]
+	                  ? "a shorter text"
+	                  : tt_trainopt_parse(o, v, &c->s->train, NULL, buf, sizeof buf);
+	if (why)
+		return fail_at(c, c->line, "train", name, "found '%.80s', expected %s",
+		               v, why);
+	if (o->type == TT_TO_STRING) {
+		memcpy(c->s->strs[2], v, strlen(v) + 1);
+		c->s->train.backend = c->s->strs[2];
+	}
+	c->key_line[SEC_TRAIN][ki] = c->line;
 	return TT_OK;
 }
 
@@ -673,7 +625,7 @@ static char *next_token(char **p)
 }
 
 /* The choices of "A,B,C" for key k into spec p. */
-static int space_choices(pctx *c, const key *k, char *list, tt_param_spec *p)
+static int space_choices(pctx *c, const tt_trainopt *k, char *list, tt_param_spec *p)
 {
 	const char *name = p->name;
 	char buf[512];
@@ -696,14 +648,15 @@ static int space_choices(pctx *c, const key *k, char *list, tt_param_spec *p)
 			               "found '%.80s', expected a choice of at most %d bytes",
 			               v, TT_NAME_LEN - 1);
 		double x = 0;
-		const char *why = parse_value(k, v, NULL, &x, buf, sizeof buf);
+		const char *why = tt_trainopt_parse(k, v, NULL, &x, buf, sizeof buf);
 		if (why)
 			return fail_at(c, c->line, "space", name,
 			               "found '%s', expected %s", v, why);
 		for (int j = 0; j < p->nchoices; j++) {
 			double y = 0;
-			parse_value(k, p->choices[j], NULL, &y, buf, sizeof buf);
-			if (strcmp(p->choices[j], v) == 0 || (key_is_number(k) && x == y))
+			tt_trainopt_parse(k, p->choices[j], NULL, &y, buf, sizeof buf);
+			if (strcmp(p->choices[j], v) == 0 ||
+			    (tt_trainopt_is_number(k) && x == y))
 				return fail_at(c, c->line, "space", name,
 				               "found '%s' twice, expected distinct choices", v);
 		}
@@ -720,7 +673,7 @@ static int space_choices(pctx *c, const key *k, char *list, tt_param_spec *p)
 }
 
 /* LO HI of a numeric [space] type for key k into spec p. */
-static int space_bounds(pctx *c, const key *k, char *args, tt_param_spec *p)
+static int space_bounds(pctx *c, const tt_trainopt *k, char *args, tt_param_spec *p)
 {
 	const char *name = p->name;
 	int is_int = p->type == TT_P_INT || p->type == TT_P_LOGINT;
@@ -764,18 +717,19 @@ static int space_bounds(pctx *c, const key *k, char *args, tt_param_spec *p)
 static int space_line(pctx *c, const char *name, char *v)
 {
 	tt_study *s = c->s;
-	const key *k = train_key(name);
+	const tt_trainopt *k = tt_trainopt_find(name);
+	unsigned search = search_mask(k);
 	char list[512], forms[256];
-	if (!k || !k->search) {
+	if (!search) {
 		char where[160] = "";
-		if (k && k->type == K_ELSEWHERE)
-			snprintf(where, sizeof where, "; %s is set by %s", name, k->def);
+		if (k && !(k->where & TT_TO_TRAIN))
+			snprintf(where, sizeof where, "; %s is set by %s", name, k->home);
 		else if (k)
 			snprintf(where, sizeof where, "; %s is fixed, set it in [train]",
 			         name);
 		return fail_at(c, c->line, "space", name,
 		               "found '%.64s', expected a searchable [train] option: "
-		               "%s%s", name, search_list(list, sizeof list), where);
+		               "%s%s", name, train_list(1, list, sizeof list), where);
 	}
 	for (int i = 0; i < s->nspace; i++)
 		if (strcmp(s->space[i].name, name) == 0)
@@ -794,10 +748,10 @@ static int space_line(pctx *c, const char *name, char *v)
 	for (int i = 0; i < N(ptypes); i++)
 		if (strcmp(ptypes[i].name, tname) == 0)
 			t = ptypes[i].type;
-	if (t < 0 || !(k->search & P_BIT(t)))
+	if (t < 0 || !(search & P_BIT(t)))
 		return fail_at(c, c->line, "space", name,
 		               "found '%.80s', expected %s", tname,
-		               form_list(k->search, forms, sizeof forms));
+		               form_list(search, forms, sizeof forms));
 	p->type = t;
 	rest = trim(rest);
 	int rc = t == TT_P_CHOICE ? space_choices(c, k, rest, p)
@@ -871,7 +825,9 @@ static int parse_line(pctx *c, char *line)
 	int rc = take_value(c, name, eq + 1, &v);
 	if (rc)
 		return rc;
-	return c->sec == SEC_SPACE ? space_line(c, name, v) : keyed_line(c, name, v);
+	return c->sec == SEC_SPACE ? space_line(c, name, v)
+	       : c->sec == SEC_TRAIN ? train_line(c, name, v)
+	                             : keyed_line(c, name, v);
 }
 
 /* ---- after the last line ------------------------------------------------ */
@@ -971,9 +927,9 @@ static int finish(pctx *c, int last)
 		               "model '%.80s'", s->min_trainable, s->stages, s->strs[0]);
 	}
 
-	s->lr_set = line_of(c, SEC_TRAIN, "lr") != 0;
+	s->lr_set = c->key_line[SEC_TRAIN][tt_trainopt_find("lr") - tt_trainopts] != 0;
 	if (!s->lr_set)
-		s->train.opt.lr = s->train.opt.kind == TT_OPT_ADAMW ? 1e-3f : 0.05f;
+		tt_trainopt_lr_follow(&s->train);
 	s->train.seed = s->seed;
 	s->train.trainable = 0;
 	s->train.epochs = (int)ceil(s->epochs);
@@ -1113,10 +1069,9 @@ int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out
 	*out = s->train;
 	for (int i = 0; i < s->nspace; i++) {
 		const tt_param_spec *p = &s->space[i];
-		const key *k = train_key(p->name);
-		TT_ASSERT(k && k->off >= offsetof(tt_study, train) &&
-		          k->off < offsetof(tt_study, train) + sizeof s->train);
-		void *dst = (char *)out + (k->off - offsetof(tt_study, train));
+		const tt_trainopt *k = train_key(p->name);
+		TT_ASSERT(k && search_mask(k) && k->type != TT_TO_STRING);
+		void *dst = (char *)out + k->off;
 		double v;
 		const char *why = check_param(p, values[i], &v, buf, sizeof buf);
 		if (why)
@@ -1124,15 +1079,16 @@ int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out
 			                  "%s:%d: [space] %s: found '%g', expected %s",
 			                  s->path, p->line, p->name, values[i], why);
 		if (p->type == TT_P_CHOICE) {
-			why = parse_value(k, p->choices[(int)v], dst, NULL, buf, sizeof buf);
-		} else if (key_is_integer(k)) {
+			why = tt_trainopt_parse(k, p->choices[(int)v], out, NULL, buf,
+			                        sizeof buf);
+		} else if (tt_trainopt_is_integer(k)) {
 			char num[64];
 			snprintf(num, sizeof num, "%.0f", v);
-			why = parse_value(k, num, dst, NULL, buf, sizeof buf);
-		} else if (k->type == K_DOUBLE) {
+			why = tt_trainopt_parse(k, num, out, NULL, buf, sizeof buf);
+		} else if (k->type == TT_TO_DOUBLE) {
 			*(double *)dst = v;
 		} else {
-			TT_ASSERT(k->type == K_FLOAT);
+			TT_ASSERT(k->type == TT_TO_FLOAT);
 			*(float *)dst = (float)v; /* within k's range: the bounds are */
 		}
 		if (why)
@@ -1142,7 +1098,7 @@ int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out
 		lr_given |= strcmp(p->name, "lr") == 0;
 	}
 	if (!lr_given)
-		out->opt.lr = out->opt.kind == TT_OPT_ADAMW ? 1e-3f : 0.05f;
+		tt_trainopt_lr_follow(out);
 	return TT_OK;
 }
 
@@ -1169,7 +1125,7 @@ size_t tt_study_params_json(const tt_study *s, const double *values, char *buf,
 	put(buf, len, &at, "{");
 	for (int i = 0; i < s->nspace; i++) {
 		const tt_param_spec *p = &s->space[i];
-		const key *k = train_key(p->name);
+		const tt_trainopt *k = train_key(p->name);
 		double v;
 		put(buf, len, &at, "%s\"%s\":", i ? "," : "", p->name);
 		if (check_param(p, values[i], &v, tmp, sizeof tmp)) {
@@ -1177,15 +1133,13 @@ size_t tt_study_params_json(const tt_study *s, const double *values, char *buf,
 			continue;
 		}
 		const char *word = p->type == TT_P_CHOICE ? p->choices[(int)v] : NULL;
-		if (word && key_is_number(k))
-			parse_value(k, word, NULL, &v, tmp, sizeof tmp);
-		if (word && k->type == K_BOOL) {
-			int b = 0;
-			parse_bool(word, &b);
-			put(buf, len, &at, "%s", b ? "true" : "false");
-		} else if (word && !key_is_number(k)) {
+		if (word && (tt_trainopt_is_number(k) || k->type == TT_TO_FLAG))
+			tt_trainopt_parse(k, word, NULL, &v, tmp, sizeof tmp);
+		if (word && k->type == TT_TO_FLAG) {
+			put(buf, len, &at, "%s", v ? "true" : "false");
+		} else if (word && !tt_trainopt_is_number(k)) {
 			put(buf, len, &at, "\"%s\"", word); /* an option's own choice word */
-		} else if (key_is_integer(k)) {
+		} else if (tt_trainopt_is_integer(k)) {
 			put(buf, len, &at, "%.0f", v);
 		} else {
 			put(buf, len, &at, "%.6g", v);
@@ -1210,6 +1164,46 @@ static void roff(FILE *f, const char *t)
 	}
 }
 
+/* Text for roff with its first letter in upper case. */
+static void roff_cap(FILE *f, const char *t)
+{
+	fputc(toupper((unsigned char)t[0]), f);
+	roff(f, t + 1);
+}
+
+/* [train]: the options table's rows, in its order. */
+static void man_train_keys(FILE *f)
+{
+	char buf[256];
+	for (int i = 0; i < tt_trainopt_count; i++) {
+		const tt_trainopt *o = &tt_trainopts[i];
+		fputs(".TP\n\\fB", f);
+		roff(f, o->name);
+		if (!(o->where & TT_TO_TRAIN)) {
+			fputs("\\fR\nNot here: set by ", f);
+			roff(f, o->home);
+			fputs("; ", f);
+			roff(f, o->home_why);
+			fputs(".\n", f);
+			continue;
+		}
+		fputs("\\fR = \\fI", f);
+		roff(f, o->meta ? o->meta : "BOOL");
+		fputs("\\fR\n", f);
+		roff_cap(f, o->help);
+		fputs(".\nValue: ", f);
+		roff(f, tt_trainopt_expect(o, buf, sizeof buf));
+		fputs(".\nDefault: ", f);
+		roff(f, tt_trainopt_defdoc(o));
+		fputs(".\n", f);
+		if (search_mask(o)) {
+			fputs("Searchable in [space] as ", f);
+			roff(f, form_list(search_mask(o), buf, sizeof buf));
+			fputs(".\n", f);
+		}
+	}
+}
+
 void tt_study_man_keys(FILE *f)
 {
 	char buf[256];
@@ -1220,16 +1214,10 @@ void tt_study_man_keys(FILE *f)
 		fputc('\n', f);
 		for (int j = 0; j < sc->nkeys; j++) {
 			const key *k = &sc->keys[j];
+			const tt_trainopt *o = k->opt ? tt_trainopt_find(k->opt) : NULL;
+			TT_ASSERT(!k->opt || o);
 			fputs(".TP\n\\fB", f);
 			roff(f, k->name);
-			if (k->type == K_ELSEWHERE) {
-				fputs("\\fR\nNot here: set by ", f);
-				roff(f, k->def);
-				fputs("; ", f);
-				roff(f, k->help);
-				fputs(".\n", f);
-				continue;
-			}
 			fputs("\\fR = \\fI", f);
 			roff(f, k->meta);
 			fputs("\\fR\n", f);
@@ -1237,13 +1225,10 @@ void tt_study_man_keys(FILE *f)
 			fputs(".\nValue: ", f);
 			roff(f, expect_of(k, buf, sizeof buf));
 			fputs(".\nDefault: ", f);
-			roff(f, k->def ? k->def : k->defdoc);
+			roff(f, k->def ? k->def : o ? tt_trainopt_defdoc(o) : k->defdoc);
 			fputs(".\n", f);
-			if (k->search) {
-				fputs("Searchable in [space] as ", f);
-				roff(f, form_list(k->search, buf, sizeof buf));
-				fputs(".\n", f);
-			}
 		}
+		if (i == SEC_TRAIN)
+			man_train_keys(f);
 	}
 }

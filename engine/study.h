@@ -25,7 +25,9 @@
  *
  * One const table of keys per section (name, type, range, default, help,
  * offset) drives parsing, the error messages and the KEYS section of the
- * man page (tt_study_man_keys).
+ * man page (tt_study_man_keys); [train] and what [space] may search are
+ * the rows of the training options table (trainopt.h) that `tunetop
+ * train` parses too.
  *
  * A hyperparameter in [space] overrides the same key in [train].  Every
  * error is TT_EINPUT and reads

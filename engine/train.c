@@ -9,6 +9,7 @@
 #include "train.h"
 
 #include "clock.h"
+#include "trainopt.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -18,35 +19,26 @@
 
 void tt_train_defaults(tt_train_config *c)
 {
+	char buf[256];
 	memset(c, 0, sizeof *c);
-	c->model = "resnet:2,2,2:w16";
-	c->data = "fashion-mnist";
-	c->train_size = 55000;
-	c->val_size = 5000;
-	c->trainable = 0;
-	c->epochs = 10;
-	c->steps = 0;
-	c->batch = 128;
-	c->opt.kind = TT_OPT_SGD;
-	c->opt.lr = 0.05f;
-	c->opt.momentum = 0.9f;
-	c->opt.nesterov = 0;
-	c->opt.weight_decay = 5e-4f;
+	/* what the options table leaves to code: the gates' and the
+	 * optimizer's inner constants, and the machine's cores */
 	tt_gate_defaults(&c->gates);
 	c->gates.lam_on = c->gates.lam_off = 0; /* from the weight decay */
 	c->opt.beta1 = 0.9f;
 	c->opt.beta2 = 0.999f;
 	c->opt.eps = 1e-8f;
-	c->opt.schedule = TT_SCHED_COSINE;
-	c->opt.warmup = 0;
 	c->opt.step_gamma = 0.1f;
-	c->label_smoothing = 0.0f;
-	c->augment = 0;
-	c->test = 0;
-	c->seed = 1;
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	c->threads = cores > 0 ? (int)cores : 1;
-	c->backend = "cpu";
+	/* every default the table gives (trainopt.c) */
+	for (int i = 0; i < tt_trainopt_count; i++) {
+		const tt_trainopt *o = &tt_trainopts[i];
+		if (o->def) {
+			const char *why = tt_trainopt_parse(o, o->def, c, NULL, buf, sizeof buf);
+			TT_ASSERT(why == NULL);
+		}
+	}
 }
 
 /* ---- data -------------------------------------------------------------- */
@@ -940,7 +932,7 @@ void tt_train_result_json(const tt_train_result *r, FILE *f)
 	fprintf(f, "\"train_macs\":%.0f,\"diverged\":%s,\"memory\":{", r->train_macs,
 	        r->diverged ? "true" : "false");
 	for (int k = 0; k < TT_MEM_KINDS; k++)
-		fprintf(f, "\"%s\":%zu,", tt_mem_kind_name[k], r->mem[k]);
+		fprintf(f, "\"%s\":%zu,", tt_memkinds[k].name, r->mem[k]);
 	fprintf(f, "\"total\":%zu,\"peak\":%zu,\"per_stage\":[", r->mem_total, r->mem_peak);
 	for (int s = 0; s < r->stages && r->stage; s++) {
 		const tt_train_stage *st = &r->stage[s];

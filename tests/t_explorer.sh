@@ -172,6 +172,8 @@ check_panes() {
 		grep -qE "^$st .*[0-9.]+ KiB" "$s" || why="$why memory bar $st;"
 	done
 	grep -q 'total .* KiB' "$s" || why="$why memory total;"
+	# the workspace, stored for the whole model, is a bar of its own
+	grep -qE "^workspace .*[0-9.]+ [KM]iB" "$s" || why="$why memory workspace row;"
 	grep -q 'no gates in this study' "$s" || why="$why masks pane;"
 	grep -qE 'rungs +n +spearman +kendall' "$s" || why="$why rank table header;"
 	for rc_ in $(sql "$D/quick.db" "SELECT rung_a || ':' || rung_b || ':' || n || ':' ||
@@ -521,6 +523,54 @@ if wait_rc live 60 && [ "$rc" = 0 ] &&
 	ok live-quit
 else
 	fail live-quit "exit $rc: $(cat "$T/live.err")"
+fi
+
+# --- column headers never run into each other -------------------------------------
+# gate-strength (13 letters) is wider than a parameter column (at most 12):
+# it is cut with a marker and the column's last cell stays blank, in UTF-8
+# (…) and in ASCII (~); before, the header read "gate-strengtACC@0".
+H=$T/headers
+mkdir -p "$H"
+cat >"$H/hdr.ini" <<'EOF'
+[study]
+name = hdr
+seed = 3
+[data]
+source = synthetic
+train_size = 256
+val_size = 64
+[model]
+spec = mlp:8
+[space]
+gate-strength = float 0 1
+label-smoothing = float 0 0.1
+[fidelity]
+min_trainable = 2
+epochs = 1
+[scheduler]
+max_trials = 2
+[train]
+threads = 1
+EOF
+if (cd "$H" && "$BIN" run --headless hdr.ini >/dev/null 2>"$T/hdr-run.err"); then
+	for loc in utf ascii; do
+		if [ $loc = utf ]; then envs= mark='…'; else envs="LANG=C LC_ALL=C" mark='~'; fi
+		start hdr-$loc "$H" "$envs" "$BIN" attach hdr.db
+		if wait_screen hdr-$loc ' +ID +STATE ' 30; then
+			head=$(grep -E '^ +ID +STATE ' "$T/hdr-$loc.txt")
+			why=
+			printf '%s\n' "$head" | grep -qE '[^ ]ACC@|[^ ]#[0-9]' && why="$why names run together;"
+			printf '%s\n' "$head" | grep -qF "gate-stren$mark " || why="$why no 'gate-stren$mark ';"
+			printf '%s\n' "$head" | grep -qF "label-smoo$mark " || why="$why no 'label-smoo$mark ';"
+			if [ -z "$why" ]; then ok "headers-apart-$loc"
+			else fail "headers-apart-$loc" "$why header: '$head'"; fi
+		else
+			fail "headers-apart-$loc" "no trial table: $(cat "$T/hdr-$loc.txt" "$T/hdr-$loc.err")"
+		fi
+		TM send-keys -t hdr-$loc q
+	done
+else
+	fail headers-apart "the study did not run: $(tail -3 "$T/hdr-run.err")"
 fi
 
 # --- under SAN=1: no sanitizer report from any run ------------------------------

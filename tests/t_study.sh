@@ -97,6 +97,20 @@ mem=$(sql crash.db "SELECT count(*) FROM layer_memory WHERE frozen = 1 AND kind 
 frz=$(sql crash.db "SELECT count(*) FROM layer_memory WHERE frozen = 1 AND kind = 'params' AND bytes > 0")
 [ "$mem" = 0 ] && [ "$frz" -gt 0 ] && ok layer-memory-frozen ||
 	fail layer-memory-frozen "$mem frozen stages with gradient bytes, $frz frozen with params"
+# every kind reaches layer_memory: the per-stage ones per stage, the
+# workspace as one row of the whole model (stage -1, "model") per rung result
+nres=$(sql crash.db "SELECT count(*) FROM rungs")
+nwork=$(sql crash.db "SELECT count(*) FROM layer_memory WHERE kind = 'workspace'
+                      AND stage = -1 AND name = 'model' AND bytes > 0")
+nstage=$(sql crash.db "SELECT count(*) FROM layer_memory WHERE kind = 'workspace' AND stage >= 0")
+kinds=$(sql crash.db "SELECT group_concat(kind, ' ') FROM
+                      (SELECT DISTINCT kind FROM layer_memory ORDER BY kind)")
+if [ "$nres" -gt 0 ] && [ "$nwork" = "$nres" ] && [ "$nstage" = 0 ] &&
+   [ "$kinds" = "activations grads optim params workspace" ]; then
+	ok layer-memory-workspace
+else
+	fail layer-memory-workspace "$nres rung results, $nwork model workspace rows, $nstage per stage; kinds: $kinds"
+fi
 
 # --- status, export, cmd ---------------------------------------------------
 "$BIN" status crash.db >status.out 2>&1

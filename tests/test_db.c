@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "tstate.h"
 #include "test.h"
 
 static char tmpdir[64];
@@ -298,6 +299,11 @@ static void test_roundtrip(void)
 		"queued", "running", "paused", "done", "killed", "diverged", "failed",
 	};
 	int64_t tid[7];
+	/* the one table of states (base/tstate.h) is this contract */
+	CHECK(TT_T_COUNT == 7, "%d states", TT_T_COUNT);
+	for (int i = 0; i < 7 && i < TT_T_COUNT; i++)
+		CHECK(strcmp(tt_tstates[i].name, states[i]) == 0, "state %d: %s", i,
+		      tt_tstates[i].name);
 	double t0 = (double)time(NULL) - 1;
 	for (int i = 0; i < 7; i++) {
 		char params[128];

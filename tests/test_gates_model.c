@@ -206,7 +206,7 @@ static void gates_at_one_identical(void)
 		for (int kind = 0; kind < TT_MEM_KINDS; kind++)
 			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 4 * units * 4 : 0) ==
 			      tt_mem_kind_total(mb, kind), "%s: %s bytes %zu ungated, %zu gated",
-			      specs[k], tt_mem_kind_name[kind], tt_mem_kind_total(ma, kind),
+			      specs[k], tt_memkinds[kind].name, tt_mem_kind_total(ma, kind),
 			      tt_mem_kind_total(mb, kind));
 		tt_model_free(a);
 		tt_model_free(b);

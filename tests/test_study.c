@@ -4,8 +4,9 @@
  * "FILE:LINE: [section] key: " head and the words its message must hold),
  * loading from disk, apply() and params_json(), the man page's KEYS
  * section against the key tables and its example, the `tunetop train`
- * option names of tunetop(1), and a seeded fuzz loop over mutations of
- * quick.ini.
+ * option names of tunetop(1), the options table (trainopt.h) that [train],
+ * [space] and the defaults share with the command line, and a seeded fuzz
+ * loop over mutations of quick.ini.
  *
  * Paths (examples/, man/) are relative to the repository root, where
  * tests/run.sh runs; TT_SRC_DIR overrides.  TT_WRITE_MAN=1 rewrites the
@@ -21,6 +22,7 @@
 
 #include "study.h"
 #include "test.h"
+#include "trainopt.h"
 
 static char tmpdir[64];
 
@@ -812,6 +814,85 @@ static void train_names(void)
 	free(man);
 }
 
+/*
+ * The options table (trainopt.h) is the one source: every row's default
+ * parses and is what tt_train_defaults gives; every row is either a
+ * [train] key or names its home, and [train] reads each key with the
+ * same "expected" text the command line prints; only [train] keys are
+ * searchable, and [space] takes exactly the searchable ones.
+ */
+static void train_table(void)
+{
+	tt_train_config d, c;
+	tt_train_defaults(&d);
+	char buf[512], want[512];
+	int cli = 0, train = 0, searchable = 0;
+	for (int i = 0; i < tt_trainopt_count; i++) {
+		const tt_trainopt *o = &tt_trainopts[i];
+		CHECK(tt_trainopt_find(o->name) == o, "%s: a second row of that name", o->name);
+		CHECK(o->help && o->help[0] && o->help[strlen(o->help) - 1] != '.',
+		      "%s: help '%s'", o->name, o->help);
+		CHECK(tt_trainopt_defdoc(o), "%s: no documented default", o->name);
+		CHECK(!o->meta == (o->type == TT_TO_FLAG), "%s: meta", o->name);
+		cli += !!(o->where & TT_TO_CLI);
+		train += !!(o->where & TT_TO_TRAIN);
+		CHECK(!(o->where & TT_TO_TRAIN) == !!o->home && !o->home == !o->home_why,
+		      "%s: a [train] key, or a home and why", o->name);
+		CHECK(o->search == TT_TO_FIXED || (o->where & TT_TO_TRAIN),
+		      "%s: searchable but no [train] key", o->name);
+		if (o->def) {
+			memcpy(&c, &d, sizeof c);
+			CHECK(!tt_trainopt_parse(o, o->def, &c, NULL, buf, sizeof buf),
+			      "%s: default '%s': %s", o->name, o->def, buf);
+			CHECK(memcmp(&c, &d, sizeof c) == 0,
+			      "%s: tt_train_defaults differs from the default '%s'", o->name,
+			      o->def);
+		}
+		if (o->where & TT_TO_TRAIN) {
+			/* a value no row accepts, with the same message */
+			snprintf(buf, sizeof buf, "[space]\nlr = float 0.01 0.1\n[train]\n%s = 1e99x\n",
+			         o->name);
+			tt_study s;
+			tt_err e = {0};
+			CHECK(tt_study_parse("t.ini", buf, &s, &e) == TT_EINPUT, "%s", o->name);
+			const char *why = tt_trainopt_parse(o, "1e99x", NULL, NULL, want, sizeof want);
+			CHECK(why && strstr(e.msg, why), "%s: '%s' lacks '%s'", o->name, e.msg,
+			      why ? why : "");
+		}
+		if (o->search != TT_TO_FIXED) {
+			searchable++;
+			snprintf(buf, sizeof buf, "[space]\n%s = choice %s\n", o->name,
+			         o->type == TT_TO_CHOICE ? "sgd,adamw" : "0,1");
+			if (o->type == TT_TO_CHOICE && strcmp(o->name, "schedule") == 0)
+				snprintf(buf, sizeof buf, "[space]\n%s = choice step,cosine\n", o->name);
+			tt_study s;
+			tt_err e = {0};
+			int rc = tt_study_parse("t.ini", buf, &s, &e);
+			/* 0 may be out of range (batch): only "not searchable" is wrong */
+			CHECK(rc == TT_OK || !strstr(e.msg, "searchable"), "%s: %s", o->name, e.msg);
+			if (rc == TT_OK)
+				tt_study_free(&s);
+		} else {
+			snprintf(buf, sizeof buf, "[space]\n%s = choice 1,2\n", o->name);
+			tt_study s;
+			tt_err e = {0};
+			CHECK(tt_study_parse("t.ini", buf, &s, &e) == TT_EINPUT &&
+			      strstr(e.msg, "expected a searchable [train] option"), "%s: %s",
+			      o->name, e.msg);
+		}
+	}
+	CHECK(cli >= 20 && train >= 12 && searchable >= 9, "%d, %d, %d rows", cli, train,
+	      searchable);
+	/* lr follows the optimizer where none is given */
+	c = d;
+	c.opt.kind = TT_OPT_ADAMW;
+	tt_trainopt_lr_follow(&c);
+	CHECK(c.opt.lr == 1e-3f, "adamw lr %g", c.opt.lr);
+	c.opt.kind = TT_OPT_SGD;
+	tt_trainopt_lr_follow(&c);
+	CHECK(c.opt.lr == d.opt.lr && d.opt.lr == 0.05f, "sgd lr %g", c.opt.lr);
+}
+
 /* ---- fuzz --------------------------------------------------------------- */
 
 static uint64_t fz = 0x9e3779b97f4a7c15ull;
@@ -1021,6 +1102,7 @@ int main(void)
 	TT_RUN(man_keys);
 	TT_RUN(man_example);
 	TT_RUN(train_names);
+	TT_RUN(train_table);
 	TT_RUN(fuzz);
 	nftw(tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 	TT_EXIT();

@@ -26,74 +26,11 @@
 #include "study.h"
 #include "theme.h"
 #include "train.h"
+#include "trainopt.h"
+#include "tstate.h"
 #include "ui.h"
 
 #define TT_VERSION "0.1.0"
-
-enum opt_type { O_INT, O_LONG, O_FLOAT, O_CHOICE, O_STRING, O_FLAG, O_DEPTH,
-                O_GATES };
-
-typedef struct opt {
-	const char *name;     /* without the leading dashes */
-	const char *meta;     /* what the value looks like, for --help */
-	int type;
-	double lo, hi;        /* inclusive range for numbers */
-	const char *choices;  /* "a|b|c" for O_CHOICE */
-	size_t off;           /* offset of the target in tt_train_config */
-	const char *help;
-	const char *def;      /* the default as shown by --help */
-} opt;
-
-#define OFF(f) offsetof(tt_train_config, f)
-
-static const opt train_opts[] = {
-	{ "model", "SPEC", O_STRING, 0, 0, NULL, OFF(model),
-	  "model spec: mlp:W,W,..  cnn:C,C,..  resnet:B,B,..[:wW]", "resnet:2,2,2:w16" },
-	{ "data", "SRC", O_STRING, 0, 0, NULL, OFF(data),
-	  "fashion-mnist, synthetic, or a directory of IDX files", "fashion-mnist" },
-	{ "train-size", "N", O_INT, 1, 1e7, NULL, OFF(train_size),
-	  "training examples carved from the training set", "55000" },
-	{ "val-size", "N", O_INT, 0, 1e7, NULL, OFF(val_size),
-	  "held-out validation examples from the training set", "5000" },
-	{ "trainable", "Z|all", O_DEPTH, 1, 64, NULL, OFF(trainable),
-	  "train only the last Z stages; the rest stay frozen", "all" },
-	{ "epochs", "E", O_INT, 1, 100000, NULL, OFF(epochs),
-	  "passes over the training examples", "10" },
-	{ "steps", "S", O_LONG, 1, 1e12, NULL, OFF(steps),
-	  "train exactly S steps instead of whole epochs", "off" },
-	{ "batch", "B", O_INT, 1, 65536, NULL, OFF(batch), "batch size", "128" },
-	{ "optimizer", "sgd|adamw", O_CHOICE, 0, 0, "sgd|adamw", OFF(opt.kind),
-	  "SGD with momentum, or AdamW", "sgd" },
-	{ "lr", "X", O_FLOAT, 1e-12, 1e3, NULL, OFF(opt.lr),
-	  "peak learning rate", "0.05 (sgd), 0.001 (adamw)" },
-	{ "momentum", "M", O_FLOAT, 0, 0.9999, NULL, OFF(opt.momentum),
-	  "SGD momentum", "0.9" },
-	{ "nesterov", NULL, O_FLAG, 0, 0, NULL, OFF(opt.nesterov),
-	  "Nesterov momentum", "off" },
-	{ "weight-decay", "W", O_FLOAT, 0, 1, NULL, OFF(opt.weight_decay),
-	  "weight decay (coupled for SGD, decoupled for AdamW)", "5e-4" },
-	{ "schedule", "constant|step|cosine", O_CHOICE, 0, 0, "constant|step|cosine",
-	  OFF(opt.schedule), "learning-rate schedule after warmup", "cosine" },
-	{ "warmup", "N", O_LONG, 0, 1e12, NULL, OFF(opt.warmup),
-	  "linear warmup steps", "0" },
-	{ "label-smoothing", "E", O_FLOAT, 0, 0.999, NULL, OFF(label_smoothing),
-	  "label smoothing of the cross-entropy", "0" },
-	{ "augment", NULL, O_FLAG, 0, 0, NULL, OFF(augment),
-	  "random crop (padding 2) and horizontal flip", "off" },
-	{ "test", NULL, O_FLAG, 0, 0, NULL, OFF(test),
-	  "also report test-set accuracy", "off" },
-	{ "seed", "N", O_LONG, 0, 9.2e18, NULL, OFF(seed),
-	  "seed of initialisation, split, order and augmentation", "1" },
-	{ "threads", "T", O_INT, 1, 1024, NULL, OFF(threads),
-	  "compute threads", "all cores" },
-	{ "backend", "NAME", O_STRING, 0, 0, NULL, OFF(backend),
-	  "compute backend: cpu, or cuda when built with CUDA=1", "cpu" },
-	{ "gates", "S[,B[,A]]", O_GATES, 0, 0, NULL, OFF(gates),
-	  "prune units and residual layers while training: strength S, "
-	  "layer-vs-unit balance B (0.5), FLOPs-vs-parameters share A (0.5)",
-	  "off" },
-};
-#define NOPTS (sizeof train_opts / sizeof train_opts[0])
 
 static void usage(FILE *f)
 {
@@ -134,88 +71,22 @@ static void train_help(FILE *f)
 	fprintf(f, "usage: tunetop train [options]\n\n"
 	           "Train one network; progress on stderr, one JSON object on stdout.\n\n"
 	           "options:\n");
-	for (size_t i = 0; i < NOPTS; i++) {
-		const opt *o = &train_opts[i];
-		char lhs[64];
-		snprintf(lhs, sizeof lhs, "--%s%s%s", o->name, o->meta ? " " : "",
-		         o->meta ? o->meta : "");
-		fprintf(f, "  %-30s %s (default: %s)\n", lhs, o->help, o->def);
-	}
-	fprintf(f, "  %-30s %s\n", "-h, --help", "show this help");
+	tt_trainopt_help(f);
 	fprintf(f, "\nexit status: 0 success, 1 runtime failure or diverged run, "
 	           "2 bad usage or input\n");
 }
 
 /* Parse one value into the config; on failure print why and return 2. */
-static int set_opt(tt_train_config *c, const opt *o, const char *v)
+static int set_opt(tt_train_config *c, const tt_trainopt *o, const char *v)
 {
-	char *end;
-	void *dst = (char *)c + o->off;
-	switch (o->type) {
-	case O_DEPTH:
-		if (strcmp(v, "all") == 0) {
-			*(int *)dst = 0;
-			return 0;
-		}
-		/* fall through */
-	case O_INT:
-	case O_LONG: {
-		errno = 0;
-		long long x = strtoll(v, &end, 10);
-		if (errno || end == v || *end || x < o->lo || x > o->hi) {
-			fprintf(stderr, "tunetop train: --%s: '%s': expected %s%.0f..%.0f\n",
-			        o->name, v, o->type == O_DEPTH ? "'all' or " : "an integer in ",
-			        o->lo, o->hi);
-			return 2;
-		}
-		if (o->type == O_LONG && o->off == OFF(seed))
-			*(uint64_t *)dst = (uint64_t)x;
-		else if (o->type == O_LONG)
-			*(long *)dst = (long)x;
-		else
-			*(int *)dst = (int)x;
+	char buf[512];
+	const char *why = tt_trainopt_parse(o, v, c, NULL, buf, sizeof buf);
+	if (!why)
 		return 0;
-	}
-	case O_FLOAT: {
-		errno = 0;
-		double x = strtod(v, &end);
-		if (errno || end == v || *end || !isfinite(x) || x < o->lo || x > o->hi) {
-			fprintf(stderr, "tunetop train: --%s: '%s': expected a number in [%g, %g]\n",
-			        o->name, v, o->lo, o->hi);
-			return 2;
-		}
-		*(float *)dst = (float)x;
-		return 0;
-	}
-	case O_CHOICE: {
-		int k = 0;
-		const char *p = o->choices;
-		size_t len = strlen(v);
-		while (*p) {
-			size_t n = strcspn(p, "|");
-			if (n == len && strncmp(p, v, n) == 0) {
-				*(int *)dst = k;
-				return 0;
-			}
-			p += n + (p[n] == '|');
-			k++;
-		}
-		fprintf(stderr, "tunetop train: --%s: '%s': expected one of %s\n", o->name,
-		        v, o->choices);
-		return 2;
-	}
-	case O_STRING:
-		*(const char **)dst = v;
-		return 0;
-	case O_GATES: {
-		tt_err err = {0};
-		if (tt_gate_parse(v, dst, &err)) {
-			fprintf(stderr, "tunetop train: %s\n", err.msg);
-			return 2;
-		}
-		return 0;
-	}
-	}
+	if (o->type == TT_TO_GATES) /* tt_gate_parse's message names --gates */
+		fprintf(stderr, "tunetop train: %s\n", why);
+	else
+		fprintf(stderr, "tunetop train: --%s: '%s': expected %s\n", o->name, v, why);
 	return 2;
 }
 
@@ -275,17 +146,18 @@ static int cmd_train(int argc, char **argv)
 		}
 		const char *name = a + 2, *eq = strchr(name, '=');
 		size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-		const opt *o = NULL;
-		for (size_t k = 0; k < NOPTS; k++)
-			if (strlen(train_opts[k].name) == nlen &&
-			    strncmp(train_opts[k].name, name, nlen) == 0)
-				o = &train_opts[k];
+		const tt_trainopt *o = NULL;
+		for (int k = 0; k < tt_trainopt_count; k++)
+			if ((tt_trainopts[k].where & TT_TO_CLI) &&
+			    strlen(tt_trainopts[k].name) == nlen &&
+			    strncmp(tt_trainopts[k].name, name, nlen) == 0)
+				o = &tt_trainopts[k];
 		if (!o) {
 			fprintf(stderr, "tunetop train: unknown option '--%.*s' (see --help)\n",
 			        (int)nlen, name);
 			return 2;
 		}
-		if (o->type == O_FLAG) {
+		if (o->type == TT_TO_FLAG) {
 			if (eq) {
 				fprintf(stderr, "tunetop train: --%s takes no value\n", o->name);
 				return 2;
@@ -300,10 +172,10 @@ static int cmd_train(int argc, char **argv)
 		}
 		if (set_opt(&c, o, v))
 			return 2;
-		lr_set |= o->off == OFF(opt.lr);
+		lr_set |= strcmp(o->name, "lr") == 0;
 	}
-	if (c.opt.kind == TT_OPT_ADAMW && !lr_set)
-		c.opt.lr = 1e-3f;
+	if (!lr_set)
+		tt_trainopt_lr_follow(&c);
 
 	tt_err err = {0};
 	int nst;
@@ -466,18 +338,18 @@ static int cmd_status(int argc, char **argv)
 		db_close(db);
 		return 1;
 	}
-	int counts[8] = {0};
-	static const char *const states[] = { "queued", "running", "paused", "done",
-	                                      "killed", "diverged", "failed" };
-	for (int i = 0; i < v.nt; i++)
-		for (int k = 0; k < 7; k++)
-			counts[k] += strcmp(v.t[i].state, states[k]) == 0;
+	int counts[TT_T_COUNT] = {0};
+	for (int i = 0; i < v.nt; i++) {
+		int k = tt_tstate_find(v.t[i].state);
+		if (k >= 0)
+			counts[k]++;
+	}
 	printf("study ");
 	put_clean(stdout, v.study.name, -1);
 	printf(" (%s): %d trials", v.study.state, v.nt);
-	for (int k = 0; k < 7; k++)
+	for (int k = 0; k < TT_T_COUNT; k++)
 		if (counts[k])
-			printf(", %d %s", counts[k], states[k]);
+			printf(", %d %s", counts[k], tt_tstates[k].name);
 	printf("\n\n%6s  %-9s %4s  ", "trial", "state", "rung");
 	for (int r = 0; r < v.nrungs; r++)
 		printf(" acc@%-3d", r);
@@ -1006,6 +878,13 @@ int main(int argc, char **argv)
 		return cmd_demo(argc - 1, argv + 1);
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
 		usage(stdout);
+		return 0;
+	}
+	/* Hidden: the generated parts of the man pages, which tests/t_man.sh
+	 * compares with man/tunetop.1, so that the page cannot drift from the
+	 * options table. */
+	if (strcmp(cmd, "help-options") == 0 && argc == 3 && strcmp(argv[2], "--man") == 0) {
+		tt_trainopt_man(stdout);
 		return 0;
 	}
 	if (strcmp(cmd, "--version") == 0) {

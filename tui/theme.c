@@ -19,6 +19,9 @@
  */
 #include "theme.h"
 
+#include "memkind.h"
+#include "tstate.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,13 +51,7 @@ static const char *const role_names[UI_ROLES] = {
 	[UI_TABLE_SORT] = "table.sort",
 	[UI_SELECTED] = "table.selected",
 	[UI_TAGGED] = "table.tagged",
-	[UI_STATE_QUEUED] = "state.queued",
-	[UI_STATE_RUNNING] = "state.running",
-	[UI_STATE_PAUSED] = "state.paused",
-	[UI_STATE_DONE] = "state.done",
-	[UI_STATE_KILLED] = "state.killed",
-	[UI_STATE_DIVERGED] = "state.diverged",
-	[UI_STATE_FAILED] = "state.failed",
+	/* UI_STATE_QUEUED .. UI_STATE_FAILED: base/tstate.h's roles */
 	[UI_PENDING] = "command.pending",
 	[UI_AXIS] = "plot.axis",
 	[UI_CURVE1] = "plot.curve1",
@@ -65,11 +62,7 @@ static const char *const role_names[UI_ROLES] = {
 	[UI_CURVE6] = "plot.curve6",
 	[UI_RUNG] = "ladder.rung",
 	[UI_PROMOTED] = "ladder.promoted",
-	[UI_MEM_PARAMS] = "mem.params",
-	[UI_MEM_GRADS] = "mem.grads",
-	[UI_MEM_OPTIM] = "mem.optim",
-	[UI_MEM_ACT] = "mem.activations",
-	[UI_MEM_WORK] = "mem.workspace",
+	/* UI_MEM_PARAMS .. UI_MEM_WORK: base/memkind.h's roles */
 	[UI_FROZEN] = "mem.frozen",
 	[UI_GATE_OFF] = "gate.off",
 	[UI_GATE_LOW] = "gate.low",
@@ -133,16 +126,25 @@ struct ui_theme {
 
 /* ---- roles and colours --------------------------------------------------- */
 
+_Static_assert(UI_STATE_FAILED - UI_STATE_QUEUED + 1 == TT_T_COUNT,
+               "a state role per trial state, in the table's order");
+_Static_assert(UI_MEM_WORK - UI_MEM_PARAMS + 1 == TT_MEM_KINDS,
+               "a memory role per memory kind, in the table's order");
+
 const char *ui_role_name(int role)
 {
 	TT_ASSERT(role >= 0 && role < UI_ROLES);
+	if (role >= UI_STATE_QUEUED && role <= UI_STATE_FAILED)
+		return tt_tstates[role - UI_STATE_QUEUED].role;
+	if (role >= UI_MEM_PARAMS && role <= UI_MEM_WORK)
+		return tt_memkinds[role - UI_MEM_PARAMS].role;
 	return role_names[role];
 }
 
 int ui_role_find(const char *name)
 {
 	for (int r = 0; r < UI_ROLES; r++)
-		if (strcmp(role_names[r], name) == 0)
+		if (strcmp(ui_role_name(r), name) == 0)
 			return r;
 	return -1;
 }
@@ -263,7 +265,7 @@ static void similar_roles(const char *name, char *out, size_t cap)
 	size_t n = 0;
 	out[0] = 0;
 	for (int r = 0; r < UI_ROLES && plen; r++) {
-		const char *rn = role_names[r];
+		const char *rn = ui_role_name(r);
 		if (strncmp(rn, name, plen) != 0 || (rn[plen] && rn[plen] != '.'))
 			continue;
 		int w = snprintf(out + n, cap - n, "%s%s", n ? ", " : "", rn);

@@ -575,7 +575,7 @@ static void draw_title(ui *u)
 	for (int k = 0; k < UI_NSTATES; k++)
 		if (m->count[k])
 			n += snprintf(s + n, sizeof s - (size_t)n, " %d %s", m->count[k],
-			              ui_state_name[k]);
+			              tt_tstate_name(k));
 	if (m->npend)
 		n += snprintf(s + n, sizeof s - (size_t)n, " %s %d pending", U("\u00b7", "-"),
 		              m->npend);

@@ -22,10 +22,6 @@
 #include "clock.h"
 #include "optim.h"
 
-const char *const ui_state_name[UI_NSTATES] = {
-	"queued", "running", "paused", "done", "killed", "diverged", "failed",
-};
-
 /* Why slack: a writer stamps updated_at before its transaction commits,
  * so a row can land with a stamp older than one already read. */
 #define UPDATED_SLACK_S 5.0
@@ -156,10 +152,8 @@ int ui_json_key(const char *json, int i, char *out, size_t cap)
 
 static int state_index(const char *s)
 {
-	for (int k = 0; k < UI_NSTATES; k++)
-		if (strcmp(s, ui_state_name[k]) == 0)
-			return k;
-	return UI_FAILED;
+	int k = tt_tstate_find(s);
+	return k >= 0 ? k : UI_FAILED;
 }
 
 ui_trial *ui_model_trial(const ui_model *m, int64_t id)

@@ -26,6 +26,7 @@
 #include "model.h"
 #include "scheduler.h"
 #include "study.h"
+#include "tstate.h"
 
 #define UI_KEYP_MAX 6     /* key parameters shown per trial */
 #define UI_TOPK 5         /* best trials drawn beside the selected one */
@@ -35,11 +36,12 @@
 #define UI_SCAN_S 0.0
 #define UI_TOUCHED_MAX 256
 
-/* Trial states in the order of the database's values and of the theme's
- * state roles (UI_STATE_QUEUED ..). */
-enum ui_state { UI_Q, UI_RUN, UI_PAUSED, UI_DONE, UI_KILLED, UI_DIVERGED,
-                UI_FAILED, UI_NSTATES };
-extern const char *const ui_state_name[UI_NSTATES];
+/* Trial states: base/tstate.h's table, in the order of the theme's state
+ * roles (UI_STATE_QUEUED ..); the names are tt_tstate_name(). */
+enum ui_state { UI_Q = TT_T_QUEUED, UI_RUN = TT_T_RUNNING, UI_PAUSED = TT_T_PAUSED,
+                UI_DONE = TT_T_DONE, UI_KILLED = TT_T_KILLED,
+                UI_DIVERGED = TT_T_DIVERGED, UI_FAILED = TT_T_FAILED,
+                UI_NSTATES = TT_T_COUNT };
 
 typedef struct ui_trial {
 	int64_t id;

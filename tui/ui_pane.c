@@ -131,7 +131,7 @@ static int trial_matches(const ui_view *v, const ui_trial *t)
 		return 1;
 	char id[24];
 	snprintf(id, sizeof id, "%lld", (long long)t->id);
-	return strcasestr(id, v->filter) || strcasestr(ui_state_name[t->state], v->filter) ||
+	return strcasestr(id, v->filter) || strcasestr(tt_tstate_name(t->state), v->filter) ||
 	       strcasestr(t->params, v->filter) ||
 	       (t->pending && strcasestr(t->pending_verb, v->filter));
 }
@@ -221,9 +221,32 @@ static void heading(ui_view *v, int p, const char *info)
 
 /* ---- trials ------------------------------------------------------------- */
 
+/* The columns s takes on the screen, as ui_put draws it (a byte that
+ * does not decode, or a control character, is one '?'). */
+static int text_cols(const char *s)
+{
+	mbstate_t st;
+	memset(&st, 0, sizeof st);
+	int cols = 0;
+	while (*s) {
+		wchar_t wc;
+		size_t n = mbrtowc(&wc, s, strlen(s), &st);
+		if (n == (size_t)-1 || n == (size_t)-2 || n == 0) {
+			memset(&st, 0, sizeof st);
+			cols++;
+			s++;
+			continue;
+		}
+		int w = wcwidth(wc);
+		cols += w > 0 ? w : 1;
+		s += n;
+	}
+	return cols;
+}
+
 static const char *state_text(int st)
 {
-	return st == UI_PAUSED ? U("\u2016PAUSED", "||PAUSED") : ui_state_name[st];
+	return st == UI_PAUSED ? U("\u2016PAUSED", "||PAUSED") : tt_tstate_name(st);
 }
 
 static void trial_cell(const ui_view *v, const ui_trial *t, const ui_col *c, char *s,
@@ -290,9 +313,19 @@ static void draw_trials(ui_view *v)
 	ui_fill(y, x, pn->w, ui_role(v, UI_TABLE_HEADER));
 	for (int k = 0; k < v->ncol && x < pn->x + pn->w; k++) {
 		const ui_col *c = &v->col[k];
-		int role = k == v->sort ? UI_TABLE_SORT : UI_TABLE_HEADER;
-		ui_putf(y, x, c->width < pn->x + pn->w - x ? c->width : pn->x + pn->w - x,
-		        ui_role(v, role), c->kind == UI_C_ID ? "%*s " : "%-*s", c->width - 1, c->name);
+		attr_t a = ui_role(v, k == v->sort ? UI_TABLE_SORT : UI_TABLE_HEADER);
+		/* a name gets the column's width less one: the last column stays
+		 * blank, so that two names never run into each other; a longer
+		 * one is cut and ends in a marker ("gate-stren~") */
+		int room = c->width - 1, edge = pn->x + pn->w - x;
+		if (text_cols(c->name) > room) {
+			ui_put(y, x, room - 1 < edge ? room - 1 : edge, a, c->name);
+			if (room - 1 < edge)
+				ui_putwc(y, x + room - 1, 0x2026, '~', a);
+		} else {
+			ui_putf(y, x, room < edge ? room : edge, a,
+			        c->kind == UI_C_ID ? "%*s" : "%-*s", room, c->name);
+		}
 		x += c->width;
 	}
 	if (!m->nt) {
@@ -473,7 +506,7 @@ static void draw_curves(ui_view *v)
 
 static char state_letter(int st)
 {
-	return "qRPdKXF"[st];
+	return st >= 0 && st < TT_T_COUNT ? tt_tstates[st].letter : '?';
 }
 
 static void draw_ladder(ui_view *v)
@@ -558,31 +591,40 @@ static void draw_ladder(ui_view *v)
 
 /* ---- memory ------------------------------------------------------------- */
 
-static const char *const kind_name[5] = { "params", "grads", "optim", "activations", "workspace" };
-
+/* The kind of a layer_memory row (base/memkind.h); an unknown one counts
+ * as workspace. */
 static int kind_index(const char *k)
 {
-	for (int i = 0; i < 5; i++)
-		if (strcmp(k, kind_name[i]) == 0)
-			return i;
-	return 4;
+	int i = tt_memkind_find(k);
+	return i >= 0 ? i : TT_MEM_WORK;
 }
 
 static wchar_t kind_glyph(int k)
 {
-	static const wchar_t g[5] = { 0x2588, 0x2593, 0x2592, 0x2591, 0x2584 };
+	static const wchar_t g[TT_MEM_KINDS] = { 0x2588, 0x2593, 0x2592, 0x2591, 0x2584 };
 	return g[k];
 }
-
-static const char kind_ascii[5] = { 'P', 'G', 'O', 'A', 'W' };
 
 /* Per-stage bytes by kind from layer_memory rows. */
 typedef struct stage_mem {
 	char name[32];
 	int frozen;
-	double b[5], total;
+	double b[TT_MEM_KINDS], total;
 } stage_mem;
 
+/* The bytes of the rows that belong to the model as a whole (stage
+ * TT_MEM_MODEL: the workspace), or -1 when there are none (a study stored
+ * before the runner wrote them). */
+static double model_bytes(const db_layer_mem *r, int n)
+{
+	double b = -1;
+	for (int i = 0; i < n; i++)
+		if (r[i].stage == TT_MEM_MODEL)
+			b = (b < 0 ? 0 : b) + (double)r[i].bytes;
+	return b;
+}
+
+/* The stages' rows, the model's own left out (model_bytes). */
 static int stages_of(const db_layer_mem *r, int n, stage_mem *s, int cap)
 {
 	int ns = 0;
@@ -637,31 +679,48 @@ static void draw_memory(ui_view *v)
 	for (int i = 0; i < ns; i++)
 		if (s[i].total > max)
 			max = s[i].total;
-	/* legend */
+	/* the workspace: one bar of its own after the stages, on the same
+	 * scale; the summary below compares the stages only, as the
+	 * computed full training has no workspace figure */
+	double work = model_bytes(d->mem, d->nmem);
+	if (work >= 0 && ns < TT_MEM_MAX_STAGES) {
+		memset(&s[ns], 0, sizeof s[ns]);
+		snprintf(s[ns].name, sizeof s[ns].name, "%s", tt_memkinds[TT_MEM_WORK].name);
+		s[ns].b[TT_MEM_WORK] = s[ns].total = work;
+		if (work > max)
+			max = work;
+	}
+	int rows = ns + (work >= 0 && ns < TT_MEM_MAX_STAGES);
+	/* legend: the per-stage kinds (the workspace row names itself) */
 	int x = pn->x + 1, y = pn->y + 1;
-	for (int k = 0; k < 4; k++) {
-		ui_putwc(y, x, kind_glyph(k), kind_ascii[k], ui_role(v, UI_MEM_PARAMS + k));
-		x += 2 + ui_putf(y, x + 2, pn->x + pn->w - x - 2, n, "%s ", kind_name[k]);
+	for (int k = 0; k < TT_MEM_KINDS; k++) {
+		if (!tt_memkinds[k].per_stage)
+			continue;
+		ui_putwc(y, x, kind_glyph(k), tt_memkinds[k].letter, ui_role(v, UI_MEM_PARAMS + k));
+		x += 2 + ui_putf(y, x + 2, pn->x + pn->w - x - 2, n, "%s ", tt_memkinds[k].name);
 	}
 	ui_putf(y, x, pn->x + pn->w - x, ui_role(v, UI_FROZEN), "F frozen");
 	int lines = pn->h - 3; /* legend above, summary below */
 	int bw = pn->w - 24;
-	pn->items = ns;
-	if (pn->top > ns - lines)
-		pn->top = ns - lines > 0 ? ns - lines : 0;
-	for (int r = 0; r < lines && pn->top + r < ns; r++) {
+	pn->items = rows;
+	if (pn->top > rows - lines)
+		pn->top = rows - lines > 0 ? rows - lines : 0;
+	for (int r = 0; r < lines && pn->top + r < rows; r++) {
 		const stage_mem *st = &s[pn->top + r];
 		int yy = y + 1 + r;
-		ui_putf(yy, pn->x, 9, n, "%-8.8s", st->name);
+		if (pn->top + r == ns) /* the workspace's name is wider than a stage's */
+			ui_putf(yy, pn->x, 10, n, "%-9.9s", st->name);
+		else
+			ui_putf(yy, pn->x, 9, n, "%-8.8s", st->name);
 		if (st->frozen)
 			ui_put(yy, pn->x + 9, 1, ui_role(v, UI_FROZEN), "F");
 		int bx = pn->x + 11, used = 0;
-		for (int k = 0; k < 5 && bw > 0 && max > 0; k++) {
+		for (int k = 0; k < TT_MEM_KINDS && bw > 0 && max > 0; k++) {
 			int cells = (int)lround(st->b[k] / max * bw);
 			if (used + cells > bw)
 				cells = bw - used;
 			for (int c = 0; c < cells; c++)
-				ui_putwc(yy, bx + used + c, kind_glyph(k), kind_ascii[k],
+				ui_putwc(yy, bx + used + c, kind_glyph(k), tt_memkinds[k].letter,
 				         ui_role(v, UI_MEM_PARAMS + k));
 			used += cells;
 		}
@@ -909,7 +968,7 @@ void ui_detail_draw(ui_view *v, int top, int *lines)
 		return;
 	}
 	ui_putf(0, 1, W - 2, ti, "Trial %lld: %s, rung %d%s   (Esc, Enter or q closes; "
-	        "arrows scroll)", (long long)t->id, ui_state_name[t->state], t->rung,
+	        "arrows scroll)", (long long)t->id, tt_tstate_name(t->state), t->rung,
 	        t->pending ? ", command pending" : "");
 	const ui_detail *d = &m->det;
 	tl_line(&tl, UI_PANE_TITLE, "Parameters");
@@ -955,6 +1014,13 @@ void ui_detail_draw(ui_view *v, int top, int *lines)
 	}
 	if (!ns)
 		tl_line(&tl, UI_NORMAL, "  none stored yet");
+	double work = model_bytes(d->mem, d->nmem);
+	if (work >= 0) {
+		char b[24];
+		ui_bytes(b, sizeof b, work);
+		tl_line(&tl, UI_NORMAL, "  %-17s %11s  (the whole model's scratch, not per stage)",
+		        tt_memkinds[TT_MEM_WORK].name, b);
+	}
 	if (d->calc_why[0])
 		tl_line(&tl, UI_NORMAL, "  %s", d->calc_why);
 	tl_line(&tl, UI_NORMAL, "%s", "");
@@ -1019,7 +1085,7 @@ void ui_help_draw(ui_view *v, int top, int *lines, const char *const *keys, int 
 	tl_line(&tl, UI_NORMAL, "%s", "");
 	tl_line(&tl, UI_PANE_TITLE, "Trial states (ladder letters)");
 	for (int s = 0; s < UI_NSTATES; s++)
-		tl_line(&tl, UI_STATE_QUEUED + s, "  %c  %s", state_letter(s), ui_state_name[s]);
+		tl_line(&tl, UI_STATE_QUEUED + s, "  %c  %s", state_letter(s), tt_tstate_name(s));
 	tl_mark(&tl, ti);
 	*lines = tl.n;
 }

@@ -1,0 +1,460 @@
+/*
+ * trainopt.c — the training options' table; see trainopt.h.
+ *
+ * Constraints kept: values are parsed strictly (a decimal number and
+ * nothing else: no hex, inf, nan or blanks), so the command line and a
+ * study file accept exactly the same texts and answer a bad one with the
+ * same "expected ..." text.
+ */
+#include "trainopt.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "gates.h"
+
+static const char *check_backend(const char *v, char *buf, size_t n)
+{
+	if (tt_backend_get(v))
+		return NULL;
+	snprintf(buf, n, "one of the backends built in: %s", tt_backend_list());
+	return buf;
+}
+
+#define OFF(f) offsetof(tt_train_config, f)
+#define CLI TT_TO_CLI
+#define TRAIN TT_TO_TRAIN
+#define DATA_WHY "the data belong to the study"
+
+/* `tunetop train`'s options in --help order; the three knobs of --gates
+ * follow it as [train] keys of their own, so that each can be searched. */
+const tt_trainopt tt_trainopts[] = {
+	{ "model", "SPEC", TT_TO_STRING, 0, 0, NULL, OFF(model),
+	  "resnet:2,2,2:w16", NULL,
+	  "model spec: mlp:W,W,..  cnn:C,C,..  resnet:B,B,..[:wW]",
+	  "Model spec:\n"
+	  ".BI mlp: W , W ,...\n"
+	  "(dense widths),\n"
+	  ".BI cnn: C , C ,...\n"
+	  "(a conv block with 2x2 max pooling per width),\n"
+	  ".BI resnet: B , B ,...[:w W ]\n"
+	  "(basic blocks per group, base width\n"
+	  ".IR W ,\n"
+	  "16 by default; every group after the first halves the resolution and\n"
+	  "doubles the width).",
+	  CLI, "[model] spec", "the model belongs to the study", TT_TO_FIXED, NULL },
+	{ "data", "SRC", TT_TO_STRING, 0, 0, NULL, OFF(data), "fashion-mnist", NULL,
+	  "fashion-mnist, synthetic, or a directory of IDX files",
+	  ".B fashion-mnist\n"
+	  "(from\n"
+	  ".IR /usr/share/datasets/fashion-mnist ,\n"
+	  "Debian package dataset-fashion-mnist),\n"
+	  ".B synthetic\n"
+	  "(a seeded generated set), or a directory holding\n"
+	  ".IR train-images-idx3-ubyte \", \" train-labels-idx1-ubyte ,\n"
+	  ".IR t10k-images-idx3-ubyte \" and \" t10k-labels-idx1-ubyte ,\n"
+	  "each raw or gzipped.",
+	  CLI, "[data] source", DATA_WHY, TT_TO_FIXED, NULL },
+	{ "train-size", "N", TT_TO_INT, 1, 1e7, NULL, OFF(train_size), "55000", NULL,
+	  "training examples carved from the training set", NULL,
+	  CLI, "[data] train_size", DATA_WHY, TT_TO_FIXED, NULL },
+	{ "val-size", "N", TT_TO_INT, 0, 1e7, NULL, OFF(val_size), "5000", NULL,
+	  "held-out validation examples from the training set",
+	  "Held-out validation examples, disjoint from the training examples.",
+	  CLI, "[data] val_size", DATA_WHY, TT_TO_FIXED, NULL },
+	{ "trainable", "Z|all", TT_TO_DEPTH, 1, 64, NULL, OFF(trainable), "all", NULL,
+	  "train only the last Z stages; the rest stay frozen",
+	  "Train only the last\n"
+	  ".I Z\n"
+	  "stages; the first ones stay frozen.",
+	  CLI, "[fidelity] min_trainable",
+	  "the fidelity ladder sets each rung's trainable stages", TT_TO_FIXED, NULL },
+	{ "epochs", "E", TT_TO_INT, 1, 100000, NULL, OFF(epochs), "10", NULL,
+	  "passes over the training examples", NULL,
+	  CLI, "[fidelity] epochs", "the fidelity ladder sets each rung's epochs",
+	  TT_TO_FIXED, NULL },
+	{ "steps", "S", TT_TO_LONG, 1, 1e12, NULL, OFF(steps), NULL, "off",
+	  "train exactly S steps instead of whole epochs",
+	  "Train exactly\n"
+	  ".I S\n"
+	  "steps instead of whole epochs.",
+	  CLI, "[fidelity] epochs", "the fidelity ladder sets each rung's length",
+	  TT_TO_FIXED, NULL },
+	{ "batch", "B", TT_TO_INT, 1, 65536, NULL, OFF(batch), "128", NULL,
+	  "batch size", NULL, CLI | TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },
+	{ "optimizer", "sgd|adamw", TT_TO_CHOICE, 0, 0, "sgd|adamw", OFF(opt.kind),
+	  "sgd", NULL, "SGD with momentum, or AdamW",
+	  "SGD with momentum (coupled weight decay) or AdamW (decoupled).",
+	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
+	/* 0.05 for sgd; tt_trainopt_lr_follow gives adamw its own */
+	{ "lr", "X", TT_TO_FLOAT, 1e-12, 1e3, NULL, OFF(opt.lr), "0.05",
+	  "0.05 (sgd), 0.001 (adamw)", "peak learning rate", NULL,
+	  CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "momentum", "M", TT_TO_FLOAT, 0, 0.9999, NULL, OFF(opt.momentum), "0.9", NULL,
+	  "SGD momentum", NULL, CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "nesterov", NULL, TT_TO_FLAG, 0, 0, NULL, OFF(opt.nesterov), "off", NULL,
+	  "Nesterov momentum", NULL, CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
+	{ "weight-decay", "W", TT_TO_FLOAT, 0, 1, NULL, OFF(opt.weight_decay), "5e-4",
+	  NULL, "weight decay (coupled for SGD, decoupled for AdamW)", NULL,
+	  CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "schedule", "constant|step|cosine", TT_TO_CHOICE, 0, 0,
+	  "constant|step|cosine", OFF(opt.schedule), "cosine", NULL,
+	  "learning-rate schedule after warmup",
+	  "Learning-rate schedule after warmup;\n"
+	  ".B step\n"
+	  "multiplies the rate by 0.1 at half and at three quarters of the run.",
+	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
+	{ "warmup", "N", TT_TO_LONG, 0, 1e12, NULL, OFF(opt.warmup), "0", NULL,
+	  "linear warmup steps",
+	  "Linear warmup over the first\n"
+	  ".I N\n"
+	  "steps.",
+	  CLI | TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },
+	{ "label-smoothing", "E", TT_TO_FLOAT, 0, 0.999, NULL, OFF(label_smoothing),
+	  "0", NULL, "label smoothing of the cross-entropy", NULL,
+	  CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "augment", NULL, TT_TO_FLAG, 0, 0, NULL, OFF(augment), "off", NULL,
+	  "random crop (padding 2) and horizontal flip",
+	  "Random crop from a copy padded by 2 pixels, and horizontal flips.",
+	  CLI, "[data] augment", DATA_WHY, TT_TO_FIXED, NULL },
+	{ "test", NULL, TT_TO_FLAG, 0, 0, NULL, OFF(test), "off", NULL,
+	  "also report test-set accuracy",
+	  "Also report the accuracy on the test set.",
+	  CLI | TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
+	{ "seed", "N", TT_TO_U64, 0, 9.2e18, NULL, OFF(seed), "1", NULL,
+	  "seed of initialisation, split, order and augmentation",
+	  "Seed of the initialisation, the split, the order and the augmentation; a\n"
+	  "run is reproducible from it.",
+	  CLI, "[study] seed", "one seed keys every trial's random streams",
+	  TT_TO_FIXED, NULL },
+	{ "threads", "T", TT_TO_INT, 1, 1024, NULL, OFF(threads), NULL, "all cores",
+	  "compute threads (per worker in a study)", NULL,
+	  CLI | TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
+	{ "backend", "NAME", TT_TO_STRING, 0, 0, NULL, OFF(backend), "cpu", NULL,
+	  "compute backend: cpu, or cuda when built with CUDA=1",
+	  "Compute backend:\n"
+	  ".B cpu\n"
+	  "always,\n"
+	  ".B cuda\n"
+	  "when built with CUDA=1.",
+	  CLI | TRAIN, NULL, NULL, TT_TO_FIXED, check_backend },
+	{ "gates", "S[,B[,A]]", TT_TO_GATES, 0, 0, NULL, OFF(gates), NULL, "off",
+	  "prune units and residual layers while training: strength S, "
+	  "layer-vs-unit balance B (0.5), FLOPs-vs-parameters share A (0.5)",
+	  "Complexity-aware training: every unit (neuron or channel) of a trainable\n"
+	  "stage and every residual branch gets a Bernoulli gate whose probability is\n"
+	  "learned with the weights against the expected FLOPs and parameters the\n"
+	  "gates leave on.\n"
+	  ".I S\n"
+	  "is the pruning strength (0 to 1000; 0 trains ungated; try 0.1 to 10),\n"
+	  ".I B\n"
+	  "the balance of layer (1) against unit (0) pruning (default 0.5),\n"
+	  ".I A\n"
+	  "the share of FLOPs (1) against parameters (0) in the cost (default 0.5).\n"
+	  "The first epoch trains the weights only, and layer gates stay still for\n"
+	  "two epochs.  A structure whose probability and weights fall near zero is\n"
+	  "pruned for good, and at every epoch end the network is rebuilt without\n"
+	  "it: smaller matrix products, fewer bytes.\n"
+	  "At the end every probability is rounded to 0 or 1; with three epochs or\n"
+	  "more this happens at the start of the last epoch, which fine-tunes the\n"
+	  "rounded network with its gates fixed.\n"
+	  "The JSON result gains a\n"
+	  ".B gates\n"
+	  "object: expected and actual FLOPs and parameters kept (fractions of the\n"
+	  "ungated network), units and layers kept per stage and the final masks.\n"
+	  "The stem, the head and frozen stages carry no gates; when no trainable\n"
+	  "stage has any, the run trains ungated and says so on standard error.",
+	  CLI, "[train] gate-strength, gate-balance and gate-flops-share",
+	  "each knob of --gates has its own key, so that each can be searched",
+	  TT_TO_FIXED, NULL },
+	{ "gate-strength", "S", TT_TO_DOUBLE, 0, 1000, NULL, OFF(gates.strength), "0",
+	  NULL, "complexity-aware training: how hard the gates prune units and "
+	  "residual layers (--gates S); 0 trains the network ungated", NULL,
+	  TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "gate-balance", "B", TT_TO_DOUBLE, 0, 1, NULL, OFF(gates.balance), "0.5",
+	  NULL, "gates: layer (1) versus unit (0) pruning (--gates S,B)", NULL,
+	  TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "gate-flops-share", "A", TT_TO_DOUBLE, 0, 1, NULL, OFF(gates.flops_share),
+	  "0.5", NULL, "gates: weight of FLOPs (1) versus parameters (0) in the "
+	  "cost (--gates S,B,A)", NULL, TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+};
+
+const int tt_trainopt_count = (int)(sizeof tt_trainopts / sizeof tt_trainopts[0]);
+
+static const struct { const char *word; int value; } bool_words[] = {
+	{ "true", 1 }, { "false", 0 }, { "yes", 1 }, { "no", 0 },
+	{ "on", 1 }, { "off", 0 }, { "1", 1 }, { "0", 0 },
+};
+
+int tt_trainopt_bool(const char *v, int *out)
+{
+	for (size_t w = 0; w < sizeof bool_words / sizeof bool_words[0]; w++)
+		if (strcmp(v, bool_words[w].word) == 0) {
+			*out = bool_words[w].value;
+			return 0;
+		}
+	return -1;
+}
+
+const tt_trainopt *tt_trainopt_find(const char *name)
+{
+	for (int i = 0; name && i < tt_trainopt_count; i++)
+		if (strcmp(tt_trainopts[i].name, name) == 0)
+			return &tt_trainopts[i];
+	return NULL;
+}
+
+/* A decimal integer, optionally signed; nothing else. */
+static int parse_ll(const char *v, long long *out)
+{
+	const char *p = v + (*v == '+' || *v == '-');
+	if (*p < '0' || *p > '9')
+		return -1;
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno || *end)
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* A finite decimal number: digits, sign, point, exponent; no hex, inf, nan. */
+static int parse_num(const char *v, double *out)
+{
+	if (!*v || strspn(v, "0123456789+-.eE") != strlen(v))
+		return -1;
+	char *end;
+	errno = 0;
+	double x = strtod(v, &end);
+	if (errno || end == v || *end || !isfinite(x))
+		return -1;
+	*out = x;
+	return 0;
+}
+
+/* The index of v in "a|b|c", or -1. */
+static int choice_index(const char *choices, const char *v)
+{
+	size_t len = strlen(v);
+	int k = 0;
+	for (const char *p = choices; *p; k++) {
+		size_t n = strcspn(p, "|");
+		if (n == len && strncmp(p, v, n) == 0)
+			return k;
+		p += n + (p[n] == '|');
+	}
+	return -1;
+}
+
+int tt_trainopt_is_integer(const tt_trainopt *o)
+{
+	return o->type == TT_TO_INT || o->type == TT_TO_LONG || o->type == TT_TO_U64;
+}
+
+int tt_trainopt_is_number(const tt_trainopt *o)
+{
+	return tt_trainopt_is_integer(o) || o->type == TT_TO_FLOAT ||
+	       o->type == TT_TO_DOUBLE;
+}
+
+const char *tt_trainopt_defdoc(const tt_trainopt *o)
+{
+	return o->defdoc ? o->defdoc : o->def;
+}
+
+const char *tt_trainopt_expect(const tt_trainopt *o, char *buf, size_t n)
+{
+	switch (o->type) {
+	case TT_TO_INT:
+	case TT_TO_LONG:
+	case TT_TO_U64:
+		snprintf(buf, n, "an integer in %.0f..%.0f", o->lo, o->hi);
+		break;
+	case TT_TO_FLOAT:
+	case TT_TO_DOUBLE:
+		snprintf(buf, n, "a number in [%g, %g]", o->lo, o->hi);
+		break;
+	case TT_TO_FLAG:
+		snprintf(buf, n, "true or false (also yes/no, on/off, 1/0)");
+		break;
+	case TT_TO_CHOICE:
+		snprintf(buf, n, "one of %s", o->choices);
+		break;
+	case TT_TO_STRING:
+		snprintf(buf, n, "a non-empty text");
+		break;
+	case TT_TO_DEPTH:
+		snprintf(buf, n, "'all' or %.0f..%.0f", o->lo, o->hi);
+		break;
+	case TT_TO_GATES:
+		snprintf(buf, n, "STRENGTH[,BALANCE[,FLOPS_SHARE]]");
+		break;
+	default:
+		snprintf(buf, n, "nothing");
+	}
+	return buf;
+}
+
+const char *tt_trainopt_parse(const tt_trainopt *o, const char *v,
+                              tt_train_config *c, double *num, char *buf,
+                              size_t n)
+{
+	void *dst = c ? (char *)c + o->off : NULL;
+	long long i = 0;
+	double x = 0;
+	int k = 0;
+	switch (o->type) {
+	case TT_TO_DEPTH:
+		if (strcmp(v, "all") == 0) {
+			i = 0;
+			goto store_int;
+		}
+		/* fall through */
+	case TT_TO_INT:
+	case TT_TO_LONG:
+	case TT_TO_U64:
+		if (parse_ll(v, &i) || (double)i < o->lo || (double)i > o->hi)
+			return tt_trainopt_expect(o, buf, n);
+	store_int:
+		if (dst && o->type == TT_TO_LONG)
+			*(long *)dst = (long)i;
+		else if (dst && o->type == TT_TO_U64)
+			*(uint64_t *)dst = (uint64_t)i;
+		else if (dst)
+			*(int *)dst = (int)i;
+		x = (double)i;
+		break;
+	case TT_TO_FLOAT:
+	case TT_TO_DOUBLE:
+		if (parse_num(v, &x) || x < o->lo || x > o->hi)
+			return tt_trainopt_expect(o, buf, n);
+		if (dst && o->type == TT_TO_FLOAT)
+			*(float *)dst = (float)x;
+		else if (dst)
+			*(double *)dst = x;
+		break;
+	case TT_TO_FLAG:
+		if (tt_trainopt_bool(v, &k))
+			return tt_trainopt_expect(o, buf, n);
+		if (dst)
+			*(int *)dst = k;
+		x = k;
+		break;
+	case TT_TO_CHOICE:
+		if ((k = choice_index(o->choices, v)) < 0)
+			return tt_trainopt_expect(o, buf, n);
+		if (dst)
+			*(int *)dst = k;
+		x = k;
+		break;
+	case TT_TO_STRING:
+		if (!*v)
+			return tt_trainopt_expect(o, buf, n);
+		if (o->check) {
+			const char *why = o->check(v, buf, n);
+			if (why)
+				return why;
+		}
+		if (dst)
+			*(const char **)dst = v;
+		break;
+	case TT_TO_GATES: {
+		tt_err e = {0};
+		tt_gate_config g;
+		if (c)
+			g = c->gates;
+		else
+			tt_gate_defaults(&g);
+		if (tt_gate_parse(v, &g, &e)) {
+			snprintf(buf, n, "%s", e.msg);
+			return buf;
+		}
+		if (dst)
+			*(tt_gate_config *)dst = g;
+		x = g.strength;
+		break;
+	}
+	default:
+		return tt_trainopt_expect(o, buf, n);
+	}
+	if (num)
+		*num = x;
+	return NULL;
+}
+
+void tt_trainopt_lr_follow(tt_train_config *c)
+{
+	char buf[128];
+	const tt_trainopt *lr = tt_trainopt_find("lr");
+	if (c->opt.kind == TT_OPT_ADAMW)
+		c->opt.lr = 1e-3f;
+	else
+		TT_ASSERT(tt_trainopt_parse(lr, lr->def, c, NULL, buf, sizeof buf) == NULL);
+}
+
+/* ---- help and the man page ---------------------------------------------- */
+
+void tt_trainopt_help(FILE *f)
+{
+	for (int i = 0; i < tt_trainopt_count; i++) {
+		const tt_trainopt *o = &tt_trainopts[i];
+		if (!(o->where & TT_TO_CLI))
+			continue;
+		char lhs[64];
+		snprintf(lhs, sizeof lhs, "--%s%s%s", o->name, o->meta ? " " : "",
+		         o->meta ? o->meta : "");
+		fprintf(f, "  %-30s %s (default: %s)\n", lhs, o->help,
+		        tt_trainopt_defdoc(o));
+	}
+	fprintf(f, "  %-30s %s\n", "-h, --help", "show this help");
+}
+
+/* Text for roff: '-' as '\-', '\' as '\e'. */
+static void roff(FILE *f, const char *t)
+{
+	for (; *t; t++) {
+		if (*t == '-')
+			fputs("\\-", f);
+		else if (*t == '\\')
+			fputs("\\e", f);
+		else
+			fputc(*t, f);
+	}
+}
+
+void tt_trainopt_man(FILE *f)
+{
+	for (int i = 0; i < tt_trainopt_count; i++) {
+		const tt_trainopt *o = &tt_trainopts[i];
+		if (!(o->where & TT_TO_CLI))
+			continue;
+		fputs(".TP\n", f);
+		/* a flag bold; a choice's words bold; a value's name italic */
+		fputs(!o->meta ? ".B \\-\\-" : o->type == TT_TO_CHOICE ? ".BR \\-\\-"
+		                                                       : ".BI \\-\\-", f);
+		roff(f, o->name);
+		if (o->meta) {
+			fputs(" \" ", f);
+			roff(f, o->meta);
+			fputc('"', f);
+		}
+		fputc('\n', f);
+		if (o->man) {
+			fputs(o->man, f);
+		} else {
+			fputc(o->help[0] >= 'a' && o->help[0] <= 'z' ? o->help[0] - 'a' + 'A'
+			                                            : o->help[0], f);
+			roff(f, o->help + 1);
+			fputc('.', f);
+		}
+		fputs("\nDefault: ", f);
+		roff(f, tt_trainopt_defdoc(o));
+		fputs(".\n", f);
+	}
+	fputs(".TP\n.BR \\-h \", \" \\-\\-help\nShow the options with their "
+	      "defaults.\n", f);
+}

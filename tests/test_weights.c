@@ -408,7 +408,7 @@ static void describe_case(const char *spec, int h, int z, int slots, int batch_n
 	for (int s = 0; s <= TT_MEM_MAX_STAGES; s++)
 		for (int k = 0; k < TT_MEM_KINDS; k++)
 			if (d->bytes[s][k] != mem->bytes[s][k] && bad++ < 4)
-				CHECK(0, "%s: row %d %s: %zu vs %zu", what, s, tt_mem_kind_name[k],
+				CHECK(0, "%s: row %d %s: %zu vs %zu", what, s, tt_memkinds[k].name,
 				      d->bytes[s][k], mem->bytes[s][k]);
 	CHECK(bad == 0, "%s: %d rows differ", what, bad);
 	for (int s = 0; s < d->stages && s < tt_model_stages(m); s++) {

@@ -1,22 +1,23 @@
 #!/usr/bin/env python3
 """hostile_check.py — the properties every way out of tunetop must keep,
-whatever its study database holds (tests/t_hostile.sh uses it).
+whatever its study database holds (tests/t_hostile.sh, tests/t_fuzz_out.sh).
 
-    hostile_check.py term FILE [ALLOW]   terminal text: valid UTF-8, no C0
-                                         control but those named in ALLOW
-                                         ("n" newline, "t" tab), no DEL,
-                                         no C1 control (U+0080..U+009F)
-    hostile_check.py json FILE           one JSON document (and term n)
-    hostile_check.py csv FILE            RFC 4180 CSV whose every row has
-                                         the header's field count (and
-                                         term nt)
-    hostile_check.py screen FILE         a tmux capture-pane -e: as term n,
-                                         but the ESC sequences tmux itself
-                                         writes for colours (ESC [ ... m)
-                                         are allowed, nothing else
+    hostile_check.py MODE FILE [MODE FILE ...]
 
-Prints nothing and exits 0 when the file keeps the property; else prints
-why (the first offending offset and bytes) and exits 1.
+    term, term-n, term-nt   terminal text: valid UTF-8, no C0 control but
+                            newline (n) and tab (t) where named, no DEL, no
+                            C1 control (U+0080..U+009F)
+    json                    one JSON document (and term-n)
+    csv                     RFC 4180 CSV whose every row has the header's
+                            field count (and term-nt)
+    screen                  a tmux capture-pane -e: as term-n, but the SGR
+                            sequences tmux itself writes for attributes
+                            (ESC [ ... m) are allowed, nothing else
+
+Prints "FILE: why" (the first offending offset and bytes) for each file
+that breaks its property and exits 1 if any did; else prints nothing and
+exits 0.  One process checks many files: Python starts slowly on a loaded
+machine.
 """
 import csv
 import io
@@ -42,39 +43,48 @@ def bad_term(data, allow):
     return None
 
 
-def main():
-    mode, path = sys.argv[1], sys.argv[2]
+def check(mode, path):
     data = open(path, "rb").read()
-    why = None
-    if mode == "term":
-        why = bad_term(data, sys.argv[3] if len(sys.argv) > 3 else "")
-    elif mode == "screen":
+    if mode in ("term", "term-n", "term-nt"):
+        return bad_term(data, mode[5:])
+    if mode == "screen":
         # tmux writes SGR sequences for attributes; anything else is the
         # program's text reaching the pane
-        why = bad_term(re.sub(rb"\x1b\[[0-9;:]*m", b"", data), "n")
-    elif mode == "json":
+        return bad_term(re.sub(rb"\x1b\[[0-9;:]*m", b"", data), "n")
+    if mode == "json":
         why = bad_term(data, "n")
         if not why:
             try:
                 json.loads(data.decode("utf-8"))
             except ValueError as e:
                 why = "not JSON: %s" % e
-    elif mode == "csv":
+        return why
+    if mode == "csv":
         why = bad_term(data, "nt")
-        if not why:
-            rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
-            if not rows:
-                why = "no header"
-            else:
-                for k, r in enumerate(rows):
-                    if len(r) != len(rows[0]):
-                        why = "row %d has %d fields, the header %d: %r" % (k, len(r), len(rows[0]), r)
-                        break
-    else:
-        why = "unknown mode " + mode
-    if why:
-        print(why)
-        sys.exit(1)
+        if why:
+            return why
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8"), newline="")))
+        if not rows:
+            return "no header"
+        for k, r in enumerate(rows):
+            if len(r) != len(rows[0]):
+                return "row %d has %d fields, the header %d: %r" % (k, len(r), len(rows[0]), r)
+        return None
+    return "unknown mode " + mode
+
+
+def main():
+    args = sys.argv[1:]
+    if not args or len(args) % 2:
+        print("usage: hostile_check.py MODE FILE [MODE FILE ...]")
+        sys.exit(2)
+    bad = 0
+    for k in range(0, len(args), 2):
+        why = check(args[k], args[k + 1])
+        if why:
+            print("%s: %s" % (args[k + 1], why))
+            bad = 1
+    sys.exit(bad)
 
 
 main()

@@ -95,7 +95,7 @@ if [ $rc -ne 0 ]; then
 else
 	ok hostile-status-runs
 fi
-why=$($CHECK term status.out n) && why=$($CHECK term status.err n) &&
+why=$($CHECK term-n status.out) && why=$($CHECK term-n status.err) &&
 	ok hostile-status-terminal || fail hostile-status-terminal "$why"
 # listed: a row per trial, by id
 listed() {
@@ -149,7 +149,7 @@ done
 rc=$?
 [ $rc -eq 0 ] && ok hostile-json-runs || fail hostile-json-runs "exit $rc: $(head -c 300 json.err)"
 why=$($CHECK json json.out) && ok hostile-json-valid || fail hostile-json-valid "$why"
-why=$($CHECK term json.err n) && ok hostile-json-stderr || fail hostile-json-stderr "$why"
+why=$($CHECK term-n json.err) && ok hostile-json-stderr || fail hostile-json-stderr "$why"
 # what the values read back as: the forged params are not a state, the
 # long params are whole, every trial is there
 why=$(python3 - json.out <<'PY' 2>&1
@@ -194,7 +194,7 @@ mkdir run && cp base/quick.ini run/quick.ini && cp h.db run/quick.db
 if ! grep -q 'VERBPWN' run/run.err; then
 	fail hostile-headless-verb "the command was not logged: $(tail -c 300 run/run.err)"
 else
-	why=$($CHECK term run/run.err n) && why=$($CHECK term run/run.out n) &&
+	why=$($CHECK term-n run/run.err) && why=$($CHECK term-n run/run.out) &&
 		ok hostile-headless-verb || fail hostile-headless-verb "$why"
 fi
 

@@ -71,7 +71,8 @@ size_t tt_san_term(char *dst, size_t cap, const char *s)
 		size_t on, k = term_next(s, n, &o, &on);
 		if (w + on + 1 > cap)
 			break;
-		memcpy(dst + w, o, on);
+		/* memmove: dst may be s itself (the output is never longer) */
+		memmove(dst + w, o, on);
 		w += on;
 		s += k;
 		n -= k;

@@ -42,7 +42,8 @@ size_t tt_san_utf8(const char *s, size_t n, uint32_t *cp);
 int tt_san_term_ok(uint32_t cp);
 
 /* s made safe for a terminal or a log line into dst (cap > 0 bytes, always
- * terminated, cut at a character boundary); returns the bytes written. */
+ * terminated, cut at a character boundary); returns the bytes written.
+ * dst may be s: the result is never longer. */
 size_t tt_san_term(char *dst, size_t cap, const char *s);
 
 /* s made safe for a terminal, written to f, all of it, then padded with

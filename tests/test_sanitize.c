@@ -70,6 +70,10 @@ static void test_term(void)
 		tt_san_term(buf, sizeof buf, v[k][0]);
 		CHECK(strcmp(buf, v[k][1]) == 0, "buffer case %zu: '%s'", k, buf);
 	}
+	/* in place (tt_err_set does this) */
+	char inplace[] = "\x1b]2;\xc3\xa9\x9b\x07!";
+	tt_san_term(inplace, sizeof inplace, inplace);
+	CHECK(strcmp(inplace, "?]2;\xc3\xa9?" "?!") == 0, "in place: '%s'", inplace);
 	/* a cut keeps whole characters */
 	char small[5];
 	CHECK(tt_san_term(small, sizeof small, "ab\xe2\x82\xac") == 2 &&

@@ -242,4 +242,21 @@ explore() {
 }
 explore text h.db
 explore long l.db
+
+# the study log (STUDY.log beside the database) while the explorer shows
+# the study: the engine applies the command and logs its verb there
+mkdir logged && cp base/quick.ini logged/quick.ini && cp h.db logged/quick.db
+TM new-session -d -s logged -x 200 -y 50 -c "$T/logged" \
+	"env LANG=C.UTF-8 LC_ALL=C.UTF-8 $BIN quick.ini 2>$T/logged.err; echo \$? >$T/logged.rc; sleep 600"
+end=$(($(date +%s) + 60))
+until grep -q VERBPWN logged/quick.log 2>/dev/null || [ -s logged.rc ] ||
+      [ "$(date +%s)" -ge "$end" ]; do
+	sleep 0.2
+done
+TM send-keys -t logged q
+if ! grep -q VERBPWN logged/quick.log 2>/dev/null; then
+	fail hostile-study-log "the command was not logged: $(tail -c 300 logged/quick.log 2>&1)"
+else
+	why=$($CHECK term-n logged/quick.log) && ok hostile-study-log || fail hostile-study-log "$why"
+fi
 exit 0

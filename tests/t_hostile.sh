@@ -8,8 +8,9 @@
 # commas and newlines, a spreadsheet formula, params that try to forge a
 # trial's JSON, a params row of 2000 bytes, a command verb with an escape.
 # Then `status`, both exports, `run --headless` (which applies the command
-# and logs its verb) and the explorer (tmux on a private socket) run over
-# it; tests/hostile_check.py checks each output:
+# and logs its verb), the explorer (tmux on a private socket) and a study
+# run under the explorer (its STUDY.log) run over it;
+# tests/hostile_check.py checks each output:
 #   - terminal text: valid UTF-8, no C0 control but newline, no DEL, no C1;
 #   - the JSON parses, the CSV has the header's field count on every row;
 #   - every trial is still listed, the long params whole.

@@ -24,7 +24,9 @@ typedef struct tt_err {
 	char msg[512];
 } tt_err;
 
-/* Record a failure in e (which may be NULL) and return code. */
+/* Record a failure in e (which may be NULL) and return code.  The message
+ * is made terminal-safe (tt_san_term): controls and invalid UTF-8 in the
+ * values it quotes become '?'. */
 int tt_err_set(tt_err *e, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 

@@ -174,6 +174,7 @@ enum {
 	ST_RC_PUT, ST_RC_LIST,
 	ST_CMD_ADD, ST_CMD_PENDING, ST_CMD_DONE, ST_CMD_GET,
 	ST_CKPT_PUT, ST_CKPT_GET,
+	ST_TRIAL_PARAMS,
 	ST_COUNT
 };
 
@@ -241,6 +242,7 @@ static const char *const st_sql[ST_COUNT] = {
 	                " blob, created_at) VALUES (?, ?, ?, ?, ?)",
 	[ST_CKPT_GET] = "SELECT step, blob FROM checkpoints"
 	                " WHERE trial_id = ? AND rung = ?",
+	[ST_TRIAL_PARAMS] = "SELECT params FROM trials WHERE id = ?",
 };
 
 struct db_conn {
@@ -1145,17 +1147,55 @@ int db_trial_set(db_conn *c, int64_t trial, const char *state, int rung,
 	return code;
 }
 
+/* A params row too long for t->params (written by something other than
+ * db_trial_add) costs that row its params only: params stays empty,
+ * params_len says how long the text is, and db_trial_params reads it
+ * whole.  Failing the read instead would hide every trial read with it. */
 static int fill_trial(db_conn *c, sqlite3_stmt *st, db_trial *t, tt_err *err)
 {
+	(void)c;
+	(void)err;
 	t->id = sqlite3_column_int64(st, 0);
-	if (!col_copy(st, 1, t->params, sizeof t->params))
-		return db_err(c, err, TT_EINPUT,
-		              "%s: trial %lld: params longer than %zu bytes",
-		              c->path, (long long)t->id, sizeof t->params - 1);
+	const char *p = col_text(st, 1);
+	t->params_len = strlen(p);
+	if (t->params_len < sizeof t->params)
+		memcpy(t->params, p, t->params_len + 1);
+	else
+		t->params[0] = '\0';
 	col_copy(st, 2, t->state, sizeof t->state);
 	t->rung = sqlite3_column_int(st, 3);
 	t->created_at = sqlite3_column_double(st, 4);
 	t->updated_at = sqlite3_column_double(st, 5);
+	return TT_OK;
+}
+
+static int row_params(db_conn *c, sqlite3_stmt *st, void *ctx, tt_err *err)
+{
+	char **out = ctx;
+	free(*out);
+	if (!(*out = strdup(col_text(st, 0))))
+		return db_err(c, err, TT_ERUNTIME, "%s: reading a trial's params: out of"
+		              " memory", c->path);
+	return TT_OK;
+}
+
+int db_trial_params(db_conn *c, int64_t trial, char **out, tt_err *err)
+{
+	const char *op = "reading a trial's params";
+	*out = NULL;
+	sqlite3_stmt *st;
+	int code = read_stmt(c, ST_TRIAL_PARAMS, op, &st, err);
+	if (code)
+		return code;
+	sqlite3_bind_int64(st, 1, trial);
+	if ((code = read_rows(c, st, row_params, out, op, err)) != TT_OK) {
+		free(*out);
+		*out = NULL;
+		return code;
+	}
+	if (!*out)
+		return db_err(c, err, TT_EINPUT, "%s: no trial %lld", c->path,
+		              (long long)trial);
 	return TT_OK;
 }
 

@@ -135,7 +135,10 @@ int db_study_get(db_conn *c, db_study *out, tt_err *err);
  * diverged, failed: the names of base/tstate.h's table. */
 typedef struct db_trial {
 	int64_t id;
-	char params[1024];  /* JSON object */
+	char params[1024];  /* JSON object; "" when params_len >= sizeof params */
+	size_t params_len;  /* the stored params' length in bytes: a longer row
+	                     * than params holds (not one db_trial_add wrote) is
+	                     * read whole with db_trial_params */
 	char state[16];
 	int rung;           /* highest rung reached or running */
 	double created_at, updated_at;
@@ -150,6 +153,9 @@ int db_trial_add(db_conn *c, int64_t study, const char *params_json,
 int db_trial_set(db_conn *c, int64_t trial, const char *state, int rung,
                  tt_err *err);
 int db_trial_get(db_conn *c, int64_t trial, db_trial *out, tt_err *err);
+/* A trial's params text whole, however long, into *out (malloc'd: free
+ * it); TT_EINPUT when there is no such trial. */
+int db_trial_params(db_conn *c, int64_t trial, char **out, tt_err *err);
 /* All trials of the study in id order; *out is malloc'd. */
 int db_trials(db_conn *c, int64_t study, db_trial **out, int *n, tt_err *err);
 /* After a crash: every running trial of the study goes back to queued;

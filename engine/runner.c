@@ -29,6 +29,7 @@
 #include "db.h"
 #include "rank.h"
 #include "sampler.h"
+#include "sanitize.h"
 #include "scheduler.h"
 #include "train.h"
 
@@ -67,18 +68,24 @@ typedef struct runner {
 } runner;
 
 static void logf_(runner *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One line of the study log (stderr headless, STUDY.log beside the
+ * explorer).  Lines carry text from the database (a command's verb, a
+ * trial's state in a message): the whole line goes through tt_san_term,
+ * so none of it can steer the terminal that shows the log. */
 static void logf_(runner *R, const char *fmt, ...)
 {
 	if (!R->o->log)
 		return;
+	char line[2048];
 	va_list ap;
 	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
 	flockfile(R->o->log);
 	fprintf(R->o->log, "[%7.1fs] ", tt_clock_wall() - R->t0);
-	vfprintf(R->o->log, fmt, ap);
+	tt_san_term_put(R->o->log, line, 0);
 	fputc('\n', R->o->log);
 	funlockfile(R->o->log);
-	va_end(ap);
 }
 
 /* Room for trial index i; under the lock. */
@@ -660,11 +667,17 @@ static void summary(runner *R, db_conn *db)
 		    (t->done == best_done && sc > s->t[best].score[best_done - 1]))
 			best = i, best_done = t->done;
 	}
-	fprintf(f, "\nstudy %s: %d trials, database %s\n", R->st->name, s->n, R->st->db);
+	fputs("\nstudy ", f);
+	tt_san_term_put(f, R->st->name, 0);
+	fprintf(f, ": %d trials, database ", s->n);
+	tt_san_term_put(f, R->st->db, 0);
+	fputc('\n', f);
 	if (best >= 0) {
 		char json[1024];
 		tt_study_params_json(R->st, R->values[best], json, sizeof json);
-		fprintf(f, "best trial %lld: %s\n", (long long)R->ids[best], json);
+		fprintf(f, "best trial %lld: ", (long long)R->ids[best]);
+		tt_san_term_put(f, json, 0);
+		fputc('\n', f);
 		for (int r = s->t[best].bracket; r < s->t[best].done; r++)
 			fprintf(f, "  rung %d (z=%d, %.3g epochs): val_acc %.4f\n", r,
 			        s->rung[r].trainable, s->rung[r].epochs, s->t[best].score[r]);

@@ -1463,6 +1463,56 @@ static void test_polling(void)
 	db_close(w);
 }
 
+/* A params row longer than db_trial.params (written by another program)
+ * costs that row its inline params only: every list still reads, the row
+ * says how long its params are, and db_trial_params reads them whole. */
+static void test_long_params(void)
+{
+	tt_err err = {0};
+	char path[600];
+	tpath(path, sizeof path, "long.db");
+	db_conn *c = NULL;
+	int64_t study = 0, id[3] = {0};
+	OK(db_open(path, DB_CREATE, &c, &err));
+	if (!c)
+		return;
+	OK(db_study_ensure(c, "long", "", 1, &study, &err));
+	for (int i = 0; i < 3; i++)
+		OK(db_trial_add(c, study, "{\"a\":1}", &id[i], &err));
+	char sql[256];
+	/* {"k":"xx...x"}: 1990 x's, 1998 bytes */
+	snprintf(sql, sizeof sql, "UPDATE trials SET params = '{\"k\":\"' ||"
+	         " replace(hex(zeroblob(995)), '0', 'x') || '\"}' WHERE id = %lld",
+	         (long long)id[1]);
+	CHECK(raw_exec(path, sql) == 0, "raw update");
+	db_trial *ts = NULL;
+	int nt = 0;
+	OK(db_trials(c, study, &ts, &nt, &err));
+	CHECK(nt == 3, "%d trials", nt);
+	if (nt == 3) {
+		CHECK(ts[1].params_len == 1998 && ts[1].params[0] == '\0',
+		      "long row: %zu '%.20s'", ts[1].params_len, ts[1].params);
+		CHECK(ts[0].params_len == 7 && strcmp(ts[0].params, "{\"a\":1}") == 0 &&
+		      ts[2].params_len == 7 && strcmp(ts[2].params, "{\"a\":1}") == 0,
+		      "its neighbours: '%s' '%s'", ts[0].params, ts[2].params);
+	}
+	free(ts);
+	OK(db_trials_from(c, study, 0, &ts, &nt, &err));
+	CHECK(nt == 3, "%d new trials", nt);
+	free(ts);
+	db_trial t;
+	OK(db_trial_get(c, id[1], &t, &err));
+	CHECK(t.params_len == 1998, "%zu", t.params_len);
+	char *p = NULL;
+	OK(db_trial_params(c, id[1], &p, &err));
+	CHECK(p && strlen(p) == 1998 && strncmp(p, "{\"k\":\"xxx", 9) == 0 &&
+	      strcmp(p + 1995, "x\"}") == 0, "whole: %.20s", p ? p : "(null)");
+	free(p);
+	FAILS(db_trial_params(c, 999, &p, &err), TT_EINPUT, "no trial 999");
+	CHECK(p == NULL, "no params for no trial");
+	db_close(c);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/tt_db_XXXXXX");
@@ -1477,6 +1527,7 @@ int main(void)
 	TT_RUN(test_faults);
 	TT_RUN(test_concurrency);
 	TT_RUN(test_polling);
+	TT_RUN(test_long_params);
 	fprintf(stderr, "  test_db: %.1f s\n", wall() - t0);
 	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	TT_EXIT();

@@ -23,6 +23,7 @@
 #include "data.h"
 #include "db.h"
 #include "runner.h"
+#include "sanitize.h"
 #include "study.h"
 #include "theme.h"
 #include "train.h"
@@ -313,15 +314,24 @@ static const db_rung *find_rung(const study_view *v, int64_t trial, int rung)
 	return NULL;
 }
 
-/* Text from the database may hold anything: never let a control
- * character reach the terminal. */
-static void put_clean(FILE *f, const char *s, int width)
+/*
+ * Trial t's params text whole: t->params, or read again by id when the row
+ * is longer than db_trial holds (*own, to free).  NULL, with a message on
+ * stderr naming the trial, when it cannot be read.
+ */
+static const char *trial_params(const char *cmd, db_conn *db, const db_trial *t,
+                                char **own)
 {
-	int n = 0;
-	for (; *s && (width < 0 || n < width); s++, n++)
-		fputc((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s, f);
-	for (; n < width; n++)
-		fputc(' ', f);
+	*own = NULL;
+	if (t->params_len < sizeof t->params)
+		return t->params;
+	tt_err err = {0};
+	if (db_trial_params(db, t->id, own, &err)) {
+		fprintf(stderr, "tunetop %s: trial %lld: its %zu-byte params: %s\n", cmd,
+		        (long long)t->id, t->params_len, err.msg);
+		return NULL;
+	}
+	return *own;
 }
 
 static int cmd_status(int argc, char **argv)
@@ -344,9 +354,12 @@ static int cmd_status(int argc, char **argv)
 		if (k >= 0)
 			counts[k]++;
 	}
+	/* every text from the database goes out through tt_san_term */
 	printf("study ");
-	put_clean(stdout, v.study.name, -1);
-	printf(" (%s): %d trials", v.study.state, v.nt);
+	tt_san_term_put(stdout, v.study.name, 0);
+	printf(" (");
+	tt_san_term_put(stdout, v.study.state, 0);
+	printf("): %d trials", v.nt);
 	for (int k = 0; k < TT_T_COUNT; k++)
 		if (counts[k])
 			printf(", %d %s", counts[k], tt_tstates[k].name);
@@ -354,8 +367,11 @@ static int cmd_status(int argc, char **argv)
 	for (int r = 0; r < v.nrungs; r++)
 		printf(" acc@%-3d", r);
 	printf("  params\n");
+	int rc = 0;
 	for (int i = 0; i < v.nt; i++) {
-		printf("%6lld  %-9s %4d  ", (long long)v.t[i].id, v.t[i].state, v.t[i].rung);
+		printf("%6lld  ", (long long)v.t[i].id);
+		tt_san_term_put(stdout, v.t[i].state, 9);
+		printf(" %4d  ", v.t[i].rung);
 		for (int r = 0; r < v.nrungs; r++) {
 			const db_rung *x = find_rung(&v, v.t[i].id, r);
 			if (x)
@@ -364,7 +380,13 @@ static int cmd_status(int argc, char **argv)
 				printf(" %7s", "-");
 		}
 		printf("  ");
-		put_clean(stdout, v.t[i].params, -1);
+		char *own;
+		const char *params = trial_params("status", db, &v.t[i], &own);
+		if (params)
+			tt_san_term_put(stdout, params, 0);
+		else
+			printf("(unreadable)"), rc = 1;
+		free(own);
 		printf("\n");
 	}
 	if (v.nrc) {
@@ -376,23 +398,7 @@ static int cmd_status(int argc, char **argv)
 	}
 	view_free(&v);
 	db_close(db);
-	return 0;
-}
-
-/* A JSON string: quotes, backslashes and control characters escaped. */
-static void put_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch < 0x20)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f);
-	}
-	fputc('"', f);
+	return rc;
 }
 
 static void put_num(FILE *f, double x)
@@ -403,13 +409,33 @@ static void put_num(FILE *f, double x)
 		fputs("null", f);
 }
 
-/* "trial,state,"params"," with the JSON's quotes doubled for CSV. */
-static void put_csv_trial(const db_trial *t)
+/* "trial,"state","params"," as CSV fields (tt_san_csv_put). */
+static void put_csv_trial(const db_trial *t, const char *params)
 {
-	printf("%lld,%s,\"", (long long)t->id, t->state);
-	for (const char *p = t->params; *p; p++)
-		printf(*p == '"' ? "\"\"" : "%c", *p);
-	printf("\",");
+	printf("%lld,", (long long)t->id);
+	tt_san_csv_put(stdout, t->state);
+	putchar(',');
+	tt_san_csv_put(stdout, params);
+	putchar(',');
+}
+
+/*
+ * Params as a JSON value: the stored text parsed and written again
+ * (tt_san_json_value), never pasted, so that a row cannot add keys to its
+ * trial or break the document.  Text that is not a JSON object goes out as
+ * a JSON string, with a notice on stderr naming the trial.
+ */
+static void put_json_params(const db_trial *t, const char *params)
+{
+	if (!params) {
+		fputs("null", stdout);
+	} else if (!params[0]) {
+		fputs("{}", stdout);
+	} else if (tt_san_json_value(stdout, params, 1)) {
+		fprintf(stderr, "tunetop export: trial %lld: params are not a JSON object; "
+		        "exported as a JSON string\n", (long long)t->id);
+		tt_san_json_put(stdout, params);
+	}
 }
 
 static int cmd_export(int argc, char **argv)
@@ -442,45 +468,63 @@ static int cmd_export(int argc, char **argv)
 		db_close(db);
 		return 1;
 	}
+	/* every text from the database goes out through tt_san_csv_put or
+	 * tt_san_json_put / tt_san_json_value */
+	int rc = 0;
 	if (strcmp(format, "csv") == 0) {
 		printf("trial,state,params,rung,trainable,epochs,val_loss,val_acc,seconds,promoted\n");
 		for (int i = 0; i < v.nt; i++) {
+			char *own;
+			const char *params = trial_params("export", db, &v.t[i], &own);
+			if (!params)
+				params = "", rc = 1;
 			int any = 0;
 			for (int r = 0; r < v.nrungs; r++) {
 				const db_rung *x = find_rung(&v, v.t[i].id, r);
 				if (!x)
 					continue;
 				any = 1;
-				put_csv_trial(&v.t[i]);
+				put_csv_trial(&v.t[i], params);
 				printf("%d,%d,%g,%.9g,%.9g,%.6g,%d\n", r, x->trainable, x->epochs,
 				       x->val_loss, x->val_acc, x->seconds, x->promoted);
 			}
 			if (!any) {
-				put_csv_trial(&v.t[i]);
+				put_csv_trial(&v.t[i], params);
 				printf(",,,,,,\n");
 			}
+			free(own);
 		}
 	} else {
 		printf("{\"study\":");
-		put_json_str(stdout, v.study.name);
-		printf(",\"state\":\"%s\",\"seed\":%llu,\"trials\":[", v.study.state,
-		       (unsigned long long)v.study.seed);
+		tt_san_json_put(stdout, v.study.name);
+		printf(",\"state\":");
+		tt_san_json_put(stdout, v.study.state);
+		printf(",\"seed\":%llu,\"trials\":[", (unsigned long long)v.study.seed);
 		for (int i = 0; i < v.nt; i++) {
-			printf("%s{\"id\":%lld,\"state\":\"%s\",\"rung\":%d,\"params\":%s,"
-			       "\"rungs\":[", i ? "," : "", (long long)v.t[i].id, v.t[i].state,
-			       v.t[i].rung, v.t[i].params[0] ? v.t[i].params : "{}");
+			printf("%s{\"id\":%lld,\"state\":", i ? "," : "", (long long)v.t[i].id);
+			tt_san_json_put(stdout, v.t[i].state);
+			printf(",\"rung\":%d,\"params\":", v.t[i].rung);
+			char *own;
+			const char *params = trial_params("export", db, &v.t[i], &own);
+			rc |= !params;
+			put_json_params(&v.t[i], params);
+			free(own);
+			printf(",\"rungs\":[");
 			int first = 1;
 			for (int r = 0; r < v.nrungs; r++) {
 				const db_rung *x = find_rung(&v, v.t[i].id, r);
 				if (!x)
 					continue;
-				printf("%s{\"rung\":%d,\"trainable\":%d,\"epochs\":%g,\"val_loss\":",
-				       first ? "" : ",", r, x->trainable, x->epochs);
+				printf("%s{\"rung\":%d,\"trainable\":%d,\"epochs\":",
+				       first ? "" : ",", r, x->trainable);
+				put_num(stdout, x->epochs);
+				printf(",\"val_loss\":");
 				put_num(stdout, x->val_loss);
 				printf(",\"val_acc\":");
 				put_num(stdout, x->val_acc);
-				printf(",\"seconds\":%.6g,\"promoted\":%s}", x->seconds,
-				       x->promoted ? "true" : "false");
+				printf(",\"seconds\":");
+				put_num(stdout, x->seconds);
+				printf(",\"promoted\":%s}", x->promoted ? "true" : "false");
 				first = 0;
 			}
 			printf("]}");
@@ -498,7 +542,7 @@ static int cmd_export(int argc, char **argv)
 	}
 	view_free(&v);
 	db_close(db);
-	return 0;
+	return rc;
 }
 
 static int cmd_cmd(int argc, char **argv)

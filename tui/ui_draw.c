@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "sanitize.h"
+
 int ui_utf8;
 
 void ui_draw_init(void)
@@ -17,9 +19,11 @@ void ui_draw_init(void)
 	ui_utf8 = cs && (!strcasecmp(cs, "UTF-8") || !strcasecmp(cs, "utf8"));
 }
 
+/* The terminal rule every way out shares (base/sanitize.h): C0, DEL and
+ * C1 controls never reach the screen. */
 static int is_control(wchar_t wc)
 {
-	return wc < 0x20 || wc == 0x7f || (wc >= 0x80 && wc < 0xa0);
+	return wc < 0 || !tt_san_term_ok((uint32_t)wc);
 }
 
 int ui_put(int y, int x, int w, attr_t a, const char *s)
@@ -104,10 +108,7 @@ void ui_putwc(int y, int x, wchar_t wc, char fallback, attr_t a)
 
 void ui_clean(char *dst, size_t cap, const char *s)
 {
-	size_t n = 0;
-	for (; *s && n + 1 < cap; s++)
-		dst[n++] = (unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s;
-	dst[n] = '\0';
+	tt_san_term(dst, cap, s);
 }
 
 void ui_bytes(char *dst, size_t cap, double b)

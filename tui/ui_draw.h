@@ -29,8 +29,9 @@ void ui_putwc(int y, int x, wchar_t wc, char fallback, attr_t a);
 extern int ui_utf8;
 void ui_draw_init(void);
 
-/* s with control characters replaced, cut to cap bytes (for messages
- * built from database text). */
+/* s with control characters and invalid UTF-8 replaced by '?' (the
+ * terminal rule, tt_san_term), cut to cap bytes at a character boundary
+ * (for messages built from database text). */
 void ui_clean(char *dst, size_t cap, const char *s);
 /* Bytes as "12.3 MiB". */
 void ui_bytes(char *dst, size_t cap, double bytes);

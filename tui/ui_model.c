@@ -352,9 +352,17 @@ static void set_err(ui_model *m, const tt_err *err)
 /* Apply a trial row read from the database; 1 when it changed. */
 static int trial_apply(ui_model *m, const db_trial *tr)
 {
+	/* a params row longer than db_trial holds is read whole by id; one
+	 * that cannot be read leaves the trial listed without params */
+	char *whole = NULL;
+	const char *params = tr->params;
+	if (tr->params_len >= sizeof tr->params &&
+	    db_trial_params(m->db, tr->id, &whole, NULL) == TT_OK)
+		params = whole;
 	if (!m->nkeyp)
-		keyp_names(m, tr->params);
-	ui_trial *t = trial_slot(m, tr->id, tr->params);
+		keyp_names(m, params);
+	ui_trial *t = trial_slot(m, tr->id, params);
+	free(whole);
 	if (!t)
 		return 0;
 	if (tr->id > m->max_id)

@@ -196,7 +196,10 @@ def main():
         r["engine_settings"] = kept.get(model, ("", ""))[0]
         r["torch_settings"] = kept.get(model, ("", ""))[1]
         pj = last_json(os.path.join(a.raw, tag + ".prof.json")) or {}
-        prof = profile(os.path.join(a.raw, tag + ".prof.err"))
+        # the line at exit on stderr, or (when tunetop writes it there
+        # too) the "profile" member of the JSON result
+        prof = (profile(os.path.join(a.raw, tag + ".prof.err"))
+                or field(pj, "profile"))
         psecs = field(pj, "seconds")
         for k, _ in PROFILE_KINDS:
             r["prof_" + k] = (prof[k] / psecs if prof and psecs
@@ -322,7 +325,7 @@ def main():
         used = [(k, h) for k, h in PROFILE_KINDS
                 if any(r["prof_" + k] for r in rows)]
         print("Engine profile (% of training step time per operation kind, "
-              "from a run under TUNETOP_PROFILE=1; host = the rest):")
+              "from a run under\n TUNETOP_PROFILE=1; host = the rest):")
         print("%-*s %-9s %6s" % (w, "model", "z", "steps")
               + "".join(" %6s" % h for _, h in used) + " %6s" % "host")
         for r in rows:

@@ -35,8 +35,11 @@ environ_of() {
 	env -u OMP_WAIT_POLICY -u GOMP_SPINCOUNT "$@" "$TT_BIN" run \
 		--headless "$T/study.ini" >/dev/null 2>"$T/err" 3>&- &
 	pid=$!
+	# Until the forked shell has become tunetop, it still holds the test's
+	# own descriptor on the FIFO: only tunetop's open counts.
 	while kill -0 "$pid" 2>/dev/null &&
-		! ls -l "/proc/$pid/fd" 2>/dev/null | grep -q study.ini; do
+		! { readlink "/proc/$pid/exe" | grep -q 'tunetop$' &&
+		    ls -l "/proc/$pid/fd" 2>/dev/null | grep -q study.ini; }; do
 		sleep 0.05
 	done
 	tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null |

@@ -6,7 +6,8 @@
 #                   examples/fmnist-resnet.ini (headless without a terminal)
 #   make test       deps, build, run the whole test suite (well under 10 min)
 #   make test-long  make test, then the whole suite again built with SAN=1
-#   make bench      deps (+ python3-torch), build, the engine against PyTorch
+#   make bench      deps (+ python3-torch, OpenBLAS pthread), build, the
+#                   engine against PyTorch at its best
 #   make bench-ladder  the frozen-depth ladder against random search
 #   make bench-gates   gated training: accuracy against FLOPs kept
 #   make install    install the binary, man pages, themes and example studies
@@ -91,7 +92,11 @@ SETTINGS_NOW := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS) $(NVCC)
 
 DEPS_PKGS := gcc make python3 libopenblas-openmp-dev libsqlite3-dev libncurses-dev zlib1g-dev \
              dataset-fashion-mnist tmux sqlite3
-BENCH_PKGS := python3-torch python3-numpy time
+# The bench runs PyTorch on every OpenBLAS build installed and keeps its
+# fastest, so it wants the pthread build beside the OpenMP one.  Installing
+# it makes it the alternatives' libblas.so.3; tunetop does not care (its
+# rpath names the OpenMP build) and the bench picks a build per run.
+BENCH_PKGS := python3-torch python3-numpy time libopenblas0-pthread
 
 .PHONY: all deps deps-bench run test test-long bench bench-ladder bench-gates install clean
 # objects of test and bench programs are not throw-away intermediates

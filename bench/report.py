@@ -18,6 +18,11 @@ Definitions:
                     of the sgemm mix for the model (conv for cnn/resnet,
                     dense for mlp: what sgemm gives at the engine's shapes)
   step time       = batch / samples_per_s
+  profile share   = seconds of one operation kind (the TUNETOP_PROFILE totals)
+                    over the profiled run's training seconds; "host" is
+                    what is left of those seconds (batch assembly on the
+                    host, the loop itself).  alloc (model creation) is not
+                    step time and is left out.
 Targets: engine memory (accounted peak) at z = half <= 0.55 x z = all;
 engine step time at half <= 0.65 x all; engine peak RSS <= 0.25 x
 PyTorch's; and engine cost (memory, step time) rising strictly with z.
@@ -30,6 +35,13 @@ import sys
 
 MIB = 1 << 20
 TARGET_MEM, TARGET_STEP, TARGET_RSS = 0.55, 0.65, 0.25
+# TUNETOP_PROFILE's kinds in the order the profile table prints them, with
+# their column heads; alloc (model creation) is not step time.
+PROFILE_KINDS = [("gemm", "gemm"), ("conv", "conv"), ("bn", "bn"),
+                 ("elementwise", "elem"), ("pool", "pool"),
+                 ("zero_copy", "zero"), ("optimizer", "optim"),
+                 ("loss", "loss"), ("data", "data"), ("gates", "gates"),
+                 ("other", "other")]
 
 
 def last_json(path):
@@ -39,6 +51,26 @@ def last_json(path):
         return json.loads(lines[-1]) if lines else None
     except (OSError, ValueError):
         return None
+
+
+def profile(path):
+    """The {"profile": ...} line tunetop writes to stderr under TUNETOP_PROFILE."""
+    try:
+        with open(path) as f:
+            for line in reversed(f.readlines()):
+                if line.startswith('{"profile"'):
+                    return json.loads(line).get("profile")
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def read_tsv(path):
+    try:
+        with open(path) as f:
+            return [l.rstrip("\n").split("\t") for l in f if l.strip()]
+    except OSError:
+        return []
 
 
 def last_int(path):
@@ -126,6 +158,10 @@ def main():
         for k, g in mix2.items():
             mix[k] = max(mix.get(k, 0), g)
         peak = max(peak or 0, peak2 or 0) or None
+    # model -> (engine settings, torch settings) in words, as kept
+    kept = {k[0]: (k[2], k[4]) for k in read_tsv(os.path.join(a.raw, "kept.tsv"))
+            if len(k) == 5}
+    tune = read_tsv(os.path.join(a.raw, "tune.tsv"))
     rows = []
     try:
         with open(os.path.join(a.raw, "manifest.tsv")) as f:
@@ -156,6 +192,23 @@ def main():
         r["torch_rss"] = field(t, "peak_rss_bytes")
         r["torch_stages"] = field(t, "stages")
         r["torch_blas"] = " ".join(field(t, "blas") or [])
+        r["torch_blas_build"] = field(t, "blas_build")
+        r["engine_settings"] = kept.get(model, ("", ""))[0]
+        r["torch_settings"] = kept.get(model, ("", ""))[1]
+        pj = last_json(os.path.join(a.raw, tag + ".prof.json")) or {}
+        # the line at exit on stderr, or (when tunetop writes it there
+        # too) the "profile" member of the JSON result
+        prof = (profile(os.path.join(a.raw, tag + ".prof.err"))
+                or field(pj, "profile"))
+        psecs = field(pj, "seconds")
+        for k, _ in PROFILE_KINDS:
+            r["prof_" + k] = (prof[k] / psecs if prof and psecs
+                              and k in prof else None)
+        r["prof_host"] = (max(0.0, 1 - sum(prof.get(k, 0) for k, _ in
+                                          PROFILE_KINDS) / psecs)
+                          if prof and psecs else None)
+        r["prof_seconds"] = psecs if prof else None
+        r["prof_steps"] = field(pj, "steps") if prof else None
         r["sps_ratio"] = ratio(r["engine_sps"], r["torch_sps"])
         r["rss_ratio"] = ratio(r["engine_rss"], r["torch_rss"])
         macs = r["train_macs"]
@@ -183,8 +236,31 @@ def main():
     print()
 
     w = 18
-    print("Speed (samples/s, batch 128, 2 threads; GFLOP/s = 2*train_macs"
-          "*samples/s):")
+    if tune:
+        print("Settings tried at z = all (samples/s of a short run; * kept, "
+              "used for every z):")
+        for m in dict.fromkeys(t[0] for t in tune):
+            print(m)
+            for side in ("engine", "torch"):
+                cands = [t for t in tune if t[0] == m and t[1] == side
+                         and len(t) == 5]
+                keep = kept.get(m, ("", ""))[0 if side == "engine" else 1]
+                for _, _, _, words, tag in cands:
+                    d = last_json(os.path.join(a.raw, tag + ".json"))
+                    sps = field(d or {}, "samples_per_s")
+                    why = "" if d else "  failed: " + first_line(
+                        os.path.join(a.raw, tag + ".err"))
+                    print("  %-6s %s %-56s%s%s" % (
+                        side, "*" if words == keep else " ", words,
+                        fmt(sps, ".1f", 10), why))
+        print()
+    elif kept:
+        for m, (e, t) in kept.items():
+            print("%s: engine %s; torch %s" % (m, e, t))
+        print()
+
+    print("Speed (samples/s, batch 128, 2 cores, each side at its kept "
+          "settings;\n GFLOP/s = 2*train_macs*samples/s):")
     print("%-*s %-9s %9s %9s %9s %9s %6s %6s %9s" % (
         w, "model", "z", "engine/s", "torch/s", "eng/torch", "eng GF/s",
         "%peak", "%mix", "torch GF/s"))
@@ -244,10 +320,28 @@ def main():
             fmt(sh, ".3f", 7), mark(sh, TARGET_STEP),
             fmt(m1, ".3f", 14), fmt(s1, ".3f", 14), rises))
 
+    if any(r["prof_seconds"] for r in rows):
+        print()
+        used = [(k, h) for k, h in PROFILE_KINDS
+                if any(r["prof_" + k] for r in rows)]
+        print("Engine profile (% of training step time per operation kind, "
+              "from a run under\n TUNETOP_PROFILE=1; host = the rest):")
+        print("%-*s %-9s %6s" % (w, "model", "z", "steps")
+              + "".join(" %6s" % h for _, h in used) + " %6s" % "host")
+        for r in rows:
+            if not r["prof_seconds"]:
+                continue
+            print("%-*s %-9s %6s" % (w, r["model"], "%s(%d)" % (r["label"], r["z"]),
+                                     r["prof_steps"])
+                  + "".join(fmt(r["prof_" + k] and 100 * r["prof_" + k],
+                                ".1f", 7) for k, _ in used)
+                  + fmt(100 * r["prof_host"], ".1f", 7))
+
     notes = []
-    blas = sorted({r["torch_blas"] for r in rows if r["torch_blas"]})
-    for b in blas:
-        notes.append("PyTorch ran on " + b)
+    for r in rows:
+        if r["torch_blas"]:
+            notes.append("PyTorch ran %s on %s: %s" % (
+                r["model"], r["torch_blas_build"], r["torch_blas"]))
     for r in rows:
         if r["engine_error"]:
             notes.append("engine failed, %s %s: %s" % (
@@ -268,7 +362,10 @@ def main():
             "sps_ratio", "train_macs", "engine_gflops", "torch_gflops",
             "sgemm_peak_gflops", "sgemm_mix_name", "sgemm_mix_gflops",
             "share_peak", "share_mix", "mem_peak", "mem_total", "engine_rss",
-            "torch_rss", "rss_ratio", "engine_error", "torch_error"]
+            "torch_rss", "rss_ratio", "engine_error", "torch_error",
+            "engine_settings", "torch_settings", "torch_blas_build",
+            "prof_steps", "prof_seconds"] + [
+            "prof_" + k for k, _ in PROFILE_KINDS] + ["prof_host"]
     os.makedirs(os.path.dirname(os.path.abspath(a.csv)), exist_ok=True)
     with open(a.csv, "w", newline="") as f:
         cw = csv.writer(f)

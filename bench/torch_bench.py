@@ -10,13 +10,24 @@ warm-up steps are not timed; then steps run until --seconds have passed
 gives samples_per_s and step_ms (mean_samples_per_s is over all of them),
 and one JSON line goes to stdout:
 
-  {"model", "stages", "trainable", "batch", "threads", "steps", "seconds",
-   "samples_per_s", "mean_samples_per_s", "windows", "step_ms", "loss",
-   "peak_rss_bytes", "torch", "blas"}
+  {"model", "stages", "trainable", "batch", "threads", "interop", "steps",
+   "seconds", "samples_per_s", "mean_samples_per_s", "windows", "step_ms",
+   "loss", "peak_rss_bytes", "torch", "blas", "blas_build", "env"}
 
 peak_rss_bytes is this process's peak resident set (getrusage), the whole
 of what a user pays to train with PyTorch: interpreter, libraries, model,
 data and autograd.
+
+Which BLAS build torch calls is decided when the process starts: Debian's
+torch links libblas.so.3, which the alternatives system points at one of
+the OpenBLAS builds (openblas-openmp, openblas-pthread, ...), and an
+LD_LIBRARY_PATH naming one build's folder overrides that.  "blas" lists
+the BLAS and LAPACK files this process really mapped (read from
+/proc/self/maps), "blas_build" names their build, and --expect-blas DIR
+makes a run fail unless every one of them lies in DIR: a bench that asks
+for the pthread build and silently gets another would compare the wrong
+thing.  "env" records the thread and wait settings the process ran with
+(OMP_NUM_THREADS, OMP_WAIT_POLICY, GOMP_SPINCOUNT, OPENBLAS_NUM_THREADS).
 
 The training set is --train-size random examples held in memory, as the
 engine's synthetic set is, and each step gathers a shuffled batch from it.
@@ -25,6 +36,10 @@ Run it with Debian's interpreter, which has python3-torch:
   /usr/bin/python3 bench/torch_bench.py --model resnet:1,1,1:w16 \
       --trainable 2 --seconds 3
   /usr/bin/python3 bench/torch_bench.py --model mlp:512,512,512 --stages
+  LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-pthread \
+      OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 /usr/bin/python3 \
+      bench/torch_bench.py --model mlp:512,512,512 --seconds 3 \
+      --expect-blas /usr/lib/x86_64-linux-gnu/openblas-pthread
 """
 import argparse
 import json
@@ -35,6 +50,9 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REF = os.path.join(HERE, os.pardir, "tests", "ref")
+# The environment that decides threads and waiting, recorded in the JSON.
+ENV_KEYS = ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT",
+            "OPENBLAS_NUM_THREADS", "OMP_PROC_BIND")
 
 
 def parse_args():
@@ -43,7 +61,13 @@ def parse_args():
     p.add_argument("--trainable", default="all",
                    help="z: train the last z stages; all (or <= 0), half, or a number")
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2,
+                   help="torch.set_num_threads (intra-op threads)")
+    p.add_argument("--interop", type=int, default=0,
+                   help="> 0: torch.set_num_interop_threads; 0 leaves it")
+    p.add_argument("--expect-blas", default="",
+                   help="fail unless every BLAS/LAPACK file mapped lies in "
+                   "this folder")
     p.add_argument("--seconds", type=float, default=6.0,
                    help="timed duration when --steps is not given")
     p.add_argument("--steps", type=int, default=0,
@@ -89,19 +113,50 @@ def resolve_z(arg, stages):
 
 
 def loaded_blas():
-    """The BLAS libraries this process mapped (Debian's alternatives decide
-    whether torch gets the pthread or the OpenMP build of OpenBLAS)."""
+    """The BLAS and LAPACK libraries this process mapped (Debian's
+    alternatives or LD_LIBRARY_PATH decide which build torch gets)."""
     libs = set()
     try:
         with open("/proc/self/maps") as f:
             for line in f:
                 path = line.split()[-1]
                 name = os.path.basename(path)
-                if name.startswith(("libblas", "libopenblas")):
+                if name.startswith(("libblas", "libopenblas", "liblapack")):
                     libs.add(os.path.realpath(path))
     except OSError:
         pass
     return sorted(libs)
+
+
+def blas_build(libs):
+    """A name for the build the files in libs come from: the part after
+    'openblas-' of their folder (openmp, pthread, serial), 'reference' for
+    Debian's netlib folder blas/, else the folder; 'mixed' when they come
+    from more than one folder."""
+    dirs = {os.path.basename(os.path.dirname(p)) for p in libs}
+    if not dirs:
+        return "none"
+    if len(dirs) > 1:
+        return "mixed"
+    d = dirs.pop()
+    if d.startswith("openblas-"):
+        return d[len("openblas-"):]
+    if d in ("blas", "lapack"):
+        return "reference"
+    return d
+
+
+def check_blas(libs, want):
+    """Exit unless every mapped BLAS/LAPACK file lies in folder want."""
+    w = os.path.realpath(want)
+    if not libs:
+        sys.exit("torch_bench: --expect-blas %s: no BLAS library is mapped"
+                 % want)
+    bad = [p for p in libs if os.path.dirname(p) != w]
+    if bad:
+        sys.exit("torch_bench: --expect-blas %s, but this process mapped %s"
+                 " (LD_LIBRARY_PATH=%r)" % (want, ", ".join(bad),
+                                            os.environ.get("LD_LIBRARY_PATH", "")))
 
 
 def main():
@@ -109,8 +164,18 @@ def main():
     import torch
     import torch.nn.functional as F
 
+    # The inter-op pool can be sized only before any parallel work starts.
+    if a.interop > 0:
+        torch.set_num_interop_threads(a.interop)
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
+    # torch maps its BLAS when it is imported; a small product makes sure
+    # the library has been called (and its thread pool started) before the
+    # maps are read.
+    torch.ones(64, 64) @ torch.ones(64, 64)
+    blas = loaded_blas()
+    if a.expect_blas:
+        check_blas(blas, a.expect_blas)
     tm = load_ttmodels()
 
     model = tm.build_model(a.model, classes=a.classes, in_ch=1, hw=28)
@@ -188,7 +253,8 @@ def main():
         "stages": stages,
         "trainable": z,
         "batch": a.batch,
-        "threads": a.threads,
+        "threads": torch.get_num_threads(),
+        "interop": torch.get_num_interop_threads(),
         "steps": total_steps,
         "seconds": round(total_s, 4),
         "samples_per_s": round(best[0], 2),
@@ -198,7 +264,9 @@ def main():
         "loss": round(float(loss), 5),
         "peak_rss_bytes": rss,
         "torch": torch.__version__,
-        "blas": loaded_blas(),
+        "blas": blas,
+        "blas_build": blas_build(blas),
+        "env": {k: os.environ[k] for k in ENV_KEYS if k in os.environ},
     }))
 
 

@@ -1,6 +1,8 @@
 /*
  * backend.c — the registry of backends.  This is the one place where the
  * CUDA build differs from the CPU build: layers only ever see a table.
+ * With TUNETOP_PROFILE set, the table handed out is the timing wrapper of
+ * backend_prof.c around it.
  */
 #include "backend.h"
 
@@ -22,7 +24,8 @@ const tt_backend *tt_backend_get(const char *name)
 {
 	for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++)
 		if (strcmp(backends[i]->name, name) == 0)
-			return backends[i];
+			return tt_backend_profiling() ? tt_backend_profiled(backends[i])
+			                              : backends[i];
 	return NULL;
 }
 

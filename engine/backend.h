@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 typedef struct tt_conv_shape {
 	int n, h, w, c;      /* input (n, h, w, c) */
@@ -179,5 +180,41 @@ typedef struct tt_backend {
 const tt_backend *tt_backend_get(const char *name);
 /* A comma-separated list of the backends built in. */
 const char *tt_backend_list(void);
+
+/*
+ * Profiling (engine/backend_prof.c).  With TUNETOP_PROFILE set in the
+ * environment to anything but "" or "0", tt_backend_get returns the
+ * backend wrapped in a table that times every operation (the operation,
+ * then sync(), between two reads of the monotonic clock) and adds the time
+ * to the operation's kind; without it nothing is wrapped and nothing is
+ * paid.  Totals are per process, over every call since the start (model
+ * creation and evaluation included) and every thread; at exit they go to
+ * stderr as one JSON line {"profile":{kind: seconds, ...},
+ * "profile_calls":{kind: calls, ...}}.
+ *
+ * Kinds: gemm (gemm), conv (conv, conv_bwd, im2col, col2im), bn (bn_*),
+ * elementwise (bias_add, bias_grad, relu, relu_bwd, add, add_relu), pool
+ * (maxpool, avgpool, gap, subsample and their backwards), zero_copy (zero,
+ * copy), optimizer (sgd_step, adamw_step), loss (xent), data (upload,
+ * download), gates (scale_cols .. row_dot), other (sync, set_threads,
+ * all_finite), alloc (alloc, free).
+ */
+enum {
+	TT_PROF_GEMM, TT_PROF_CONV, TT_PROF_BN, TT_PROF_ELEMENTWISE, TT_PROF_POOL,
+	TT_PROF_ZERO_COPY, TT_PROF_OPTIMIZER, TT_PROF_LOSS, TT_PROF_DATA,
+	TT_PROF_GATES, TT_PROF_OTHER, TT_PROF_ALLOC, TT_PROF_KINDS
+};
+extern const char *const tt_prof_kind_name[TT_PROF_KINDS];
+/* 1 when TUNETOP_PROFILE asks for profiling. */
+int tt_backend_profiling(void);
+/* The timing wrapper of b (the first backend wrapped; any other b is
+ * returned as it is).  tt_backend_get calls it when profiling. */
+const tt_backend *tt_backend_profiled(const tt_backend *b);
+void tt_backend_profile_reset(void);
+/* Totals so far: seconds and calls per kind (either may be NULL). */
+void tt_backend_profile_get(double seconds[TT_PROF_KINDS], long calls[TT_PROF_KINDS]);
+/* Writes "profile":{...},"profile_calls":{...} (two members, no braces
+ * around them) for a JSON object of the caller's. */
+void tt_backend_profile_json(FILE *f);
 
 #endif

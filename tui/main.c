@@ -890,8 +890,36 @@ static void fault_from_env(void)
 		db_fault_inject((int)n, (int)code);
 }
 
+/*
+ * OpenMP's waiting, decided before anything else runs.  A libgomp thread
+ * that has finished its part of a parallel region spins before it sleeps:
+ * 300000 rounds by default, long enough to span the gap to the next region
+ * of a training step.  Alone on its cores that saves a wake-up per region;
+ * beside another tunetop (two studies on one machine) or any other busy
+ * process, the spinning threads hold the cores the others need and every
+ * run slows to a fraction of its share (bench/side_by_side.sh measures
+ * it).  libgomp cuts its spinning to 1000 rounds itself when one process
+ * has more threads than cores, but it cannot see other processes; tunetop
+ * asks for that count always (GOMP_SPINCOUNT=1000), unless the user has
+ * set OMP_WAIT_POLICY or GOMP_SPINCOUNT.  libgomp reads them once, when it
+ * is loaded, before main: so the variable is set and the program runs
+ * itself again, once (same process id, arguments and descriptors; nothing
+ * has been opened yet).  Where that fails (no /proc), tunetop carries on
+ * with libgomp's default.
+ */
+static void omp_wait_default(char **argv)
+{
+	if (getenv("OMP_WAIT_POLICY") || getenv("GOMP_SPINCOUNT"))
+		return;
+	if (setenv("GOMP_SPINCOUNT", "1000", 1) != 0)
+		return;
+	execv("/proc/self/exe", argv);
+	unsetenv("GOMP_SPINCOUNT"); /* not in effect here: do not pass it on */
+}
+
 int main(int argc, char **argv)
 {
+	omp_wait_default(argv);
 	fault_from_env();
 	if (argc < 2) {
 		usage(stderr);

@@ -1548,9 +1548,11 @@ static const char *fp_find(const char *fp, const char *key, size_t klen, size_t 
 	return NULL;
 }
 
-/* One pass over a's lines against b: a line of a whose value differs in
- * b, or that b lacks (described as "was A, now B" when forward, "was
- * none, now A" for a line only b... run with the roles swapped). */
+/* One pass over a's lines against b, described into out: forward, every
+ * line of a whose value differs in b or that b lacks ("was A, now B" or
+ * "now none"); backward (a and b swapped), every line that only a has
+ * ("was none, now A").  only_order: the [space] order line alone, else
+ * every line but it.  Returns how many differ. */
 static int fp_pass(const char *a, const char *b, int forward, int only_order, char *out,
                    size_t len, size_t *at, int *shown)
 {
@@ -1569,6 +1571,14 @@ static int fp_pass(const char *a, const char *b, int forward, int only_order, ch
 		               strncmp(p, "[space] order", klen) == 0;
 		int differs = forward ? !bv || blen != vlen || strncmp(bv, eq + 3, vlen)
 		                      : !bv;
+		/* a [train] key that came into or left [space]: the [space] line
+		 * says so, once */
+		if (differs && klen > 8 && strncmp(p, "[train] ", 8) == 0) {
+			char sk[TT_NAME_LEN + 16];
+			size_t sl;
+			snprintf(sk, sizeof sk, "[space] %.*s", (int)(klen - 8), p + 8);
+			differs = !fp_find(a, sk, strlen(sk), &sl) && !fp_find(b, sk, strlen(sk), &sl);
+		}
 		if (differs && is_order == only_order) {
 			diffs++;
 			/* keep room for "; and NN more" */

@@ -15,12 +15,13 @@
  * Samplers (sampler.h): a new trial's configuration comes from the
  * sampler's ask, under the lock, so ids follow creation order; it is
  * stored in trials.params as JSON that reads back exactly, and the trial
- * trains with what reads back.  Every rung result is told to the sampler
+ * trains with what reads back, which is also what the sampler's created
+ * hears.  Every rung result is told to the sampler
  * right after it is stored, under res_mu, so the sampler hears results in
  * the order of their rows.  Resuming reads every trial's parameters back
- * from trials.params (never redrawing them), restores the sampler from
- * those trials in creation order and re-tells it every stored result in
- * row order before it is asked for more: the sampler ends up where the
+ * from trials.params (never redrawing them), creates them again in the
+ * sampler in creation order and re-tells it every stored result in row
+ * order before it is asked for more: the sampler ends up where the
  * interrupted run left it.
  *
  * Before anything is written, the study file is checked against the
@@ -497,8 +498,9 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 /*
  * Create trial index i (the scheduler's new one): ask the sampler, store
  * the configuration, and keep what reads back from the stored JSON, which
- * is what a resume will read (the same value of every option's own type).
- * Under R->mu, so ids follow creation order.
+ * is what a resume will read (the same value of every option's own type);
+ * the sampler hears that the trial exists with those values.  Under
+ * R->mu, so ids follow creation order.
  */
 static int new_trial(runner *R, db_conn *db, int i, tt_err *err)
 {
@@ -521,7 +523,7 @@ static int new_trial(runner *R, db_conn *db, int i, tt_err *err)
 	if ((rc = tt_study_params_parse(R->st, json, R->values[i], err)) ||
 	    (rc = db_trial_add(db, R->study, json, &R->ids[i], err)))
 		return rc;
-	return TT_OK;
+	return tt_sampler_created(&R->sampler, i, R->values[i], err);
 }
 
 static void *worker(void *arg)
@@ -679,7 +681,7 @@ static int parse_state(const char *s)
 /*
  * Rebuild the scheduler and the sampler from the database.  Every trial's
  * parameters are read back from trials.params, in trial id order (the
- * creation order), and each is restored into the sampler; then the
+ * creation order), and each is created again in the sampler; then the
  * sampler is told every stored rung result in the order of their rows.
  * Parameters that do not read back against this study's [space] stop the
  * run before anything is written (the trials that were running are put
@@ -726,7 +728,7 @@ static int restore(runner *R, db_conn *db, tt_err *err)
 			                R->st->path);
 			goto out;
 		}
-		if ((rc = tt_sampler_restore(&R->sampler, k, R->values[k], err)))
+		if ((rc = tt_sampler_created(&R->sampler, k, R->values[k], err)))
 			goto out;
 	}
 	for (int q = 0; q < ntold; q++) {

@@ -108,9 +108,9 @@ static double halton(const tt_sampler *s, int j, uint64_t index)
 	return (double)num / s->denom[j];
 }
 
-void tt_sampler_next(tt_sampler *s, double *u)
+/* The next point into u; the random stream advances in *r. */
+static void point(const tt_sampler *s, tt_rng *r, double *u)
 {
-	TT_ASSERT(s && u && s->d >= 1);
 	if (s->kind == TT_SAMP_HALTON) {
 		/* Index 0 is the corner (0, ..., 0) of the unscrambled sequence:
 		 * start at 1, as is usual. */
@@ -119,10 +119,22 @@ void tt_sampler_next(tt_sampler *s, double *u)
 			u[j] = halton(s, j, index);
 	} else {
 		for (int j = 0; j < s->d; j++)
-			u[j] = (double)(tt_rng_next(&s->rng) >> 11) *
-			       (1.0 / 9007199254740992.0);
+			u[j] = (double)(tt_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
 	}
+}
+
+void tt_sampler_next(tt_sampler *s, double *u)
+{
+	TT_ASSERT(s && u && s->d >= 1);
+	point(s, &s->rng, u);
 	s->drawn++;
+}
+
+void tt_sampler_peek(const tt_sampler *s, double *u)
+{
+	TT_ASSERT(s && u && s->d >= 1);
+	tt_rng r = s->rng;
+	point(s, &r, u);
 }
 
 void tt_sampler_skip(tt_sampler *s, uint64_t n)
@@ -214,13 +226,15 @@ static int halton_open(void *state, const tt_study *st, tt_err *err)
 	return stream_open(state, st, TT_SAMP_HALTON, err);
 }
 
+/* The stream's next point without taking it: ask changes nothing (rule
+ * 1), created takes it. */
 static int stream_ask(void *state, int index, const tt_sampler_io *io,
                       tt_sampler_proposal *out, tt_err *err)
 {
 	stream_state *ss = state;
 	double u[TT_SAMPLER_DIM_MAX];
 	(void)index, (void)io, (void)err;
-	tt_sampler_next(&ss->points, u);
+	tt_sampler_peek(&ss->points, u);
 	out->kind = TT_SAMPLER_NEW;
 	for (int k = 0; k < ss->st->nspace; k++)
 		out->values[k] = tt_sampler_map(&ss->st->space[k], u[k]);
@@ -229,7 +243,7 @@ static int stream_ask(void *state, int index, const tt_sampler_io *io,
 
 /* The trial took this stream's next point when it was created, whatever
  * values it holds now. */
-static int stream_restore(void *state, int index, const double *values, tt_err *err)
+static int stream_created(void *state, int index, const double *values, tt_err *err)
 {
 	stream_state *ss = state;
 	(void)index, (void)values, (void)err;
@@ -239,12 +253,12 @@ static int stream_restore(void *state, int index, const double *values, tt_err *
 
 const tt_sampler_ops tt_sampler_random = {
 	.name = "random", .size = sizeof(stream_state), .init = random_open,
-	.ask = stream_ask, .restore = stream_restore,
+	.ask = stream_ask, .created = stream_created,
 };
 
 const tt_sampler_ops tt_sampler_halton = {
 	.name = "halton", .size = sizeof(stream_state), .init = halton_open,
-	.ask = stream_ask, .restore = stream_restore,
+	.ask = stream_ask, .created = stream_created,
 };
 
 /* ---- the table ---------------------------------------------------------- */
@@ -311,9 +325,9 @@ int tt_sampler_open(tt_sampler_inst *s, const tt_sampler_ops *ops, const tt_stud
 {
 	TT_ASSERT(s && st);
 	memset(s, 0, sizeof *s);
-	if (!ops || !ops->name || !ops->init || !ops->ask || !ops->restore || !ops->size)
+	if (!ops || !ops->name || !ops->init || !ops->ask || !ops->created || !ops->size)
 		return tt_err_set(err, TT_EINPUT, "sampler %s: its table lacks a required "
-		                  "operation (init, ask, restore) or its state size",
+		                  "operation (init, ask, created) or its state size",
 		                  ops && ops->name ? ops->name : "(unnamed)");
 	if (!(s->state = calloc(1, ops->size)))
 		return tt_err_set(err, TT_ERUNTIME, "sampler %s: out of memory", ops->name);
@@ -330,29 +344,26 @@ int tt_sampler_open(tt_sampler_inst *s, const tt_sampler_ops *ops, const tt_stud
 int tt_sampler_ask(tt_sampler_inst *s, int index, const tt_sampler_io *io,
                    tt_sampler_proposal *out, tt_err *err)
 {
-	TT_ASSERT(s && s->ops && out && index == s->asked);
+	TT_ASSERT(s && s->ops && out && index == s->ntrials);
 	memset(out, 0, sizeof *out);
-	int rc = s->ops->ask(s->state, index, io ? io : &no_io, out, err);
-	if (rc == TT_OK && out->kind == TT_SAMPLER_NEW)
-		s->asked++;
-	return rc;
+	return s->ops->ask(s->state, index, io ? io : &no_io, out, err);
 }
 
 int tt_sampler_tell(tt_sampler_inst *s, const tt_sampler_result *r,
                     const tt_sampler_io *io, tt_err *err)
 {
-	TT_ASSERT(s && s->ops && r && r->index >= 0 && r->index < s->asked);
+	TT_ASSERT(s && s->ops && r && r->index >= 0 && r->index < s->ntrials);
 	if (!s->ops->tell)
 		return TT_OK;
 	return s->ops->tell(s->state, r, io ? io : &no_io, err);
 }
 
-int tt_sampler_restore(tt_sampler_inst *s, int index, const double *values, tt_err *err)
+int tt_sampler_created(tt_sampler_inst *s, int index, const double *values, tt_err *err)
 {
-	TT_ASSERT(s && s->ops && values && index == s->asked);
-	int rc = s->ops->restore(s->state, index, values, err);
+	TT_ASSERT(s && s->ops && values && index == s->ntrials);
+	int rc = s->ops->created(s->state, index, values, err);
 	if (rc == TT_OK)
-		s->asked++;
+		s->ntrials++;
 	return rc;
 }
 
@@ -365,5 +376,5 @@ void tt_sampler_close(tt_sampler_inst *s)
 	free(s->state);
 	s->state = NULL;
 	s->ops = NULL;
-	s->asked = 0;
+	s->ntrials = 0;
 }

@@ -5,7 +5,7 @@
  * Two layers:
  *
  *   tt_sampler_ops   a sampler as a table of operations (ask, tell,
- *                    restore, ...), built like the backend table: the
+ *                    created, ...), built like the backend table: the
  *                    runner drives every sampler through it and never asks
  *                    which one it runs.  A new sampler is one file that
  *                    defines a `const tt_sampler_ops` and one line in
@@ -80,6 +80,8 @@ int tt_sampler_init(tt_sampler *s, int kind, int d, uint64_t seed, tt_err *err);
 
 /* The next point: u[0..d), each in [0, 1). */
 void tt_sampler_next(tt_sampler *s, double *u);
+/* The point next would give, without taking it. */
+void tt_sampler_peek(const tt_sampler *s, double *u);
 
 /* Move on n points without computing them: a sampler that drew k points
  * and one that skipped k then propose the same next point.  O(1) for
@@ -112,34 +114,40 @@ double tt_sampler_map(const tt_param_spec *p, double u);
  *   open      once per run of a study: the sampler's state is allocated
  *             (ops->size bytes, zeroed) and ops->init sets it up from the
  *             study (its [space], seed, ladder, max_trials).
- *   restore   on resume, once per trial the database holds, in creation
- *             order (index 0, 1, ...): "you proposed this configuration
- *             for trial index in an earlier run".  values are the trial's
- *             parameters as stored in trials.params, which is what the
- *             trial trains with, even when they differ from what ask would
- *             propose now.
+ *   created   once per trial, in creation order (index 0, 1, ...): "trial
+ *             index exists, with these values".  values are the trial's
+ *             parameters as stored in trials.params, which is what it
+ *             trains with: live, right after ask proposed them (read back
+ *             from the stored text, so a float option is the float it
+ *             trains with); on resume, read back from the database, even
+ *             when they differ from what ask would propose now.
  *   tell      once per rung result: live, right after the result is stored;
  *             on resume, every stored result again in the order it was
- *             stored (after every restore, before the first ask).
- *   ask       whenever the scheduler wants a new trial.
+ *             stored (after every trial was created again, before the
+ *             first ask).
+ *   ask       whenever the scheduler wants a new trial; the runner stores
+ *             the proposal and calls created with what was stored.
  *   close     at the end of the run.
  *
  * There is no separate "save": a sampler's state lives in the database
  * as the trials it proposed (trials.params) and the results it was told
- * (rungs), and restore + tell rebuild it.  For that to work a sampler
+ * (rungs), and created + tell rebuild it.  For that to work a sampler
  * keeps two rules:
  *
- *   1. Its state after restore(0..n-1) and tell(r1..rm) depends on those
- *      calls alone, not on how asks and tells interleaved in the run that
- *      made them.  So ask must not consume a running random stream whose
- *      position depends on the tells so far; key the randomness of a
- *      proposal by its trial index instead (tt_rng_seed(&r, seed, index)),
- *      or advance a stream by a fixed amount per ask (random and halton
- *      advance theirs by one point, which restore repeats).
+ *   1. Its state changes only in created and tell, and depends on those
+ *      calls alone, not on how they interleaved with asks in the run that
+ *      made them.  ask proposes from the state and changes nothing a later
+ *      proposal depends on (a cache it can rebuild, such as a fitted model,
+ *      is fine, at the price of proposals that may differ after a resume
+ *      in the last digits of the refit).  Randomness: a stream advanced by
+ *      created (random and halton take one point per trial), or one keyed
+ *      by the trial index (tt_rng_seed(&r, seed, index)).
  *   2. It reads results only from tell's arguments, which carry exactly
  *      what the database stores (a NaN loss is NaN both times), and
  *      checkpoints only through the io handle, which reads the same rows
- *      live and on resume.
+ *      live and on resume (the bytes of a blob include its training time,
+ *      so two runs of the same study store different blobs; a tell and
+ *      its re-tell read the same one).
  *
  * Threads: the runner calls every operation under its own lock, from
  * whichever worker is creating a trial or storing a result, so a sampler
@@ -204,8 +212,8 @@ typedef struct tt_sampler_ops {
 	size_t size;              /* bytes of state, allocated zeroed */
 	/* Set up for study s; TT_EINPUT when the study does not suit it. */
 	int (*init)(void *state, const tt_study *s, tt_err *err);
-	/* The proposal for trial index (the trials created so far: every
-	 * index below it was asked or restored). */
+	/* The proposal for trial index (every index below it was created);
+	 * see rule 1 for what ask may change. */
 	int (*ask)(void *state, int index, const tt_sampler_io *io,
 	           tt_sampler_proposal *out, tt_err *err);
 	/* A result (optional: random and halton ignore results).  A failure
@@ -213,8 +221,8 @@ typedef struct tt_sampler_ops {
 	 * one a resume rebuilds. */
 	int (*tell)(void *state, const tt_sampler_result *r,
 	            const tt_sampler_io *io, tt_err *err);
-	/* Trial index was proposed by an earlier run, with these values. */
-	int (*restore)(void *state, int index, const double *values,
+	/* Trial index exists with these values, [space] order. */
+	int (*created)(void *state, int index, const double *values,
 	               tt_err *err);
 	/* Free what init allocated beyond the state block (optional).  Also
 	 * called after a failed init, on what init left of the block, which
@@ -238,21 +246,23 @@ const char *tt_sampler_names(void);
 typedef struct tt_sampler_inst {
 	const tt_sampler_ops *ops;
 	void *state;
-	int asked;                /* trials asked for or restored so far */
+	int ntrials;              /* trials created so far */
 } tt_sampler_inst;
 
 /* Allocate and init; on failure s is closed.  TT_EINPUT for a table with
- * a required member missing or a study the sampler refuses. */
+ * a required member missing (name, size, init, ask, created) or a study
+ * the sampler refuses. */
 int tt_sampler_open(tt_sampler_inst *s, const tt_sampler_ops *ops,
                     const tt_study *st, tt_err *err);
-/* The operations through the table; index must be s->asked for ask and
- * restore (trials come in creation order: a bug otherwise).  io may be
- * NULL (then a sampler reading a checkpoint gets "none stored"). */
+/* The operations through the table; index must be s->ntrials for ask and
+ * created (trials come in creation order: a bug otherwise), and a told
+ * result's index below it.  io may be NULL (then a sampler reading a
+ * checkpoint gets "none stored"). */
 int tt_sampler_ask(tt_sampler_inst *s, int index, const tt_sampler_io *io,
                    tt_sampler_proposal *out, tt_err *err);
 int tt_sampler_tell(tt_sampler_inst *s, const tt_sampler_result *r,
                     const tt_sampler_io *io, tt_err *err);
-int tt_sampler_restore(tt_sampler_inst *s, int index, const double *values,
+int tt_sampler_created(tt_sampler_inst *s, int index, const double *values,
                        tt_err *err);
 /* Free; safe on a zeroed or already closed s. */
 void tt_sampler_close(tt_sampler_inst *s);

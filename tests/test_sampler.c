@@ -1,7 +1,7 @@
 /*
  * test_sampler.c — engine/sampler.c: determinism, the unit interval,
  * Halton's even spread against random's, the maps to parameter values,
- * and samplers as a table (ask, tell, restore): the built-in entries, and
+ * and samplers as a table (ask, created, tell): the built-in entries, and
  * a learning sampler (tests/toy_sampler.h) whose state a resume rebuilds
  * by restoring the trials and re-telling the results.
  */
@@ -414,8 +414,8 @@ static void test_table(void)
 }
 
 /* random and halton through the table are their point streams, mapped;
- * restoring k trials then asking is skipping k points then drawing. */
-static void test_builtin_ask_restore(void)
+ * creating k trials again then asking is skipping k points then drawing. */
+static void test_builtin_ask_created(void)
 {
 	tt_study st;
 	if (load_study(&st))
@@ -438,15 +438,21 @@ static void test_builtin_ask_restore(void)
 			for (int j = 0; j < st.nspace; j++)
 				same &= p.kind == TT_SAMPLER_NEW &&
 				        p.values[j] == tt_sampler_map(&st.space[j], u[j]);
+			tt_sampler_created(&s, i, p.values, &e);
 			/* values are what a resume reads back: they must not matter */
 			double junk[TT_SPACE_MAX] = { 0 };
-			tt_sampler_restore(&r, i, junk, &e);
+			tt_sampler_created(&r, i, junk, &e);
 		}
 		tt_sampler_ask(&s, 20, NULL, &p, &e);
 		tt_sampler_ask(&r, 20, NULL, &q, &e);
 		CHECK(same, "%s: ask is not the mapped point stream", kind_name[k]);
-		CHECK(memcmp(p.values, q.values, sizeof p.values) == 0 && r.asked == 21,
-		      "%s: 20 restores then ask differs from 20 asks then ask", kind_name[k]);
+		CHECK(memcmp(p.values, q.values, sizeof p.values) == 0 && r.ntrials == 20,
+		      "%s: 20 trials created again then ask differs from 20 asks then ask",
+		      kind_name[k]);
+		/* ask takes nothing: asking again proposes the same */
+		tt_sampler_ask(&r, 20, NULL, &q, &e);
+		CHECK(memcmp(p.values, q.values, sizeof p.values) == 0,
+		      "%s: a second ask proposes otherwise", kind_name[k]);
 		/* random and halton need no results: tell is optional */
 		tt_sampler_result res = { .index = 3, .id = 4, .values = p.values, .val_acc = 0.5 };
 		CHECK(tt_sampler_tell(&s, &res, NULL, &e) == TT_OK, "tell: %s", e.msg);
@@ -481,10 +487,10 @@ typedef struct told {
 } told;
 
 /*
- * Run the toy: restore `restored` trials with the values in v, then
- * interleave asks and tells as `script` says ('a': ask the next trial,
- * 't': tell the next result of `res`), then ask once more into *next.
- * Asked values are written to v.
+ * Run the toy: create `restored` trials with the values in v (a resume),
+ * then interleave asks and tells as `script` says ('a': ask for the next
+ * trial and create it, as the runner does; 't': tell the next result of
+ * `res`), then ask once more into *next.  Asked values are written to v.
  */
 static void toy_run(const tt_study *st, int restored, double (*v)[TT_SPACE_MAX],
                     const char *script, const told *res, const tt_sampler_io *io,
@@ -497,13 +503,14 @@ static void toy_run(const tt_study *st, int restored, double (*v)[TT_SPACE_MAX],
 	if (rc)
 		return;
 	for (int i = 0; i < restored; i++)
-		tt_sampler_restore(&s, i, v[i], &e);
+		tt_sampler_created(&s, i, v[i], &e);
 	int r = 0;
 	for (const char *c = script; *c; c++) {
 		if (*c == 'a') {
 			tt_sampler_proposal p;
-			tt_sampler_ask(&s, s.asked, io, &p, &e);
-			memcpy(v[s.asked - 1], p.values, sizeof p.values);
+			tt_sampler_ask(&s, s.ntrials, io, &p, &e);
+			memcpy(v[s.ntrials], p.values, sizeof p.values);
+			tt_sampler_created(&s, s.ntrials, p.values, &e);
 		} else {
 			const told *t = &res[r++];
 			tt_sampler_result x = { .index = t->index, .id = 100 + t->index,
@@ -513,14 +520,14 @@ static void toy_run(const tt_study *st, int restored, double (*v)[TT_SPACE_MAX],
 			CHECK(rc == TT_OK, "tell: %s", e.msg);
 		}
 	}
-	tt_sampler_ask(&s, s.asked, io, next, &e);
+	tt_sampler_ask(&s, s.ntrials, io, next, &e);
 	tt_sampler_close(&s);
 }
 
 /*
  * The resume contract with a sampler that learns: a live run asks and
- * tells interleaved; a resume restores the trials it created (their stored
- * values) and re-tells every result in the order it was stored; the next
+ * tells interleaved; a resume creates again the trials it created (their
+ * stored values) and re-tells every result in the order it was stored; the next
  * proposal is the same.  Then what the contract excludes shows it is not
  * luck: results told in another order, a result missing, other stored
  * values, or no checkpoints each give another proposal.
@@ -566,7 +573,8 @@ static void test_toy_retell(void)
 	tt_study_free(&st);
 }
 
-/* An answer other than a new configuration does not count as a trial. */
+/* An answer other than a new configuration: the runner acts on it (none
+ * does yet); it is no trial. */
 static int cont_ask(void *state, int index, const tt_sampler_io *io,
                     tt_sampler_proposal *out, tt_err *err)
 {
@@ -588,10 +596,10 @@ static void test_continue_answer(void)
 	tt_err e = { 0 };
 	double v[TT_SPACE_MAX] = { 0 };
 	CHECK(tt_sampler_open(&s, &ops, &st, &e) == TT_OK, "%s", e.msg);
-	tt_sampler_restore(&s, 0, v, &e);
+	tt_sampler_created(&s, 0, v, &e);
 	CHECK(tt_sampler_ask(&s, 1, NULL, &p, &e) == TT_OK && p.kind == TT_SAMPLER_CONTINUE &&
-	      p.index == 0 && s.asked == 1, "continue: kind %d index %d asked %d", p.kind,
-	      p.index, s.asked);
+	      p.index == 0 && s.ntrials == 1, "continue: kind %d index %d trials %d", p.kind,
+	      p.index, s.ntrials);
 	tt_sampler_close(&s);
 	tt_study_free(&st);
 }
@@ -613,7 +621,7 @@ int main(void)
 	TT_RUN(test_map_choice);
 	TT_RUN(test_map_invalid);
 	TT_RUN(test_table);
-	TT_RUN(test_builtin_ask_restore);
+	TT_RUN(test_builtin_ask_created);
 	TT_RUN(test_toy_retell);
 	TT_RUN(test_continue_answer);
 	TT_EXIT();

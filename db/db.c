@@ -898,10 +898,12 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 		goto err;
 	}
 
-	/* Recognise the file before writing anything to it. */
+	/* Recognise the file before writing anything to it.  An empty one is
+	 * fine to create, or to look at as holding no study. */
+	int as_is = readonly && (flags & DB_AS_IS);
 	struct probe p;
 	if ((code = probe(c, &p, err)) != TT_OK ||
-	    (code = recognise(c, &p, create, err)) != TT_OK)
+	    (code = recognise(c, &p, create || as_is, err)) != TT_OK)
 		goto err;
 	c->version = p.version;
 	if (readonly && p.version < DB_SCHEMA_VERSION && !(flags & DB_AS_IS)) {
@@ -1114,6 +1116,8 @@ int db_study_get(db_conn *c, db_study *out, tt_err *err)
 	const char *op = "reading the study";
 	memset(out, 0, sizeof *out);
 	out->id = -1;
+	if (c->version == 0) /* an empty file looked at as it is (DB_AS_IS) */
+		return db_err(c, err, TT_EINPUT, "%s: holds no study yet", c->path);
 	sqlite3_stmt *st;
 	int code = read_stmt(c, ST_STUDY_GET, op, &st, err);
 	if (code == TT_OK)

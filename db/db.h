@@ -64,8 +64,9 @@ enum db_open_flags {
 	                   * unmigrated, to read what its study was made with
 	                   * (db_study_get, db_study_fingerprint) before
 	                   * deciding to write; other reads may fail on it.
-	                   * Creates no -wal or -shm file either: with none
-	                   * there, the file is opened immutable */
+	                   * An empty file opens too, as one that holds no
+	                   * study.  Creates no -wal or -shm file either: with
+	                   * none there, the file is opened immutable */
 };
 
 /*

@@ -16,9 +16,9 @@
  * sampler's ask, under the lock, so ids follow creation order; it is
  * stored in trials.params as JSON that reads back exactly, and the trial
  * trains with what reads back, which is also what the sampler's created
- * hears.  Every rung result is told to the sampler
- * right after it is stored, under res_mu, so the sampler hears results in
- * the order of their rows.  Resuming reads every trial's parameters back
+ * hears.  Every rung result is told to the sampler right after it is
+ * stored, under res_mu, so the sampler hears results in the order of their
+ * rows.  Resuming reads every trial's parameters back
  * from trials.params (never redrawing them), creates them again in the
  * sampler in creation order and re-tells it every stored result in row
  * order before it is asked for more: the sampler ends up where the
@@ -144,8 +144,9 @@ static int tell_result(runner *R, db_conn *db, int i, const db_rung *row, tt_err
 {
 	tt_sampler_result r = { .index = i, .id = R->ids[i], .values = R->values[i],
 	                        .rung = row->rung, .trainable = row->trainable,
-	                        .epochs = row->epochs, .val_loss = row->val_loss, .val_acc = row->val_acc,
-	                        .seconds = row->seconds, .macs = row->train_macs };
+	                        .epochs = row->epochs, .val_loss = row->val_loss,
+	                        .val_acc = row->val_acc, .seconds = row->seconds,
+	                        .macs = row->train_macs };
 	tt_sampler_io io = sampler_io(db);
 	int rc = tt_sampler_tell(&R->sampler, &r, &io, err);
 	if (rc) {
@@ -800,16 +801,15 @@ static void summary(runner *R, db_conn *db)
  * What the database says the study's results mean: *was is its stored
  * fingerprint, or, for a study made before fingerprints were stored, the
  * fingerprint of the study text it stored (NULL when that no longer
- * parses: then nothing can be compared).  *has_study is 0 for a database
- * without a study yet.  Read-only: the file is opened as it is, without
+ * parses: then nothing can be compared), NULL too for a database without
+ * a study yet.  Read-only: the file is opened as it is, without
  * migrating it, so a refusal leaves it untouched.
  */
-static int stored_fingerprint(const tt_study *st, int *has_study, char **was, tt_err *err)
+static int stored_fingerprint(const tt_study *st, char **was, tt_err *err)
 {
 	db_conn *ro = NULL;
 	db_study ds = {0};
 	int rc;
-	*has_study = 0;
 	*was = NULL;
 	if ((rc = db_open(st->db, DB_READONLY | DB_AS_IS, &ro, err)))
 		return rc;
@@ -820,7 +820,6 @@ static int stored_fingerprint(const tt_study *st, int *has_study, char **was, tt
 	}
 	if (rc || (rc = db_study_fingerprint(ro, was, err)))
 		goto out;
-	*has_study = 1;
 	if (!*was) {
 		/* made before fingerprints: the text it was made from stands in,
 		 * read by today's parser with today's defaults */
@@ -855,13 +854,13 @@ int tt_runner_prepare(const tt_study *st, tt_err *err)
 {
 	char *now = tt_study_fingerprint(st), *was = NULL;
 	db_conn *db = NULL;
-	int has_study = 0, rc;
+	int rc;
 	struct stat sb;
 	if (!now)
 		return tt_err_set(err, TT_ERUNTIME, "out of memory");
 	/* a missing or empty file is a new database: nothing to check */
 	if (stat(st->db, &sb) == 0 && sb.st_size > 0 &&
-	    (rc = stored_fingerprint(st, &has_study, &was, err)))
+	    (rc = stored_fingerprint(st, &was, err)))
 		goto out;
 	if (was && (rc = refuse_changed(st, was, now, err)))
 		goto out;

@@ -1259,29 +1259,33 @@ static const char *param_from_json(const tt_param_spec *p, const char *tok, int 
 	int b = -1, have_num = !is_str && key_is_number(k) && parse_num(tok, &x) == 0;
 	if (!is_str && k->type == K_BOOL && parse_bool(tok, &b))
 		b = -1;
-	int near = -1;
-	for (int c = 0; c < p->nchoices; c++) {
+	int found = -1, near = -1;
+	for (int c = 0; c < p->nchoices && found < 0; c++) {
 		const char *w = p->choices[c];
 		double y = 0;
 		int cb = -1;
 		if (is_str && strcmp(w, tok) == 0)
-			return *out = c, NULL;
-		if (b >= 0 && parse_bool(w, &cb) == 0 && cb == b)
-			return *out = c, NULL;
-		if (have_num && !parse_value(k, w, NULL, &y, buf, n)) {
+			found = c;
+		else if (b >= 0 && parse_bool(w, &cb) == 0 && cb == b)
+			found = c;
+		else if (have_num && !parse_value(k, w, NULL, &y, buf, n)) {
 			/* the same value as the option holds it (a float option: the
 			 * same float); %.6g-rounded numbers of older databases match
 			 * the nearest choice within that rounding */
 			if (k->type == K_FLOAT ? (float)x == (float)y : x == y)
-				return *out = c, NULL;
-			if (near < 0 && fabs(x - y) <= 5e-6 * fabs(y))
+				found = c;
+			else if (near < 0 && fabs(x - y) <= 5e-6 * fabs(y))
 				near = c;
 		}
 	}
-	if (near >= 0)
-		return *out = near, NULL;
-	snprintf(buf, n, "one of the choices of [space] %s", p->name);
-	return buf;
+	if (found < 0)
+		found = near;
+	if (found < 0) {
+		snprintf(buf, n, "one of the choices of [space] %s", p->name);
+		return buf;
+	}
+	*out = found;
+	return NULL;
 }
 
 int tt_study_params_parse(const tt_study *s, const char *json, double *values,

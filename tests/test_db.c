@@ -717,6 +717,20 @@ static void test_fingerprint(void)
 	CHECK(!exists(path, "-wal") && !exists(path, "-shm"),
 	      "a look as it is left a -wal or -shm file");
 
+	/* an empty file (a creation cut short) looked at as it is: no study */
+	tpath(path, sizeof path, "fp0.db");
+	rm_db(path);
+	FILE *f = fopen(path, "w");
+	if (f)
+		fclose(f);
+	c = NULL;
+	FAILS(db_open(path, DB_READONLY, &c, &err), TT_EINPUT, "empty file");
+	c = NULL;
+	OK(db_open(path, DB_READONLY | DB_AS_IS, &c, &err));
+	fp = NULL;
+	FAILS(db_study_fingerprint(c, &fp, &err), TT_EINPUT, "holds no study");
+	db_close(c);
+
 	/* schema 1: read as it is, no fingerprint, not migrated */
 	tpath(path, sizeof path, "fp1.db");
 	make_v1(path);

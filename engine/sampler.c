@@ -264,7 +264,8 @@ const tt_sampler_ops tt_sampler_halton = {
 /* ---- the table ---------------------------------------------------------- */
 
 /* Every sampler a study may name.  The first entries follow enum
- * tt_sampler_kind; a new sampler is one more line (and its file). */
+ * tt_sampler_kind; a new sampler is one more line here, with its extern
+ * above the table (and its file). */
 static const tt_sampler_ops *const samplers[] = {
 	&tt_sampler_random,
 	&tt_sampler_halton,

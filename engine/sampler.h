@@ -210,7 +210,8 @@ typedef struct tt_sampler_proposal {
 typedef struct tt_sampler_ops {
 	const char *name;         /* its [scheduler] sampler = word */
 	size_t size;              /* bytes of state, allocated zeroed */
-	/* Set up for study s; TT_EINPUT when the study does not suit it. */
+	/* Set up for study s (which outlives the sampler: keeping a pointer
+	 * to it is fine); TT_EINPUT when the study does not suit it. */
 	int (*init)(void *state, const tt_study *s, tt_err *err);
 	/* The proposal for trial index (every index below it was created);
 	 * see rule 1 for what ask may change. */
@@ -230,7 +231,14 @@ typedef struct tt_sampler_ops {
 	void (*free)(void *state);
 } tt_sampler_ops;
 
-/* The samplers built in, in the order of enum tt_sampler_kind first. */
+/*
+ * The samplers built in: sampler.c's table, in the order of enum
+ * tt_sampler_kind first.  Adding one (TPE, FMS, ...): a file
+ * engine/sampler_NAME.c that defines `const tt_sampler_ops
+ * tt_sampler_NAME`, and in sampler.c its extern and its line in the table,
+ * as backend.c does for backends; the study files then accept
+ * sampler = NAME.  tests/toy_sampler.h is a worked example.
+ */
 extern const tt_sampler_ops tt_sampler_random, tt_sampler_halton;
 
 /* The built-in sampler called name, or NULL. */

@@ -156,6 +156,10 @@ static const struct migration {
 	 "ALTER TABLE rungs ADD COLUMN macs_kept REAL;\n"
 	 "ALTER TABLE rungs ADD COLUMN params_kept REAL;\n"
 	 "CREATE INDEX trials_by_updated ON trials(study_id, updated_at);\n"},
+	/* What the study's results mean (engine/study.h's fingerprint), so a
+	 * changed study file is refused; NULL in studies made before. */
+	{"studies.fingerprint",
+	 "ALTER TABLE studies ADD COLUMN fingerprint TEXT;\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
@@ -175,6 +179,7 @@ enum {
 	ST_CMD_ADD, ST_CMD_PENDING, ST_CMD_DONE, ST_CMD_GET,
 	ST_CKPT_PUT, ST_CKPT_GET,
 	ST_TRIAL_PARAMS,
+	ST_STUDY_FP_GET, ST_STUDY_FP_SET,
 	ST_COUNT
 };
 
@@ -243,12 +248,15 @@ static const char *const st_sql[ST_COUNT] = {
 	[ST_CKPT_GET] = "SELECT step, blob FROM checkpoints"
 	                " WHERE trial_id = ? AND rung = ?",
 	[ST_TRIAL_PARAMS] = "SELECT params FROM trials WHERE id = ?",
+	[ST_STUDY_FP_GET] = "SELECT fingerprint FROM studies ORDER BY id LIMIT 1",
+	[ST_STUDY_FP_SET] = "UPDATE studies SET fingerprint = ? WHERE id = ?",
 };
 
 struct db_conn {
 	sqlite3 *db;
 	char *path;
 	int readonly;
+	int64_t version;    /* the schema as opened (older only with DB_AS_IS) */
 	int depth;          /* nesting of db_begin / wr_begin */
 	int failed;         /* the transaction was rolled back under depth > 0 */
 	int injected;       /* the last wrapped call was an injected fault */
@@ -808,6 +816,36 @@ static int configure(db_conn *c, tt_err *err)
 	return TT_OK;
 }
 
+/*
+ * "file:PATH?immutable=1" (sqlite3_malloc'd) when path has no -wal file,
+ * else NULL.  Why: a read-only connection creates the -wal and -shm files
+ * when they are missing and leaves them behind, and a look taken with
+ * DB_AS_IS before deciding whether to write at all must leave the files
+ * as they were.  With no -wal file there is no uncheckpointed content, so
+ * the main file alone is the database.  (A -wal that exists is read the
+ * ordinary way.)  The path is escaped where URIs give characters a
+ * meaning; an absolute one gets an empty authority ("file:///...").
+ */
+static char *immutable_uri(const char *path)
+{
+	struct stat wb;
+	char *wal = sqlite3_mprintf("%s-wal", path), *esc, *o, *uri = NULL;
+	int nowal = wal && stat(wal, &wb) != 0 && errno == ENOENT;
+	sqlite3_free(wal);
+	if (!nowal || !(esc = o = sqlite3_malloc64(3 * strlen(path) + 1)))
+		return NULL;
+	for (const char *q = path; *q; q++) {
+		if (strchr("%?#", *q))
+			o += sprintf(o, "%%%02X", (unsigned char)*q);
+		else
+			*o++ = *q;
+	}
+	*o = 0;
+	uri = sqlite3_mprintf("file:%s%s?immutable=1", path[0] == '/' ? "//" : "", esc);
+	sqlite3_free(esc);
+	return uri;
+}
+
 int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 {
 	*out = NULL;
@@ -838,7 +876,12 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 	int oflags = SQLITE_OPEN_NOMUTEX |
 	             (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
 	             (create ? SQLITE_OPEN_CREATE : 0);
-	int rc = sqlite3_open_v2(path, &c->db, oflags, NULL);
+	/* see immutable_uri */
+	char *uri = readonly && (flags & DB_AS_IS) ? immutable_uri(path) : NULL;
+	if (uri)
+		oflags |= SQLITE_OPEN_URI;
+	int rc = sqlite3_open_v2(uri ? uri : path, &c->db, oflags, NULL);
+	sqlite3_free(uri);
 	int code;
 	if (rc != SQLITE_OK) {
 		code = tt_err_set(err, TT_EINPUT, "%s: cannot open: %s", path,
@@ -853,12 +896,15 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 		goto err;
 	}
 
-	/* Recognise the file before writing anything to it. */
+	/* Recognise the file before writing anything to it.  An empty one is
+	 * fine to create, or to look at as holding no study. */
+	int as_is = readonly && (flags & DB_AS_IS);
 	struct probe p;
 	if ((code = probe(c, &p, err)) != TT_OK ||
-	    (code = recognise(c, &p, create, err)) != TT_OK)
+	    (code = recognise(c, &p, create || as_is, err)) != TT_OK)
 		goto err;
-	if (readonly && p.version < DB_SCHEMA_VERSION) {
+	c->version = p.version;
+	if (readonly && p.version < DB_SCHEMA_VERSION && !(flags & DB_AS_IS)) {
 		code = db_err(c, err, TT_EINPUT,
 		              "%s: schema %lld is older than this tunetop's %d;"
 		              " open it once read-write to migrate it", path,
@@ -870,6 +916,8 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 	if (!readonly && (p.version != DB_SCHEMA_VERSION || p.app_id == 0) &&
 	    (code = migrate(c, create, err)) != TT_OK)
 		goto err;
+	if (!readonly)
+		c->version = DB_SCHEMA_VERSION;
 	*out = c;
 	return TT_OK;
 err:
@@ -1066,6 +1114,8 @@ int db_study_get(db_conn *c, db_study *out, tt_err *err)
 	const char *op = "reading the study";
 	memset(out, 0, sizeof *out);
 	out->id = -1;
+	if (c->version == 0) /* an empty file looked at as it is (DB_AS_IS) */
+		return db_err(c, err, TT_EINPUT, "%s: holds no study yet", c->path);
 	sqlite3_stmt *st;
 	int code = read_stmt(c, ST_STUDY_GET, op, &st, err);
 	if (code == TT_OK)
@@ -1078,6 +1128,50 @@ int db_study_get(db_conn *c, db_study *out, tt_err *err)
 	if (out->id < 0)
 		return db_err(c, err, TT_EINPUT, "%s: holds no study yet", c->path);
 	return TT_OK;
+}
+
+static int row_fp(db_conn *c, sqlite3_stmt *st, void *ctx, tt_err *err)
+{
+	char **fp = ctx;
+	free(*fp);
+	*fp = NULL;
+	if (sqlite3_column_type(st, 0) == SQLITE_NULL)
+		return TT_OK;
+	if (!(*fp = strdup(col_text(st, 0))))
+		return db_err(c, err, TT_ERUNTIME, "%s: reading the study's fingerprint:"
+		              " out of memory", c->path);
+	return TT_OK;
+}
+
+int db_study_fingerprint(db_conn *c, char **fp, tt_err *err)
+{
+	const char *op = "reading the study's fingerprint";
+	db_study s;
+	*fp = NULL;
+	int code = db_study_get(c, &s, err);
+	free(s.config);
+	if (code != TT_OK || c->version < 4)
+		return code;
+	sqlite3_stmt *st;
+	if ((code = read_stmt(c, ST_STUDY_FP_GET, op, &st, err)) == TT_OK)
+		code = read_rows(c, st, row_fp, fp, op, err);
+	if (code != TT_OK) {
+		free(*fp);
+		*fp = NULL;
+	}
+	return code;
+}
+
+int db_study_set_fingerprint(db_conn *c, int64_t study, const char *fp, tt_err *err)
+{
+	struct id_text a = {study, fp, 0};
+	int changes = 0;
+	int code = write1(c, ST_STUDY_FP_SET, bind_study_state, &a,
+	                  "storing the study's fingerprint", &changes, NULL, err);
+	if (code == TT_OK && changes == 0)
+		return db_err(c, err, TT_EINPUT, "%s: no study %lld", c->path,
+		              (long long)study);
+	return code;
 }
 
 /* ---- trials ---------------------------------------------------------------- */

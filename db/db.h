@@ -45,8 +45,9 @@
 
 /* Schema versions: 1 = the tables of design.md, 2 = rungs.train_macs and
  * the per-trial metrics polling index, 3 = rungs.macs_kept and params_kept
- * and the trials-by-updated_at index.  db.c keeps the migration steps. */
-#define DB_SCHEMA_VERSION 3
+ * and the trials-by-updated_at index, 4 = studies.fingerprint.  db.c keeps
+ * the migration steps. */
+#define DB_SCHEMA_VERSION 4
 
 /* PRAGMA application_id of every tunetop study database: "tTop". */
 #define DB_APPLICATION_ID 0x74546F70
@@ -59,6 +60,13 @@ typedef struct db_conn db_conn;
 enum db_open_flags {
 	DB_CREATE = 1,    /* create the file and the schema when missing */
 	DB_READONLY = 2,  /* open read-only (attach --readonly, status, export) */
+	DB_AS_IS = 4,     /* with DB_READONLY: take an older schema as it is,
+	                   * unmigrated, to read what its study was made with
+	                   * (db_study_get, db_study_fingerprint) before
+	                   * deciding to write; other reads may fail on it.
+	                   * An empty file opens too, as one that holds no
+	                   * study.  Creates no -wal or -shm file either: with
+	                   * none there, the file is opened immutable */
 };
 
 /*
@@ -128,6 +136,18 @@ typedef struct db_study {
 
 /* The study of this database; TT_EINPUT when it holds none yet. */
 int db_study_get(db_conn *c, db_study *out, tt_err *err);
+
+/*
+ * The study's fingerprint (engine/study.h: canonical text of what its
+ * results mean), stored when the study was made: *fp malloc'd (free it),
+ * or NULL when none is stored (a database of schema 3 or older, opened
+ * DB_AS_IS or migrated since).  TT_EINPUT when the database holds no
+ * study.
+ */
+int db_study_fingerprint(db_conn *c, char **fp, tt_err *err);
+/* Store it (replacing any). */
+int db_study_set_fingerprint(db_conn *c, int64_t study, const char *fp,
+                             tt_err *err);
 
 /* ---- trials ------------------------------------------------------------ */
 

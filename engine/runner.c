@@ -12,8 +12,20 @@
  * epoch, checkpoints, rung results with per-stage memory, and the rank
  * correlation between every pair of rungs.
  *
- * Determinism: trial k (in creation order) gets the k-th point of the
- * sampler, so a resumed study proposes the configurations it would have.
+ * Samplers (sampler.h): a new trial's configuration comes from the
+ * sampler's ask, under the lock, so ids follow creation order; it is
+ * stored in trials.params as JSON that reads back exactly, and the trial
+ * trains with what reads back, which is also what the sampler's created
+ * hears.  Every rung result is told to the sampler right after it is
+ * stored, under res_mu, so the sampler hears results in the order of their
+ * rows.  Resuming reads every trial's parameters back
+ * from trials.params (never redrawing them), creates them again in the
+ * sampler in creation order and re-tells it every stored result in row
+ * order before it is asked for more: the sampler ends up where the
+ * interrupted run left it.
+ *
+ * Before anything is written, the study file is checked against the
+ * fingerprint stored with its database (tt_runner_prepare).
  */
 #include "runner.h"
 
@@ -22,6 +34,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,8 +63,10 @@ typedef struct runner {
 	int nstages, nrungs;
 	tt_train_data data;
 	tt_sched sched;
-	tt_sampler sampler;
+	tt_sampler_inst sampler;
 	pthread_mutex_t mu;
+	pthread_mutex_t res_mu;   /* held from storing a rung result until the
+	                           * sampler is told it: tells in row order */
 	pthread_cond_t cv;
 	int quit;                 /* no more jobs will be handed out */
 	int workers_left;
@@ -114,6 +129,40 @@ static int trial_index(const runner *R, int64_t id)
 		if (R->ids[i] == id)
 			return i;
 	return -1;
+}
+
+/* ---- what a sampler may read ------------------------------------------- */
+
+static int io_checkpoint(void *ud, int64_t trial, int rung, long *step, void **blob,
+                         size_t *len, tt_err *err)
+{
+	return db_checkpoint_get(ud, trial, rung, step, blob, len, err);
+}
+
+/* The sampler's view of the database, through the calling thread's
+ * connection. */
+static tt_sampler_io sampler_io(db_conn *db)
+{
+	return (tt_sampler_io){ db, io_checkpoint };
+}
+
+/* Tell the sampler the stored result row of trial index i; under R->mu. */
+static int tell_result(runner *R, db_conn *db, int i, const db_rung *row, tt_err *err)
+{
+	tt_sampler_result r = { .index = i, .id = R->ids[i], .values = R->values[i],
+	                        .rung = row->rung, .trainable = row->trainable,
+	                        .epochs = row->epochs, .val_loss = row->val_loss,
+	                        .val_acc = row->val_acc, .seconds = row->seconds,
+	                        .macs = row->train_macs };
+	tt_sampler_io io = sampler_io(db);
+	int rc = tt_sampler_tell(&R->sampler, &r, &io, err);
+	if (rc) {
+		char msg[sizeof err->msg];
+		snprintf(msg, sizeof msg, "%s", err->msg);
+		tt_err_set(err, rc, "sampler %s, told trial %lld rung %d: %s",
+		           R->sampler.ops->name, (long long)r.id, r.rung, msg);
+	}
+	return rc;
 }
 
 /* ---- a job's hooks ----------------------------------------------------- */
@@ -414,8 +463,12 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 		return;
 	}
 	pthread_mutex_unlock(&R->mu);
+	/* from the row to the sampler's tell, one result at a time (see the
+	 * top of the file) */
+	pthread_mutex_lock(&R->res_mu);
 	rc = store_result(db, id, rung, rd, &r, &err);
 	if (rc) {
+		pthread_mutex_unlock(&R->res_mu);
 		logf_(R, "trial %lld rung %d: result not stored: %s", (long long)id, rung, err.msg);
 		storage_failed(R, &err);
 		tt_train_result_free(&r);
@@ -439,8 +492,57 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 		      "%.0f samples/s, %.1f MiB", (long long)id, rung, r.trainable, r.val_acc,
 		      r.val_loss, r.seconds, r.samples_per_s, r.mem_peak / 1048576.0);
 	}
+	{
+		/* the result as store_result stored it, so that a resume re-tells
+		 * the sampler exactly this */
+		db_rung told = { .trial = id, .rung = rung, .trainable = r.trainable,
+		                 .epochs = rd->epochs, .val_loss = r.val_loss,
+		                 .val_acc = r.val_acc, .seconds = r.seconds,
+		                 .train_macs = r.train_macs * r.samples_per_s * r.seconds };
+		if (tell_result(R, db, i, &told, &err)) {
+			logf_(R, "%s", err.msg);
+			if (!R->failed) {
+				R->failed = 1;
+				R->err = err;
+			}
+			R->quit = 1;
+			pthread_cond_broadcast(&R->cv);
+		}
+	}
 	pthread_mutex_unlock(&R->mu);
+	pthread_mutex_unlock(&R->res_mu);
 	tt_train_result_free(&r);
+}
+
+/*
+ * Create trial index i (the scheduler's new one): ask the sampler, store
+ * the configuration, and keep what reads back from the stored JSON, which
+ * is what a resume will read (the same value of every option's own type);
+ * the sampler hears that the trial exists with those values.  Under
+ * R->mu, so ids follow creation order.
+ */
+static int new_trial(runner *R, db_conn *db, int i, tt_err *err)
+{
+	char json[1024];
+	tt_sampler_proposal p;
+	tt_sampler_io io = sampler_io(db);
+	int rc;
+	if (ensure(R, i))
+		return tt_err_set(err, TT_ERUNTIME, "out of memory");
+	if ((rc = tt_sampler_ask(&R->sampler, i, &io, &p, err)))
+		return rc;
+	if (p.kind != TT_SAMPLER_NEW)
+		return tt_err_set(err, TT_ERUNTIME, "sampler %s answered 'continue trial %d', "
+		                  "which no scheduler acts on yet", R->sampler.ops->name,
+		                  p.index);
+	size_t n = tt_study_params_json(R->st, p.values, json, sizeof json);
+	if (n >= sizeof json)
+		return tt_err_set(err, TT_ERUNTIME, "trial %d: its parameters take %zu bytes "
+		                  "as JSON, more than %zu", i, n, sizeof json - 1);
+	if ((rc = tt_study_params_parse(R->st, json, R->values[i], err)) ||
+	    (rc = db_trial_add(db, R->study, json, &R->ids[i], err)))
+		return rc;
+	return tt_sampler_created(&R->sampler, i, R->values[i], err);
 }
 
 static void *worker(void *arg)
@@ -496,27 +598,13 @@ static void *worker(void *arg)
 		if (R->quit)
 			break;
 		int i = job.trial;
-		if (job.is_new) {
-			/* trial k gets the sampler's k-th point; the row is added
-			 * under the lock so ids follow creation order */
-			char json[1024];
-			double u[TT_SPACE_MAX];
-			if (ensure(R, i)) {
-				R->quit = 1;
-				break;
+		if (job.is_new && new_trial(R, db, i, &err)) {
+			if (!R->failed) {
+				R->failed = 1;
+				R->err = err;
 			}
-			tt_sampler_next(&R->sampler, u);
-			for (int k = 0; k < R->st->nspace; k++)
-				R->values[i][k] = tt_sampler_map(&R->st->space[k], u[k]);
-			tt_study_params_json(R->st, R->values[i], json, sizeof json);
-			if (db_trial_add(db, R->study, json, &R->ids[i], &err)) {
-				if (!R->failed) {
-					R->failed = 1;
-					R->err = err;
-				}
-				R->quit = 1;
-				break;
-			}
+			R->quit = 1;
+			break;
 		}
 		slot->busy = 1;
 		slot->stop = 0;
@@ -607,15 +695,24 @@ static int parse_state(const char *s)
 	return k >= 0 ? k : TT_T_FAILED;
 }
 
-/* Rebuild the scheduler from the database, in trial id order. */
+/*
+ * Rebuild the scheduler and the sampler from the database.  Every trial's
+ * parameters are read back from trials.params, in trial id order (the
+ * creation order), and each is created again in the sampler; then the
+ * sampler is told every stored rung result in the order of their rows.
+ * Parameters that do not read back against this study's [space] stop the
+ * run before anything is written (the trials that were running are put
+ * back in the queue only after).
+ */
 static int restore(runner *R, db_conn *db, tt_err *err)
 {
 	db_trial *tr = NULL;
-	db_rung *rg = NULL;
-	int nt = 0, nr = 0, rc;
-	if ((rc = db_trials_requeue(db, R->study, NULL, err)) ||
-	    (rc = db_trials(db, R->study, &tr, &nt, err)) ||
-	    (rc = db_rungs(db, R->study, &rg, &nr, err)))
+	db_rung *rg = NULL, *told = NULL;
+	int nt = 0, nr = 0, ntold = 0, rc;
+	int64_t last = 0;
+	if ((rc = db_trials(db, R->study, &tr, &nt, err)) ||
+	    (rc = db_rungs(db, R->study, &rg, &nr, err)) ||
+	    (rc = db_rungs_since(db, R->study, 0, &last, &told, &ntold, err)))
 		goto out;
 	for (int k = 0; k < nt; k++) {
 		double score[TT_RUNG_MAX] = {0};
@@ -630,24 +727,43 @@ static int restore(runner *R, db_conn *db, tt_err *err)
 			if (rg[q].rung < bracket)
 				bracket = rg[q].rung;
 		}
+		/* a trial that was running when the last run ended goes back to
+		 * the queue (db_trials_requeue below does the same to its row) */
 		int state = parse_state(tr[k].state);
+		if (state == TT_T_RUNNING)
+			state = TT_T_QUEUED;
 		if (ensure(R, k) || tt_sched_restore(&R->sched, state, bracket, done, score,
 		                                     promoted) != k) {
 			rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
 			goto out;
 		}
 		R->ids[k] = tr[k].id;
-		double u[TT_SPACE_MAX];
-		tt_sampler_next(&R->sampler, u);
-		for (int p = 0; p < R->st->nspace; p++)
-			R->values[k][p] = tt_sampler_map(&R->st->space[p], u[p]);
+		tt_err e = {0};
+		if (tt_study_params_parse(R->st, tr[k].params, R->values[k], &e)) {
+			rc = tt_err_set(err, TT_EINPUT, "%s: trial %lld: %s; the database does not "
+			                "match %s", R->st->db, (long long)tr[k].id, e.msg,
+			                R->st->path);
+			goto out;
+		}
+		if ((rc = tt_sampler_created(&R->sampler, k, R->values[k], err)))
+			goto out;
 	}
+	for (int q = 0; q < ntold; q++) {
+		int k = trial_index(R, told[q].trial);
+		if (k < 0 || told[q].rung < 0 || told[q].rung >= R->nrungs)
+			continue; /* not a result of this study's ladder */
+		if ((rc = tell_result(R, db, k, &told[q], err)))
+			goto out;
+	}
+	if ((rc = db_trials_requeue(db, R->study, NULL, err)))
+		goto out;
 	if (nt)
-		logf_(R, "resuming: %d trials and %d rung results already in %s", nt, nr,
-		      R->st->db);
+		logf_(R, "resuming: %d trials and %d rung results already in %s; the %s "
+		      "sampler has heard them again", nt, nr, R->st->db, R->sampler.ops->name);
 out:
 	free(tr);
 	free(rg);
+	free(told);
 	return rc;
 }
 
@@ -701,6 +817,99 @@ static void summary(runner *R, db_conn *db)
 	free(rc);
 }
 
+/* ---- the study file against its database -------------------------------- */
+
+/*
+ * What the database says the study's results mean: *was is its stored
+ * fingerprint, or, for a study made before fingerprints were stored, the
+ * fingerprint of the study text it stored (NULL when that no longer
+ * parses: then nothing can be compared), NULL too for a database without
+ * a study yet.  Read-only: the file is opened as it is, without
+ * migrating it, so a refusal leaves it untouched.
+ */
+static int stored_fingerprint(const tt_study *st, char **was, tt_err *err)
+{
+	db_conn *ro = NULL;
+	db_study ds = {0};
+	int rc;
+	*was = NULL;
+	if ((rc = db_open(st->db, DB_READONLY | DB_AS_IS, &ro, err)))
+		return rc;
+	rc = db_study_get(ro, &ds, err);
+	if (rc == TT_EINPUT) {
+		rc = TT_OK; /* no study yet: made now from this file */
+		goto out;
+	}
+	if (rc || (rc = db_study_fingerprint(ro, was, err)))
+		goto out;
+	if (!*was) {
+		/* made before fingerprints: the text it was made from stands in,
+		 * read by today's parser with today's defaults */
+		tt_study old;
+		tt_err e = {0};
+		if (tt_study_parse(st->path, ds.config, &old, &e) == TT_OK) {
+			*was = tt_study_fingerprint(&old);
+			tt_study_free(&old);
+			if (!*was)
+				rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
+		}
+	}
+out:
+	free(ds.config);
+	db_close(ro);
+	return rc;
+}
+
+/* TT_EINPUT naming every change when the fingerprints differ. */
+static int refuse_changed(const tt_study *st, const char *was, const char *now,
+                          tt_err *err)
+{
+	char what[400];
+	if (tt_study_fingerprint_diff(was, now, what, sizeof what) <= 0)
+		return TT_OK;
+	return tt_err_set(err, TT_EINPUT, "%s: changed since %s was made: %s; its results "
+	                  "would not mean what the file says: restore the file, or give it "
+	                  "a new db = in [study]", st->path, st->db, what);
+}
+
+int tt_runner_prepare(const tt_study *st, tt_err *err)
+{
+	char *now = tt_study_fingerprint(st), *was = NULL;
+	db_conn *db = NULL;
+	int rc;
+	struct stat sb;
+	if (!now)
+		return tt_err_set(err, TT_ERUNTIME, "out of memory");
+	/* a missing or empty file is a new database: nothing to check */
+	if (stat(st->db, &sb) == 0 && sb.st_size > 0 &&
+	    (rc = stored_fingerprint(st, &was, err)))
+		goto out;
+	if (was && (rc = refuse_changed(st, was, now, err)))
+		goto out;
+	/* Now for writing: a new database gets its study and fingerprint in
+	 * one transaction; an older one is migrated and given the
+	 * fingerprint it was checked against.  The stored one is compared
+	 * again, in case another process made the study since the look above
+	 * (then nothing is written either: the transaction is rolled back). */
+	if ((rc = db_open(st->db, DB_CREATE, &db, err)))
+		goto out;
+	int64_t id;
+	char *stored = NULL;
+	if ((rc = db_begin(db, err)) ||
+	    (rc = db_study_ensure(db, st->name, st->text, st->seed, &id, err)) ||
+	    (rc = db_study_fingerprint(db, &stored, err)) ||
+	    (stored && (rc = refuse_changed(st, stored, now, err))) ||
+	    (!stored && (rc = db_study_set_fingerprint(db, id, now, err))) ||
+	    (rc = db_commit(db, err)))
+		db_rollback(db);
+	free(stored);
+out:
+	free(now);
+	free(was);
+	db_close(db);
+	return rc;
+}
+
 /* ---- the study --------------------------------------------------------- */
 
 int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
@@ -715,11 +924,14 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	R.o = o;
 	R.t0 = tt_clock_wall();
 	pthread_mutex_init(&R.mu, NULL);
+	pthread_mutex_init(&R.res_mu, NULL);
 	pthread_cond_init(&R.cv, NULL);
 	if (st->workers < 1 || st->workers > 64)
 		return tt_err_set(err, TT_EINPUT, "%s: workers = %d, expected 1..64", st->path,
 		                  st->workers);
 	if ((rc = tt_model_spec_check(st->train.model, &R.nstages, err)))
+		return rc;
+	if ((rc = tt_runner_prepare(st, err)))
 		return rc;
 	if ((rc = db_open(st->db, DB_CREATE, &db, err)))
 		return rc;
@@ -728,8 +940,8 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	if ((rc = tt_sched_init(&R.sched, st, R.nstages, err)))
 		goto out;
 	R.nrungs = R.sched.nrungs;
-	if ((rc = tt_sampler_init(&R.sampler, st->sampler, st->nspace > 0 ? st->nspace : 1,
-	                          st->seed, err)))
+	if ((rc = tt_sampler_open(&R.sampler, o->sampler ? o->sampler :
+	                                      tt_sampler_nth(st->sampler), st, err)))
 		goto out;
 	if ((rc = restore(&R, db, err)))
 		goto out;
@@ -813,11 +1025,13 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 out:
 	tt_train_data_free(&R.data);
 	tt_sched_free(&R.sched);
+	tt_sampler_close(&R.sampler);
 	free(R.ids);
 	free(R.values);
 	free(R.slot);
 	db_close(db);
 	pthread_mutex_destroy(&R.mu);
+	pthread_mutex_destroy(&R.res_mu);
 	pthread_cond_destroy(&R.cv);
 	return rc;
 }

@@ -1,6 +1,7 @@
 /*
- * sampler.c — random and scrambled Halton points, and the map to
- * hyperparameter values; see sampler.h.
+ * sampler.c — random and scrambled Halton points, the map to
+ * hyperparameter values, and the table of samplers with its first two
+ * entries (random and halton); see sampler.h.
  *
  * Constraints kept: every coordinate is strictly below 1 (Halton by exact
  * integer arithmetic, random by taking 53 bits), and the output depends
@@ -9,6 +10,8 @@
 #include "sampler.h"
 
 #include <math.h>
+#include <stdlib.h>
+#include <string.h>
 
 _Static_assert(TT_SAMPLER_DIM_MAX >= TT_SPACE_MAX,
                "a sampler must cover every [space] entry");
@@ -105,9 +108,9 @@ static double halton(const tt_sampler *s, int j, uint64_t index)
 	return (double)num / s->denom[j];
 }
 
-void tt_sampler_next(tt_sampler *s, double *u)
+/* The next point into u; the random stream advances in *r. */
+static void point(const tt_sampler *s, tt_rng *r, double *u)
 {
-	TT_ASSERT(s && u && s->d >= 1);
 	if (s->kind == TT_SAMP_HALTON) {
 		/* Index 0 is the corner (0, ..., 0) of the unscrambled sequence:
 		 * start at 1, as is usual. */
@@ -116,10 +119,22 @@ void tt_sampler_next(tt_sampler *s, double *u)
 			u[j] = halton(s, j, index);
 	} else {
 		for (int j = 0; j < s->d; j++)
-			u[j] = (double)(tt_rng_next(&s->rng) >> 11) *
-			       (1.0 / 9007199254740992.0);
+			u[j] = (double)(tt_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
 	}
+}
+
+void tt_sampler_next(tt_sampler *s, double *u)
+{
+	TT_ASSERT(s && u && s->d >= 1);
+	point(s, &s->rng, u);
 	s->drawn++;
+}
+
+void tt_sampler_peek(const tt_sampler *s, double *u)
+{
+	TT_ASSERT(s && u && s->d >= 1);
+	tt_rng r = s->rng;
+	point(s, &r, u);
 }
 
 void tt_sampler_skip(tt_sampler *s, uint64_t n)
@@ -175,4 +190,192 @@ double tt_sampler_map(const tt_param_spec *p, double u)
 		return clamp(floor(u * p->nchoices), 0, p->nchoices - 1);
 	}
 	return NAN;
+}
+
+/* ---- the first two entries: random and halton --------------------------- */
+
+/* Both are the point stream of their kind, one point per trial, mapped to
+ * the [space] entries; results do not change what they propose. */
+static int stream_init(void *state, const tt_study *st, int kind, tt_err *err)
+{
+	return tt_sampler_init(state, kind, st->nspace > 0 ? st->nspace : 1, st->seed,
+	                       err);
+}
+
+/* The stream and the study it maps through (the study outlives the
+ * sampler: the runner's, or a test's). */
+typedef struct stream_state {
+	tt_sampler points;
+	const tt_study *st;
+} stream_state;
+
+static int stream_open(void *state, const tt_study *st, int kind, tt_err *err)
+{
+	stream_state *ss = state;
+	ss->st = st;
+	return stream_init(&ss->points, st, kind, err);
+}
+
+static int random_open(void *state, const tt_study *st, tt_err *err)
+{
+	return stream_open(state, st, TT_SAMP_RANDOM, err);
+}
+
+static int halton_open(void *state, const tt_study *st, tt_err *err)
+{
+	return stream_open(state, st, TT_SAMP_HALTON, err);
+}
+
+/* The stream's next point without taking it: ask changes nothing (rule
+ * 1), created takes it. */
+static int stream_ask(void *state, int index, const tt_sampler_io *io,
+                      tt_sampler_proposal *out, tt_err *err)
+{
+	stream_state *ss = state;
+	double u[TT_SAMPLER_DIM_MAX];
+	(void)index, (void)io, (void)err;
+	tt_sampler_peek(&ss->points, u);
+	out->kind = TT_SAMPLER_NEW;
+	for (int k = 0; k < ss->st->nspace; k++)
+		out->values[k] = tt_sampler_map(&ss->st->space[k], u[k]);
+	return TT_OK;
+}
+
+/* The trial took this stream's next point when it was created, whatever
+ * values it holds now. */
+static int stream_created(void *state, int index, const double *values, tt_err *err)
+{
+	stream_state *ss = state;
+	(void)index, (void)values, (void)err;
+	tt_sampler_skip(&ss->points, 1);
+	return TT_OK;
+}
+
+const tt_sampler_ops tt_sampler_random = {
+	.name = "random", .size = sizeof(stream_state), .init = random_open,
+	.ask = stream_ask, .created = stream_created,
+};
+
+const tt_sampler_ops tt_sampler_halton = {
+	.name = "halton", .size = sizeof(stream_state), .init = halton_open,
+	.ask = stream_ask, .created = stream_created,
+};
+
+/* ---- the table ---------------------------------------------------------- */
+
+/* Every sampler a study may name.  The first entries follow enum
+ * tt_sampler_kind; a new sampler is one more line here, with its extern
+ * above the table (and its file). */
+static const tt_sampler_ops *const samplers[] = {
+	&tt_sampler_random,
+	&tt_sampler_halton,
+};
+
+#define NSAMPLERS ((int)(sizeof samplers / sizeof samplers[0]))
+
+const tt_sampler_ops *tt_sampler_nth(int i)
+{
+	return i >= 0 && i < NSAMPLERS ? samplers[i] : NULL;
+}
+
+int tt_sampler_index(const char *name)
+{
+	for (int i = 0; name && i < NSAMPLERS; i++)
+		if (strcmp(samplers[i]->name, name) == 0)
+			return i;
+	return -1;
+}
+
+const tt_sampler_ops *tt_sampler_find(const char *name)
+{
+	return tt_sampler_nth(tt_sampler_index(name));
+}
+
+const char *tt_sampler_names(void)
+{
+	static char buf[256];
+	static int done;
+	/* built once; the table is const, so every call builds the same text
+	 * and a race between two first calls writes the same bytes */
+	if (!done) {
+		size_t at = 0;
+		for (int i = 0; i < NSAMPLERS && at < sizeof buf; i++)
+			at += (size_t)snprintf(buf + at, sizeof buf - at, "%s%s", i ? ", " : "",
+			                       samplers[i]->name);
+		done = 1;
+	}
+	return buf;
+}
+
+/* ---- running one -------------------------------------------------------- */
+
+static int no_checkpoint(void *ud, int64_t trial, int rung, long *step, void **blob,
+                         size_t *len, tt_err *err)
+{
+	(void)ud, (void)trial, (void)rung, (void)err;
+	*step = -1;
+	*blob = NULL;
+	*len = 0;
+	return TT_OK;
+}
+
+static const tt_sampler_io no_io = { NULL, no_checkpoint };
+
+int tt_sampler_open(tt_sampler_inst *s, const tt_sampler_ops *ops, const tt_study *st,
+                    tt_err *err)
+{
+	TT_ASSERT(s && st);
+	memset(s, 0, sizeof *s);
+	if (!ops || !ops->name || !ops->init || !ops->ask || !ops->created || !ops->size)
+		return tt_err_set(err, TT_EINPUT, "sampler %s: its table lacks a required "
+		                  "operation (init, ask, created) or its state size",
+		                  ops && ops->name ? ops->name : "(unnamed)");
+	if (!(s->state = calloc(1, ops->size)))
+		return tt_err_set(err, TT_ERUNTIME, "sampler %s: out of memory", ops->name);
+	s->ops = ops;
+	int rc = ops->init(s->state, st, err);
+	if (rc) {
+		/* init failed: whatever it set up is its free's to undo */
+		tt_sampler_close(s);
+		return rc;
+	}
+	return TT_OK;
+}
+
+int tt_sampler_ask(tt_sampler_inst *s, int index, const tt_sampler_io *io,
+                   tt_sampler_proposal *out, tt_err *err)
+{
+	TT_ASSERT(s && s->ops && out && index == s->ntrials);
+	memset(out, 0, sizeof *out);
+	return s->ops->ask(s->state, index, io ? io : &no_io, out, err);
+}
+
+int tt_sampler_tell(tt_sampler_inst *s, const tt_sampler_result *r,
+                    const tt_sampler_io *io, tt_err *err)
+{
+	TT_ASSERT(s && s->ops && r && r->index >= 0 && r->index < s->ntrials);
+	if (!s->ops->tell)
+		return TT_OK;
+	return s->ops->tell(s->state, r, io ? io : &no_io, err);
+}
+
+int tt_sampler_created(tt_sampler_inst *s, int index, const double *values, tt_err *err)
+{
+	TT_ASSERT(s && s->ops && values && index == s->ntrials);
+	int rc = s->ops->created(s->state, index, values, err);
+	if (rc == TT_OK)
+		s->ntrials++;
+	return rc;
+}
+
+void tt_sampler_close(tt_sampler_inst *s)
+{
+	if (!s)
+		return;
+	if (s->ops && s->ops->free && s->state)
+		s->ops->free(s->state);
+	free(s->state);
+	s->state = NULL;
+	s->ops = NULL;
+	s->ntrials = 0;
 }

@@ -38,6 +38,7 @@
 
 #include "model.h"
 #include "trainopt.h"
+#include "sampler.h"
 
 #define FASHION_TRAIN_N 60000 /* images in Fashion-MNIST's training set */
 
@@ -78,6 +79,7 @@ typedef struct key {
 
 static const char *check_name(const char *v, char *buf, size_t n);
 static const char *check_spec(const char *v, char *buf, size_t n);
+static const char *check_sampler(const char *v, char *buf, size_t n);
 
 static const key study_keys[] = {
 	{ "name", "NAME", K_STRING, 0, TT_NAME_LEN, NULL, OFF(name), NULL,
@@ -148,8 +150,10 @@ static const key scheduler_keys[] = {
 	  "restart", NULL,
 	  "A promoted trial restarts from its initialisation, or continues from "
 	  "its checkpoint", NULL, NULL },
-	{ "sampler", "KIND", K_CHOICE, 0, 0, "random|halton", OFF(sampler),
-	  "halton", NULL, "How configurations are drawn from [space]", NULL, NULL },
+	{ "sampler", "NAME", K_STRING, 0, TT_NAME_LEN, NULL, OFF(sampler_name),
+	  "halton", NULL,
+	  "How configurations are drawn from [space]: one of the samplers built "
+	  "in (random, halton); see SCHEDULERS", check_sampler, NULL },
 };
 
 typedef struct pctx pctx;
@@ -354,6 +358,14 @@ static const char *check_spec(const char *v, char *buf, size_t n)
 	if (tt_model_spec_check(v, NULL, &e) == TT_OK)
 		return NULL;
 	snprintf(buf, n, "a model spec (%s)", e.msg);
+	return buf;
+}
+
+static const char *check_sampler(const char *v, char *buf, size_t n)
+{
+	if (tt_sampler_find(v))
+		return NULL;
+	snprintf(buf, n, "one of the samplers built in: %s", tt_sampler_names());
 	return buf;
 }
 
@@ -927,6 +939,8 @@ static int finish(pctx *c, int last)
 		               "model '%.80s'", s->min_trainable, s->stages, s->strs[0]);
 	}
 
+	s->sampler = tt_sampler_index(s->sampler_name);
+	TT_ASSERT(s->sampler >= 0); /* checked as it was read */
 	s->lr_set = c->key_line[SEC_TRAIN][tt_trainopt_find("lr") - tt_trainopts] != 0;
 	if (!s->lr_set)
 		tt_trainopt_lr_follow(&s->train);
@@ -1102,6 +1116,22 @@ int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out
 	return TT_OK;
 }
 
+/*
+ * v with the fewest significant digits that read back as the same double,
+ * or, for a float option, as the same float (the value the trial trains
+ * with either way).
+ */
+static const char *exact_num(double v, int as_float, char *buf, size_t n)
+{
+	for (int d = 1; d <= 17; d++) {
+		snprintf(buf, n, "%.*g", d, v);
+		double back = strtod(buf, NULL);
+		if (as_float ? (float)back == (float)v : back == v)
+			break;
+	}
+	return buf;
+}
+
 /* snprintf that keeps counting past the end of buf. */
 __attribute__((format(printf, 4, 5)))
 static void put(char *buf, size_t len, size_t *at, const char *fmt, ...)
@@ -1142,11 +1172,135 @@ size_t tt_study_params_json(const tt_study *s, const double *values, char *buf,
 		} else if (tt_trainopt_is_integer(k)) {
 			put(buf, len, &at, "%.0f", v);
 		} else {
-			put(buf, len, &at, "%.6g", v);
+			put(buf, len, &at, "%s", exact_num(v, k->type == K_FLOAT, tmp, sizeof tmp));
 		}
 	}
 	put(buf, len, &at, "}");
 	return at;
+}
+
+/* ---- reading a configuration back --------------------------------------- */
+
+static const char *skip_ws(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+		p++;
+	return p;
+}
+
+/*
+ * The value of one [space] entry from a JSON token: tok is a string's
+ * contents when is_str, else a bare token (number, true, false, null).
+ * NULL when fine, else what was expected (in buf).
+ */
+static const char *param_from_json(const tt_param_spec *p, const char *tok, int is_str,
+                                   double *out, char *buf, size_t n)
+{
+	const tt_trainopt *k = train_key(p->name);
+	double x = 0;
+	if (!is_str && strcmp(tok, "null") == 0) {
+		*out = NAN; /* stored for a value apply() rejected: apply rejects it again */
+		return NULL;
+	}
+	if (p->type != TT_P_CHOICE) {
+		if (is_str || parse_num(tok, &x)) {
+			snprintf(buf, n, "a number");
+			return buf;
+		}
+		*out = x;
+		return NULL;
+	}
+	int b = -1, have_num = !is_str && tt_trainopt_is_number(k) && parse_num(tok, &x) == 0;
+	if (!is_str && k->type == TT_TO_FLAG && tt_trainopt_bool(tok, &b))
+		b = -1;
+	int found = -1, near = -1;
+	for (int c = 0; c < p->nchoices && found < 0; c++) {
+		const char *w = p->choices[c];
+		double y = 0;
+		int cb = -1;
+		if (is_str && strcmp(w, tok) == 0)
+			found = c;
+		else if (b >= 0 && tt_trainopt_bool(w, &cb) == 0 && cb == b)
+			found = c;
+		else if (have_num && !tt_trainopt_parse(k, w, NULL, &y, buf, n)) {
+			/* the same value as the option holds it (a float option: the
+			 * same float); %.6g-rounded numbers of older databases match
+			 * the nearest choice within that rounding */
+			if (k->type == TT_TO_FLOAT ? (float)x == (float)y : x == y)
+				found = c;
+			else if (near < 0 && fabs(x - y) <= 5e-6 * fabs(y))
+				near = c;
+		}
+	}
+	if (found < 0)
+		found = near;
+	if (found < 0) {
+		snprintf(buf, n, "one of the choices of [space] %s", p->name);
+		return buf;
+	}
+	*out = found;
+	return NULL;
+}
+
+int tt_study_params_parse(const tt_study *s, const char *json, double *values,
+                          tt_err *err)
+{
+	int seen[TT_SPACE_MAX] = {0};
+	char tok[TT_NAME_LEN + 64], buf[256];
+	const char *p = skip_ws(json), *why = NULL;
+	if (*p != '{')
+		return tt_err_set(err, TT_EINPUT, "params '%.80s': expected a JSON object",
+		                  json);
+	p = skip_ws(p + 1);
+	while (*p != '}') {
+		const char *k = p + 1, *ke = *p == '"' ? strchr(k, '"') : NULL;
+		if (!ke || memchr(k, '\\', (size_t)(ke - k)))
+			return tt_err_set(err, TT_EINPUT, "params '%.80s': expected a quoted "
+			                  "key at '%.20s'", json, p);
+		int i = 0;
+		while (i < s->nspace && (strlen(s->space[i].name) != (size_t)(ke - k) ||
+		                         strncmp(s->space[i].name, k, (size_t)(ke - k))))
+			i++;
+		if (i == s->nspace)
+			return tt_err_set(err, TT_EINPUT, "params '%.80s': found key '%.*s', "
+			                  "expected only [space] entries", json,
+			                  (int)(ke - k < 64 ? ke - k : 64), k);
+		if (seen[i]++)
+			return tt_err_set(err, TT_EINPUT, "params '%.80s': found '%s' twice",
+			                  json, s->space[i].name);
+		p = skip_ws(ke + 1);
+		if (*p != ':')
+			return tt_err_set(err, TT_EINPUT, "params '%.80s': expected ':' after "
+			                  "'%s'", json, s->space[i].name);
+		p = skip_ws(p + 1);
+		int is_str = *p == '"';
+		size_t n = is_str ? strcspn(p + 1, "\"") : strcspn(p, ",} \t\r\n");
+		const char *v = p + is_str;
+		if (n >= sizeof tok || (is_str && v[n] != '"') || (!is_str && n == 0))
+			return tt_err_set(err, TT_EINPUT, "params '%.80s': [space] %s: expected "
+			                  "a value of at most %zu bytes", json,
+			                  s->space[i].name, sizeof tok - 1);
+		memcpy(tok, v, n);
+		tok[n] = 0;
+		p = skip_ws(v + n + is_str);
+		if ((why = param_from_json(&s->space[i], tok, is_str, &values[i], buf,
+		                           sizeof buf)))
+			return tt_err_set(err, TT_EINPUT, "params '%.80s': [space] %s: found "
+			                  "'%s', expected %s", json, s->space[i].name, tok, why);
+		if (*p == ',')
+			p = skip_ws(p + 1);
+		else if (*p != '}')
+			return tt_err_set(err, TT_EINPUT, "params '%.80s': expected ',' or '}' "
+			                  "after [space] %s", json, s->space[i].name);
+	}
+	if (*skip_ws(p + 1))
+		return tt_err_set(err, TT_EINPUT, "params '%.80s': expected nothing after "
+		                  "the object", json);
+	for (int i = 0; i < s->nspace; i++)
+		if (!seen[i])
+			return tt_err_set(err, TT_EINPUT, "params '%.80s': expected a value for "
+			                  "[space] %s", json, s->space[i].name);
+	return TT_OK;
 }
 
 /* ---- the man page ------------------------------------------------------- */
@@ -1231,4 +1385,273 @@ void tt_study_man_keys(FILE *f)
 		if (i == SEC_TRAIN)
 			man_train_keys(f);
 	}
+}
+
+/* ---- the fingerprint ---------------------------------------------------- */
+
+#define FP_HEAD "tunetop study fingerprint 1\n"
+
+/*
+ * Settings a study file may change between runs on the same database:
+ * they decide how fast, where, and for how long the study runs, never
+ * what a stored result means (threads and backend may move the last
+ * digits of new results, not their meaning).  Every other key of the
+ * tables is in the fingerprint; so is every [space] line.
+ */
+static const struct { int sec; const char *key; } fp_free[] = {
+	{ SEC_STUDY, "name" },       { SEC_STUDY, "db" },
+	{ SEC_STUDY, "workers" },    { SEC_STUDY, "budget" },
+	{ SEC_STUDY, "checkpoint_every" },
+	{ SEC_SCHEDULER, "max_trials" },
+	{ SEC_TRAIN, "threads" },    { SEC_TRAIN, "backend" },
+	{ SEC_TRAIN, "test" },
+};
+
+static int fp_is_free(int sec, const char *name)
+{
+	for (int i = 0; i < N(fp_free); i++)
+		if (fp_free[i].sec == sec && strcmp(fp_free[i].key, name) == 0)
+			return 1;
+	return 0;
+}
+
+/* The word at index i of "a|b|c" (into buf). */
+static const char *choice_word(const char *choices, int i, char *buf, size_t n)
+{
+	const char *p = choices;
+	for (int k = 0; k < i && *p; k++)
+		p += strcspn(p, "|") + (p[strcspn(p, "|")] == '|');
+	snprintf(buf, n, "%.*s", (int)strcspn(p, "|"), p);
+	return buf;
+}
+
+/* Key k's value in s as canonical text (into buf). */
+static const char *fp_value(const tt_study *s, const key *k, char *buf, size_t n)
+{
+	const char *at = (const char *)s + k->off;
+	switch (k->type) {
+	case K_INT:
+		snprintf(buf, n, "%d", *(const int *)at);
+		break;
+	case K_LONG:
+		snprintf(buf, n, "%ld", *(const long *)at);
+		break;
+	case K_U64:
+		snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)at);
+		break;
+	case K_FLOAT:
+		exact_num(*(const float *)at, 1, buf, n);
+		break;
+	case K_DOUBLE:
+		exact_num(*(const double *)at, 0, buf, n);
+		break;
+	case K_BOOL:
+		snprintf(buf, n, "%s", *(const int *)at ? "on" : "off");
+		break;
+	case K_CHOICE:
+		choice_word(k->choices, *(const int *)at, buf, n);
+		break;
+	case K_STRING:
+		snprintf(buf, n, "%s", at);
+		/* a data directory by where it is, not by how the file that
+		 * named it was reached (cd examples; tunetop quick.ini) */
+		if (at == s->strs[1] && strcmp(at, "fashion-mnist") && strcmp(at, "synthetic")) {
+			char *real = realpath(at, NULL);
+			if (real)
+				snprintf(buf, n, "%s", real);
+			free(real);
+		}
+		break;
+	default:
+		snprintf(buf, n, "?");
+	}
+	return buf;
+}
+
+/* [train] option o's value in s as canonical text (into buf): the keys
+ * of [train] come from the options' table (trainopt.h), not from a key
+ * table here. */
+static const char *fp_train_value(const tt_study *s, const tt_trainopt *o, char *buf,
+                                  size_t n)
+{
+	const char *at = (const char *)&s->train + o->off;
+	switch (o->type) {
+	case TT_TO_INT:
+	case TT_TO_DEPTH:
+		snprintf(buf, n, "%d", *(const int *)at);
+		break;
+	case TT_TO_LONG:
+		snprintf(buf, n, "%ld", *(const long *)at);
+		break;
+	case TT_TO_U64:
+		snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)at);
+		break;
+	case TT_TO_FLOAT:
+		exact_num(*(const float *)at, 1, buf, n);
+		break;
+	case TT_TO_DOUBLE:
+		exact_num(*(const double *)at, 0, buf, n);
+		break;
+	case TT_TO_FLAG:
+		snprintf(buf, n, "%s", *(const int *)at ? "on" : "off");
+		break;
+	case TT_TO_CHOICE:
+		choice_word(o->choices, *(const int *)at, buf, n);
+		break;
+	case TT_TO_STRING: {
+		const char *v = *(const char *const *)at;
+		snprintf(buf, n, "%s", v ? v : "");
+		break;
+	}
+	default: /* TT_TO_GATES: its parts are [train] keys of their own */
+		snprintf(buf, n, "?");
+	}
+	return buf;
+}
+
+static size_t fp_build(const tt_study *s, char *out, size_t len)
+{
+	size_t at = 0;
+	char v[700];
+	put(out, len, &at, "%s", FP_HEAD);
+	for (int i = 0; i < NSEC; i++) {
+		const section *sc = &sections[i];
+		if (i == SEC_SPACE) {
+			for (int j = 0; j < s->nspace; j++) {
+				const tt_param_spec *p = &s->space[j];
+				put(out, len, &at, "[space] %s = %s", p->name, ptypes[p->type].name);
+				if (p->type == TT_P_CHOICE)
+					for (int c = 0; c < p->nchoices; c++)
+						put(out, len, &at, "%c%s", c ? ',' : ' ', p->choices[c]);
+				else
+					put(out, len, &at, " %s %s", exact_num(p->lo, 0, v, 64),
+					    exact_num(p->hi, 0, v + 64, 64));
+				put(out, len, &at, "\n");
+			}
+			put(out, len, &at, "[space] order =");
+			for (int j = 0; j < s->nspace; j++)
+				put(out, len, &at, "%c%s", j ? ',' : ' ', s->space[j].name);
+			put(out, len, &at, "\n");
+			continue;
+		}
+		if (i == SEC_TRAIN) {
+			for (int j = 0; j < tt_trainopt_count; j++) {
+				const tt_trainopt *o = &tt_trainopts[j];
+				if (!(o->where & TT_TO_TRAIN) || o->type == TT_TO_GATES ||
+				    fp_is_free(i, o->name))
+					continue;
+				/* a [train] key that [space] searches is overridden */
+				int searched = 0;
+				for (int q = 0; q < s->nspace; q++)
+					searched |= strcmp(s->space[q].name, o->name) == 0;
+				if (searched)
+					continue;
+				if (strcmp(o->name, "lr") == 0 && !s->lr_set)
+					snprintf(v, sizeof v, "follows the optimizer");
+				else
+					fp_train_value(s, o, v, sizeof v);
+				put(out, len, &at, "[%s] %s = %s\n", sc->name, o->name, v);
+			}
+			continue;
+		}
+		for (int j = 0; j < sc->nkeys; j++) {
+			const key *k = &sc->keys[j];
+			if (fp_is_free(i, k->name))
+				continue;
+			fp_value(s, k, v, sizeof v);
+			put(out, len, &at, "[%s] %s = %s\n", sc->name, k->name, v);
+		}
+	}
+	return at;
+}
+
+char *tt_study_fingerprint(const tt_study *s)
+{
+	size_t n = fp_build(s, NULL, 0);
+	char *out = malloc(n + 1);
+	if (out)
+		fp_build(s, out, n + 1);
+	return out;
+}
+
+/* The value of the line whose "KEY = " part is key (klen bytes) in fp, as
+ * a pointer and length; NULL when there is none. */
+static const char *fp_find(const char *fp, const char *key, size_t klen, size_t *vlen)
+{
+	for (const char *p = fp; *p;) {
+		size_t n = strcspn(p, "\n");
+		if (n > klen + 3 && strncmp(p, key, klen) == 0 && strncmp(p + klen, " = ", 3) == 0) {
+			*vlen = n - klen - 3;
+			return p + klen + 3;
+		}
+		p += n + (p[n] == '\n');
+	}
+	return NULL;
+}
+
+/* One pass over a's lines against b, described into out: forward, every
+ * line of a whose value differs in b or that b lacks ("was A, now B" or
+ * "now none"); backward (a and b swapped), every line that only a has
+ * ("was none, now A").  only_order: the [space] order line alone, else
+ * every line but it.  Returns how many differ. */
+static int fp_pass(const char *a, const char *b, int forward, int only_order, char *out,
+                   size_t len, size_t *at, int *shown)
+{
+	int diffs = 0;
+	for (const char *p = a + strlen(FP_HEAD); *p;) {
+		size_t n = strcspn(p, "\n");
+		const char *eq = strstr(p, " = ");
+		const char *next = p + n + (p[n] == '\n');
+		if (!eq || eq > p + n) {
+			p = next;
+			continue;
+		}
+		size_t klen = (size_t)(eq - p), vlen = n - klen - 3, blen = 0;
+		const char *bv = fp_find(b, p, klen, &blen);
+		int is_order = klen == strlen("[space] order") &&
+		               strncmp(p, "[space] order", klen) == 0;
+		int differs = forward ? !bv || blen != vlen || strncmp(bv, eq + 3, vlen)
+		                      : !bv;
+		/* a [train] key that came into or left [space]: the [space] line
+		 * says so, once */
+		if (differs && klen > 8 && strncmp(p, "[train] ", 8) == 0) {
+			char sk[TT_NAME_LEN + 16];
+			size_t sl;
+			snprintf(sk, sizeof sk, "[space] %.*s", (int)(klen - 8), p + 8);
+			differs = !fp_find(a, sk, strlen(sk), &sl) && !fp_find(b, sk, strlen(sk), &sl);
+		}
+		if (differs && is_order == only_order) {
+			diffs++;
+			/* keep room for "; and NN more" */
+			if (*at + n + 40 < len) {
+				put(out, len, at, "%s%.*s: was %.*s, now %.*s", *shown ? "; " : "",
+				    (int)klen, p,
+				    (int)(forward ? vlen : 4), forward ? eq + 3 : "none",
+				    (int)(forward ? (bv ? blen : 4) : vlen),
+				    forward ? (bv ? bv : "none") : eq + 3);
+				++*shown;
+			}
+		}
+		p = next;
+	}
+	return diffs;
+}
+
+int tt_study_fingerprint_diff(const char *was, const char *now, char *out, size_t len)
+{
+	size_t at = 0;
+	int shown = 0;
+	if (len)
+		out[0] = 0;
+	if (strncmp(was, FP_HEAD, strlen(FP_HEAD)) || strncmp(now, FP_HEAD, strlen(FP_HEAD)))
+		return -1;
+	int n = fp_pass(was, now, 1, 0, out, len, &at, &shown) +
+	        fp_pass(now, was, 0, 0, out, len, &at, &shown);
+	/* the order of [space] counts only when its entries are the same:
+	 * otherwise the entries that came or went say it already */
+	if (n == 0)
+		n = fp_pass(was, now, 1, 1, out, len, &at, &shown);
+	if (n > shown)
+		put(out, len, &at, "%sand %d more", shown ? "; " : "", n - shown);
+	return n;
 }

@@ -108,7 +108,9 @@ typedef struct tt_study {
 	int sched_kind;           /* enum tt_scheduler_kind */
 	int max_trials;
 	int mode;                 /* enum tt_sched_mode */
-	int sampler;              /* enum tt_sampler_kind */
+	int sampler;              /* index in sampler.h's table of samplers
+	                           * (enum tt_sampler_kind for the first ones) */
+	char sampler_name[TT_NAME_LEN]; /* its name, as in the file */
 } tt_study;
 
 /* Parse a study file.  On failure *s is left freed and err names
@@ -133,7 +135,10 @@ int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out
                    tt_err *err);
 /*
  * The configuration as a JSON object {"lr":0.01,"optimizer":"sgd",...},
- * in space order: floats with %.6g, ints as ints, choices as strings
+ * in space order: numbers with the fewest digits that read back as the
+ * same value of the option's own type (a float option as the same float, a
+ * double as the same double), so that tt_study_params_parse gives back
+ * exactly what the trial trains with; ints as ints, choices as strings
  * (a choice of numbers, e.g. batch = choice 64,128, as numbers; of a flag
  * as true/false); a value apply() would reject as null.  Writes at most len
  * bytes, NUL included, and returns the length the whole object needs, as
@@ -141,6 +146,42 @@ int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out
  */
 size_t tt_study_params_json(const tt_study *s, const double *values, char *buf,
                             size_t len);
+
+/*
+ * The inverse of tt_study_params_json: values[i] for space[i] from the
+ * JSON object text (a number; for a choice, its word, number or
+ * true/false, as the index; null as NaN, which tt_study_apply rejects).
+ * TT_EINPUT, naming the key, when the text is not a flat JSON object, a
+ * [space] entry is missing, a key is not in [space], or a value is not one
+ * the entry can hold.  Numbers are not checked against the bounds:
+ * tt_study_apply does that.
+ */
+int tt_study_params_parse(const tt_study *s, const char *json, double *values,
+                          tt_err *err);
+
+/*
+ * The study's fingerprint: canonical text of every setting that decides
+ * what a stored result means, one "[section] key = value" line each, so
+ * that a database can refuse a study file changed since it was made.  In:
+ * every [space] entry and their order, [model], [data] (a data directory
+ * by its real path), every [train] setting as it applies (defaults
+ * included), [fidelity], [study] seed, [scheduler] kind, mode and
+ * sampler.  Out, free to change between runs: [study] name, db, workers,
+ * budget and checkpoint_every, [scheduler] max_trials, [train] threads,
+ * backend and test.  The first line names the format's version.  Returns
+ * a malloc'd string, NULL when out of memory.
+ */
+char *tt_study_fingerprint(const tt_study *s);
+/*
+ * Compare two fingerprints: 0 when they agree, else the number of
+ * settings that differ, described in out as
+ *     "[space] lr: was log-float 0.0001 0.1, now log-float 0.001 0.1; ..."
+ * (cut to len bytes with "and N more").  -1 when was is not a fingerprint
+ * of this version (then it cannot be compared: use the stored study
+ * text).
+ */
+int tt_study_fingerprint_diff(const char *was, const char *now, char *out,
+                              size_t len);
 
 /* The sections and keys, with types, ranges and defaults, as the roff of
  * man/tunetop-study.5's KEYS section (the man page embeds this text). */

@@ -234,3 +234,124 @@ div=$(sql wild.db "SELECT count(*) FROM trials WHERE state = 'diverged'")
 fine=$(sql wild.db "SELECT count(*) FROM rungs WHERE val_acc IS NOT NULL")
 [ $rc -eq 0 ] && [ "$div" -ge 1 ] && [ "$fine" -ge 1 ] && ok diverged-trials-study-goes-on ||
 	fail diverged-trials-study-goes-on "exit $rc, $div of 4 trials diverged, $fine results: $(tail -2 wild.log)"
+
+# --- a study file changed since its database was made is refused -----------
+# The refusal names what changed, exits 2 and leaves the database and its
+# -wal byte for byte as they were (no -wal or -shm appears either); what
+# does not change a result's meaning may change.
+sums() { for f in "$@"; do [ -e "$f" ] && sha256sum "$f" || echo "none $f"; done; }
+sed -e 's/^name = small/name = fp\ndb = fp.db/' small.ini >fp.ini
+"$BIN" run --headless fp.ini >fp.log 2>&1 || fail fp-made "$(tail -2 fp.log)"
+fp=$(sql fp.db "SELECT fingerprint FROM studies")
+printf '%s\n' "$fp" | grep -qx '\[space\] lr = log-float 0.01 0.3' &&
+printf '%s\n' "$fp" | grep -qx '\[model\] spec = mlp:64,64' && ok fingerprint-stored ||
+	fail fingerprint-stored "$fp"
+refused() { # NAME SED-EXPRESSION EXPECTED-TEXT
+	sed -e "$2" fp.ini >fp2.ini
+	before=$(sums fp.db fp.db-wal fp.db-shm)
+	"$BIN" run --headless fp2.ini >fp2.out 2>&1; rc=$?
+	after=$(sums fp.db fp.db-wal fp.db-shm)
+	if [ $rc -eq 2 ] && grep -qF -- "$3" fp2.out && grep -q "changed since .*fp.db was made" fp2.out &&
+	   [ "$before" = "$after" ]; then ok "$1"; else
+		fail "$1" "exit $rc, files $( [ "$before" = "$after" ] && echo same || echo changed): $(head -c 400 fp2.out)"
+	fi
+}
+refused refuse-space 's/^lr = log-float 0.01 0.3/lr = log-float 0.001 0.3/' \
+	'[space] lr: was log-float 0.01 0.3, now log-float 0.001 0.3'
+refused refuse-space-added 's/^lr = log-float 0.01 0.3/&\nmomentum = float 0.5 0.9/' \
+	'[space] momentum: was none, now float 0.5 0.9'
+refused refuse-model 's/^spec = mlp:64,64/spec = mlp:32/' '[model] spec: was mlp:64,64, now mlp:32'
+refused refuse-data 's/^train_size = 4096/train_size = 2048/' '[data] train_size: was 4096, now 2048'
+refused refuse-train 's/^batch = 32/batch = 16/' '[train] batch: was 32, now 16'
+refused refuse-ladder 's/^epochs = 4/epochs = 2/' '[fidelity] epochs: was 4, now 2'
+refused refuse-seed 's/^seed = 5/seed = 6/' '[study] seed: was 5, now 6'
+# the explorer's path (tunetop STUDY.ini in a terminal: script(1) gives it
+# one) is refused the same way, before any screen
+sed -e 's/^spec = mlp:64,64/spec = mlp:32/' fp.ini >fp2.ini
+before=$(sums fp.db fp.db-wal fp.db-shm)
+TERM=xterm script -qec "'$BIN' fp2.ini" /dev/null >fp2.out 2>&1; rc=$?
+after=$(sums fp.db fp.db-wal fp.db-shm)
+[ $rc -eq 2 ] && grep -qF '[model] spec: was mlp:64,64, now mlp:32' fp2.out &&
+	[ "$before" = "$after" ] && ok refuse-explorer-path ||
+	fail refuse-explorer-path "exit $rc: $(head -c 300 fp2.out)"
+
+# a database left by kill -9, its -wal full of frames: refused, untouched
+sed -e 's/^name = crash/name = walfp/' crash.ini >walfp.ini
+"$BIN" run --headless walfp.ini >walfp.log 2>&1 &
+pid=$!
+n=0; while [ $n -lt 100 ]; do
+	[ "$(sql walfp.db 'SELECT count(*) FROM rungs' 2>/dev/null)" -ge 1 ] 2>/dev/null && break
+	sleep 0.1; n=$((n + 1))
+done
+kill -9 $pid 2>/dev/null; wait $pid 2>/dev/null
+if [ -s walfp.db-wal ]; then
+	sed -e 's/^momentum = float 0.5 0.95/momentum = float 0.5 0.9/' walfp.ini >walfp2.ini
+	sed -i -e 's/^name = walfp/name = walfp\ndb = walfp.db/' walfp2.ini
+	before=$(sums walfp.db walfp.db-wal)
+	"$BIN" run --headless walfp2.ini >walfp2.out 2>&1; rc=$?
+	after=$(sums walfp.db walfp.db-wal)
+	[ $rc -eq 2 ] && grep -qF '[space] momentum: was float 0.5 0.95, now float 0.5 0.9' walfp2.out &&
+	[ "$before" = "$after" ] && ok refuse-after-crash-wal-untouched ||
+		fail refuse-after-crash-wal-untouched "exit $rc: $(head -c 300 walfp2.out)"
+else
+	fail refuse-after-crash-wal-untouched "no -wal left by kill -9 to test with"
+fi
+
+# a database made before fingerprints (schema 3): checked against the study
+# text it stored, not migrated when refused, given the fingerprint when not
+cp fp.db old.db
+python3 - old.db <<'PY'
+import sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute("ALTER TABLE studies DROP COLUMN fingerprint")
+c.execute("PRAGMA user_version = 3")
+c.commit()
+PY
+sed -e 's/^db = fp.db/db = old.db/' -e 's/^spec = mlp:64,64/spec = mlp:32/' fp.ini >old2.ini
+before=$(sums old.db old.db-wal old.db-shm)
+"$BIN" run --headless old2.ini >old2.out 2>&1; rc=$?
+after=$(sums old.db old.db-wal old.db-shm)
+[ $rc -eq 2 ] && grep -qF '[model] spec: was mlp:64,64, now mlp:32' old2.out && [ "$before" = "$after" ] &&
+	[ "$(sql old.db 'PRAGMA user_version')" = 3 ] && ok refuse-old-schema-untouched ||
+	fail refuse-old-schema-untouched "exit $rc: $(head -c 300 old2.out)"
+sed -e 's/^db = fp.db/db = old.db/' fp.ini >old3.ini
+"$BIN" run --headless old3.ini >old3.out 2>&1; rc=$?
+[ $rc -eq 0 ] && [ "$(sql old.db 'PRAGMA user_version')" = 4 ] &&
+	[ "$(sql old.db 'SELECT fingerprint IS NOT NULL FROM studies')" = 1 ] &&
+	ok old-schema-migrated-and-fingerprinted ||
+	fail old-schema-migrated-and-fingerprinted "exit $rc: $(tail -2 old3.out)"
+
+# free to change: workers, budget, checkpoints, max_trials, threads
+sed -e 's/^seed = 5/seed = 5\nworkers = 2\ncheckpoint_every = 7\nbudget = 100/' \
+    -e 's/^max_trials = 4/max_trials = 5/' -e 's/^threads = 1/threads = 2/' fp.ini >fp3.ini
+"$BIN" run --headless fp3.ini >fp3.out 2>&1; rc=$?
+[ $rc -eq 0 ] && grep -q "resuming: 4 trials" fp3.out &&
+	[ "$(sql fp.db 'SELECT count(*) FROM trials')" = 5 ] && ok free-changes-allowed ||
+	fail free-changes-allowed "exit $rc: $(tail -3 fp3.out)"
+
+# --- a resumed study reads each trial's parameters from trials.params --------
+# A trial the scheduler left at rung 0 gets another batch size in the
+# database, is promoted by hand, and its next rung runs with the stored
+# batch: steps per epoch say which (4096 examples: 128 steps at 32, 64 at
+# 64); the sampler would have redrawn the other one.
+sed -e 's/^name = small/name = pdb/' -e 's/^lr = log-float 0.01 0.3/&\nbatch = choice 32,64/' \
+    -e '/^batch = 32/d' -e 's/^epochs = 4/epochs = 1/' small.ini >pdb.ini
+"$BIN" run --headless pdb.ini >pdb.log 2>&1
+lone=$(sql pdb.db "SELECT trial_id FROM rungs GROUP BY trial_id HAVING max(rung) = 0 ORDER BY 1 LIMIT 1")
+was=$(python3 - pdb.db "$lone" <<'PY'
+import json, sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+p = json.loads(c.execute("SELECT params FROM trials WHERE id = ?", (sys.argv[2],)).fetchone()[0])
+was = p["batch"]
+p["batch"] = 96 - was
+c.execute("UPDATE trials SET params = ? WHERE id = ?", (json.dumps(p), sys.argv[2]))
+c.commit()
+print(was)
+PY
+)
+"$BIN" cmd pdb.db promote "$lone" >/dev/null 2>&1
+"$BIN" run --headless pdb.ini >>pdb.log 2>&1; rc=$?
+steps=$(sql pdb.db "SELECT max(step) FROM metrics WHERE trial_id = $lone AND rung = 1")
+now=$((96 - was))
+[ $rc -eq 0 ] && [ -n "$lone" ] && [ "$steps" = $((4096 / now)) ] && ok params-read-from-db ||
+	fail params-read-from-db "exit $rc, trial '$lone' batch $was -> $now: $steps steps at rung 1"

@@ -676,6 +676,93 @@ static void check_v1_data(db_conn *c)
 	free(r);
 }
 
+
+/* The study's fingerprint: stored, read, absent in older schemas; and the
+ * read-only look at a database as it is (DB_AS_IS), which neither
+ * migrates it nor leaves a -wal or -shm file behind. */
+static int exists(const char *path, const char *suffix)
+{
+	char p[600];
+	snprintf(p, sizeof p, "%s%s", path, suffix);
+	return access(p, F_OK) == 0;
+}
+
+static void test_fingerprint(void)
+{
+	tt_err err = {0};
+	char path[128];
+	db_conn *c = NULL;
+	char *fp = NULL;
+	int64_t id;
+
+	tpath(path, sizeof path, "fp.db");
+	rm_db(path);
+	OK(db_open(path, DB_CREATE, &c, &err));
+	FAILS(db_study_fingerprint(c, &fp, &err), TT_EINPUT, "holds no study");
+	OK(db_study_ensure(c, "s", "cfg", 1, &id, &err));
+	OK(db_study_fingerprint(c, &fp, &err));
+	CHECK(fp == NULL, "a new study has a fingerprint already");
+	OK(db_study_set_fingerprint(c, id, "tunetop study fingerprint 1\n[x] y = 1\n", &err));
+	OK(db_study_fingerprint(c, &fp, &err));
+	CHECK(fp && strcmp(fp, "tunetop study fingerprint 1\n[x] y = 1\n") == 0, "read '%s'",
+	      fp ? fp : "(null)");
+	free(fp);
+	FAILS(db_study_set_fingerprint(c, id + 7, "x", &err), TT_EINPUT, "no study");
+	db_close(c);
+	CHECK(!exists(path, "-wal") && !exists(path, "-shm"), "-wal left by a clean close");
+
+	/* a look as it is: the fingerprint, and no file appears */
+	c = NULL;
+	OK(db_open(path, DB_READONLY | DB_AS_IS, &c, &err));
+	fp = NULL;
+	OK(db_study_fingerprint(c, &fp, &err));
+	CHECK(fp && strstr(fp, "[x] y = 1"), "as-is read '%s'", fp ? fp : "(null)");
+	free(fp);
+	FAILS(db_study_set_fingerprint(c, id, "x", &err), TT_EINPUT, "read-only");
+	db_close(c);
+	CHECK(!exists(path, "-wal") && !exists(path, "-shm"),
+	      "a look as it is left a -wal or -shm file");
+
+	/* an empty file (a creation cut short) looked at as it is: no study */
+	tpath(path, sizeof path, "fp0.db");
+	rm_db(path);
+	FILE *f = fopen(path, "w");
+	if (f)
+		fclose(f);
+	c = NULL;
+	FAILS(db_open(path, DB_READONLY, &c, &err), TT_EINPUT, "empty file");
+	c = NULL;
+	OK(db_open(path, DB_READONLY | DB_AS_IS, &c, &err));
+	fp = NULL;
+	FAILS(db_study_fingerprint(c, &fp, &err), TT_EINPUT, "holds no study");
+	db_close(c);
+
+	/* schema 1: read as it is, no fingerprint, not migrated */
+	tpath(path, sizeof path, "fp1.db");
+	make_v1(path);
+	c = NULL;
+	OK(db_open(path, DB_READONLY | DB_AS_IS, &c, &err));
+	db_study s;
+	OK(db_study_get(c, &s, &err));
+	CHECK(s.config && strcmp(s.config, "cfg") == 0, "schema 1 study");
+	free(s.config);
+	fp = (char *)"junk";
+	OK(db_study_fingerprint(c, &fp, &err));
+	CHECK(fp == NULL, "schema 1 has a fingerprint");
+	db_close(c);
+	CHECK(raw_int(path, "PRAGMA user_version") == 1, "schema 1 migrated by a look");
+	/* migrated: the column is there, empty, until the runner fills it */
+	c = NULL;
+	OK(db_open(path, 0, &c, &err));
+	fp = NULL;
+	OK(db_study_fingerprint(c, &fp, &err));
+	CHECK(fp == NULL, "a migrated study has a fingerprint");
+	OK(db_study_set_fingerprint(c, 1, "f", &err));
+	db_close(c);
+	CHECK(raw_int(path, "SELECT count(*) FROM studies WHERE fingerprint = 'f'") == 1,
+	      "fingerprint not stored after migrating");
+}
+
 static void test_migrate(void)
 {
 	tt_err err = {0};
@@ -1524,6 +1611,7 @@ int main(void)
 	TT_RUN(test_schema);
 	TT_RUN(test_roundtrip);
 	TT_RUN(test_migrate);
+	TT_RUN(test_fingerprint);
 	TT_RUN(test_faults);
 	TT_RUN(test_concurrency);
 	TT_RUN(test_polling);

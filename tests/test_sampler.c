@@ -1,6 +1,9 @@
 /*
  * test_sampler.c — engine/sampler.c: determinism, the unit interval,
- * Halton's even spread against random's, and the maps to parameter values.
+ * Halton's even spread against random's, the maps to parameter values,
+ * and samplers as a table (ask, created, tell): the built-in entries, and
+ * a learning sampler (tests/toy_sampler.h) whose state a resume rebuilds
+ * by restoring the trials and re-telling the results.
  */
 #include <math.h>
 #include <stdint.h>
@@ -9,6 +12,7 @@
 
 #include "sampler.h"
 #include "test.h"
+#include "toy_sampler.h"
 
 static const int kinds[2] = { TT_SAMP_RANDOM, TT_SAMP_HALTON };
 static const char *kind_name[2] = { "random", "halton" };
@@ -365,6 +369,241 @@ static void test_map_invalid(void)
 		      bad[i].what);
 }
 
+
+/* ---- samplers as a table -------------------------------------------------- */
+
+static const char study_text[] =
+	"[study]\nseed = 11\n[data]\nsource = synthetic\n[model]\nspec = mlp:8\n"
+	"[space]\nlr = log-float 0.001 0.5\nmomentum = float 0.5 0.95\n"
+	"optimizer = choice sgd,adamw\nbatch = int 16 64\n";
+
+static int load_study(tt_study *st)
+{
+	tt_err e = { 0 };
+	int rc = tt_study_parse("t.ini", study_text, st, &e);
+	CHECK(rc == TT_OK, "%s", e.msg);
+	return rc;
+}
+
+static void test_table(void)
+{
+	CHECK(tt_sampler_find("halton") == &tt_sampler_halton, "halton not found");
+	CHECK(tt_sampler_find("random") == &tt_sampler_random, "random not found");
+	CHECK(tt_sampler_find("sobol") == NULL && tt_sampler_index("sobol") == -1,
+	      "an unknown sampler found");
+	CHECK(tt_sampler_nth(TT_SAMP_RANDOM) == &tt_sampler_random &&
+	      tt_sampler_nth(TT_SAMP_HALTON) == &tt_sampler_halton && !tt_sampler_nth(99),
+	      "the first entries do not follow enum tt_sampler_kind");
+	CHECK(strcmp(tt_sampler_names(), "random, halton") == 0, "names '%s'",
+	      tt_sampler_names());
+	tt_study st;
+	if (load_study(&st))
+		return;
+	CHECK(st.sampler == TT_SAMP_HALTON && strcmp(st.sampler_name, "halton") == 0,
+	      "the default sampler is %d '%s'", st.sampler, st.sampler_name);
+	/* a table without ask is refused, and closing it twice is fine */
+	tt_sampler_ops bad = tt_sampler_random;
+	bad.ask = NULL;
+	tt_sampler_inst s;
+	tt_err e = { 0 };
+	CHECK(tt_sampler_open(&s, &bad, &st, &e) == TT_EINPUT && strstr(e.msg, "ask"),
+	      "a table without ask: '%s'", e.msg);
+	tt_sampler_close(&s);
+	tt_sampler_close(&s);
+	tt_study_free(&st);
+}
+
+/* random and halton through the table are their point streams, mapped;
+ * creating k trials again then asking is skipping k points then drawing. */
+static void test_builtin_ask_created(void)
+{
+	tt_study st;
+	if (load_study(&st))
+		return;
+	for (int k = 0; k < 2; k++) {
+		tt_sampler_inst s, r;
+		tt_sampler pts;
+		tt_err e = { 0 };
+		CHECK(tt_sampler_open(&s, tt_sampler_nth(kinds[k]), &st, &e) == TT_OK, "%s",
+		      e.msg);
+		CHECK(tt_sampler_open(&r, tt_sampler_nth(kinds[k]), &st, &e) == TT_OK, "%s",
+		      e.msg);
+		tt_sampler_init(&pts, kinds[k], st.nspace, st.seed, NULL);
+		int same = 1;
+		tt_sampler_proposal p, q;
+		for (int i = 0; i < 20; i++) {
+			double u[TT_SAMPLER_DIM_MAX];
+			tt_sampler_ask(&s, i, NULL, &p, &e);
+			tt_sampler_next(&pts, u);
+			for (int j = 0; j < st.nspace; j++)
+				same &= p.kind == TT_SAMPLER_NEW &&
+				        p.values[j] == tt_sampler_map(&st.space[j], u[j]);
+			tt_sampler_created(&s, i, p.values, &e);
+			/* values are what a resume reads back: they must not matter */
+			double junk[TT_SPACE_MAX] = { 0 };
+			tt_sampler_created(&r, i, junk, &e);
+		}
+		tt_sampler_ask(&s, 20, NULL, &p, &e);
+		tt_sampler_ask(&r, 20, NULL, &q, &e);
+		CHECK(same, "%s: ask is not the mapped point stream", kind_name[k]);
+		CHECK(memcmp(p.values, q.values, sizeof p.values) == 0 && r.ntrials == 20,
+		      "%s: 20 trials created again then ask differs from 20 asks then ask",
+		      kind_name[k]);
+		/* ask takes nothing: asking again proposes the same */
+		tt_sampler_ask(&r, 20, NULL, &q, &e);
+		CHECK(memcmp(p.values, q.values, sizeof p.values) == 0,
+		      "%s: a second ask proposes otherwise", kind_name[k]);
+		/* random and halton need no results: tell is optional */
+		tt_sampler_result res = { .index = 3, .id = 4, .values = p.values, .val_acc = 0.5 };
+		CHECK(tt_sampler_tell(&s, &res, NULL, &e) == TT_OK, "tell: %s", e.msg);
+		tt_sampler_close(&s);
+		tt_sampler_close(&r);
+	}
+	tt_study_free(&st);
+}
+
+/* A fake checkpoint store: the blob of (trial, rung) is a few bytes made
+ * from both, none for rung 2. */
+static int fake_checkpoint(void *ud, int64_t trial, int rung, long *step, void **blob,
+                           size_t *len, tt_err *err)
+{
+	(void)err;
+	++*(int *)ud;
+	*blob = NULL, *len = 0, *step = -1;
+	if (rung == 2)
+		return TT_OK;
+	unsigned char *b = malloc(16);
+	if (!b)
+		return TT_ERUNTIME;
+	for (int i = 0; i < 16; i++)
+		b[i] = (unsigned char)(trial * 37 + rung * 11 + i);
+	*blob = b, *len = 16, *step = 100 * rung;
+	return TT_OK;
+}
+
+typedef struct told {
+	int index, rung;
+	double acc;
+} told;
+
+/*
+ * Run the toy: create `restored` trials with the values in v (a resume),
+ * then interleave asks and tells as `script` says ('a': ask for the next
+ * trial and create it, as the runner does; 't': tell the next result of
+ * `res`), then ask once more into *next.  Asked values are written to v.
+ */
+static void toy_run(const tt_study *st, int restored, double (*v)[TT_SPACE_MAX],
+                    const char *script, const told *res, const tt_sampler_io *io,
+                    tt_sampler_proposal *next)
+{
+	tt_sampler_inst s;
+	tt_err e = { 0 };
+	int rc = tt_sampler_open(&s, &toy_sampler, st, &e);
+	CHECK(rc == TT_OK, "%s", e.msg);
+	if (rc)
+		return;
+	for (int i = 0; i < restored; i++)
+		tt_sampler_created(&s, i, v[i], &e);
+	int r = 0;
+	for (const char *c = script; *c; c++) {
+		if (*c == 'a') {
+			tt_sampler_proposal p;
+			tt_sampler_ask(&s, s.ntrials, io, &p, &e);
+			memcpy(v[s.ntrials], p.values, sizeof p.values);
+			tt_sampler_created(&s, s.ntrials, p.values, &e);
+		} else {
+			const told *t = &res[r++];
+			tt_sampler_result x = { .index = t->index, .id = 100 + t->index,
+			                        .values = v[t->index], .rung = t->rung,
+			                        .val_acc = t->acc, .val_loss = 1 - t->acc };
+			rc = tt_sampler_tell(&s, &x, io, &e);
+			CHECK(rc == TT_OK, "tell: %s", e.msg);
+		}
+	}
+	tt_sampler_ask(&s, s.ntrials, io, next, &e);
+	tt_sampler_close(&s);
+}
+
+/*
+ * The resume contract with a sampler that learns: a live run asks and
+ * tells interleaved; a resume creates again the trials it created (their
+ * stored values) and re-tells every result in the order it was stored; the next
+ * proposal is the same.  Then what the contract excludes shows it is not
+ * luck: results told in another order, a result missing, other stored
+ * values, or no checkpoints each give another proposal.
+ */
+static void test_toy_retell(void)
+{
+	tt_study st;
+	if (load_study(&st))
+		return;
+	int fetched = 0;
+	tt_sampler_io io = { &fetched, fake_checkpoint };
+	static const told res[] = {
+		{ 0, 0, 0.41 }, { 1, 0, 0.62 }, { 0, 1, 0.55 }, { 2, 0, 0.30 },
+		{ 1, 1, 0.71 }, { 3, 0, NAN }, { 1, 2, 0.74 },
+	};
+	double live[8][TT_SPACE_MAX], v[8][TT_SPACE_MAX];
+	tt_sampler_proposal want, got;
+	toy_run(&st, 0, live, "aatttattatt", res, &io, &want);
+	CHECK(fetched == 7, "the toy read %d checkpoints for 7 results", fetched);
+
+	memcpy(v, live, sizeof v);
+	toy_run(&st, 4, v, "ttttttt", res, &io, &got);
+	CHECK(memcmp(want.values, got.values, sizeof want.values) == 0,
+	      "re-told in order: next lr %.17g, live %.17g", got.values[0], want.values[0]);
+
+	told swapped[7];
+	memcpy(swapped, res, sizeof swapped);
+	swapped[1] = res[2], swapped[2] = res[1];
+	toy_run(&st, 4, v, "ttttttt", swapped, &io, &got);
+	CHECK(memcmp(want.values, got.values, sizeof want.values) != 0,
+	      "results re-told in another order give the same proposal");
+	toy_run(&st, 4, v, "tttttt", res, &io, &got);
+	CHECK(memcmp(want.values, got.values, sizeof want.values) != 0,
+	      "a result left out gives the same proposal");
+	v[2][0] *= 1.5;
+	toy_run(&st, 4, v, "ttttttt", res, &io, &got);
+	CHECK(memcmp(want.values, got.values, sizeof want.values) != 0,
+	      "other stored values give the same proposal");
+	memcpy(v, live, sizeof v);
+	toy_run(&st, 4, v, "ttttttt", res, NULL, &got);
+	CHECK(memcmp(want.values, got.values, sizeof want.values) != 0,
+	      "results without their checkpoints give the same proposal");
+	tt_study_free(&st);
+}
+
+/* An answer other than a new configuration: the runner acts on it (none
+ * does yet); it is no trial. */
+static int cont_ask(void *state, int index, const tt_sampler_io *io,
+                    tt_sampler_proposal *out, tt_err *err)
+{
+	(void)state, (void)io, (void)err;
+	out->kind = TT_SAMPLER_CONTINUE;
+	out->index = index - 1;
+	return TT_OK;
+}
+
+static void test_continue_answer(void)
+{
+	tt_study st;
+	if (load_study(&st))
+		return;
+	tt_sampler_ops ops = tt_sampler_random;
+	ops.ask = cont_ask;
+	tt_sampler_inst s;
+	tt_sampler_proposal p;
+	tt_err e = { 0 };
+	double v[TT_SPACE_MAX] = { 0 };
+	CHECK(tt_sampler_open(&s, &ops, &st, &e) == TT_OK, "%s", e.msg);
+	tt_sampler_created(&s, 0, v, &e);
+	CHECK(tt_sampler_ask(&s, 1, NULL, &p, &e) == TT_OK && p.kind == TT_SAMPLER_CONTINUE &&
+	      p.index == 0 && s.ntrials == 1, "continue: kind %d index %d trials %d", p.kind,
+	      p.index, s.ntrials);
+	tt_sampler_close(&s);
+	tt_study_free(&st);
+}
+
 int main(void)
 {
 	TT_RUN(test_init_errors);
@@ -381,5 +620,9 @@ int main(void)
 	TT_RUN(test_map_logint);
 	TT_RUN(test_map_choice);
 	TT_RUN(test_map_invalid);
+	TT_RUN(test_table);
+	TT_RUN(test_builtin_ask_created);
+	TT_RUN(test_toy_retell);
+	TT_RUN(test_continue_answer);
 	TT_EXIT();
 }

@@ -377,7 +377,8 @@ static const bad_case bad_cases[] = {
 	{ "unknown mode", "[scheduler]\nmode = resume\n", "bad.ini:2: [scheduler] mode: ",
 	  { "expected one of restart|continue" } },
 	{ "unknown sampler", "[scheduler]\nsampler = sobol\n",
-	  "bad.ini:2: [scheduler] sampler: ", { "expected one of random|halton" } },
+	  "bad.ini:2: [scheduler] sampler: ",
+	  { "expected one of the samplers built in: random, halton" } },
 	{ "bad model spec", "[model]\nspec = mlp:abc\n", "bad.ini:2: [model] spec: ",
 	  { "found 'mlp:abc', expected a model spec", "expected a number at 'abc'" } },
 	{ "unknown model", "[model]\nspec = vit:4\n", "bad.ini:2: [model] spec: ",
@@ -684,7 +685,7 @@ static void params_json(void)
 	char buf[512];
 	double v[7] = { 0.0123456789, 63.6, 7.4, 1, 0, 1, 0.5 };
 	static const char want[] =
-		"{\"lr\":0.0123457,\"batch\":64,\"warmup\":7,\"optimizer\":\"adamw\","
+		"{\"lr\":0.012345679,\"batch\":64,\"warmup\":7,\"optimizer\":\"adamw\","
 		"\"nesterov\":false,\"weight-decay\":0.0001,\"momentum\":0.5}";
 	size_t n = tt_study_params_json(&s, v, buf, sizeof buf);
 	CHECK(strcmp(buf, want) == 0, "got %s", buf);
@@ -705,6 +706,172 @@ static void params_json(void)
 	                  "\"nesterov\":true,\"weight-decay\":0,\"momentum\":0}") == 0,
 	      "got %s", buf);
 	tt_study_free(&s);
+}
+
+
+/* JSON and back: every value reads back as what the trial trains with. */
+static void params_parse(void)
+{
+	tt_study s;
+	tt_err e = {0};
+	int rc = tt_study_parse("a.ini", apply_text, &s, &e);
+	CHECK(rc == TT_OK, "%s", e.msg);
+	if (rc)
+		return;
+	char buf[512];
+	double v[7] = { 0.0123456789, 63.6, 7.4, 1, 0, 2, 0.987654321 }, w[7];
+	tt_train_config a, b;
+	tt_study_params_json(&s, v, buf, sizeof buf);
+	rc = tt_study_params_parse(&s, buf, w, &e);
+	CHECK(rc == TT_OK, "%s: %s", buf, e.msg);
+	CHECK(tt_study_apply(&s, v, &a, &e) == TT_OK && tt_study_apply(&s, w, &b, &e) == TT_OK,
+	      "%s", e.msg);
+	CHECK(a.opt.lr == b.opt.lr && a.opt.momentum == b.opt.momentum &&
+	      a.batch == b.batch && a.opt.warmup == b.opt.warmup &&
+	      a.opt.kind == b.opt.kind && a.opt.nesterov == b.opt.nesterov &&
+	      a.opt.weight_decay == b.opt.weight_decay,
+	      "%s trains otherwise than the values it was written from", buf);
+	CHECK(w[1] == 64 && w[3] == 1 && w[4] == 0 && w[5] == 2, "read back %g %g %g %g",
+	      w[1], w[3], w[4], w[5]);
+	/* the values read back write the same text: a fixed point */
+	char again[512];
+	tt_study_params_json(&s, w, again, sizeof again);
+	CHECK(strcmp(buf, again) == 0, "%s, then %s", buf, again);
+
+	/* a database written before exact numbers: 6 digits, still read */
+	rc = tt_study_params_parse(&s, "{\"lr\":0.0123457,\"batch\":64,\"warmup\":7,"
+	                           "\"optimizer\":\"adamw\",\"nesterov\":true,"
+	                           "\"weight-decay\":0.001,\"momentum\":0.5}", w, &e);
+	CHECK(rc == TT_OK && w[0] == 0.0123457 && w[4] == 1 && w[5] == 2, "%s", e.msg);
+	rc = tt_study_params_parse(&s, " { \"lr\" : null , \"batch\":64,\"warmup\":7,"
+	                           "\"optimizer\":\"sgd\",\"nesterov\":false,"
+	                           "\"weight-decay\":0,\"momentum\":0.5 } ", w, &e);
+	CHECK(rc == TT_OK && isnan(w[0]) && w[3] == 0 && w[5] == 0, "null: %s", e.msg);
+
+	static const struct { const char *json, *has; } bad[] = {
+		{ "[1]", "expected a JSON object" },
+		{ "{\"lr\":0.01}", "expected a value for [space] batch" },
+		{ "{\"lr\":0.01,\"batch\":64,\"warmup\":7,\"optimizer\":\"sgd\","
+		  "\"nesterov\":false,\"weight-decay\":0,\"momentum\":0.5,\"gamma\":1}",
+		  "found key 'gamma'" },
+		{ "{\"lr\":\"fast\",\"batch\":64}", "[space] lr: found 'fast', expected a number" },
+		{ "{\"lr\":0.01,\"lr\":0.02}", "found 'lr' twice" },
+		{ "{\"optimizer\":\"lion\"}", "expected one of the choices of [space] optimizer" },
+		{ "{\"weight-decay\":0.5}", "[space] weight-decay: found '0.5'" },
+		{ "{\"lr\":0.01 \"batch\":64}", "expected ',' or '}'" },
+		{ "{\"lr\":0.01,\"batch\":64,\"warmup\":7,\"optimizer\":\"sgd\","
+		  "\"nesterov\":false,\"weight-decay\":0,\"momentum\":0.5} x",
+		  "expected nothing after" },
+		{ "{\"lr", "expected a quoted key" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		e.msg[0] = 0;
+		rc = tt_study_params_parse(&s, bad[i].json, w, &e);
+		CHECK(rc == TT_EINPUT && strstr(e.msg, bad[i].has), "%s: %d '%s'", bad[i].json,
+		      rc, e.msg);
+	}
+	tt_study_free(&s);
+}
+
+/* The fingerprint of text, compared with base's: the count of changes and
+ * the message. */
+static int fp_diff(const char *base, const char *text, char *what, size_t n)
+{
+	tt_study a, b;
+	tt_err e = {0};
+	int rc = tt_study_parse("f.ini", base, &a, &e);
+	CHECK(rc == TT_OK, "%s", e.msg);
+	if (rc)
+		return -9;
+	rc = tt_study_parse("f.ini", text, &b, &e);
+	CHECK(rc == TT_OK, "%s", e.msg);
+	if (rc) {
+		tt_study_free(&a);
+		return -9;
+	}
+	char *fa = tt_study_fingerprint(&a), *fb = tt_study_fingerprint(&b);
+	int d = tt_study_fingerprint_diff(fa, fb, what, n);
+	free(fa);
+	free(fb);
+	tt_study_free(&a);
+	tt_study_free(&b);
+	return d;
+}
+
+static void fingerprint(void)
+{
+	static const char base[] =
+		"[study]\nseed = 3\nworkers = 1\n[data]\nsource = synthetic\ntrain_size = 512\n"
+		"[model]\nspec = mlp:16\n[space]\nlr = log-float 0.001 0.1\n"
+		"momentum = float 0.5 0.9\n[scheduler]\nmax_trials = 4\n[train]\nbatch = 32\n";
+	static const struct {
+		const char *from, *to;  /* a line of base, and what it becomes */
+		int changes;
+		const char *has;
+	} cases[] = {
+		/* free to change */
+		{ "workers = 1", "workers = 4\nbudget = 3\ncheckpoint_every = 7\nname = other", 0,
+		  "" },
+		{ "max_trials = 4", "max_trials = 40", 0, "" },
+		{ "batch = 32", "batch = 32\nthreads = 1\ntest = on", 0, "" },
+		{ "seed = 3", "seed = 3 # a comment", 0, "" },
+		/* what results mean */
+		{ "lr = log-float 0.001 0.1", "lr = log-float 0.0001 0.1", 1,
+		  "[space] lr: was log-float 0.001 0.1, now log-float 0.0001 0.1" },
+		{ "spec = mlp:16", "spec = mlp:32", 1, "[model] spec: was mlp:16, now mlp:32" },
+		{ "train_size = 512", "train_size = 1024", 1,
+		  "[data] train_size: was 512, now 1024" },
+		{ "seed = 3", "seed = 4", 1, "[study] seed: was 3, now 4" },
+		{ "batch = 32", "batch = 64", 1, "[train] batch: was 32, now 64" },
+		{ "batch = 32", "batch = 32\noptimizer = adamw", 1,
+		  "[train] optimizer: was sgd, now adamw" },
+		{ "batch = 32", "batch = 32\nlr = 0.05", 0, "" }, /* lr is in [space] */
+		{ "max_trials = 4", "max_trials = 4\nsampler = random", 1,
+		  "[scheduler] sampler: was halton, now random" },
+		{ "max_trials = 4", "max_trials = 4\n[fidelity]\neta = 3", 1,
+		  "[fidelity] eta: was 2, now 3" },
+		{ "momentum = float 0.5 0.9", "momentum = float 0.5 0.9\nwarmup = int 0 9", 1,
+		  "[space] warmup: was none, now int 0 9" },
+		{ "momentum = float 0.5 0.9", "", 1, "[space] momentum: was float 0.5 0.9, now none" },
+		{ "lr = log-float 0.001 0.1\nmomentum = float 0.5 0.9",
+		  "momentum = float 0.5 0.9\nlr = log-float 0.001 0.1", 1,
+		  "[space] order: was lr,momentum, now momentum,lr" },
+		/* momentum in [space] overrides [train]: changing the latter is free */
+		{ "batch = 32", "batch = 32\nmomentum = 0.1", 0, "" },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char text[1024], what[400] = "";
+		const char *at = strstr(base, cases[i].from);
+		TT_ASSERT(at);
+		snprintf(text, sizeof text, "%.*s%s%s", (int)(at - base), base, cases[i].to,
+		         at + strlen(cases[i].from));
+		int d = fp_diff(base, text, what, sizeof what);
+		CHECK(d == cases[i].changes && strstr(what, cases[i].has),
+		      "'%s' -> '%s': %d changes, '%s'", cases[i].from, cases[i].to, d, what);
+	}
+	/* several at once, each named; a short buffer says how many more */
+	char what[400], small[80];
+	static const char many[] =
+		"[study]\nseed = 9\nworkers = 1\n[data]\nsource = synthetic\ntrain_size = 256\n"
+		"[model]\nspec = mlp:8\n[space]\nlr = log-float 0.01 0.1\n"
+		"momentum = float 0.5 0.9\n[scheduler]\nmax_trials = 4\n[train]\nbatch = 16\n";
+	int d = fp_diff(base, many, what, sizeof what);
+	CHECK(d == 5 && strstr(what, "[study] seed") && strstr(what, "[model] spec") &&
+	      strstr(what, "[space] lr") && strstr(what, "[train] batch") &&
+	      strstr(what, "[data] train_size"), "%d: %s", d, what);
+	d = fp_diff(base, many, small, sizeof small);
+	CHECK(d == 5 && strstr(small, "more") && strlen(small) < sizeof small, "%d: %s", d,
+	      small);
+	/* lr that follows the optimizer is not the same as its value set */
+	static const char nolr[] =
+		"[model]\nspec = mlp:16\n[space]\nmomentum = float 0.5 0.9\n";
+	static const char lr05[] =
+		"[model]\nspec = mlp:16\n[space]\nmomentum = float 0.5 0.9\n[train]\nlr = 0.05\n";
+	d = fp_diff(nolr, lr05, what, sizeof what);
+	CHECK(d == 1 && strstr(what, "[train] lr: was follows the optimizer, now 0.05"),
+	      "%d: %s", d, what);
+	CHECK(tt_study_fingerprint_diff("tunetop study fingerprint 0\n", "tunetop study "
+	      "fingerprint 1\n", what, sizeof what) == -1, "another version compared");
 }
 
 /* ---- the man pages ------------------------------------------------------ */
@@ -1099,6 +1266,8 @@ int main(void)
 	TT_RUN(load);
 	TT_RUN(apply);
 	TT_RUN(params_json);
+	TT_RUN(params_parse);
+	TT_RUN(fingerprint);
 	TT_RUN(man_keys);
 	TT_RUN(man_example);
 	TT_RUN(train_names);

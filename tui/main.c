@@ -706,19 +706,15 @@ static int explore_study(const char *path, const ex_flags *f, ui_theme *theme,
 		fprintf(stderr, "tunetop: %s\n", err.msg);
 		return rc == TT_EINPUT ? 2 : 1;
 	}
-	/* the database and its study row exist before the explorer opens
-	 * them; the engine finds the same row */
-	db_conn *db = NULL;
-	int64_t sid;
-	if ((rc = db_open(st.db, DB_CREATE, &db, &err)) ||
-	    (rc = db_study_ensure(db, st.name, st.text, st.seed, &sid, &err))) {
-		db_close(db);
+	/* the study file is checked against its database, and the database
+	 * and its study row exist before the explorer opens them; the engine
+	 * finds the same row */
+	if ((rc = tt_runner_prepare(&st, &err))) {
 		ui_theme_free(theme);
 		tt_study_free(&st);
 		fprintf(stderr, "tunetop: %s\n", err.msg);
 		return rc == TT_EINPUT ? 2 : 1;
 	}
-	db_close(db);
 	char logpath[600];
 	size_t n = strlen(st.db);
 	snprintf(logpath, sizeof logpath, "%.*s.log",

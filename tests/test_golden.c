@@ -95,9 +95,12 @@ static int on_checkpoint(void *ud, long step, const void *blob, size_t len)
 }
 
 /* Each report: how many gates are on and the sum of the probabilities. */
-static void on_gates(void *ud, long step, int n, const tt_gate_row *rows)
+static void on_report(void *ud, const tt_method_report *rep)
 {
 	watch *w = ud;
+	long step = rep->step;
+	int n = rep->nrows;
+	const tt_gate_row *rows = rep->rows;
 	int on = 0;
 	double sum = 0;
 	for (int i = 0; i < n; i++) {
@@ -366,7 +369,7 @@ static void run_case(const char *name, const tt_train_config *c0, const void *bl
 	tt_train_hooks h = { .ud = &w, .on_step = on_step, .on_epoch = on_epoch,
 	                     .checkpoint_every = keep_at > 0 ? 1 : 0,
 	                     .on_checkpoint = keep_at > 0 ? on_checkpoint : NULL,
-	                     .gates_every = 8, .on_gates = on_gates };
+	                     .report_every = 8, .on_report = on_report };
 	tt_train_result res;
 	int rc = tt_train_run(&c, &d, &h, &res, &err);
 	CHECK(rc == TT_OK, "%s: %s", name, err.msg);

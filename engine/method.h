@@ -42,7 +42,9 @@ typedef struct tt_method_run {
 	const tt_train_config *c;
 	const tt_train_data *d;    /* train, val (and test) sets */
 	tt_model *m;
-	const tt_optim_config *opt;/* the run's optimizer, total_steps set */
+	tt_optim_config *opt;      /* the run's optimizer, total_steps set; a
+	                            * method that learns its hyperparameters
+	                            * (EvoGrad) changes them here */
 	long step;                 /* steps finished; from after_step on, this
 	                            * step counts */
 	long total;                /* the step the run ends at */

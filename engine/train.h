@@ -150,10 +150,10 @@ typedef struct tt_train_hooks {
 	 * sections: the core one with the parameters, batch-norm statistics,
 	 * optimizer state, step, data order and random streams, and one per
 	 * method that keeps state; see ckpt.h), every checkpoint_every steps
-	 * (0: never) and once at the
-	 * end of the run, also when on_step stopped it early.  The blob is
-	 * valid during the call only.  A non-zero return is a storage failure:
-	 * the run stops with TT_ERUNTIME.
+	 * (0: never) and once at the end of the run, also when on_step
+	 * stopped it early.  The blob is valid during the call only.  A
+	 * non-zero return is a storage failure: the run stops with
+	 * TT_ERUNTIME.
 	 */
 	long checkpoint_every;
 	int (*on_checkpoint)(void *ud, long step, const void *blob, size_t len);

@@ -40,6 +40,7 @@
 
 #include "clock.h"
 #include "db.h"
+#include "method.h"
 #include "rank.h"
 #include "sampler.h"
 #include "sanitize.h"
@@ -47,8 +48,9 @@
 #include "train.h"
 
 #define METRIC_BATCH 64
-/* Gate probabilities go to the masks table every this many metric rows. */
-#define GATES_PER_METRICS 5
+/* Methods report (gate probabilities to the masks table) every this many
+ * metric rows. */
+#define REPORTS_PER_METRICS 5
 
 typedef struct job_slot {
 	volatile int stop;        /* 1 kill, 2 pause, 3 shutdown */
@@ -239,14 +241,14 @@ static int on_checkpoint(void *ud, long step, const void *blob, size_t len)
 	return 0;
 }
 
-/* The gates' probabilities (and at the end the final masks) replace the
- * trial's rows of the masks table, so the explorer's mask pane moves as
- * they learn.  Metrics go first, so the pane never runs ahead of the
- * curves. */
-static void on_gates(void *ud, long step, int n, const tt_gate_row *rows)
+/* What a method reports as it runs (method.h): rows for the masks table
+ * (the gates' probabilities, and at the end the final masks) replace the
+ * trial's rows of that table, so the explorer's mask pane moves as they
+ * learn.  Metrics go first, so the pane never runs ahead of the curves. */
+static void on_report(void *ud, const tt_method_report *rep)
 {
 	job_ctx *j = ud;
-	(void)step;
+	int n = rep->nrows;
 	flush_metrics(j);
 	if (j->store_failed || n <= 0)
 		return;
@@ -256,8 +258,10 @@ static void on_gates(void *ud, long step, int n, const tt_gate_row *rows)
 		logf_(j->R, "trial %lld: masks not stored: out of memory", (long long)j->id);
 		return;
 	}
-	for (int i = 0; i < n; i++)
-		m[i] = (db_mask){ rows[i].stage, rows[i].unit, rows[i].prob, rows[i].on };
+	for (int i = 0; i < n; i++) {
+		const tt_gate_row *g = &rep->rows[i];
+		m[i] = (db_mask){ g->stage, g->unit, g->prob, g->on };
+	}
 	if (db_masks_put(j->db, j->id, m, n, &err)) {
 		logf_(j->R, "trial %lld: masks not stored: %s", (long long)j->id, err.msg);
 		j->store_failed = 1;
@@ -303,9 +307,11 @@ static int store_result(db_conn *db, int64_t id, int rung, const tt_rung_def *rd
 	db_rung row = { .trial = id, .rung = rung, .trainable = r->trainable,
 	                .epochs = rd->epochs, .val_loss = r->val_loss,
 	                .val_acc = r->val_acc, .seconds = r->seconds,
-	                .train_macs = r->train_macs * r->samples_per_s * r->seconds,
-	                .macs_kept = r->gates.on ? r->gates.macs_kept : 0,
-	                .params_kept = r->gates.on ? r->gates.params_kept : 0 };
+	                .train_macs = r->train_macs * r->samples_per_s * r->seconds };
+	/* the rungs columns a method's result fills, by the name of its value
+	 * (method.h); 0 when no method of the run reports it */
+	tt_method_result_value(r, "macs_kept", &row.macs_kept);
+	tt_method_result_value(r, "params_kept", &row.params_kept);
 	/* every kind of the table: the per-stage ones per stage, the rest
 	 * (the workspace, scratch the model allocates once for all its
 	 * stages) as one row of the whole model */
@@ -418,9 +424,9 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	                                         st->checkpoint_every > 0 ?
 	                                         st->checkpoint_every : 100,
 	                     .on_checkpoint = on_checkpoint,
-	                     .gates_every = GATES_PER_METRICS *
-	                                    (R->o->metric_every > 0 ? R->o->metric_every : 20),
-	                     .on_gates = on_gates };
+	                     .report_every = REPORTS_PER_METRICS *
+	                                     (R->o->metric_every > 0 ? R->o->metric_every : 20),
+	                     .on_report = on_report };
 	tt_train_result r;
 	int rc = tt_train_run(&c, &R->data, &h, &r, &err);
 	flush_metrics(&j);

@@ -3,12 +3,17 @@
  *
  * Batches are assembled on the host (normalised, optionally augmented),
  * uploaded into the model's input buffers, and stepped through forward,
- * loss, backward and the optimizer.  Wall time counts training steps only;
+ * loss, backward and the optimizer, with the hooks of the run's training
+ * methods around them (method.h); the loop names no method.  Checkpoints
+ * are tagged sections (ckpt.h): the core one is written and read here,
+ * each method's by the method.  Wall time counts training steps only;
  * evaluation is reported but not charged to samples/s.
  */
 #include "train.h"
 
+#include "ckpt.h"
 #include "clock.h"
+#include "method.h"
 #include "trainopt.h"
 
 #include <math.h>
@@ -146,416 +151,150 @@ static void fill_result(const tt_train_config *c, tt_model *m, tt_train_result *
 	}
 }
 
-/* ---- gates ------------------------------------------------------------- */
+/* ---- a run ------------------------------------------------------------- */
 
-/* A gated run's working state (methods.md section 4). */
-typedef struct gate_run {
-	int on, n;
-	tt_gate_cost cost;
-	tt_gate_config cfg;      /* lam_on, lam_off resolved */
-	double wd;               /* the optimizer's own decay */
-	double *wsq, *wn, *ms0, *dcdt; /* per gate; ms0 the initial |W|^2/n */
-	int *layer;              /* per gate: the layer gate over it, -1 none */
-	tt_gate_row *rows;
-	tt_rng rng;
-	double macs_sum;         /* training MACs computed per example, summed
-	                          * over steps */
-} gate_run;
+/* One method the run uses (method.h): its table and its state. */
+typedef struct active {
+	const tt_method *m;
+	void *st;
+} active;
 
-static void gate_run_free(gate_run *g)
-{
-	free(g->wsq);
-	free(g->wn);
-	free(g->ms0);
-	free(g->dcdt);
-	free(g->layer);
-	free(g->rows);
-}
-
-static int gate_run_init(gate_run *g, tt_model *m, const tt_train_config *c)
-{
-	memset(g, 0, sizeof *g);
-	g->on = 1;
-	g->n = tt_model_gates(m);
-	tt_model_gate_desc(m, &g->cost);
-	g->cfg = c->gates;
-	g->wd = c->opt.weight_decay;
-	if (g->cfg.lam_on <= 0)
-		g->cfg.lam_on = g->wd;
-	if (g->cfg.lam_off <= 0)
-		g->cfg.lam_off = 10 * g->cfg.lam_on;
-	if (g->cfg.prune_every < 1)
-		g->cfg.prune_every = 1;
-	size_t n = (size_t)g->n + 1;
-	g->wsq = calloc(n, sizeof *g->wsq);
-	g->wn = calloc(n, sizeof *g->wn);
-	g->ms0 = calloc(n, sizeof *g->ms0);
-	g->dcdt = calloc(n, sizeof *g->dcdt);
-	g->layer = malloc(n * sizeof *g->layer);
-	g->rows = calloc(n, sizeof *g->rows);
-	if (!g->wsq || !g->wn || !g->ms0 || !g->dcdt || !g->layer || !g->rows)
-		return -1;
-	for (int i = 0; i < g->n; i++)
-		g->layer[i] = -1;
-	for (int k = 0; k < g->cost.ngroups; k++) {
-		const tt_gate_group *gr = &g->cost.group[k];
-		if (gr->kind != TT_GATE_LAYER)
-			continue;
-		for (int j = 0; j < g->cost.ngroups; j++) {
-			const tt_gate_group *u = &g->cost.group[j];
-			if (u->kind == TT_GATE_UNIT && u->stage == gr->stage)
-				for (int i = 0; i < u->count; i++)
-					g->layer[u->first + i] = gr->first;
-		}
-	}
-	int *st = malloc(n * sizeof *st), *un = malloc(n * sizeof *un);
-	if (!st || !un) {
-		free(st);
-		free(un);
-		return -1;
-	}
-	tt_model_gate_ids(m, st, un);
-	for (int i = 0; i < g->n; i++) {
-		g->rows[i].stage = st[i];
-		g->rows[i].unit = un[i];
-	}
-	free(st);
-	free(un);
-	/* the initial mean squares the pruning rule compares against */
-	tt_model_gate_wsq(m, g->wsq, g->wn);
-	for (int i = 0; i < g->n; i++)
-		g->ms0[i] = g->wn[i] > 0 ? g->wsq[i] / g->wn[i] : 0;
-	tt_rng_seed(&g->rng, c->seed, TT_STREAM_GATES);
-	return 0;
-}
-
-static void gate_rows(gate_run *g, tt_model *m)
-{
-	const float *t = tt_model_gate_probs(m);
-	const unsigned char *pr = tt_model_gate_pruned(m);
-	for (int i = 0; i < g->n; i++) {
-		g->rows[i].prob = t[i];
-		g->rows[i].on = !pr[i] && t[i] >= 0.5f;
-	}
-}
-
-/* Prune gate i for good; a layer gate takes its units along. */
-static void gate_prune(gate_run *g, tt_model *m, int i)
-{
-	float *t = tt_model_gate_probs(m);
-	unsigned char *pr = tt_model_gate_pruned(m);
-	pr[i] = 1;
-	t[i] = 0;
-	for (int j = 0; j < g->n; j++)
-		if (g->layer[j] == i) {
-			pr[j] = 1;
-			t[j] = 0;
-		}
-}
-
-/*
- * The pruning rule of methods.md, every prune_every steps: t <= prune_t
- * and |W|^2/n <= prune_w times its initial value.  Guards: no layer gate
- * before layer_hold_epochs; the last unpruned unit of a group whose
- * structure lives (its block's branch, or a layer without a layer gate)
- * stays, the layer gate decides for it.
- */
-static void gates_prune_check(gate_run *g, tt_model *m, int epoch)
-{
-	float *t = tt_model_gate_probs(m);
-	unsigned char *pr = tt_model_gate_pruned(m);
-	tt_model_gate_wsq(m, g->wsq, g->wn);
-	for (int pass = 0; pass < 2; pass++) /* layer gates first, then units */
-		for (int k = 0; k < g->cost.ngroups; k++) {
-			const tt_gate_group *gr = &g->cost.group[k];
-			if ((gr->kind == TT_GATE_LAYER) != (pass == 0))
-				continue;
-			if (gr->kind == TT_GATE_LAYER && epoch < g->cfg.layer_hold_epochs)
-				continue;
-			int live = 0;
-			for (int j = 0; j < gr->count; j++)
-				live += !pr[gr->first + j];
-			for (int j = 0; j < gr->count && live > 0; j++) {
-				int i = gr->first + j;
-				if (pr[i] || t[i] > g->cfg.prune_t || g->wn[i] <= 0 ||
-				    g->wsq[i] / g->wn[i] > g->cfg.prune_w * g->ms0[i])
-					continue;
-				if (gr->kind == TT_GATE_UNIT && live == 1)
-					break; /* the last one: its layer decides */
-				gate_prune(g, m, i);
-				live--;
-			}
-		}
-}
-
-/*
- * The end of a gated run: every t to 0 or 1 (t >= 0.5 on), every gate at
- * 0 pruned.  A unit group of a live structure that would end all off
- * keeps its most probable unit.  Returns how many gates were rounded
- * from inside (0, 1).
- */
-static int gates_finish(gate_run *g, tt_model *m)
-{
-	float *t = tt_model_gate_probs(m);
-	unsigned char *pr = tt_model_gate_pruned(m);
-	int rounded = 0;
-	for (int pass = 0; pass < 2; pass++)
-		for (int k = 0; k < g->cost.ngroups; k++) {
-			const tt_gate_group *gr = &g->cost.group[k];
-			if ((gr->kind == TT_GATE_LAYER) != (pass == 0))
-				continue;
-			int best = -1, any = 0;
-			for (int j = 0; j < gr->count; j++) {
-				int i = gr->first + j;
-				if (pr[i])
-					continue;
-				if (best < 0 || t[i] > t[best])
-					best = i;
-				any |= t[i] >= 0.5f;
-			}
-			if (best < 0)
-				continue; /* all pruned: a pruned branch's units */
-			for (int j = 0; j < gr->count; j++) {
-				int i = gr->first + j;
-				if (pr[i])
-					continue;
-				rounded += t[i] > 0 && t[i] < 1;
-				int on = t[i] >= 0.5f || (gr->kind == TT_GATE_UNIT && !any && i == best);
-				if (on)
-					t[i] = 1;
-				else
-					gate_prune(g, m, i);
-			}
-		}
-	return rounded;
-}
-
-static void gates_result(gate_run *g, tt_model *m, tt_train_result *r, int rounded)
-{
-	const float *t = tt_model_gate_probs(m);
-	double me, pe;
-	tt_gate_expected(&g->cost, t, &me, &pe);
-	r->gates.on = 1;
-	r->gates.ngates = g->n;
-	r->gates.rounded = rounded;
-	r->gates.macs_expected = me / g->cost.macs_full;
-	r->gates.params_expected = pe / g->cost.params_full;
-	r->gates.macs_kept = tt_model_macs(m) / g->cost.macs_full;
-	r->gates.params_kept = (double)tt_model_nparams(m) / g->cost.params_full;
-	gate_rows(g, m);
-	r->gates.row = malloc(((size_t)g->n + 1) * sizeof *r->gates.row);
-	if (r->gates.row)
-		memcpy(r->gates.row, g->rows, (size_t)g->n * sizeof *g->rows);
-	for (int s = 0; s < r->stages; s++)
-		r->stage[s].layer = -1;
-	for (int i = 0; i < g->n; i++) {
-		tt_train_stage *st = &r->stage[g->rows[i].stage];
-		if (g->rows[i].unit < 0) {
-			st->layer = g->rows[i].on;
-		} else {
-			st->units++;
-			st->units_kept += g->rows[i].on;
-		}
-	}
-}
+/* A run's working state: what the loop carries from step to step, and
+ * what the core checkpoint section saves of it. */
+typedef struct run {
+	const tt_train_config *c;
+	const tt_train_data *d;
+	const tt_train_hooks *h;
+	tt_train_result *r;
+	const tt_backend *be;
+	tt_model *m;
+	batcher bt;
+	int batch, slots;
+	tt_optim_config opt;
+	tt_method_run mr;         /* step, epoch, total, spe: shared with methods */
+	active meth[TT_METHODS_MAX];
+	int nmeth;
+	const active *stepper;    /* the method that replaces the step, or NULL */
+	tt_rng order, aug;
+	double t_train, ep_loss, ep_right;
+	long ep_seen, seen;
+	int stop, evaluated;
+	char *ckbuf;              /* the checkpoint blob, ckcap bytes */
+	size_t ckcap;
+} run;
 
 /* ---- checkpoints ------------------------------------------------------- */
 
-/*
- * Everything a run needs to continue exactly.  A checkpoint blob is this
- * header followed by params[nparams], state[nstate], optim[slots][ntrain]
- * (floats) and the training order idx[n_idx] (int32).  Version 2 (a run
- * with gates, ngates > 0) appends the gates section: ck_gates, then
- * t[ngates] (float), ms0[ngates] (double), pruned[ngates] and
- * present[ngates] (bytes); the sizes above are those of the compacted
- * model, which present describes.  Version 1 blobs (no gates) are what
- * they always were.
- */
-#define CK_MAGIC 0x4b435454u /* "TTCK" */
-#define CK_VERSION 1u
-#define CK_VERSION_GATES 2u
-#define CK_GATES_MAGIC 0x54475454u /* "TTGT" */
-
-typedef struct run_state {
-	uint32_t magic, version;
-	uint64_t nparams, nstate, ntrain, n_idx;
-	uint32_t slots, ngates;
-	int64_t step, epoch, ep_seen, seen;
-	double ep_loss, ep_right, t_train;
-	tt_rng order, aug;
-	char spec[128];
-} run_state;
-
-typedef struct ck_gates {
-	uint32_t magic, ngates;
-	double macs_sum;
-	tt_rng rng;
-} ck_gates;
-
-static size_t ck_gates_size(uint32_t ngates)
+/* The core section's payload at p: the header, then the model's arrays
+ * and the training order (ckpt.h). */
+static void core_write(run *R, const tt_ck_core *h, char *p)
 {
-	return ngates ? sizeof(ck_gates) + (size_t)ngates * (sizeof(float) + sizeof(double) + 2)
-	              : 0;
-}
-
-static size_t ck_base_size(const run_state *s)
-{
-	return sizeof *s + (s->nparams + s->nstate + s->slots * s->ntrain) * sizeof(float) +
-	       s->n_idx * sizeof(int32_t);
-}
-
-static size_t ck_size(const run_state *s)
-{
-	return ck_base_size(s) + ck_gates_size(s->ngates);
-}
-
-/* Serialise the run into buf (ck_size bytes). */
-static void ck_write(tt_model *m, const run_state *s, const int *idx,
-                     const gate_run *g, char *buf)
-{
-	const tt_backend *be = tt_model_backend(m);
-	char *p = buf;
-	memcpy(p, s, sizeof *s);
-	p += sizeof *s;
-	be->download(p, tt_model_params(m), s->nparams * sizeof(float));
-	p += s->nparams * sizeof(float);
-	if (s->nstate)
-		be->download(p, tt_model_state(m), s->nstate * sizeof(float));
-	p += s->nstate * sizeof(float);
-	for (uint32_t k = 0; k < s->slots; k++) {
-		be->download(p, tt_model_optim(m, (int)k), s->ntrain * sizeof(float));
-		p += s->ntrain * sizeof(float);
+	const tt_backend *be = R->be;
+	tt_model *m = R->m;
+	memcpy(p, h, sizeof *h);
+	p += sizeof *h;
+	be->download(p, tt_model_params(m), h->nparams * sizeof(float));
+	p += h->nparams * sizeof(float);
+	if (h->nstate)
+		be->download(p, tt_model_state(m), h->nstate * sizeof(float));
+	p += h->nstate * sizeof(float);
+	for (uint32_t k = 0; k < h->slots; k++) {
+		be->download(p, tt_model_optim(m, (int)k), h->ntrain * sizeof(float));
+		p += h->ntrain * sizeof(float);
 	}
-	for (uint64_t i = 0; i < s->n_idx; i++) {
-		int32_t v = idx[i];
+	for (uint64_t i = 0; i < h->n_idx; i++) {
+		int32_t v = R->bt.idx[i];
 		memcpy(p, &v, sizeof v);
 		p += sizeof v;
 	}
-	if (!s->ngates)
-		return;
-	ck_gates cg = { .magic = CK_GATES_MAGIC, .ngates = s->ngates,
-	                .macs_sum = g->macs_sum, .rng = g->rng };
-	size_t n = s->ngates;
-	memcpy(p, &cg, sizeof cg);
-	p += sizeof cg;
-	memcpy(p, tt_model_gate_probs(m), n * sizeof(float));
-	p += n * sizeof(float);
-	memcpy(p, g->ms0, n * sizeof(double));
-	p += n * sizeof(double);
-	memcpy(p, tt_model_gate_pruned(m), n);
-	p += n;
-	memcpy(p, tt_model_gate_present(m), n);
 }
 
-/*
- * The gates section of a blob whose header is h: compact the model to the
- * blob's shape and take its probabilities, pruned gates and initial mean
- * squares; unless weights_only, the stream and the MACs spent too.
- */
-static int ck_read_gates(tt_model *m, const run_state *h, const char *blob,
-                         int weights_only, gate_run *g, tt_err *err)
+/* The blob (the core section, then each method's) to on_checkpoint. */
+static int run_checkpoint(run *R, tt_err *err)
 {
-	int ng = tt_model_gates(m);
-	if ((int)h->ngates != ng)
-		return tt_err_set(err, TT_EINPUT, "checkpoint: %u gates, this run has %d "
-		                  "(gates %s)", h->ngates, ng, ng ? "on" : "off");
-	if (!ng)
-		return TT_OK;
-	const char *p = blob + ck_base_size(h);
-	ck_gates cg;
-	memcpy(&cg, p, sizeof cg);
-	if (cg.magic != CK_GATES_MAGIC || (int)cg.ngates != ng)
-		return tt_err_set(err, TT_EINPUT, "checkpoint: gates section magic 0x%08x "
-		                  "with %u gates, expected 0x%08x with %d", cg.magic,
-		                  cg.ngates, CK_GATES_MAGIC, ng);
-	p += sizeof cg;
-	const float *t = (const float *)(const void *)p;
-	const char *ms0 = p + (size_t)ng * sizeof(float);
-	const unsigned char *pruned = (const unsigned char *)ms0 + (size_t)ng * sizeof(double);
-	const unsigned char *present = pruned + ng;
-	float *tc = malloc((size_t)ng * sizeof *tc);
-	if (!tc)
-		return tt_err_set(err, TT_ERUNTIME, "out of memory");
-	memcpy(tc, t, (size_t)ng * sizeof *tc); /* the blob may be unaligned */
-	for (int i = 0; i < ng; i++)
-		if (!(tc[i] >= 0 && tc[i] <= 1) || pruned[i] > 1 || present[i] > 1) {
-			double ti = tc[i];
-			free(tc);
-			return tt_err_set(err, TT_EINPUT, "checkpoint: gate %d has t %g, pruned "
-			                  "%d, present %d", i, ti, pruned[i], present[i]);
-		}
-	int rc = tt_model_gate_load(m, tc, pruned, present, err);
-	free(tc);
-	if (rc)
-		return rc;
-	memcpy(g->ms0, ms0, (size_t)ng * sizeof(double));
-	if (!weights_only) {
-		g->macs_sum = cg.macs_sum;
-		g->rng = cg.rng;
+	tt_method_run *mr = &R->mr;
+	tt_ck_core h = {
+		.nparams = tt_model_nparams(R->m), .nstate = tt_model_nstate(R->m),
+		.ntrain = tt_model_ntrainable(R->m), .n_idx = (uint64_t)R->d->train.n,
+		.slots = (uint32_t)R->slots, .step = mr->step, .epoch = mr->epoch,
+		.ep_seen = R->ep_seen, .seen = R->seen, .ep_loss = R->ep_loss,
+		.ep_right = R->ep_right, .t_train = R->t_train, .order = R->order, .aug = R->aug,
+	};
+	snprintf(h.spec, sizeof h.spec, "%s", R->c->model);
+	/* len: the core's, then each method's (0: no section); sec: the
+	 * sections written */
+	size_t len[TT_METHODS_MAX + 1], sec[TT_METHODS_MAX + 1];
+	int n = 0;
+	len[0] = tt_ck_core_size(&h);
+	for (int i = 0; i < R->nmeth; i++) {
+		const active *a = &R->meth[i];
+		len[i + 1] = a->m->tag && a->m->ck_size ? a->m->ck_size(a->st, mr) : 0;
 	}
+	for (int i = 0; i <= R->nmeth; i++)
+		if (len[i])
+			sec[n++] = len[i];
+	size_t total = tt_ck_size(sec, n);
+	if (total > R->ckcap) {
+		char *nb = realloc(R->ckbuf, total);
+		if (!nb)
+			return tt_err_set(err, TT_ERUNTIME, "out of memory for a checkpoint of %zu "
+			                  "bytes", total);
+		R->ckbuf = nb;
+		R->ckcap = total;
+	}
+	char *p = tt_ck_put(tt_ck_begin(R->ckbuf), TT_CK_CORE, len[0]);
+	core_write(R, &h, p);
+	p += len[0];
+	for (int i = 0; i < R->nmeth; i++) {
+		const active *a = &R->meth[i];
+		if (!len[i + 1])
+			continue;
+		p = tt_ck_put(p, a->m->tag, len[i + 1]);
+		a->m->ck_write(a->st, mr, p);
+		p += len[i + 1];
+	}
+	if (R->h->on_checkpoint(R->h->ud, mr->step, R->ckbuf, total))
+		return tt_err_set(err, TT_ERUNTIME, "checkpoint at step %ld could not be stored",
+		                  mr->step);
 	return TT_OK;
 }
 
 /*
- * Load a blob into the model and, unless weights_only, into *s and idx.
- * The optimizer state of stages trainable in the blob is kept when the
- * model now trains as many or more stages (they are a suffix of both).
+ * The core section into the model (sized as the blob's by the methods'
+ * sections) and, unless weights_only, into the run.  The optimizer state
+ * of stages trainable in the blob is kept when the model now trains as
+ * many or more stages (they are a suffix of both).
  */
-static int ck_read(tt_model *m, const void *blob, size_t len, int weights_only,
-                   const char *spec, run_state *s, int *idx, int n_idx, gate_run *g,
-                   tt_err *err)
+static int core_read(run *R, const tt_ck_core *h, const char *p, size_t len, tt_err *err)
 {
-	const tt_backend *be = tt_model_backend(m);
-	run_state h;
-	if (len < sizeof h)
-		return tt_err_set(err, TT_EINPUT, "checkpoint: %zu bytes, too short for a "
-		                  "header of %zu", len, sizeof h);
-	memcpy(&h, blob, sizeof h);
-	int v_ok = (h.version == CK_VERSION && h.ngates == 0) ||
-	           (h.version == CK_VERSION_GATES && h.ngates > 0);
-	if (h.magic != CK_MAGIC || !v_ok)
-		return tt_err_set(err, TT_EINPUT, "checkpoint: magic 0x%08x version %u, "
-		                  "expected 0x%08x version %u (or %u with gates)", h.magic,
-		                  h.version, CK_MAGIC, CK_VERSION, CK_VERSION_GATES);
-	if (len != ck_size(&h) || strncmp(h.spec, spec, sizeof h.spec) != 0)
+	tt_model *m = R->m;
+	int weights_only = R->c->resume_weights_only, n_idx = R->d->train.n;
+	if (h->nparams != tt_model_nparams(m) || h->nstate != tt_model_nstate(m))
 		return tt_err_set(err, TT_EINPUT, "checkpoint of '%.*s' (%llu parameters, "
 		                  "%zu bytes) does not fit model '%s' (%zu parameters)",
-		                  (int)sizeof h.spec, h.spec, (unsigned long long)h.nparams,
-		                  len, spec, tt_model_nparams(m));
-	/* a run that turns gates on may start from an ungated blob's weights */
-	if (!(weights_only && h.ngates == 0)) {
-		int rc = ck_read_gates(m, &h, blob, weights_only, g, err);
-		if (rc)
-			return rc;
-	}
-	if (h.nparams != tt_model_nparams(m) || h.nstate != tt_model_nstate(m))
-		return tt_err_set(err, TT_EINPUT, "checkpoint of '%.*s' (%llu parameters, "
-		                  "%zu bytes) does not fit model '%s' (%zu parameters)",
-		                  (int)sizeof h.spec, h.spec, (unsigned long long)h.nparams,
-		                  len, spec, tt_model_nparams(m));
+		                  (int)sizeof h->spec, h->spec, (unsigned long long)h->nparams,
+		                  len, R->c->model, tt_model_nparams(m));
 	size_t ntrain = tt_model_ntrainable(m);
 	int slots_now = tt_model_optim(m, 1) ? 2 : tt_model_optim(m, 0) ? 1 : 0;
-	if (!weights_only && (h.ntrain != ntrain || (int)h.slots != slots_now ||
-	                      (int)h.n_idx != n_idx))
+	if (!weights_only && (h->ntrain != ntrain || (int)h->slots != slots_now ||
+	                      (int)h->n_idx != n_idx))
 		return tt_err_set(err, TT_EINPUT, "checkpoint: trains %llu parameters with %u "
 		                  "optimizer slots over %llu examples; this run %zu, %d, %d",
-		                  (unsigned long long)h.ntrain, h.slots,
-		                  (unsigned long long)h.n_idx, ntrain, slots_now, n_idx);
-	const char *p = (const char *)blob + sizeof h;
-	be->upload(tt_model_params(m), p, h.nparams * sizeof(float));
-	p += h.nparams * sizeof(float);
-	if (h.nstate)
-		be->upload(tt_model_state(m), p, h.nstate * sizeof(float));
-	p += h.nstate * sizeof(float);
-	for (uint32_t k = 0; k < h.slots; k++, p += h.ntrain * sizeof(float)) {
+		                  (unsigned long long)h->ntrain, h->slots,
+		                  (unsigned long long)h->n_idx, ntrain, slots_now, n_idx);
+	R->be->upload(tt_model_params(m), p, h->nparams * sizeof(float));
+	p += h->nparams * sizeof(float);
+	if (h->nstate)
+		R->be->upload(tt_model_state(m), p, h->nstate * sizeof(float));
+	p += h->nstate * sizeof(float);
+	for (uint32_t k = 0; k < h->slots; k++, p += h->ntrain * sizeof(float)) {
 		float *o = tt_model_optim(m, (int)k);
-		if (!o || (int)h.slots != slots_now || h.ntrain > ntrain)
+		if (!o || (int)h->slots != slots_now || h->ntrain > ntrain)
 			continue; /* another optimizer, or fewer stages now: start fresh */
-		be->upload(o + (ntrain - h.ntrain), p, h.ntrain * sizeof(float));
+		R->be->upload(o + (ntrain - h->ntrain), p, h->ntrain * sizeof(float));
 	}
 	if (weights_only)
 		return TT_OK;
-	*s = h;
 	for (int i = 0; i < n_idx; i++) {
 		int32_t v;
 		memcpy(&v, p, sizeof v);
@@ -563,9 +302,293 @@ static int ck_read(tt_model *m, const void *blob, size_t len, int weights_only,
 		if (v < 0 || v >= n_idx)
 			return tt_err_set(err, TT_EINPUT, "checkpoint: example %d of the order "
 			                  "is %d, expected 0..%d", i, v, n_idx - 1);
-		idx[i] = v;
+		R->bt.idx[i] = v;
+	}
+	R->mr.step = (long)h->step;
+	R->mr.epoch = (int)h->epoch;
+	R->ep_seen = (long)h->ep_seen;
+	R->seen = (long)h->seen;
+	R->ep_loss = h->ep_loss;
+	R->ep_right = h->ep_right;
+	R->t_train = h->t_train;
+	R->order = h->order;
+	R->aug = h->aug;
+	if (R->ep_seen) {
+		R->r->train_loss = R->ep_loss / R->ep_seen;
+		R->r->train_acc = R->ep_right / R->ep_seen;
 	}
 	return TT_OK;
+}
+
+/*
+ * Resume from c->resume: its core section's model must be this run's;
+ * a section of a method this run does not use is refused when it shapes
+ * the model and skipped otherwise, as are tags no method knows; each
+ * method of the run reads its section (or hears there is none) before
+ * the core loads the weights into the model as the methods left it.
+ */
+static int run_resume(run *R, tt_err *err)
+{
+	const tt_train_config *c = R->c;
+	tt_ck_section s[TT_CK_SECTIONS_MAX];
+	int n, rc;
+	if ((rc = tt_ck_parse(c->resume, c->resume_len, s, TT_CK_SECTIONS_MAX, &n, err)))
+		return rc;
+	const tt_ck_section *core = tt_ck_find(s, n, TT_CK_CORE);
+	if (!core)
+		core = tt_ck_find(s, n, TT_CK_CORE_V1);
+	if (!core)
+		return tt_err_set(err, TT_EINPUT, "checkpoint of %zu bytes has no core section",
+		                  c->resume_len);
+	tt_ck_core h;
+	const char *arrays;
+	if ((rc = tt_ck_core_read(core, &h, &arrays, err)))
+		return rc;
+	if (strncmp(h.spec, c->model, sizeof h.spec) != 0)
+		return tt_err_set(err, TT_EINPUT, "checkpoint of '%.*s' (%llu parameters, "
+		                  "%zu bytes) does not fit model '%s'", (int)sizeof h.spec, h.spec,
+		                  (unsigned long long)h.nparams, c->resume_len, c->model);
+	for (int i = 0; i < tt_method_count(); i++) {
+		const tt_method *m = tt_method_get(i);
+		const tt_ck_section *sec = m->tag ? tt_ck_find(s, n, m->tag) : NULL;
+		if (sec && !(R->r->methods >> i & 1u) && (m->flags & TT_METHOD_SHAPES_MODEL))
+			return tt_err_set(err, TT_EINPUT, "checkpoint: written by a run with %s, "
+			                  "which shape its model (a section of %zu bytes); this "
+			                  "run is without %s", m->name, sec->len, m->name);
+	}
+	for (int i = 0; i < R->nmeth; i++) {
+		const active *a = &R->meth[i];
+		const tt_ck_section *sec = a->m->tag ? tt_ck_find(s, n, a->m->tag) : NULL;
+		if (a->m->ck_read && (rc = a->m->ck_read(a->st, &R->mr, sec ? sec->p : NULL,
+		                                         sec ? sec->len : 0,
+		                                         c->resume_weights_only, err)))
+			return rc;
+	}
+	return core_read(R, &h, arrays, c->resume_len, err);
+}
+
+/* ---- the run's parts --------------------------------------------------- */
+
+/* The model with what the run's methods need of it, the methods' state,
+ * the buffers, the streams, and the resumed state if any. */
+static int run_open(run *R, tt_err *err)
+{
+	const tt_train_config *c = R->c;
+	const tt_train_data *d = R->d;
+	const tt_dataset *tr = &d->train;
+	int rc;
+	R->be = tt_backend_get(c->backend);
+	if (R->be->set_threads)
+		R->be->set_threads(c->threads);
+	/* no buffer larger than the data: a batch beyond the set is the set */
+	R->batch = c->batch < tr->n ? c->batch : tr->n;
+	tt_model_config mc = {
+		.spec = c->model, .h = tr->h, .w = tr->w, .c = tr->c,
+		.classes = tr->classes, .batch = R->batch, .trainable = c->trainable,
+		.optim_slots = tt_optim_slots(&c->opt), .seed = c->seed, .be = R->be,
+	};
+	for (int i = 0; i < tt_method_count(); i++) {
+		const tt_method *m = tt_method_get(i);
+		if (!m->wants(c))
+			continue;
+		if (m->step && R->stepper)
+			return tt_err_set(err, TT_EINPUT, "methods %s and %s both replace the "
+			                  "training step; a run can use one of them",
+			                  R->stepper->m->name, m->name);
+		R->meth[R->nmeth] = (active){ m, NULL };
+		if (m->step)
+			R->stepper = &R->meth[R->nmeth];
+		R->nmeth++;
+		R->r->methods |= 1u << i;
+		if (m->model_config)
+			m->model_config(c, &mc);
+	}
+	R->slots = mc.optim_slots;
+	if ((rc = tt_model_create(&mc, &R->m, err)))
+		return rc;
+	long spe = (tr->n + R->batch - 1) / R->batch; /* steps per epoch */
+	R->opt = c->opt;
+	R->opt.total_steps = c->steps > 0 ? c->steps : (long)c->epochs * spe;
+	R->mr = (tt_method_run){ .c = c, .d = d, .m = R->m, .opt = &R->opt,
+	                         .total = R->opt.total_steps, .spe = spe };
+	for (int i = 0; i < R->nmeth; i++) {
+		active *a = &R->meth[i];
+		if (a->m->setup && (rc = a->m->setup(&R->mr, &a->st, err)))
+			return rc;
+	}
+	int maxn = tr->n;
+	if (d->val.n > maxn)
+		maxn = d->val.n;
+	if (d->test.n > maxn)
+		maxn = d->test.n;
+	R->r->stage = calloc((size_t)tt_model_stages(R->m), sizeof *R->r->stage);
+	R->bt.hx = malloc((size_t)R->batch * tr->h * tr->w * tr->c * sizeof *R->bt.hx);
+	R->bt.hy = malloc((size_t)R->batch * sizeof *R->bt.hy);
+	R->bt.idx = malloc((size_t)tr->n * sizeof *R->bt.idx);
+	R->bt.eidx = malloc((size_t)maxn * sizeof *R->bt.eidx);
+	if (!R->r->stage || !R->bt.hx || !R->bt.hy || !R->bt.idx || !R->bt.eidx)
+		return tt_err_set(err, TT_ERUNTIME, "out of memory");
+	tt_rng_seed(&R->order, c->seed, TT_STREAM_ORDER);
+	tt_rng_seed(&R->aug, c->seed, TT_STREAM_AUGMENT);
+	for (int i = 0; i < tr->n; i++)
+		R->bt.idx[i] = i;
+	for (int i = 0; i < maxn; i++)
+		R->bt.eidx[i] = i;
+	return c->resume ? run_resume(R, err) : TT_OK;
+}
+
+/* What each method reports, to on_report. */
+static void run_report(run *R, int final)
+{
+	for (int i = 0; i < R->nmeth; i++) {
+		const active *a = &R->meth[i];
+		tt_method_report rep = { .method = a->m->name, .step = R->mr.step, .final = final };
+		if (a->m->report && a->m->report(a->st, &R->mr, final, &rep))
+			R->h->on_report(R->h->ud, &rep);
+	}
+}
+
+/*
+ * One training step: the next batch (a new epoch starts with a new order
+ * and fresh running means), the methods around forward, loss, backward
+ * and the optimizer, or the method that replaces them.  A non-finite loss
+ * sets r->diverged.  Wall time counts the step, not what the hooks store.
+ */
+static int run_step(run *R, tt_err *err)
+{
+	tt_method_run *mr = &R->mr;
+	const tt_dataset *tr = &R->d->train;
+	tt_model *m = R->m;
+	int rc;
+	long off = (mr->step % mr->spe) * R->batch;
+	if (off == 0) {
+		tt_rng_shuffle(&R->order, R->bt.idx, tr->n);
+		R->ep_loss = R->ep_right = 0;
+		R->ep_seen = 0;
+	}
+	int b = tr->n - off < R->batch ? (int)(tr->n - off) : R->batch;
+	double t0 = tt_clock_mono();
+	tt_data_batch(tr, R->bt.idx + off, b, R->c->augment, &R->aug, R->bt.hx, R->bt.hy);
+	R->be->upload(tt_model_input(m), R->bt.hx,
+	              (size_t)b * tr->h * tr->w * tr->c * sizeof(float));
+	R->be->upload(tt_model_labels(m), R->bt.hy, (size_t)b * sizeof(int));
+	mr->batch = b;
+	mr->right = 0;
+	for (int i = 0; i < R->nmeth; i++)
+		if (R->meth[i].m->before_step &&
+		    (rc = R->meth[i].m->before_step(R->meth[i].st, mr, err)))
+			return rc;
+	if (R->stepper) {
+		if ((rc = R->stepper->m->step(R->stepper->st, mr, err)))
+			return rc;
+	} else {
+		tt_model_forward(m, tt_model_input(m), b, 1);
+		mr->loss = tt_model_loss(m, tt_model_labels(m), b, R->c->label_smoothing, 1,
+		                         &mr->right);
+	}
+	if (!isfinite(mr->loss)) {
+		R->r->diverged = 1;
+		R->r->train_loss = mr->loss;
+		mr->step++;
+		return TT_OK;
+	}
+	if (!R->stepper) {
+		tt_model_backward(m);
+		for (int i = 0; i < R->nmeth; i++)
+			if (R->meth[i].m->after_backward)
+				R->meth[i].m->after_backward(R->meth[i].st, mr);
+		tt_optim_step(m, &R->opt, mr->step);
+	}
+	mr->step++;
+	for (int i = 0; i < R->nmeth; i++)
+		if (R->meth[i].m->after_step)
+			R->meth[i].m->after_step(R->meth[i].st, mr);
+	R->be->sync();
+	R->t_train += tt_clock_mono() - t0;
+	if (R->h->on_report && R->h->report_every > 0 && mr->step % R->h->report_every == 0 &&
+	    mr->step != mr->total)
+		run_report(R, 0);
+	R->seen += b;
+	R->ep_seen += b;
+	R->ep_loss += mr->loss * b;
+	R->ep_right += mr->right;
+	R->r->train_loss = R->ep_loss / R->ep_seen;
+	R->r->train_acc = R->ep_right / R->ep_seen;
+	return TT_OK;
+}
+
+/* An epoch ends (or the run, or a stop): the methods' epoch end (which may
+ * compact the model), then the validation set. */
+static int run_epoch_end(run *R, tt_err *err)
+{
+	tt_train_result *r = R->r;
+	int rc;
+	R->mr.epoch++;
+	for (int i = 0; i < R->nmeth; i++)
+		if (R->meth[i].m->epoch_end &&
+		    (rc = R->meth[i].m->epoch_end(R->meth[i].st, &R->mr, err)))
+			return rc;
+	evaluate(R->m, &R->d->val, R->batch, &R->bt, &r->val_loss, &r->val_acc);
+	R->evaluated = 1;
+	/* a network that evaluates to NaN has diverged as surely as one whose
+	 * training loss did (no val set: val_loss is NaN by definition, which
+	 * is not divergence) */
+	if (R->d->val.n && !isfinite(r->val_loss)) {
+		r->diverged = 1;
+		r->train_loss = r->val_loss;
+	}
+	if (R->h->on_epoch)
+		R->h->on_epoch(R->h->ud, R->mr.epoch, R->mr.step, r->train_loss, r->train_acc,
+		               r->val_loss, r->val_acc,
+		               R->t_train > 0 ? R->seen / R->t_train : 0);
+	return TT_OK;
+}
+
+/* The result: the numbers of the run, the test set, the model's shape and
+ * memory, each method's part and its final report. */
+static int run_finish(run *R, tt_err *err)
+{
+	tt_train_result *r = R->r;
+	int rc = TT_OK;
+	/* resumed from the run's final checkpoint (its result was never
+	 * stored): no step ran, but the result still needs its evaluation */
+	if (!R->evaluated && !r->diverged) {
+		evaluate(R->m, &R->d->val, R->batch, &R->bt, &r->val_loss, &r->val_acc);
+		if (R->d->val.n && !isfinite(r->val_loss))
+			r->diverged = 1;
+	}
+	r->epochs = R->mr.epoch;
+	r->steps = R->mr.step;
+	r->seconds = R->t_train;
+	r->samples_per_s = R->t_train > 0 ? R->seen / R->t_train : 0;
+	if (r->diverged) {
+		r->val_loss = r->val_acc = NAN;
+		rc = tt_err_set(err, TT_EDIVERGED, "loss became %s at step %ld: diverged",
+		                isnan(r->train_loss) ? "NaN" : "infinite", R->mr.step);
+	} else if (R->c->test && R->d->test.n) {
+		double tl;
+		evaluate(R->m, &R->d->test, R->batch, &R->bt, &tl, &r->test_acc);
+	}
+	fill_result(R->c, R->m, r);
+	for (int i = 0; i < R->nmeth; i++)
+		if (R->meth[i].m->result)
+			R->meth[i].m->result(R->meth[i].st, &R->mr, r);
+	if (R->h->on_report)
+		run_report(R, 1);
+	return rc;
+}
+
+static void run_close(run *R)
+{
+	for (int i = 0; i < R->nmeth; i++)
+		if (R->meth[i].m->free)
+			R->meth[i].m->free(R->meth[i].st);
+	free(R->ckbuf);
+	free(R->bt.hx);
+	free(R->bt.hy);
+	free(R->bt.idx);
+	free(R->bt.eidx);
+	tt_model_free(R->m);
 }
 
 int tt_train_check(const tt_train_config *c, int *nstages, tt_err *err)
@@ -588,282 +611,50 @@ int tt_train_check(const tt_train_config *c, int *nstages, tt_err *err)
 	return TT_OK;
 }
 
+/*
+ * The loop: steps until the run's length or a stop, an epoch's end after
+ * its last step, a checkpoint when one is due.  Everything a method adds
+ * happens in its hooks (method.h), called by the parts above.
+ */
 int tt_train_run(const tt_train_config *c, const tt_train_data *d,
                  const tt_train_hooks *h, tt_train_result *r, tt_err *err)
 {
 	static const tt_train_hooks none;
-	tt_model *m = NULL;
-	batcher bt = {0};
-	gate_run gr = {0};
-	int rc = TT_OK, rounded = 0;
-	if (!h)
-		h = &none;
+	run R = { .c = c, .d = d, .h = h ? h : &none, .r = r };
+	tt_method_run *mr = &R.mr;
+	int rc;
+	h = R.h;
 	memset(r, 0, sizeof *r);
 	r->test_acc = -1;
 	if ((rc = tt_train_check(c, NULL, err)))
 		return rc;
 	if (d->train.n < 1)
 		return tt_err_set(err, TT_EINPUT, "no training examples in %s", d->source);
-	const tt_backend *be = tt_backend_get(c->backend);
-	if (be->set_threads)
-		be->set_threads(c->threads);
-	const tt_dataset *tr = &d->train;
-	/* no buffer larger than the data: a batch beyond the set is the set */
-	int batch = c->batch < tr->n ? c->batch : tr->n;
-	tt_model_config mc = {
-		.spec = c->model, .h = tr->h, .w = tr->w, .c = tr->c,
-		.classes = tr->classes, .batch = batch, .trainable = c->trainable,
-		.optim_slots = tt_optim_slots(&c->opt), .seed = c->seed, .be = be,
-		.gates = c->gates.strength > 0,
-	};
-	if ((rc = tt_model_create(&mc, &m, err)))
-		return rc;
-	if (mc.gates && gate_run_init(&gr, m, c)) {
-		rc = tt_err_set(err, TT_ERUNTIME, "out of memory for %d gates", tt_model_gates(m));
+	if ((rc = run_open(&R, err)))
 		goto out;
-	}
-	r->stage = calloc((size_t)tt_model_stages(m), sizeof *r->stage);
-	int maxn = tr->n;
-	if (d->val.n > maxn)
-		maxn = d->val.n;
-	if (d->test.n > maxn)
-		maxn = d->test.n;
-	bt.hx = malloc((size_t)batch * tr->h * tr->w * tr->c * sizeof *bt.hx);
-	bt.hy = malloc((size_t)batch * sizeof *bt.hy);
-	bt.idx = malloc((size_t)tr->n * sizeof *bt.idx);
-	bt.eidx = malloc((size_t)maxn * sizeof *bt.eidx);
-	if (!r->stage || !bt.hx || !bt.hy || !bt.idx || !bt.eidx) {
-		rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
-		goto out;
-	}
-
-	long spe = (tr->n + batch - 1) / batch; /* steps per epoch */
-	long total = c->steps > 0 ? c->steps : (long)c->epochs * spe;
-	tt_optim_config opt = c->opt;
-	opt.total_steps = total;
-	tt_rng order, aug;
-	tt_rng_seed(&order, c->seed, TT_STREAM_ORDER);
-	tt_rng_seed(&aug, c->seed, TT_STREAM_AUGMENT);
-	for (int i = 0; i < tr->n; i++)
-		bt.idx[i] = i;
-	for (int i = 0; i < maxn; i++)
-		bt.eidx[i] = i;
-
-	double t_train = 0, ep_loss = 0, ep_right = 0;
-	long ep_seen = 0, seen = 0, step = 0;
-	int epoch = 0, stop = 0, evaluated = 0;
-	run_state rs = {
-		.magic = CK_MAGIC,
-		.nparams = tt_model_nparams(m), .nstate = tt_model_nstate(m),
-		.ntrain = tt_model_ntrainable(m), .n_idx = (uint64_t)tr->n,
-		.slots = (uint32_t)mc.optim_slots, .ngates = (uint32_t)gr.n,
-		.version = gr.n ? CK_VERSION_GATES : CK_VERSION,
-	};
-	snprintf(rs.spec, sizeof rs.spec, "%s", c->model);
-	if (c->resume) {
-		rc = ck_read(m, c->resume, c->resume_len, c->resume_weights_only, c->model,
-		             &rs, bt.idx, tr->n, &gr, err);
-		if (rc)
+	while (mr->step < mr->total && !R.stop) {
+		if ((rc = run_step(&R, err)))
 			goto out;
-		if (!c->resume_weights_only) {
-			step = (long)rs.step;
-			epoch = (int)rs.epoch;
-			ep_seen = (long)rs.ep_seen;
-			seen = (long)rs.seen;
-			ep_loss = rs.ep_loss;
-			ep_right = rs.ep_right;
-			t_train = rs.t_train;
-			order = rs.order;
-			aug = rs.aug;
-			if (ep_seen) {
-				r->train_loss = ep_loss / ep_seen;
-				r->train_acc = ep_right / ep_seen;
-			}
-		}
-	}
-	char *ckbuf = NULL;
-	/* the model as it is now (a gated blob's is compacted); compaction
-	 * only shrinks it, so the buffer stays big enough */
-	rs.nparams = tt_model_nparams(m);
-	rs.nstate = tt_model_nstate(m);
-	rs.ntrain = tt_model_ntrainable(m);
-	if (h->on_checkpoint) {
-		ckbuf = malloc(ck_size(&rs));
-		if (!ckbuf) {
-			rc = tt_err_set(err, TT_ERUNTIME, "out of memory for a checkpoint of %zu "
-			                "bytes", ck_size(&rs));
-			goto out;
-		}
-	}
-	size_t in_bytes = (size_t)tr->h * tr->w * tr->c * sizeof(float);
-	/* With gates and at least three epochs, the last epoch fine-tunes the
-	 * rounded, compacted network with its gates fixed (methods.md section
-	 * 4, step 7): rounding a gate still inside (0, 1) removes weights that
-	 * were still in use, and an epoch lets the rest make up for them. */
-	long fine_from = gr.on && total >= 3 * spe ? total - spe : total;
-	while (step < total && !stop) {
-		long off = (step % spe) * batch;
-		if (off == 0) {
-			/* a new epoch: a new order, fresh running means */
-			tt_rng_shuffle(&order, bt.idx, tr->n);
-			ep_loss = ep_right = 0;
-			ep_seen = 0;
-		}
-		int b = tr->n - off < batch ? (int)(tr->n - off) : batch, ok = 0;
-		double t0 = tt_clock_mono();
-		tt_data_batch(tr, bt.idx + off, b, c->augment, &aug, bt.hx, bt.hy);
-		be->upload(tt_model_input(m), bt.hx, (size_t)b * in_bytes);
-		be->upload(tt_model_labels(m), bt.hy, (size_t)b * sizeof(int));
-		/* the first epochs warm up with every gate on, then a sample a
-		 * step (methods.md section 4, steps 1 and 2), and the fine-tuning
-		 * epoch has every gate left on */
-		if (gr.on && step == fine_from) {
-			rounded += gates_finish(&gr, m);
-			if ((rc = tt_model_gate_compact(m, err))) {
-				free(ckbuf);
-				goto out;
-			}
-		}
-		int warm = gr.on && (epoch < gr.cfg.warmup_epochs || step >= fine_from);
-		if (warm)
-			tt_model_gate_all_on(m);
-		else if (gr.on)
-			tt_model_gate_sample(m, &gr.rng);
-		tt_model_forward(m, tt_model_input(m), b, 1);
-		double loss = tt_model_loss(m, tt_model_labels(m), b, c->label_smoothing, 1, &ok);
-		if (!isfinite(loss)) {
-			r->diverged = 1;
-			r->train_loss = loss;
-			step++;
-			break;
-		}
-		tt_model_backward(m);
-		if (gr.on) {
-			/* |W|^2 at the weights the gradient was taken at, then
-			 * the prior lam(t)|W|^2/2 on top of the optimizer's own
-			 * decay (model.h, tt_model_gate_decay) */
-			if (!warm)
-				tt_model_gate_wsq(m, gr.wsq, NULL);
-			tt_model_gate_decay(m, gr.cfg.lam_on, gr.cfg.lam_off, gr.wd);
-		}
-		tt_optim_step(m, &opt, step);
-		if (gr.on && !warm)
-			tt_gate_update(&gr.cost, &gr.cfg, tt_model_gate_probs(m),
-			               tt_model_gate_scores(m), gr.wsq, tt_model_gate_pruned(m),
-			               epoch < gr.cfg.layer_hold_epochs, gr.dcdt);
-		be->sync();
-		t_train += tt_clock_mono() - t0;
-		step++;
-		if (gr.on) {
-			gr.macs_sum += tt_model_step_macs(m);
-			if (!warm && step % gr.cfg.prune_every == 0)
-				gates_prune_check(&gr, m, epoch);
-			if (h->on_gates && h->gates_every > 0 && step % h->gates_every == 0 &&
-			    step != total) {
-				gate_rows(&gr, m);
-				h->on_gates(h->ud, step, gr.n, gr.rows);
-			}
-		}
-		seen += b;
-		ep_seen += b;
-		ep_loss += loss * b;
-		ep_right += ok;
-		r->train_loss = ep_loss / ep_seen;
-		r->train_acc = ep_right / ep_seen;
 		if (r->diverged)
 			break;
-		if (h->on_step && h->on_step(h->ud, step, total, epoch, loss))
-			stop = 1;
-		if (step % spe == 0 || step == total || stop) {
-			epoch++;
-			/* the run's end rounds every gate to 0 or 1; every epoch
-			 * end removes what was pruned, before evaluating */
-			if (gr.on && step == total)
-				rounded += gates_finish(&gr, m);
-			if (gr.on && (rc = tt_model_gate_compact(m, err))) {
-				free(ckbuf);
-				goto out;
-			}
-			evaluate(m, &d->val, batch, &bt, &r->val_loss, &r->val_acc);
-			evaluated = 1;
-			/* a network that evaluates to NaN has diverged as surely as
-			 * one whose training loss did (no val set: val_loss is NaN
-			 * by definition, which is not divergence) */
-			if (d->val.n && !isfinite(r->val_loss)) {
-				r->diverged = 1;
-				r->train_loss = r->val_loss;
-			}
-			if (h->on_epoch)
-				h->on_epoch(h->ud, epoch, step, r->train_loss, r->train_acc,
-				            r->val_loss, r->val_acc, t_train > 0 ? seen / t_train : 0);
-		}
+		if (h->on_step && h->on_step(h->ud, mr->step, mr->total, mr->epoch, mr->loss))
+			R.stop = 1;
+		if ((mr->step % mr->spe == 0 || mr->step == mr->total || R.stop) &&
+		    (rc = run_epoch_end(&R, err)))
+			goto out;
 		/* the end, or a stop asked for by on_step (a pause keeps its
 		 * place): either way the state is worth keeping */
-		int last = (step == total || stop) && !r->diverged;
-		if (ckbuf && (last || (h->checkpoint_every > 0 &&
-		                       step % h->checkpoint_every == 0 && !r->diverged))) {
-			rs.step = step;
-			rs.epoch = epoch;
-			rs.ep_seen = ep_seen;
-			rs.seen = seen;
-			rs.ep_loss = ep_loss;
-			rs.ep_right = ep_right;
-			rs.t_train = t_train;
-			rs.order = order;
-			rs.aug = aug;
-			rs.nparams = tt_model_nparams(m);
-			rs.nstate = tt_model_nstate(m);
-			rs.ntrain = tt_model_ntrainable(m);
-			ck_write(m, &rs, bt.idx, &gr, ckbuf);
-			if (h->on_checkpoint(h->ud, step, ckbuf, ck_size(&rs))) {
-				rc = tt_err_set(err, TT_ERUNTIME, "checkpoint at step %ld could not "
-				                "be stored", step);
-				free(ckbuf);
-				goto out;
-			}
-		}
+		int last = (mr->step == mr->total || R.stop) && !r->diverged;
+		int due = h->checkpoint_every > 0 && mr->step % h->checkpoint_every == 0 &&
+		          !r->diverged;
+		if (h->on_checkpoint && (last || due) && (rc = run_checkpoint(&R, err)))
+			goto out;
 	}
-	free(ckbuf);
-	/* resumed from the run's final checkpoint (its result was never
-	 * stored): no step ran, but the result still needs its evaluation */
-	if (!evaluated && !r->diverged) {
-		evaluate(m, &d->val, batch, &bt, &r->val_loss, &r->val_acc);
-		if (d->val.n && !isfinite(r->val_loss))
-			r->diverged = 1;
-	}
-	r->epochs = epoch;
-	r->steps = step;
-	r->seconds = t_train;
-	r->samples_per_s = t_train > 0 ? seen / t_train : 0;
-	if (r->diverged) {
-		r->val_loss = r->val_acc = NAN;
-		rc = tt_err_set(err, TT_EDIVERGED, "loss became %s at step %ld: diverged",
-		                isnan(r->train_loss) ? "NaN" : "infinite", step);
-	} else if (c->test && d->test.n) {
-		double tl;
-		evaluate(m, &d->test, batch, &bt, &tl, &r->test_acc);
-	}
-	fill_result(c, m, r);
-	if (gr.on) {
-		if (step > 0)
-			r->train_macs = gr.macs_sum / step;
-		gates_result(&gr, m, r, rounded);
-		if (h->on_gates)
-			h->on_gates(h->ud, step, gr.n, gr.rows);
-	}
+	rc = run_finish(&R, err);
 out:
-	gate_run_free(&gr);
-	free(bt.hx);
-	free(bt.hy);
-	free(bt.idx);
-	free(bt.eidx);
-	tt_model_free(m);
-	if (rc && rc != TT_EDIVERGED) {
-		free(r->stage);
-		r->stage = NULL;
-		free(r->gates.row);
-		r->gates.row = NULL;
-	}
+	run_close(&R);
+	if (rc && rc != TT_EDIVERGED)
+		tt_train_result_free(r);
 	return rc;
 }
 
@@ -884,39 +675,8 @@ static void num(FILE *f, const char *key, double v, int comma)
 		fprintf(f, "\"%s\":null%s", key, comma ? "," : "");
 }
 
-/*
- * "gates": kept fractions, then per gated stage its units kept of all,
- * its layer gate (absent: none) and its final mask as a string of 0/1
- * over its units in unit order.
- */
-static void gates_json(const tt_train_result *r, FILE *f)
-{
-	const tt_train_gates *g = &r->gates;
-	fprintf(f, ",\"gates\":{");
-	num(f, "macs_expected", g->macs_expected, 1);
-	num(f, "params_expected", g->params_expected, 1);
-	num(f, "macs_kept", g->macs_kept, 1);
-	num(f, "params_kept", g->params_kept, 1);
-	fprintf(f, "\"count\":%d,\"rounded\":%d,\"stages\":[", g->ngates, g->rounded);
-	int first = 1;
-	for (int s = 0; s < r->stages && r->stage; s++) {
-		const tt_train_stage *st = &r->stage[s];
-		if (!st->units && st->layer < 0)
-			continue;
-		fprintf(f, "%s{\"stage\":%d,\"name\":\"%s\",\"units\":%d,\"kept\":%d,",
-		        first ? "" : ",", s, st->name, st->units, st->units_kept);
-		if (st->layer >= 0)
-			fprintf(f, "\"layer\":%s,", st->layer ? "true" : "false");
-		fprintf(f, "\"mask\":\"");
-		for (int i = 0; i < g->ngates && g->row; i++)
-			if (g->row[i].stage == s && g->row[i].unit >= 0)
-				fputc(g->row[i].on ? '1' : '0', f);
-		fprintf(f, "\"}");
-		first = 0;
-	}
-	fprintf(f, "]}");
-}
-
+/* The run's numbers, then one field per method that ran, named after it
+ * and written by it. */
 void tt_train_result_json(const tt_train_result *r, FILE *f)
 {
 	fprintf(f, "{\"model\":\"%s\",\"stages\":%d,\"trainable\":%d,\"epochs\":%d,"
@@ -942,7 +702,17 @@ void tt_train_result_json(const tt_train_result *r, FILE *f)
 		        st->activations);
 	}
 	fprintf(f, "]}");
-	if (r->gates.on)
-		gates_json(r, f);
+	for (int i = 0; i < tt_method_count(); i++) {
+		const tt_method *m = tt_method_get(i);
+		if (r->methods >> i & 1u && m->json) {
+			fprintf(f, ",\"%s\":", m->name);
+			m->json(r, f);
+		}
+	}
+	/* TUNETOP_PROFILE=1: the time per kind of backend operation so far */
+	if (tt_backend_profiling()) {
+		fputc(',', f);
+		tt_backend_profile_json(f);
+	}
 	fprintf(f, "}\n");
 }

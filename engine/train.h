@@ -83,6 +83,24 @@ typedef struct tt_gate_row {
 	int on;           /* the deterministic gate: t >= 0.5, not pruned */
 } tt_gate_row;
 
+/* One named number a method reports: a kept fraction, a learned
+ * hyperparameter (method.h). */
+typedef struct tt_method_value {
+	const char *name;
+	double value;
+} tt_method_value;
+
+/* What a method reports as it runs (tt_train_hooks.on_report). */
+typedef struct tt_method_report {
+	const char *method;       /* the method's name (method.h): "gates" */
+	long step;
+	int final;                /* 1: the end of the run */
+	int nrows;                /* rows for the masks table: gates */
+	const tt_gate_row *rows;
+	int nvalues;              /* named numbers: learned hyperparameters */
+	const tt_method_value *values;
+} tt_method_report;
+
 /* What a gated run kept (all 0 when gates were off). */
 typedef struct tt_train_gates {
 	int on;
@@ -114,7 +132,8 @@ typedef struct tt_train_result {
 	size_t mem[TT_MEM_KINDS];/* current bytes per kind at the end */
 	size_t mem_total, mem_peak;
 	tt_train_stage *stage;   /* stages entries */
-	tt_train_gates gates;
+	unsigned methods;        /* bit i: method tt_method_get(i) ran */
+	tt_train_gates gates;    /* the gates method's result */
 } tt_train_result;
 
 /* Progress and control.  Any member may be NULL. */
@@ -127,22 +146,25 @@ typedef struct tt_train_hooks {
 	                 double train_acc, double val_loss, double val_acc,
 	                 double samples_per_s);
 	/*
-	 * The run's whole state as one blob (magic, version, then parameters,
-	 * batch-norm statistics, optimizer state, step, data order and random
-	 * streams), every checkpoint_every steps (0: never) and once at the
-	 * end of the run, also when on_step stopped it early.  The blob is
-	 * valid during the call only.  A non-zero return is a storage failure:
-	 * the run stops with TT_ERUNTIME.
+	 * The run's whole state as one blob (a magic number, then tagged
+	 * sections: the core one with the parameters, batch-norm statistics,
+	 * optimizer state, step, data order and random streams, and one per
+	 * method that keeps state; see ckpt.h), every checkpoint_every steps
+	 * (0: never) and once at the end of the run, also when on_step
+	 * stopped it early.  The blob is valid during the call only.  A
+	 * non-zero return is a storage failure: the run stops with
+	 * TT_ERUNTIME.
 	 */
 	long checkpoint_every;
 	int (*on_checkpoint)(void *ud, long step, const void *blob, size_t len);
 	/*
-	 * With gates: every gate's probability and deterministic state, every
-	 * gates_every steps (0: never) and once at the end with the final
-	 * 0/1 masks.  rows are valid during the call only.
+	 * What each method of the run reports (method.h): every report_every
+	 * steps (0: never) but the last, and once at the end with final set
+	 * (gates: every gate's probability and deterministic state, at the
+	 * end the final 0/1 masks).  rep is valid during the call only.
 	 */
-	long gates_every;
-	void (*on_gates)(void *ud, long step, int n, const tt_gate_row *rows);
+	long report_every;
+	void (*on_report)(void *ud, const tt_method_report *rep);
 } tt_train_hooks;
 
 /* The checks of c that need no data (model spec, trainable depth, batch,

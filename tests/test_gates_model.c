@@ -604,10 +604,13 @@ typedef struct watch {
 	long every;
 } watch;
 
-/* every on_gates call: probabilities in [0, 1], on = (t >= 0.5) */
-static void on_gates(void *ud, long step, int n, const tt_gate_row *rows)
+/* every report of the gates method: probabilities in [0, 1], on = (t >= 0.5) */
+static void on_report(void *ud, const tt_method_report *rep)
 {
 	watch *w = ud;
+	long step = rep->step;
+	int n = rep->nrows;
+	const tt_gate_row *rows = rep->rows;
 	w->calls++;
 	w->ngates = n;
 	w->last_step = step;
@@ -656,7 +659,7 @@ static void train_gates_end_01(void)
 		tt_err err = { 0 };
 		CHECK(tt_train_data_load(&c, &d, &err) == TT_OK, "load: %s", err.msg);
 		watch w = { 0 };
-		tt_train_hooks h = { .ud = &w, .gates_every = 1, .on_gates = on_gates };
+		tt_train_hooks h = { .ud = &w, .report_every = 1, .on_report = on_report };
 		tt_train_result r;
 		int rc = tt_train_run(&c, &d, &h, &r, &err);
 		CHECK(rc == TT_OK, "%s: %s", models[k], err.msg);

@@ -81,6 +81,20 @@ INSERT INTO commands (trial_id, verb, issued_at)
 	fail hostile-setup "sqlite3: $(cat sql.err)"
 	exit 1
 fi
+# The runner's cases get a database of their own with only the hostile
+# study name and command verb: a resumed study reads every trial's params
+# back and refuses params that are not its own JSON (exit 2, nothing
+# written), which is right, and would stop it before it logs the verb.
+cp base/quick.db v.db
+if ! sqlite3 v.db "
+UPDATE studies SET name = 'q' || char(155) || CAST(x'9b' AS TEXT) || CAST(x'c328' AS TEXT)
+                          || char(27) || '[2J' || char(27) || ']2;NAMEPWN' || char(7);
+INSERT INTO commands (trial_id, verb, issued_at)
+       VALUES (2, char(27) || ']2;VERBPWN' || char(7), 0);
+" >sql.err 2>&1; then
+	fail hostile-setup "sqlite3: $(cat sql.err)"
+	exit 1
+fi
 # the long row alone in a database of its own, so that each item fails
 # or holds by itself
 cp base/quick.db l.db
@@ -190,7 +204,7 @@ PY
 ) && ok hostile-csv-values || fail hostile-csv-values "$why"
 
 # --- run --headless: the command's verb in the progress lines -------------------
-mkdir run && cp base/quick.ini run/quick.ini && cp h.db run/quick.db
+mkdir run && cp base/quick.ini run/quick.ini && cp v.db run/quick.db
 (cd run && "$BIN" run --headless quick.ini >run.out 2>run.err)
 if ! grep -q 'VERBPWN' run/run.err; then
 	fail hostile-headless-verb "the command was not logged: $(tail -c 300 run/run.err)"
@@ -246,7 +260,7 @@ explore long l.db
 
 # the study log (STUDY.log beside the database) while the explorer shows
 # the study: the engine applies the command and logs its verb there
-mkdir logged && cp base/quick.ini logged/quick.ini && cp h.db logged/quick.db
+mkdir logged && cp base/quick.ini logged/quick.ini && cp v.db logged/quick.db
 TM new-session -d -s logged -x 200 -y 50 -c "$T/logged" \
 	"env LANG=C.UTF-8 LC_ALL=C.UTF-8 $BIN quick.ini 2>$T/logged.err; echo \$? >$T/logged.rc; sleep 600"
 end=$(($(date +%s) + 60))

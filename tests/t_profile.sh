@@ -104,7 +104,7 @@ if TUNETOP_PROFILE=1 train on2 mlp:16 2; then
 	import json, sys
 	def res(path):
 	    d = json.loads([l for l in open(path) if l.startswith("{")][-1])
-	    for k in ("seconds", "samples_per_s"):
+	    for k in ("seconds", "samples_per_s", "profile", "profile_calls"):
 	        d.pop(k, None)
 	    return d
 	a, b = res(sys.argv[1]), res(sys.argv[2])

@@ -209,8 +209,14 @@ static const char *const st_sql[ST_COUNT] = {
 	             " r.params_kept"
 	             " FROM rungs r JOIN trials t ON t.id = r.trial_id"
 	             " WHERE t.study_id = ? ORDER BY r.trial_id, r.rung",
+	/* Why NOT EXISTS: a run resumed from a checkpoint trains the steps
+	 * after it again, and their points may already be stored; the
+	 * metrics_by_step index makes the check one lookup. */
 	[ST_METRIC_PUT] = "INSERT INTO metrics (trial_id, rung, step, epoch, split,"
-	                  " loss, acc, wall_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	                  " loss, acc, wall_s)"
+	                  " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
+	                  " WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE"
+	                  " trial_id = ?1 AND rung = ?2 AND step = ?3 AND split = ?5)",
 	[ST_METRICS_TRIAL] = "SELECT " METRIC_COLS " FROM metrics"
 	                     " WHERE trial_id = ? AND rowid > ?"
 	                     " ORDER BY rowid LIMIT ?",
@@ -286,11 +292,34 @@ static int db_err(db_conn *c, tt_err *err, int code, const char *fmt, ...)
 	return tt_err_set(err, code, "%s", c->emsg);
 }
 
-/* An SQLite failure rc during op: "PATH: OP: reason".  Constraint
- * violations are the caller's bad input; everything else is runtime. */
+/* The status for an SQLite result code: the file as given is bad input
+ * (a constraint the row breaks; a schema that is not ours any more, which
+ * is what SQLITE_ERROR means for the fixed SQL of this file, e.g. "no
+ * such table"; a damaged file; a file or directory we may not write or
+ * open), so every command exits 2 for it; the rest (disk full, I/O error,
+ * a lock held too long, out of memory) is a runtime failure. */
+static int code_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+	case SQLITE_ERROR:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return TT_EINPUT;
+	default:
+		return TT_ERUNTIME;
+	}
+}
+
+/* An SQLite failure rc during op: "PATH: OP: reason", with code_of's
+ * status. */
 static int sql_err(db_conn *c, tt_err *err, int rc, const char *op)
 {
-	int code = (rc & 0xff) == SQLITE_CONSTRAINT ? TT_EINPUT : TT_ERUNTIME;
+	int code = code_of(rc);
 	if (c->injected)
 		return db_err(c, err, code, "%s: %s: %s (injected fault)", c->path,
 		              op, sqlite3_errstr(rc));
@@ -826,6 +855,13 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 	} else if (S_ISDIR(sb.st_mode)) {
 		return tt_err_set(err, TT_EINPUT,
 		                  "%s: is a directory, expected a study database",
+		                  path);
+	} else if (!S_ISREG(sb.st_mode)) {
+		/* /dev/null and the like: SQLite would write PATH-journal
+		 * beside it */
+		return tt_err_set(err, TT_EINPUT,
+		                  "%s: not a regular file, expected a study database"
+		                  " (a regular file, or a new path to create one)",
 		                  path);
 	}
 

@@ -26,10 +26,11 @@
  *     rows, *n is 0 and *out may be NULL.
  *   - Status codes: TT_EINPUT for bad arguments (an unknown state or verb,
  *     a trial that does not exist, a constraint the row breaks), for files
- *     that are not ours or too new, and for writes on a read-only
- *     connection; TT_ERUNTIME for every other SQLite failure (disk full,
- *     I/O error, ...).  Messages name the file, the operation and SQLite's
- *     reason.
+ *     that are not ours, too new, damaged (a missing table, corruption) or
+ *     not a regular file, and for writes on a read-only connection, file
+ *     or directory; TT_ERUNTIME for every other SQLite failure (disk full,
+ *     I/O error, a lock held too long, ...).  Messages name the file, the
+ *     operation and SQLite's reason.
  *   - SQLITE_BUSY does not reach callers in normal use: every connection
  *     waits up to DB_BUSY_TIMEOUT_MS for a lock, then retries a bounded
  *     number of times, and writers take the write lock up front (BEGIN
@@ -186,8 +187,11 @@ typedef struct db_metric {
 	int64_t rowid;      /* set by reads; ignored by writes */
 } db_metric;
 
+/* A point whose (trial, rung, step, split) is already stored is skipped,
+ * not written twice: a run resumed from a checkpoint trains the steps
+ * after it again. */
 int db_metric_put(db_conn *c, const db_metric *m, tt_err *err);
-/* n points in one transaction (or in the caller's). */
+/* n points in one transaction (or in the caller's); same rule. */
 int db_metrics_put(db_conn *c, const db_metric *m, int n, tt_err *err);
 /* Polling for new rows: the metrics with rowid > after, in rowid (that
  * is, insertion) order, of one trial, or of every trial when trial <= 0;

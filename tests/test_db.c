@@ -413,6 +413,21 @@ static void test_roundtrip(void)
 	OK(db_metrics_since(c, tid[1], last, 0, &ms, &nm, &err));
 	CHECK(nm == 0, "nothing new: %d", nm);
 	free(ms);
+	/* a resumed run writes points it stored before: skipped, not doubled
+	 * (the first value stays); a new step or the other split is written */
+	db_metric twice[3] = { batch[1], batch[1], batch[1] };
+	twice[0].loss = 99;
+	twice[1].split = "train";
+	twice[2].step = 1000;
+	OK(db_metrics_put(c, twice, 3, &err));
+	OK(db_metrics_since(c, tid[1], last, 0, &ms, &nm, &err));
+	CHECK(nm == 2 && ms[0].step == batch[1].step && strcmp(ms[0].split, "train") == 0 &&
+	      ms[1].step == 1000, "points stored again: %d new rows", nm);
+	free(ms);
+	OK(db_metrics_since(c, tid[1], 0, 0, &ms, &nm, &err));
+	CHECK(nm == 17 && ms[0].loss == batch[1].loss, "%d points, first loss %g", nm,
+	      nm ? ms[0].loss : -1.0);
+	free(ms);
 
 	/* layer memory: strings come back in the same block; replace by key */
 	db_layer_mem mem[] = {

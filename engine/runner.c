@@ -60,6 +60,7 @@ typedef struct runner {
 	job_slot *slot;           /* one per worker */
 	double macs[TT_RUNG_MAX]; /* compute spent per rung */
 	double budget_macs;       /* the study's budget; 0: none */
+	double train_macs;        /* one training example through the whole model */
 	size_t mem[TT_RUNG_MAX];  /* peak accounted bytes per rung */
 	int failed;
 	tt_err err;               /* the first failure of a worker */
@@ -681,6 +682,36 @@ static void summary(runner *R, db_conn *db)
 
 /* ---- the study --------------------------------------------------------- */
 
+/*
+ * Whether a trial can run at all, before any does: the checks of `tunetop
+ * train` (tt_train_check) on the study's fixed settings, then the model
+ * built once at batch 1 on the data's shape, which is where a spec the
+ * input cannot take (too many poolings for 28x28) fails.  TT_EINPUT names
+ * the study file and its key.  Sets R->train_macs.
+ */
+static int study_check(runner *R, tt_err *err)
+{
+	const tt_study *st = R->st;
+	tt_train_config c = st->train;
+	tt_err e = {0};
+	c.trainable = 0;
+	if (tt_train_check(&c, NULL, &e))
+		return tt_err_set(err, TT_EINPUT, "%s: [model] spec or [train]: %s", st->path,
+		                  e.msg);
+	tt_model *m = NULL;
+	tt_model_config mc = { .spec = st->train.model, .h = R->data.train.h,
+	                       .w = R->data.train.w, .c = R->data.train.c,
+	                       .classes = R->data.train.classes, .batch = 1,
+	                       .be = tt_backend_get("cpu") };
+	int rc = tt_model_create(&mc, &m, &e);
+	if (rc)
+		return tt_err_set(err, rc, "%s: [model] spec = %s: %s", st->path,
+		                  st->train.model, e.msg);
+	R->train_macs = tt_model_train_macs(m);
+	tt_model_free(m);
+	return TT_OK;
+}
+
 int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 {
 	runner R;
@@ -699,21 +730,26 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 		                  st->workers);
 	if ((rc = tt_model_spec_check(st->train.model, &R.nstages, err)))
 		return rc;
-	if ((rc = db_open(st->db, DB_CREATE, &db, err)))
-		return rc;
-	if ((rc = db_study_ensure(db, st->name, st->text, st->seed, &R.study, err)))
-		goto out;
 	if ((rc = tt_sched_init(&R.sched, st, R.nstages, err)))
 		goto out;
 	R.nrungs = R.sched.nrungs;
+	/* the data and the model are checked before the database is made:
+	 * a study that no trial could run is refused, not run to the end
+	 * with every trial failed (and a corrected study file meets no
+	 * database that remembers the wrong one) */
+	logf_(&R, "study %s: %s, %d stages, %d rungs, %d workers, loading data", st->name,
+	      st->train.model, R.nstages, R.nrungs, st->workers);
+	if ((rc = tt_train_data_load(&st->train, &R.data, err)) ||
+	    (rc = study_check(&R, err)))
+		goto out;
+	if ((rc = db_open(st->db, DB_CREATE, &db, err)))
+		goto out;
+	if ((rc = db_study_ensure(db, st->name, st->text, st->seed, &R.study, err)))
+		goto out;
 	if ((rc = tt_sampler_init(&R.sampler, st->sampler, st->nspace > 0 ? st->nspace : 1,
 	                          st->seed, err)))
 		goto out;
 	if ((rc = restore(&R, db, err)))
-		goto out;
-	logf_(&R, "study %s: %s, %d stages, %d rungs, %d workers, loading data", st->name,
-	      st->train.model, R.nstages, R.nrungs, st->workers);
-	if ((rc = tt_train_data_load(&st->train, &R.data, err)))
 		goto out;
 	{
 		/* compute spent by earlier runs of this study counts too */
@@ -728,15 +764,7 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	if (st->budget > 0) {
 		/* the unit: one epoch of the whole model over the training set,
 		 * in the multiply-accumulates the engine really computes */
-		tt_model *m = NULL;
-		tt_model_config mc = { .spec = st->train.model, .h = R.data.train.h,
-		                       .w = R.data.train.w, .c = R.data.train.c,
-		                       .classes = R.data.train.classes, .batch = 1,
-		                       .be = tt_backend_get("cpu") };
-		if ((rc = tt_model_create(&mc, &m, err)))
-			goto out;
-		R.budget_macs = st->budget * tt_model_train_macs(m) * R.data.train.n;
-		tt_model_free(m);
+		R.budget_macs = st->budget * R.train_macs * R.data.train.n;
 		logf_(&R, "budget: %.3g full-fidelity epochs = %.3g GMAC", st->budget,
 		      R.budget_macs / 1e9);
 	}
@@ -785,7 +813,22 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	if (R.failed && err)
 		*err = R.err;
 	if (!rc && !(o->stop && *o->stop)) {
-		db_study_set_state(db, R.study, "done", NULL);
+		/* failed trials are said, and a study none of whose trials
+		 * produced a result is a failure, not "done" */
+		int nfailed = 0, nresults = 0;
+		for (int i = 0; i < R.sched.n; i++) {
+			nfailed += R.sched.t[i].state == TT_T_FAILED;
+			nresults += R.sched.t[i].done > 0;
+		}
+		if (nfailed)
+			logf_(&R, "%d of %d trials failed (why: the 'failed:' lines above)",
+			      nfailed, R.sched.n);
+		if (nfailed && !nresults)
+			rc = tt_err_set(err, TT_ERUNTIME, "%s: no trial succeeded: %d of %d "
+			                "failed, none has a result; the study stays unfinished",
+			                st->path, nfailed, R.sched.n);
+		else
+			db_study_set_state(db, R.study, "done", NULL);
 		summary(&R, db);
 	}
 out:

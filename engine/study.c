@@ -368,7 +368,9 @@ static const char *parse_value(const key *k, const char *v, void *dst, double *n
 	case K_INT:
 	case K_LONG:
 	case K_U64:
-		if (parse_ll(v, &i) || (double)i < k->lo || (double)i > k->hi)
+		/* compared as integers: near 2^63 a double cannot tell
+		 * 9200000000000000001 from the maximum 9.2e18 */
+		if (parse_ll(v, &i) || i < (long long)k->lo || i > (long long)k->hi)
 			return expect_of(k, buf, n);
 		if (dst && k->type == K_INT)
 			*(int *)dst = (int)i;
@@ -703,9 +705,15 @@ static int space_choices(pctx *c, const key *k, char *list, tt_param_spec *p)
 		for (int j = 0; j < p->nchoices; j++) {
 			double y = 0;
 			parse_value(k, p->choices[j], NULL, &y, buf, sizeof buf);
-			if (strcmp(p->choices[j], v) == 0 || (key_is_number(k) && x == y))
+			if (strcmp(p->choices[j], v) == 0)
 				return fail_at(c, c->line, "space", name,
 				               "found '%s' twice, expected distinct choices", v);
+			/* another spelling of the same value: 1 and 1.0, on and
+			 * yes (booleans and named choices parse to a number too) */
+			if (k->type != K_STRING && x == y)
+				return fail_at(c, c->line, "space", name,
+				               "found '%s', the same value as '%s', expected "
+				               "distinct choices", v, p->choices[j]);
 		}
 		memcpy(p->choices[p->nchoices++], v, strlen(v) + 1);
 		if (!comma)
@@ -1035,17 +1043,26 @@ int tt_study_load(const char *path, tt_study *s, tt_err *err)
 	if (!f)
 		return tt_err_set(err, TT_EINPUT, "%s: cannot open the study file: %s",
 		                  path, strerror(errno));
+	/* fopen takes a directory; reading it then fails with no word why */
+	struct stat sb;
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		fclose(f);
+		return tt_err_set(err, TT_EINPUT, "%s: is a directory, expected a study "
+		                  "file (see tunetop-study(5))", path);
+	}
 	char *text = malloc(TT_STUDY_FILE_MAX + 2);
 	if (!text) {
 		fclose(f);
 		return tt_err_set(err, TT_ERUNTIME, "%s: out of memory", path);
 	}
+	errno = 0;
 	size_t n = fread(text, 1, TT_STUDY_FILE_MAX + 1, f);
-	int bad = ferror(f);
+	int bad = ferror(f), e = errno;
 	fclose(f);
 	int rc;
 	if (bad)
-		rc = tt_err_set(err, TT_EINPUT, "%s: cannot read the study file", path);
+		rc = tt_err_set(err, TT_EINPUT, "%s: cannot read the study file: %s", path,
+		                strerror(e ? e : EIO));
 	else if (n > TT_STUDY_FILE_MAX)
 		rc = tt_err_set(err, TT_EINPUT, "%s: found a file of more than %d bytes, "
 		                "expected at most %d", path, TT_STUDY_FILE_MAX,

@@ -408,6 +408,8 @@ typedef struct study_view {
 	int nrungs;
 } study_view;
 
+/* 0, or the exit status (2: a damaged database, 1: a runtime failure)
+ * after printing why. */
 static int view_load(const char *cmd, db_conn *db, study_view *v)
 {
 	tt_err err = {0};
@@ -417,7 +419,7 @@ static int view_load(const char *cmd, db_conn *db, study_view *v)
 	    db_rungs(db, v->study.id, &v->r, &v->nr, &err) ||
 	    db_rank_corr_list(db, v->study.id, &v->rc, &v->nrc, &err)) {
 		fprintf(stderr, "tunetop %s: %s\n", cmd, err.msg);
-		return 1;
+		return err.code == TT_EINPUT ? 2 : 1;
 	}
 	for (int k = 0; k < v->nr; k++)
 		if (v->r[k].rung + 1 > v->nrungs)
@@ -462,9 +464,10 @@ static int cmd_status(int argc, char **argv)
 	if (!db)
 		return 2;
 	study_view v;
-	if (view_load("status", db, &v)) {
+	int vrc = view_load("status", db, &v);
+	if (vrc) {
 		db_close(db);
-		return 1;
+		return vrc;
 	}
 	int counts[8] = {0};
 	static const char *const states[] = { "queued", "running", "paused", "done",
@@ -566,9 +569,10 @@ static int cmd_export(int argc, char **argv)
 	if (!db)
 		return 2;
 	study_view v;
-	if (view_load("export", db, &v)) {
+	int vrc = view_load("export", db, &v);
+	if (vrc) {
 		db_close(db);
-		return 1;
+		return vrc;
 	}
 	if (strcmp(format, "csv") == 0) {
 		printf("trial,state,params,rung,trainable,epochs,val_loss,val_acc,seconds,promoted\n");
@@ -640,15 +644,17 @@ static int cmd_cmd(int argc, char **argv)
 	for (int k = 0; k < 4; k++)
 		ok |= strcmp(argv[2], verbs[k]) == 0;
 	char *end;
+	errno = 0;
 	long long trial = strtoll(argv[3], &end, 10);
+	int range = errno == ERANGE; /* strtoll clamps: never a real id */
 	if (!ok) {
 		fprintf(stderr, "tunetop cmd: '%s': expected promote, kill, pause or resume\n",
 		        argv[2]);
 		return 2;
 	}
-	if (end == argv[3] || *end || trial < 1) {
-		fprintf(stderr, "tunetop cmd: trial '%s': expected a trial id (a positive "
-		        "integer)\n", argv[3]);
+	if (end == argv[3] || *end || trial < 1 || range) {
+		fprintf(stderr, "tunetop cmd: trial '%s': %sexpected a trial id (a positive "
+		        "integer)\n", argv[3], range ? "too large, " : "");
 		return 2;
 	}
 	db_conn *db = open_db("cmd", argv[1], 0);
@@ -659,13 +665,13 @@ static int cmd_cmd(int argc, char **argv)
 	if (db_trial_get(db, trial, &t, &err)) {
 		fprintf(stderr, "tunetop cmd: %s\n", err.msg);
 		db_close(db);
-		return 2;
+		return err.code == TT_EINPUT ? 2 : 1;
 	}
 	int64_t id;
 	if (db_command_add(db, trial, argv[2], &id, &err)) {
 		fprintf(stderr, "tunetop cmd: %s\n", err.msg);
 		db_close(db);
-		return 1;
+		return err.code == TT_EINPUT ? 2 : 1;
 	}
 	db_study study;
 	int running = 0;

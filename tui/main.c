@@ -698,6 +698,7 @@ typedef struct ex_flags {
 	const char *theme;
 	int delay;       /* tenths of a second */
 	int readonly;
+	const char *notice; /* the theme's, for the message line; NULL: none */
 } ex_flags;
 
 /* Explorer options from argv[first..]; prints why and returns 2 on a bad
@@ -706,7 +707,7 @@ typedef struct ex_flags {
 static int ex_parse(const char *cmd, int argc, char **argv, int first, ex_flags *f,
                     ui_theme **theme)
 {
-	*f = (ex_flags){ NULL, 2, 0 };
+	*f = (ex_flags){ NULL, 2, 0, NULL };
 	*theme = NULL;
 	for (int i = first; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -747,6 +748,14 @@ static int ex_parse(const char *cmd, int argc, char **argv, int first, ex_flags 
 		fprintf(stderr, "%s: %s\n", cmd, err.msg);
 		return 2;
 	}
+	/* kept apart from the theme, which the explorer may replace */
+	static char notice[512];
+	notice[0] = 0;
+	if (ui_theme_notice(*theme)) {
+		snprintf(notice, sizeof notice, "%s", ui_theme_notice(*theme));
+		fprintf(stderr, "%s: %s\n", cmd, notice);
+	}
+	f->notice = notice[0] ? notice : NULL;
 	return 0;
 }
 
@@ -869,7 +878,7 @@ static int cmd_study(int argc, char **argv)
 	ui_theme *theme;
 	if (ex_parse("tunetop", argc, argv, 1, &f, &theme))
 		return 2;
-	return explore_study(argv[0], &f, theme, NULL, 0);
+	return explore_study(argv[0], &f, theme, f.notice, 0);
 }
 
 static int cmd_attach(int argc, char **argv)
@@ -891,7 +900,7 @@ static int cmd_attach(int argc, char **argv)
 	}
 	on_signals();
 	ui_opts uo = { .db = argv[1], .readonly = f.readonly, .theme = theme, .delay = f.delay,
-	               .stop = &interrupted };
+	               .stop = &interrupted, .notice = f.notice };
 	tt_err err = {0};
 	int rc = ui_run(&uo, &err);
 	if (rc) {

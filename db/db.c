@@ -34,6 +34,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* After busy_timeout has run out: this many more tries, sleeping
  * DB_RETRY_SLEEP_MS * 2^k (at most 100 ms) between them. */
@@ -839,6 +840,64 @@ static int configure(db_conn *c, tt_err *err)
 	return TT_OK;
 }
 
+/*
+ * How a read-only open must go.  SQLite reads a WAL database through its
+ * -shm file, which it creates when missing: in a directory we may not
+ * write (a finished study shared read-only, a read-only mount) that fails
+ * with "attempt to write a readonly database".  A cleanly closed study has
+ * no -wal left, so there the file alone is the whole database and is
+ * opened as immutable (read as it is, no -shm, no locks).  Returns 0 for
+ * a plain open, 1 for immutable, -1 when a -wal with content but no -shm
+ * sits in such a directory: its rows cannot be read without writing
+ * (the message is in c->emsg / err).
+ */
+static int ro_mode(db_conn *c, const char *path, tt_err *err)
+{
+	char side[4096], dir[4096];
+	struct stat sb;
+	snprintf(side, sizeof side, "%s-shm", path);
+	if (stat(side, &sb) == 0)
+		return 0;
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else
+		slash[slash == dir] = 0;
+	if (access(dir, W_OK) == 0)
+		return 0;
+	snprintf(side, sizeof side, "%s-wal", path);
+	if (stat(side, &sb) == 0 && sb.st_size > 0) {
+		db_err(c, err, TT_EINPUT, "%s: cannot read it here: %s holds rows not"
+		       " yet in the database and %s-shm, which reading them needs,"
+		       " cannot be created in %s (not writable); open it once where"
+		       " it can be written, or copy the three files elsewhere", path,
+		       side, path, dir);
+		return -1;
+	}
+	return 1;
+}
+
+/* "file:" URI of path for sqlite3_open_v2 with SQLITE_OPEN_URI: every
+ * byte that is not unreserved or '/' percent-encoded; malloc'd. */
+static char *uri_of(const char *path, const char *query)
+{
+	size_t n = strlen(path);
+	char *u = malloc(5 + 3 * n + strlen(query) + 2);
+	if (!u)
+		return NULL;
+	char *q = u + sprintf(u, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/-._~", *p))
+			*q++ = (char)*p;
+		else
+			q += sprintf(q, "%%%02X", *p);
+	}
+	sprintf(q, "?%s", query);
+	return u;
+}
+
 int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 {
 	*out = NULL;
@@ -876,8 +935,19 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 	int oflags = SQLITE_OPEN_NOMUTEX |
 	             (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
 	             (create ? SQLITE_OPEN_CREATE : 0);
-	int rc = sqlite3_open_v2(path, &c->db, oflags, NULL);
-	int code;
+	int code, mode = readonly ? ro_mode(c, path, err) : 0;
+	if (mode < 0) {
+		code = TT_EINPUT;
+		goto err;
+	}
+	char *uri = mode ? uri_of(path, "mode=ro&immutable=1") : NULL;
+	if (mode && !uri) {
+		code = tt_err_set(err, TT_ERUNTIME, "%s: out of memory", path);
+		goto err;
+	}
+	int rc = sqlite3_open_v2(uri ? uri : path, &c->db,
+	                         oflags | (uri ? SQLITE_OPEN_URI : 0), NULL);
+	free(uri);
 	if (rc != SQLITE_OK) {
 		code = tt_err_set(err, TT_EINPUT, "%s: cannot open: %s", path,
 		                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));

@@ -192,6 +192,20 @@ as_user "$BIN" cmd ro/q.db kill 1 >/dev/null 2>ro.err; r1=$?
 as_user "$BIN" run --headless ro/q.ini >/dev/null 2>>ro.err; r2=$?
 [ $r1 -eq 2 ] && [ $r2 -eq 2 ] && ok readonly-dir-write-exit-2 || fail readonly-dir-write-exit-2 "exit $r1/$r2: $(cat ro.err)"
 chmod 755 ro
+# rows left in a -wal (a writer killed) with no -shm: said exactly, exit 2
+python3 - ro/q.db <<'PY'
+import sqlite3, sys, os
+c = sqlite3.connect(sys.argv[1])
+c.execute("PRAGMA wal_autocheckpoint = 0")
+c.execute("UPDATE studies SET name = 'q2'")
+c.commit()
+os._exit(0)  # no close: the -wal keeps the row
+PY
+rm -f ro/q.db-shm; chmod 555 ro
+as_user "$BIN" status ro/q.db >/dev/null 2>ro.err; rc=$?
+[ $rc -eq 2 ] && grep -q "q.db-wal holds rows" ro.err && grep -q "q.db-shm" ro.err &&
+	ok readonly-dir-wal-said || fail readonly-dir-wal-said "exit $rc: $(cat ro.err)"
+chmod 755 ro
 
 # --- 9: an unreadable $HOME does not stop the explorer ---------------------
 mkdir home; chmod 000 home

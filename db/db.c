@@ -257,6 +257,8 @@ struct db_conn {
 	int injected;       /* the last wrapped call was an injected fault */
 	char emsg[512];     /* the last error, also when the caller's err is NULL */
 	char failmsg[512];  /* why the transaction was rolled back */
+	db_lock_wait_fn lock_wait; /* db_set_lock_wait; NULL: fail at once */
+	void *lock_ud;
 	sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -402,11 +404,16 @@ static int w_step(db_conn *c, sqlite3_stmt *st)
 	 * would hand the caller its first rows twice. */
 	int fresh = !sqlite3_stmt_busy(st);
 	int is_commit = st == c->st[ST_COMMIT];
+	/* with a lock wait (db_set_lock_wait) a BEGIN that found the lock
+	 * taken goes back to wr_begin at once, whose waits are the caller's:
+	 * retrying here would wait the busy timeout DB_BUSY_RETRIES more
+	 * times, silently */
+	int once = c->lock_wait && st == c->st[ST_BEGIN];
 	for (int tries = 0;; tries++) {
 		int rc = fault_fire(c);
 		if (!rc)
 			rc = sqlite3_step(st);
-		if (!fresh || !busy_retry(c, rc, tries, is_commit))
+		if (!fresh || once || !busy_retry(c, rc, tries, is_commit))
 			return rc;
 		sqlite3_reset(st);
 	}
@@ -539,10 +546,24 @@ static int wr_begin(db_conn *c, const char *op, tt_err *err)
 	}
 	sqlite3_stmt *st = NULL;
 	int rc = st_get(c, ST_BEGIN, &st);
-	if (rc == SQLITE_OK) {
+	double t0 = -1;
+	while (rc == SQLITE_OK) {
 		rc = w_step(c, st);
 		if (rc == SQLITE_DONE)
 			rc = SQLITE_OK;
+		/* another process holds the write lock past the busy timeout:
+		 * nothing is open on our side, so wait as the caller asked */
+		if ((rc & 0xff) != SQLITE_BUSY || !c->lock_wait ||
+		    !sqlite3_get_autocommit(c->db))
+			break;
+		sqlite3_reset(st);
+		if (t0 < 0)
+			t0 = tt_clock_mono();
+		if (c->lock_wait(c->lock_ud, c->path, tt_clock_mono() - t0)) {
+			rc = SQLITE_BUSY;
+			break;
+		}
+		rc = SQLITE_OK;
 	}
 	if (rc != SQLITE_OK) {
 		int code = sql_err(c, err, rc, op);
@@ -983,6 +1004,14 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 err:
 	db_close(c);
 	return code;
+}
+
+void db_set_lock_wait(db_conn *c, int busy_ms, db_lock_wait_fn wait, void *ud)
+{
+	c->lock_wait = wait;
+	c->lock_ud = ud;
+	if (busy_ms > 0)
+		sqlite3_busy_timeout(c->db, busy_ms);
 }
 
 void db_close(db_conn *c)

@@ -71,6 +71,19 @@ enum db_open_flags {
  * file of another application are TT_EINPUT and left untouched.
  */
 int db_open(const char *path, int flags, db_conn **out, tt_err *err);
+/*
+ * Waiting out a long outside lock (another process holding a write
+ * transaction).  By default a write that cannot take the write lock within
+ * the busy timeout fails with "database is locked".  After this call, a
+ * write that fails so when it starts its transaction (where nothing of
+ * c's is held, so waiting is safe) calls wait(ud, path, waited_s) and
+ * tries again while wait returns 0; wait sleeps and reports as it likes
+ * (waited_s: seconds since the first failed try) and returns non-zero to
+ * give up, when the write fails as before.  busy_ms > 0 replaces the
+ * connection's busy timeout (DB_BUSY_TIMEOUT_MS), the wait of one try.
+ */
+typedef int (*db_lock_wait_fn)(void *ud, const char *path, double waited_s);
+void db_set_lock_wait(db_conn *c, int busy_ms, db_lock_wait_fn wait, void *ud);
 /* Close c (NULL is fine); an open transaction is rolled back. */
 void db_close(db_conn *c);
 const char *db_path(const db_conn *c);

@@ -82,6 +82,43 @@ static void logf_(runner *R, const char *fmt, ...)
 	va_end(ap);
 }
 
+/*
+ * db_set_lock_wait's wait for every connection of the study: another
+ * process holds the write lock past the busy timeout.  Sleeps 1, 2, 4, ...
+ * 30 s (in 100 ms slices, so a stop is heard), never past lock_timeout,
+ * and says so on the log; non-zero (give up) once lock_timeout has passed
+ * or the study is stopping.  Called with or without R->mu held.
+ */
+static int lock_wait(void *ud, const char *path, double waited)
+{
+	runner *R = ud;
+	double limit = R->st->lock_timeout;
+	if (waited >= limit || (R->o->stop && *R->o->stop))
+		return 1;
+	double d = waited < 1 ? 1 : waited < 30 ? waited : 30;
+	if (d > limit - waited)
+		d = limit - waited;
+	logf_(R, "%s: database locked by another process, retrying in %.0fs "
+	      "(waited %.0fs of lock_timeout %.0fs)", path, ceil(d), waited, limit);
+	for (double t = 0; t < d; t += 0.1) {
+		if (R->o->stop && *R->o->stop)
+			return 1;
+		tt_clock_sleep_ms(100);
+	}
+	return 0;
+}
+
+/* Every connection of the study waits out outside locks per lock_timeout;
+ * one try waits a quarter of it, at most the usual busy timeout. */
+static void lock_wait_on(runner *R, db_conn *db)
+{
+	if (R->st->lock_timeout <= 0)
+		return;
+	double ms = R->st->lock_timeout * 250;
+	db_set_lock_wait(db, ms < DB_BUSY_TIMEOUT_MS ? (ms < 1 ? 1 : (int)ms) :
+	                 DB_BUSY_TIMEOUT_MS, lock_wait, R);
+}
+
 /* Room for trial index i; under the lock. */
 static int ensure(runner *R, int i)
 {
@@ -442,6 +479,7 @@ static void *worker(void *arg)
 		R->quit = 1;
 		goto out;
 	}
+	lock_wait_on(R, db);
 	pthread_mutex_lock(&R->mu);
 	for (;;) {
 		tt_job job = { TT_JOB_WAIT, -1, -1, 0 };
@@ -744,6 +782,7 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 		goto out;
 	if ((rc = db_open(st->db, DB_CREATE, &db, err)))
 		goto out;
+	lock_wait_on(&R, db);
 	if ((rc = db_study_ensure(db, st->name, st->text, st->seed, &R.study, err)))
 		goto out;
 	if ((rc = tt_sampler_init(&R.sampler, st->sampler, st->nspace > 0 ? st->nspace : 1,

@@ -102,6 +102,19 @@ static const key study_keys[] = {
 	  "100", NULL,
 	  "Training steps between checkpoints of a running trial: a crash or a "
 	  "pause loses at most this many", NULL },
+	{ "lock_timeout", "SECONDS", K_DOUBLE, 0, 1e6, NULL, OFF(lock_timeout), 0,
+	  "600", NULL,
+	  "How long a write waits out another process that holds the database's "
+	  "write lock (an outside sqlite3 transaction): it retries with growing "
+	  "pauses, saying so on standard error, and the study fails (exit 1) only "
+	  "after this long; one try waits at most a quarter of it, and at most 5 s; "
+	  "0 gives up after the 5 s busy timeout", NULL },
+	{ "keep_checkpoints", "WHICH", K_CHOICE, 0, 0, "needed|all",
+	  OFF(keep_checkpoints), 0, "needed", NULL,
+	  "Which checkpoints the database keeps: needed keeps what resuming and "
+	  "promotion use (a running or paused trial's latest, the previous rung's "
+	  "of a trial that may be promoted in continue mode) and deletes the rest "
+	  "as trials finish; all keeps every (trial, rung) checkpoint", NULL },
 };
 
 static const key data_keys[] = {
@@ -712,8 +725,8 @@ static int space_choices(pctx *c, const key *k, char *list, tt_param_spec *p)
 			 * yes (booleans and named choices parse to a number too) */
 			if (k->type != K_STRING && x == y)
 				return fail_at(c, c->line, "space", name,
-				               "found '%s', the same value as '%s', expected "
-				               "distinct choices", v, p->choices[j]);
+				               "found '%s' twice (the same value as '%s'), "
+				               "expected distinct choices", v, p->choices[j]);
 		}
 		memcpy(p->choices[p->nchoices++], v, strlen(v) + 1);
 		if (!comma)

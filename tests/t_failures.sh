@@ -90,8 +90,9 @@ cp q.db ref.db
 # k: steps slow enough (a few ms) that a kill lands where the test saw it
 sed -e 's/^name = q/name = k/' -e 's/^spec = .*/spec = mlp:256,256/' \
     -e 's/^train_size = 1024/train_size = 4096/' -e 's/^checkpoint_every = 8/checkpoint_every = 100/' \
-    -e 's/^epochs = 2/epochs = 4/' q.ini >k.ini
+    -e 's/^epochs = 2/epochs = 4/' -e 's/^max_trials = 4/max_trials = 3/' q.ini >k.ini
 "$BIN" run --headless k.ini >kref.log 2>&1 || fail reference "$(tail -2 kref.log)"
+cp k.db kref.db
 ref_rows=$(sql k.db 'SELECT count(*) FROM metrics')
 ref_rungs=$(sql k.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')
 
@@ -137,6 +138,56 @@ if [ $kills -ge 1 ] && [ "$dups" = 0 ] && [ "$rows" = "$ref_rows" ] && [ "$got_r
 	ok resume-no-duplicate-points
 else
 	fail resume-no-duplicate-points "$kills kills, $rows metric rows (uninterrupted: $ref_rows), $dups points stored twice"
+fi
+
+# --- 7: an outside write lock held past the busy timeout -------------------
+# hold BEGIN IMMEDIATE for $2 s once the study has written its first trial
+hold_lock() {
+	python3 - "$1" "$2" <<'PY'
+import sqlite3, sys, time
+db, secs = sys.argv[1], float(sys.argv[2])
+for _ in range(3000):
+    try:
+        c = sqlite3.connect(db, timeout=0.05, isolation_level=None)
+        if c.execute("SELECT count(*) FROM trials").fetchone()[0] > 0:
+            break
+        c.close()
+    except sqlite3.Error:
+        pass
+    time.sleep(0.01)
+c.execute("BEGIN IMMEDIATE")
+time.sleep(secs)
+c.execute("COMMIT")
+PY
+}
+# lock_timeout 8: one try waits 2 s; a 6 s lock (past the 5 s busy timeout
+# and its retries) is waited out, with a word on stderr
+sed -e 's/^name = k/name = lk/' -e 's/^seed = 7/seed = 7\nlock_timeout = 8/' k.ini >lk.ini
+"$BIN" run --headless lk.ini >lk.log 2>&1 &
+pid=$!
+hold_lock lk.db 6
+wait $pid; rc=$?
+rows=$(sql lk.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')
+if [ $rc -eq 0 ] && grep -q "database locked by another process, retrying in [0-9]*s" lk.log &&
+   [ "$rows" = "$(sql kref.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')" ]; then
+	ok lock-waited-out
+else
+	fail lock-waited-out "exit $rc: $(grep -m1 -i lock lk.log) $(tail -1 lk.log)"
+fi
+# lock_timeout 1: the same lock ends the study (exit 1); a rerun finishes
+sed -e 's/^lock_timeout = 8/lock_timeout = 1/' lk.ini >lk1.ini
+rm -f lk.db*
+"$BIN" run --headless lk1.ini >lk1.log 2>&1 &
+pid=$!
+hold_lock lk.db 6
+wait $pid; rc=$?
+"$BIN" run --headless lk1.ini >>lk1.log 2>&1; rc2=$?
+rows=$(sql lk.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')
+if [ $rc -eq 1 ] && grep -q "database is locked" lk1.log && [ $rc2 -eq 0 ] &&
+   [ "$rows" = "$(sql kref.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')" ]; then
+	ok lock-timeout-gives-up
+else
+	fail lock-timeout-gives-up "exit $rc then $rc2: $(grep -m1 -i lock lk1.log)"
 fi
 
 # --- 11: small input checks ------------------------------------------------

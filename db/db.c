@@ -1958,6 +1958,47 @@ int db_checkpoint_get(db_conn *c, int64_t trial, int rung, long *step,
 	return TT_OK;
 }
 
+int db_checkpoints_prune(db_conn *c, int continue_mode, int top_rung, int keep_best,
+                         int *deleted, tt_err *err)
+{
+	static const char sql[] =
+		"DELETE FROM checkpoints WHERE rowid IN ("
+		" SELECT c.rowid FROM checkpoints c JOIN trials t ON t.id = c.trial_id"
+		" LEFT JOIN rungs r ON r.trial_id = c.trial_id AND r.rung = c.rung"
+		" WHERE (r.trial_id IS NOT NULL"
+		"        OR t.state IN ('killed', 'diverged', 'failed'))"
+		/* the start of a promotion still to come (continue mode) */
+		"  AND NOT (?1 AND r.trial_id IS NOT NULL AND c.rung < ?2"
+		"           AND t.state NOT IN ('killed', 'diverged', 'failed')"
+		"           AND NOT EXISTS (SELECT 1 FROM rungs n WHERE"
+		"                n.trial_id = c.trial_id AND n.rung = c.rung + 1))"
+		/* among the best of its rung */
+		"  AND NOT (r.val_acc IS NOT NULL AND (SELECT count(*) FROM rungs b"
+		"           WHERE b.rung = r.rung AND b.val_acc > r.val_acc) < ?3))";
+	const char *op = "pruning checkpoints";
+	if (deleted)
+		*deleted = 0;
+	int code = wr_begin(c, op, err);
+	if (code)
+		return code;
+	sqlite3_stmt *st = NULL;
+	int rc = w_prepare(c, sql, 0, &st);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return wr_fail(c, err, rc, op);
+	}
+	sqlite3_bind_int(st, 1, continue_mode != 0);
+	sqlite3_bind_int(st, 2, top_rung);
+	sqlite3_bind_int(st, 3, keep_best);
+	rc = st_run(c, st, err, op, &code);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK)
+		return wr_abort(c, code);
+	if (deleted)
+		*deleted = sqlite3_changes(c->db);
+	return wr_end(c, op, err);
+}
+
 /* ==== polling reads for the explorer ======================================
  *
  * The explorer polls every few hundred milliseconds for what changed, so
@@ -2087,6 +2128,28 @@ int db_commands_of(db_conn *c, int64_t trial, db_command **out, int *n,
 	                     " ORDER BY id", &trial, 1, NULL, 0, row_command, &r,
 	                     r.op, err);
 	return rows_done(&r, code, (void **)out, n);
+}
+
+int db_size(db_conn *c, int64_t *file_bytes, int64_t *ckpt_bytes, int *nckpt,
+            tt_err *err)
+{
+	int64_t pages = 0, psize = 0, n = 0;
+	*file_bytes = *ckpt_bytes = 0;
+	*nckpt = 0;
+	int code = poll_read(c, "PRAGMA page_count", NULL, 0, NULL, 0, row_i64, &pages,
+	                     "measuring the database", err);
+	if (!code)
+		code = poll_read(c, "PRAGMA page_size", NULL, 0, NULL, 0, row_i64, &psize,
+		                 "measuring the database", err);
+	if (!code)
+		code = poll_read(c, "SELECT count(*) FROM checkpoints", NULL, 0, NULL, 0,
+		                 row_i64, &n, "measuring the checkpoints", err);
+	if (!code)
+		code = poll_read(c, "SELECT total(length(blob)) FROM checkpoints", NULL, 0,
+		                 NULL, 0, row_i64, ckpt_bytes, "measuring the checkpoints", err);
+	*file_bytes = pages * psize;
+	*nckpt = (int)n;
+	return code;
 }
 
 int db_masks_exist(db_conn *c, int *yes, tt_err *err)

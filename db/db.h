@@ -292,6 +292,27 @@ int db_checkpoint_put(db_conn *c, int64_t trial, int rung, long step,
 int db_checkpoint_get(db_conn *c, int64_t trial, int rung, long *step,
                       void **blob, size_t *len, tt_err *err);
 
+/*
+ * Delete the checkpoints nothing will read again, in one transaction (or
+ * the caller's).  Kept: every checkpoint of a rung without a result (a
+ * running, queued or paused trial resumes from it); with continue_mode,
+ * a finished rung below top_rung of a trial still in the race (not
+ * killed, diverged or failed) whose next rung has no result yet (its
+ * promotion starts, or after a crash restarts, from it); and the best
+ * keep_best results of every rung by val_acc (ties kept).  Everything
+ * else goes, a killed, diverged or failed trial's unfinished rungs too.
+ * *deleted (may be NULL) receives the count.  The file does not shrink:
+ * SQLite reuses the freed pages for the checkpoints that follow.
+ */
+int db_checkpoints_prune(db_conn *c, int continue_mode, int top_rung, int keep_best,
+                         int *deleted, tt_err *err);
+
+/* What the database holds on disk: *file_bytes its pages (PRAGMA
+ * page_count x page_size, the -wal not counted), *ckpt_bytes and *nckpt
+ * the checkpoints' blobs. */
+int db_size(db_conn *c, int64_t *file_bytes, int64_t *ckpt_bytes, int *nckpt,
+            tt_err *err);
+
 /* ==== polling reads for the explorer ======================================
  *
  * Reads that return only what changed since the last poll, so a view of a

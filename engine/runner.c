@@ -279,8 +279,21 @@ out:
 	free(b);
 }
 
-static int store_result(db_conn *db, int64_t id, int rung, const tt_rung_def *rd,
-                        const tt_train_result *r, tt_err *err)
+/* keep_checkpoints = needed keeps the best result's checkpoint of every
+ * rung beside what resuming and promotion need (db_checkpoints_prune) */
+#define KEEP_BEST 1
+
+/* Prune per the study's keep_checkpoints; joins the caller's transaction. */
+static int prune_checkpoints(const runner *R, db_conn *db, tt_err *err)
+{
+	if (R->st->keep_checkpoints == TT_KEEP_ALL)
+		return TT_OK;
+	return db_checkpoints_prune(db, R->st->mode == TT_MODE_CONTINUE, R->nrungs - 1,
+	                            KEEP_BEST, NULL, err);
+}
+
+static int store_result(const runner *R, db_conn *db, int64_t id, int rung,
+                        const tt_rung_def *rd, const tt_train_result *r, tt_err *err)
 {
 	db_rung row = { .trial = id, .rung = rung, .trainable = r->trainable,
 	                .epochs = rd->epochs, .val_loss = r->val_loss,
@@ -303,6 +316,7 @@ static int store_result(db_conn *db, int64_t id, int rung, const tt_rung_def *rd
 	if ((rc = db_rung_put(db, &row, err)) ||
 	    (rc = db_layer_memory_put(db, id, rung, rows, nr, err)) ||
 	    (rc = db_trial_set(db, id, "done", rung, err)) ||
+	    (rc = prune_checkpoints(R, db, err)) ||
 	    (rc = db_commit(db, err))) {
 		db_rollback(db);
 		return rc;
@@ -434,7 +448,7 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 		return;
 	}
 	pthread_mutex_unlock(&R->mu);
-	rc = store_result(db, id, rung, rd, &r, &err);
+	rc = store_result(R, db, id, rung, rd, &r, &err);
 	if (rc) {
 		logf_(R, "trial %lld rung %d: result not stored: %s", (long long)id, rung, err.msg);
 		storage_failed(R, &err);
@@ -862,6 +876,11 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 		if (nfailed)
 			logf_(&R, "%d of %d trials failed (why: the 'failed:' lines above)",
 			      nfailed, R.sched.n);
+		/* the checkpoints of trials killed, diverged or failed since
+		 * the last rung result */
+		tt_err perr = {0};
+		if (prune_checkpoints(&R, db, &perr))
+			logf_(&R, "checkpoints not pruned: %s", perr.msg);
 		if (nfailed && !nresults)
 			rc = tt_err_set(err, TT_ERUNTIME, "%s: no trial succeeded: %d of %d "
 			                "failed, none has a result; the study stays unfinished",

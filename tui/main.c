@@ -454,6 +454,20 @@ static void put_clean(FILE *f, const char *s, int width)
 		fputc(' ', f);
 }
 
+/* "12.3 KiB" / "4.5 MiB" / "1.2 GiB" into buf[32]. */
+static const char *human_bytes(int64_t n, char *buf)
+{
+	double x = (double)n;
+	const char *unit = "KiB";
+	x /= 1024;
+	if (x >= 1024)
+		x /= 1024, unit = "MiB";
+	if (x >= 1024)
+		x /= 1024, unit = "GiB";
+	snprintf(buf, 32, "%.1f %s", x, unit);
+	return buf;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -481,6 +495,13 @@ static int cmd_status(int argc, char **argv)
 	for (int k = 0; k < 7; k++)
 		if (counts[k])
 			printf(", %d %s", counts[k], states[k]);
+	int64_t bytes, ckpt;
+	int nckpt;
+	if (db_size(db, &bytes, &ckpt, &nckpt, NULL) == TT_OK) {
+		char b1[32], b2[32];
+		printf("\ndatabase: %s, checkpoints %s in %d", human_bytes(bytes, b1),
+		       human_bytes(ckpt, b2), nckpt);
+	}
 	printf("\n\n%6s  %-9s %4s  ", "trial", "state", "rung");
 	for (int r = 0; r < v.nrungs; r++)
 		printf(" acc@%-3d", r);

@@ -39,7 +39,7 @@ source = synthetic
 train_size = 1024
 val_size = 128
 [model]
-spec = mlp:32,32
+spec = mlp:64,64
 [space]
 lr = log-float 0.01 0.3
 [fidelity]
@@ -117,7 +117,7 @@ while True:
     except OSError:
         sys.exit(1)
     try:
-        c = sqlite3.connect(db, timeout=0.05)
+        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=0.05)
         n = c.execute(q).fetchone()[0]
         c.close()
         if n:
@@ -140,6 +140,68 @@ else
 	fail resume-no-duplicate-points "$kills kills, $rows metric rows (uninterrupted: $ref_rows), $dups points stored twice"
 fi
 
+# --- 12: checkpoints nothing needs are pruned; promotion and resume work ---
+sed -e 's/^name = q/name = qa/' -e 's/^seed = 7/seed = 7\nkeep_checkpoints = all/' q.ini >qa.ini
+"$BIN" run --headless qa.ini >qa.log 2>&1 || fail reference "$(tail -2 qa.log)"
+sz_all=$(sql qa.db 'PRAGMA page_count'); sz=$(sql ref.db 'PRAGMA page_count')
+n_all=$(sql qa.db 'SELECT count(*) FROM checkpoints'); n=$(sql ref.db 'SELECT count(*) FROM checkpoints')
+# kept: the best of each rung (ties too)
+if [ $((n * 2)) -le "$n_all" ] && [ $((sz * 10)) -lt $((sz_all * 6)) ] &&
+   [ "$(sql qa.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')" = \
+     "$(sql ref.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')" ]; then
+	ok checkpoints-pruned
+else
+	fail checkpoints-pruned "$n checkpoints in $sz pages kept, $n_all in $sz_all with keep_checkpoints = all"
+fi
+"$BIN" status ref.db >st.out 2>&1
+grep -q "^database: [0-9.]* [KM]iB, checkpoints [0-9.]* [KM]iB in $n" st.out && ok status-database-size ||
+	fail status-database-size "$(head -3 st.out)"
+# continue mode: a promotion starts from the previous rung's checkpoint,
+# also after kill -9 at a moment when the trial is running its next rung
+sed -e 's/^name = k/name = kc/' -e 's/^kind = asha/kind = asha\nmode = continue/' k.ini >kc.ini
+sed -e 's/^name = kc/name = kca/' -e 's/^seed = 7/seed = 7\nkeep_checkpoints = all/' kc.ini >kca.ini
+"$BIN" run --headless kca.ini >kca.log 2>&1 || fail reference "$(tail -2 kca.log)"
+want=$(sql kca.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')
+kills=0; tries=0
+while [ $tries -lt 10 ] && [ $kills -lt 2 ]; do
+	tries=$((tries + 1))
+	"$BIN" run --headless kc.ini >>kc.log 2>&1 &
+	pid=$!
+	# kill once a promoted trial has stored a checkpoint of its new rung
+	python3 - kc.db $pid <<'PY'
+import sqlite3, sys, time, os
+db, pid = sys.argv[1], int(sys.argv[2])
+q = ("SELECT count(*) FROM checkpoints c JOIN trials t ON t.id = c.trial_id"
+     " WHERE c.rung >= 1 AND t.state = 'running' AND t.rung = c.rung"
+     " AND NOT EXISTS (SELECT 1 FROM rungs r WHERE r.trial_id = c.trial_id AND r.rung = c.rung)")
+while True:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit(1)
+    try:
+        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=0.05)
+        n = c.execute(q).fetchone()[0]
+        c.close()
+        if n:
+            os.kill(pid, 9)
+            sys.exit(0)
+    except sqlite3.Error:
+        pass
+    time.sleep(0.002)
+PY
+	[ $? -eq 0 ] && kills=$((kills + 1))
+	wait $pid 2>/dev/null
+done
+"$BIN" run --headless kc.ini >>kc.log 2>&1; rc=$?
+got=$(sql kc.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')
+if [ $rc -eq 0 ] && [ $kills -ge 1 ] && [ "$got" = "$want" ] && grep -q "from the previous rung" kc.log &&
+   grep -q "from its checkpoint" kc.log; then
+	ok checkpoints-pruned-continue-resume
+else
+	fail checkpoints-pruned-continue-resume "exit $rc, $kills kills, results equal: $([ "$got" = "$want" ] && echo yes || echo no): $(grep -c 'from' kc.log) resumed"
+fi
+
 # --- 7: an outside write lock held past the busy timeout -------------------
 # hold BEGIN IMMEDIATE for $2 s once the study has written its first trial
 hold_lock() {
@@ -148,7 +210,7 @@ import sqlite3, sys, time
 db, secs = sys.argv[1], float(sys.argv[2])
 for _ in range(3000):
     try:
-        c = sqlite3.connect(db, timeout=0.05, isolation_level=None)
+        c = sqlite3.connect("file:%s?mode=rw" % db, uri=True, timeout=0.05, isolation_level=None)
         if c.execute("SELECT count(*) FROM trials").fetchone()[0] > 0:
             break
         c.close()

@@ -141,18 +141,22 @@ else
 fi
 
 # --- 12: checkpoints nothing needs are pruned; promotion and resume work ---
-sed -e 's/^name = q/name = qa/' -e 's/^seed = 7/seed = 7\nkeep_checkpoints = all/' q.ini >qa.ini
+sed -e 's/^name = q/name = qp/' -e 's/^max_trials = 4/max_trials = 10/' q.ini >qp.ini
+sed -e 's/^name = qp/name = qa/' -e 's/^seed = 7/seed = 7\nkeep_checkpoints = all/' qp.ini >qa.ini
+"$BIN" run --headless qp.ini >qp.log 2>&1 || fail reference "$(tail -2 qp.log)"
 "$BIN" run --headless qa.ini >qa.log 2>&1 || fail reference "$(tail -2 qa.log)"
-sz_all=$(sql qa.db 'PRAGMA page_count'); sz=$(sql ref.db 'PRAGMA page_count')
-n_all=$(sql qa.db 'SELECT count(*) FROM checkpoints'); n=$(sql ref.db 'SELECT count(*) FROM checkpoints')
-# kept: the best of each rung (ties too)
-if [ $((n * 2)) -le "$n_all" ] && [ $((sz * 10)) -lt $((sz_all * 6)) ] &&
+sz_all=$(sql qa.db 'PRAGMA page_count'); sz=$(sql qp.db 'PRAGMA page_count')
+n_all=$(sql qa.db 'SELECT count(*) FROM checkpoints'); n=$(sql qp.db 'SELECT count(*) FROM checkpoints')
+# kept: the best result's of each rung (ties too), nothing else once done
+best=$(sql qp.db 'SELECT count(*) FROM rungs r WHERE val_acc = (SELECT max(val_acc) FROM rungs b WHERE b.rung = r.rung)')
+if [ "$n" = "$best" ] && [ "$n" -lt "$n_all" ] && [ $((sz * 10)) -lt $((sz_all * 7)) ] &&
    [ "$(sql qa.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')" = \
-     "$(sql ref.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')" ]; then
+     "$(sql qp.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')" ]; then
 	ok checkpoints-pruned
 else
-	fail checkpoints-pruned "$n checkpoints in $sz pages kept, $n_all in $sz_all with keep_checkpoints = all"
+	fail checkpoints-pruned "$n checkpoints ($best best) in $sz pages kept, $n_all in $sz_all with keep_checkpoints = all"
 fi
+n=$(sql ref.db 'SELECT count(*) FROM checkpoints')
 "$BIN" status ref.db >st.out 2>&1
 grep -q "^database: [0-9.]* [KM]iB, checkpoints [0-9.]* [KM]iB in $n" st.out && ok status-database-size ||
 	fail status-database-size "$(head -3 st.out)"

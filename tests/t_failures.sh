@@ -69,7 +69,7 @@ fi
 # (out of memory under ulimit -v; a sanitizer build cannot run there)
 sed -e 's/^name = q/name = oom/' -e 's/^spec = .*/spec = cnn:128,128/' \
     -e 's/^batch = 64/batch = 1024/' -e 's/^kind = frozen/kind = epochs/' q.ini >oom.ini
-if (ulimit -v 600000 && "$BIN" --version >/dev/null 2>&1); then
+if (ulimit -v 600000 && "$BIN" --version >/dev/null 2>&1) 2>/dev/null; then
 	(ulimit -v 600000; OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 \
 	 "$BIN" run --headless oom.ini >oom.log 2>&1); rc=$?
 	"$BIN" status oom.db >oom.st 2>&1

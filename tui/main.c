@@ -408,8 +408,10 @@ typedef struct study_view {
 	int nrungs;
 } study_view;
 
+static void view_free(study_view *v);
+
 /* 0, or the exit status (2: a damaged database, 1: a runtime failure)
- * after printing why. */
+ * after printing why; v is freed then. */
 static int view_load(const char *cmd, db_conn *db, study_view *v)
 {
 	tt_err err = {0};
@@ -419,6 +421,7 @@ static int view_load(const char *cmd, db_conn *db, study_view *v)
 	    db_rungs(db, v->study.id, &v->r, &v->nr, &err) ||
 	    db_rank_corr_list(db, v->study.id, &v->rc, &v->nrc, &err)) {
 		fprintf(stderr, "tunetop %s: %s\n", cmd, err.msg);
+		view_free(v);
 		return err.code == TT_EINPUT ? 2 : 1;
 	}
 	for (int k = 0; k < v->nr; k++)

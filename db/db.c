@@ -36,6 +36,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 /* After busy_timeout has run out: this many more tries, sleeping
  * DB_RETRY_SLEEP_MS * 2^k (at most 100 ms) between them. */
@@ -217,8 +218,14 @@ static const char *const st_sql[ST_COUNT] = {
 	             " r.params_kept"
 	             " FROM rungs r JOIN trials t ON t.id = r.trial_id"
 	             " WHERE t.study_id = ? ORDER BY r.trial_id, r.rung",
+	/* Why NOT EXISTS: a run resumed from a checkpoint trains the steps
+	 * after it again, and their points may already be stored; the
+	 * metrics_by_step index makes the check one lookup. */
 	[ST_METRIC_PUT] = "INSERT INTO metrics (trial_id, rung, step, epoch, split,"
-	                  " loss, acc, wall_s) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+	                  " loss, acc, wall_s)"
+	                  " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8"
+	                  " WHERE NOT EXISTS (SELECT 1 FROM metrics WHERE"
+	                  " trial_id = ?1 AND rung = ?2 AND step = ?3 AND split = ?5)",
 	[ST_METRICS_TRIAL] = "SELECT " METRIC_COLS " FROM metrics"
 	                     " WHERE trial_id = ? AND rowid > ?"
 	                     " ORDER BY rowid LIMIT ?",
@@ -262,6 +269,8 @@ struct db_conn {
 	int injected;       /* the last wrapped call was an injected fault */
 	char emsg[512];     /* the last error, also when the caller's err is NULL */
 	char failmsg[512];  /* why the transaction was rolled back */
+	db_lock_wait_fn lock_wait; /* db_set_lock_wait; NULL: fail at once */
+	void *lock_ud;
 	sqlite3_stmt *st[ST_COUNT];
 };
 
@@ -292,11 +301,34 @@ static int db_err(db_conn *c, tt_err *err, int code, const char *fmt, ...)
 	return tt_err_set(err, code, "%s", c->emsg);
 }
 
-/* An SQLite failure rc during op: "PATH: OP: reason".  Constraint
- * violations are the caller's bad input; everything else is runtime. */
+/* The status for an SQLite result code: the file as given is bad input
+ * (a constraint the row breaks; a schema that is not ours any more, which
+ * is what SQLITE_ERROR means for the fixed SQL of this file, e.g. "no
+ * such table"; a damaged file; a file or directory we may not write or
+ * open), so every command exits 2 for it; the rest (disk full, I/O error,
+ * a lock held too long, out of memory) is a runtime failure. */
+static int code_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_CONSTRAINT:
+	case SQLITE_ERROR:
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+	case SQLITE_READONLY:
+	case SQLITE_CANTOPEN:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return TT_EINPUT;
+	default:
+		return TT_ERUNTIME;
+	}
+}
+
+/* An SQLite failure rc during op: "PATH: OP: reason", with code_of's
+ * status. */
 static int sql_err(db_conn *c, tt_err *err, int rc, const char *op)
 {
-	int code = (rc & 0xff) == SQLITE_CONSTRAINT ? TT_EINPUT : TT_ERUNTIME;
+	int code = code_of(rc);
 	if (c->injected)
 		return db_err(c, err, code, "%s: %s: %s (injected fault)", c->path,
 		              op, sqlite3_errstr(rc));
@@ -378,11 +410,16 @@ static int w_step(db_conn *c, sqlite3_stmt *st)
 	 * would hand the caller its first rows twice. */
 	int fresh = !sqlite3_stmt_busy(st);
 	int is_commit = st == c->st[ST_COMMIT];
+	/* with a lock wait (db_set_lock_wait) a BEGIN that found the lock
+	 * taken goes back to wr_begin at once, whose waits are the caller's:
+	 * retrying here would wait the busy timeout DB_BUSY_RETRIES more
+	 * times, silently */
+	int once = c->lock_wait && st == c->st[ST_BEGIN];
 	for (int tries = 0;; tries++) {
 		int rc = fault_fire(c);
 		if (!rc)
 			rc = sqlite3_step(st);
-		if (!fresh || !busy_retry(c, rc, tries, is_commit))
+		if (!fresh || once || !busy_retry(c, rc, tries, is_commit))
 			return rc;
 		sqlite3_reset(st);
 	}
@@ -515,10 +552,24 @@ static int wr_begin(db_conn *c, const char *op, tt_err *err)
 	}
 	sqlite3_stmt *st = NULL;
 	int rc = st_get(c, ST_BEGIN, &st);
-	if (rc == SQLITE_OK) {
+	double t0 = -1;
+	while (rc == SQLITE_OK) {
 		rc = w_step(c, st);
 		if (rc == SQLITE_DONE)
 			rc = SQLITE_OK;
+		/* another process holds the write lock past the busy timeout:
+		 * nothing is open on our side, so wait as the caller asked */
+		if ((rc & 0xff) != SQLITE_BUSY || !c->lock_wait ||
+		    !sqlite3_get_autocommit(c->db))
+			break;
+		sqlite3_reset(st);
+		if (t0 < 0)
+			t0 = tt_clock_mono();
+		if (c->lock_wait(c->lock_ud, c->path, tt_clock_mono() - t0)) {
+			rc = SQLITE_BUSY;
+			break;
+		}
+		rc = SQLITE_OK;
 	}
 	if (rc != SQLITE_OK) {
 		int code = sql_err(c, err, rc, op);
@@ -817,33 +868,78 @@ static int configure(db_conn *c, tt_err *err)
 }
 
 /*
- * "file:PATH?immutable=1" (sqlite3_malloc'd) when path has no -wal file,
- * else NULL.  Why: a read-only connection creates the -wal and -shm files
- * when they are missing and leaves them behind, and a look taken with
- * DB_AS_IS before deciding whether to write at all must leave the files
- * as they were.  With no -wal file there is no uncheckpointed content, so
- * the main file alone is the database.  (A -wal that exists is read the
- * ordinary way.)  The path is escaped where URIs give characters a
- * meaning; an absolute one gets an empty authority ("file:///...").
+ * 1 when path has no -wal file.  Why: a read-only connection creates the
+ * -wal and -shm files when they are missing and leaves them behind, and a
+ * look taken with DB_AS_IS before deciding whether to write at all must
+ * leave the files as they were.  With no -wal file there is no
+ * uncheckpointed content, so the main file alone is the database, opened
+ * as immutable.  (A -wal that exists is read the ordinary way.)
  */
-static char *immutable_uri(const char *path)
+static int no_wal(const char *path)
 {
 	struct stat wb;
-	char *wal = sqlite3_mprintf("%s-wal", path), *esc, *o, *uri = NULL;
-	int nowal = wal && stat(wal, &wb) != 0 && errno == ENOENT;
+	char *wal = sqlite3_mprintf("%s-wal", path);
+	int none = wal && stat(wal, &wb) != 0 && errno == ENOENT;
 	sqlite3_free(wal);
-	if (!nowal || !(esc = o = sqlite3_malloc64(3 * strlen(path) + 1)))
-		return NULL;
-	for (const char *q = path; *q; q++) {
-		if (strchr("%?#", *q))
-			o += sprintf(o, "%%%02X", (unsigned char)*q);
-		else
-			*o++ = *q;
+	return none;
+}
+
+/*
+ * How a read-only open must go.  SQLite reads a WAL database through its
+ * -shm file, which it creates when missing: in a directory we may not
+ * write (a finished study shared read-only, a read-only mount) that fails
+ * with "attempt to write a readonly database".  A cleanly closed study has
+ * no -wal left, so there the file alone is the whole database and is
+ * opened as immutable (read as it is, no -shm, no locks).  Returns 0 for
+ * a plain open, 1 for immutable, -1 when a -wal with content but no -shm
+ * sits in such a directory: its rows cannot be read without writing
+ * (the message is in c->emsg / err).
+ */
+static int ro_mode(db_conn *c, const char *path, tt_err *err)
+{
+	char side[4096], dir[4096];
+	struct stat sb;
+	snprintf(side, sizeof side, "%s-shm", path);
+	if (stat(side, &sb) == 0)
+		return 0;
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof dir, ".");
+	else
+		slash[slash == dir] = 0;
+	if (access(dir, W_OK) == 0)
+		return 0;
+	snprintf(side, sizeof side, "%s-wal", path);
+	if (stat(side, &sb) == 0 && sb.st_size > 0) {
+		db_err(c, err, TT_EINPUT, "%s: cannot read it here: %s holds rows not"
+		       " yet in the database and %s-shm, which reading them needs,"
+		       " cannot be created in %s (not writable); open it once where"
+		       " it can be written, or copy the three files elsewhere", path,
+		       side, path, dir);
+		return -1;
 	}
-	*o = 0;
-	uri = sqlite3_mprintf("file:%s%s?immutable=1", path[0] == '/' ? "//" : "", esc);
-	sqlite3_free(esc);
-	return uri;
+	return 1;
+}
+
+/* "file:" URI of path for sqlite3_open_v2 with SQLITE_OPEN_URI: every
+ * byte that is not unreserved or '/' percent-encoded; malloc'd. */
+static char *uri_of(const char *path, const char *query)
+{
+	size_t n = strlen(path);
+	char *u = malloc(5 + 3 * n + strlen(query) + 2);
+	if (!u)
+		return NULL;
+	char *q = u + sprintf(u, "file:");
+	for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("/-._~", *p))
+			*q++ = (char)*p;
+		else
+			q += sprintf(q, "%%%02X", *p);
+	}
+	sprintf(q, "?%s", query);
+	return u;
 }
 
 int db_open(const char *path, int flags, db_conn **out, tt_err *err)
@@ -863,6 +959,13 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 		return tt_err_set(err, TT_EINPUT,
 		                  "%s: is a directory, expected a study database",
 		                  path);
+	} else if (!S_ISREG(sb.st_mode)) {
+		/* /dev/null and the like: SQLite would write PATH-journal
+		 * beside it */
+		return tt_err_set(err, TT_EINPUT,
+		                  "%s: not a regular file, expected a study database"
+		                  " (a regular file, or a new path to create one)",
+		                  path);
 	}
 
 	db_conn *c = calloc(1, sizeof *c);
@@ -876,13 +979,22 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 	int oflags = SQLITE_OPEN_NOMUTEX |
 	             (readonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
 	             (create ? SQLITE_OPEN_CREATE : 0);
-	/* see immutable_uri */
-	char *uri = readonly && (flags & DB_AS_IS) ? immutable_uri(path) : NULL;
-	if (uri)
-		oflags |= SQLITE_OPEN_URI;
-	int rc = sqlite3_open_v2(uri ? uri : path, &c->db, oflags, NULL);
-	sqlite3_free(uri);
-	int code;
+	int code, mode = readonly ? ro_mode(c, path, err) : 0;
+	if (mode < 0) {
+		code = TT_EINPUT;
+		goto err;
+	}
+	/* see no_wal */
+	if (!mode && readonly && (flags & DB_AS_IS) && no_wal(path))
+		mode = 1;
+	char *uri = mode ? uri_of(path, "mode=ro&immutable=1") : NULL;
+	if (mode && !uri) {
+		code = tt_err_set(err, TT_ERUNTIME, "%s: out of memory", path);
+		goto err;
+	}
+	int rc = sqlite3_open_v2(uri ? uri : path, &c->db,
+	                         oflags | (uri ? SQLITE_OPEN_URI : 0), NULL);
+	free(uri);
 	if (rc != SQLITE_OK) {
 		code = tt_err_set(err, TT_EINPUT, "%s: cannot open: %s", path,
 		                  c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -923,6 +1035,14 @@ int db_open(const char *path, int flags, db_conn **out, tt_err *err)
 err:
 	db_close(c);
 	return code;
+}
+
+void db_set_lock_wait(db_conn *c, int busy_ms, db_lock_wait_fn wait, void *ud)
+{
+	c->lock_wait = wait;
+	c->lock_ud = ud;
+	if (busy_ms > 0)
+		sqlite3_busy_timeout(c->db, busy_ms);
 }
 
 void db_close(db_conn *c)
@@ -1966,6 +2086,47 @@ int db_checkpoint_get(db_conn *c, int64_t trial, int rung, long *step,
 	return TT_OK;
 }
 
+int db_checkpoints_prune(db_conn *c, int continue_mode, int top_rung, int keep_best,
+                         int *deleted, tt_err *err)
+{
+	static const char sql[] =
+		"DELETE FROM checkpoints WHERE rowid IN ("
+		" SELECT c.rowid FROM checkpoints c JOIN trials t ON t.id = c.trial_id"
+		" LEFT JOIN rungs r ON r.trial_id = c.trial_id AND r.rung = c.rung"
+		" WHERE (r.trial_id IS NOT NULL"
+		"        OR t.state IN ('killed', 'diverged', 'failed'))"
+		/* the start of a promotion still to come (continue mode) */
+		"  AND NOT (?1 AND r.trial_id IS NOT NULL AND c.rung < ?2"
+		"           AND t.state NOT IN ('killed', 'diverged', 'failed')"
+		"           AND NOT EXISTS (SELECT 1 FROM rungs n WHERE"
+		"                n.trial_id = c.trial_id AND n.rung = c.rung + 1))"
+		/* among the best of its rung */
+		"  AND NOT (r.val_acc IS NOT NULL AND (SELECT count(*) FROM rungs b"
+		"           WHERE b.rung = r.rung AND b.val_acc > r.val_acc) < ?3))";
+	const char *op = "pruning checkpoints";
+	if (deleted)
+		*deleted = 0;
+	int code = wr_begin(c, op, err);
+	if (code)
+		return code;
+	sqlite3_stmt *st = NULL;
+	int rc = w_prepare(c, sql, 0, &st);
+	if (rc != SQLITE_OK) {
+		sqlite3_finalize(st);
+		return wr_fail(c, err, rc, op);
+	}
+	sqlite3_bind_int(st, 1, continue_mode != 0);
+	sqlite3_bind_int(st, 2, top_rung);
+	sqlite3_bind_int(st, 3, keep_best);
+	rc = st_run(c, st, err, op, &code);
+	sqlite3_finalize(st);
+	if (rc != SQLITE_OK)
+		return wr_abort(c, code);
+	if (deleted)
+		*deleted = sqlite3_changes(c->db);
+	return wr_end(c, op, err);
+}
+
 /* ==== polling reads for the explorer ======================================
  *
  * The explorer polls every few hundred milliseconds for what changed, so
@@ -2095,6 +2256,28 @@ int db_commands_of(db_conn *c, int64_t trial, db_command **out, int *n,
 	                     " ORDER BY id", &trial, 1, NULL, 0, row_command, &r,
 	                     r.op, err);
 	return rows_done(&r, code, (void **)out, n);
+}
+
+int db_size(db_conn *c, int64_t *file_bytes, int64_t *ckpt_bytes, int *nckpt,
+            tt_err *err)
+{
+	int64_t pages = 0, psize = 0, n = 0;
+	*file_bytes = *ckpt_bytes = 0;
+	*nckpt = 0;
+	int code = poll_read(c, "PRAGMA page_count", NULL, 0, NULL, 0, row_i64, &pages,
+	                     "measuring the database", err);
+	if (!code)
+		code = poll_read(c, "PRAGMA page_size", NULL, 0, NULL, 0, row_i64, &psize,
+		                 "measuring the database", err);
+	if (!code)
+		code = poll_read(c, "SELECT count(*) FROM checkpoints", NULL, 0, NULL, 0,
+		                 row_i64, &n, "measuring the checkpoints", err);
+	if (!code)
+		code = poll_read(c, "SELECT total(length(blob)) FROM checkpoints", NULL, 0,
+		                 NULL, 0, row_i64, ckpt_bytes, "measuring the checkpoints", err);
+	*file_bytes = pages * psize;
+	*nckpt = (int)n;
+	return code;
 }
 
 int db_masks_exist(db_conn *c, int *yes, tt_err *err)

@@ -26,10 +26,11 @@
  *     rows, *n is 0 and *out may be NULL.
  *   - Status codes: TT_EINPUT for bad arguments (an unknown state or verb,
  *     a trial that does not exist, a constraint the row breaks), for files
- *     that are not ours or too new, and for writes on a read-only
- *     connection; TT_ERUNTIME for every other SQLite failure (disk full,
- *     I/O error, ...).  Messages name the file, the operation and SQLite's
- *     reason.
+ *     that are not ours, too new, damaged (a missing table, corruption) or
+ *     not a regular file, and for writes on a read-only connection, file
+ *     or directory; TT_ERUNTIME for every other SQLite failure (disk full,
+ *     I/O error, a lock held too long, ...).  Messages name the file, the
+ *     operation and SQLite's reason.
  *   - SQLITE_BUSY does not reach callers in normal use: every connection
  *     waits up to DB_BUSY_TIMEOUT_MS for a lock, then retries a bounded
  *     number of times, and writers take the write lock up front (BEGIN
@@ -78,6 +79,19 @@ enum db_open_flags {
  * file of another application are TT_EINPUT and left untouched.
  */
 int db_open(const char *path, int flags, db_conn **out, tt_err *err);
+/*
+ * Waiting out a long outside lock (another process holding a write
+ * transaction).  By default a write that cannot take the write lock within
+ * the busy timeout fails with "database is locked".  After this call, a
+ * write that fails so when it starts its transaction (where nothing of
+ * c's is held, so waiting is safe) calls wait(ud, path, waited_s) and
+ * tries again while wait returns 0; wait sleeps and reports as it likes
+ * (waited_s: seconds since the first failed try) and returns non-zero to
+ * give up, when the write fails as before.  busy_ms > 0 replaces the
+ * connection's busy timeout (DB_BUSY_TIMEOUT_MS), the wait of one try.
+ */
+typedef int (*db_lock_wait_fn)(void *ud, const char *path, double waited_s);
+void db_set_lock_wait(db_conn *c, int busy_ms, db_lock_wait_fn wait, void *ud);
 /* Close c (NULL is fine); an open transaction is rolled back. */
 void db_close(db_conn *c);
 const char *db_path(const db_conn *c);
@@ -212,8 +226,11 @@ typedef struct db_metric {
 	int64_t rowid;      /* set by reads; ignored by writes */
 } db_metric;
 
+/* A point whose (trial, rung, step, split) is already stored is skipped,
+ * not written twice: a run resumed from a checkpoint trains the steps
+ * after it again. */
 int db_metric_put(db_conn *c, const db_metric *m, tt_err *err);
-/* n points in one transaction (or in the caller's). */
+/* n points in one transaction (or in the caller's); same rule. */
 int db_metrics_put(db_conn *c, const db_metric *m, int n, tt_err *err);
 /* Polling for new rows: the metrics with rowid > after, in rowid (that
  * is, insertion) order, of one trial, or of every trial when trial <= 0;
@@ -303,6 +320,27 @@ int db_checkpoint_put(db_conn *c, int64_t trial, int rung, long step,
  * with *len 0). */
 int db_checkpoint_get(db_conn *c, int64_t trial, int rung, long *step,
                       void **blob, size_t *len, tt_err *err);
+
+/*
+ * Delete the checkpoints nothing will read again, in one transaction (or
+ * the caller's).  Kept: every checkpoint of a rung without a result (a
+ * running, queued or paused trial resumes from it); with continue_mode,
+ * a finished rung below top_rung of a trial still in the race (not
+ * killed, diverged or failed) whose next rung has no result yet (its
+ * promotion starts, or after a crash restarts, from it); and the best
+ * keep_best results of every rung by val_acc (ties kept).  Everything
+ * else goes, a killed, diverged or failed trial's unfinished rungs too.
+ * *deleted (may be NULL) receives the count.  The file does not shrink:
+ * SQLite reuses the freed pages for the checkpoints that follow.
+ */
+int db_checkpoints_prune(db_conn *c, int continue_mode, int top_rung, int keep_best,
+                         int *deleted, tt_err *err);
+
+/* What the database holds on disk: *file_bytes its pages (PRAGMA
+ * page_count x page_size, the -wal not counted), *ckpt_bytes and *nckpt
+ * the checkpoints' blobs. */
+int db_size(db_conn *c, int64_t *file_bytes, int64_t *ckpt_bytes, int *nckpt,
+            tt_err *err);
 
 /* ==== polling reads for the explorer ======================================
  *

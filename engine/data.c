@@ -312,6 +312,15 @@ static int data_find(const char *dir, const char *name, char *path,
 		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
 			return TT_OK;
 	}
+	/* there, but not a file: say so rather than "not found" */
+	for (int i = 0; i < 2; i++) {
+		snprintf(path, cap, "%s/%s%s", dir, name, suffix[i]);
+		if (stat(path, &st) == 0)
+			return tt_err_set(err, TT_EINPUT, "%s: is %s, expected an IDX "
+			                  "file (gzipped or not)", path,
+			                  S_ISDIR(st.st_mode) ? "a directory" :
+			                  "not a regular file");
+	}
 	if (data_is_fashion(dir))
 		return tt_err_set(err, TT_EINPUT,
 		                  "Fashion-MNIST incomplete: %s/%s[.gz] not "

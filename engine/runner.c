@@ -78,6 +78,7 @@ typedef struct runner {
 	job_slot *slot;           /* one per worker */
 	double macs[TT_RUNG_MAX]; /* compute spent per rung */
 	double budget_macs;       /* the study's budget; 0: none */
+	double train_macs;        /* one training example through the whole model */
 	size_t mem[TT_RUNG_MAX];  /* peak accounted bytes per rung */
 	int failed;
 	tt_err err;               /* the first failure of a worker */
@@ -103,6 +104,43 @@ static void logf_(runner *R, const char *fmt, ...)
 	tt_san_term_put(R->o->log, line, 0);
 	fputc('\n', R->o->log);
 	funlockfile(R->o->log);
+}
+
+/*
+ * db_set_lock_wait's wait for every connection of the study: another
+ * process holds the write lock past the busy timeout.  Sleeps 1, 2, 4, ...
+ * 30 s (in 100 ms slices, so a stop is heard), never past lock_timeout,
+ * and says so on the log; non-zero (give up) once lock_timeout has passed
+ * or the study is stopping.  Called with or without R->mu held.
+ */
+static int lock_wait(void *ud, const char *path, double waited)
+{
+	runner *R = ud;
+	double limit = R->st->lock_timeout;
+	if (waited >= limit || (R->o->stop && *R->o->stop))
+		return 1;
+	double d = waited < 1 ? 1 : waited < 30 ? waited : 30;
+	if (d > limit - waited)
+		d = limit - waited;
+	logf_(R, "%s: database locked by another process, retrying in %.0fs "
+	      "(waited %.0fs of lock_timeout %.0fs)", path, ceil(d), waited, limit);
+	for (double t = 0; t < d; t += 0.1) {
+		if (R->o->stop && *R->o->stop)
+			return 1;
+		tt_clock_sleep_ms(100);
+	}
+	return 0;
+}
+
+/* Every connection of the study waits out outside locks per lock_timeout;
+ * one try waits a quarter of it, at most the usual busy timeout. */
+static void lock_wait_on(runner *R, db_conn *db)
+{
+	if (R->st->lock_timeout <= 0)
+		return;
+	double ms = R->st->lock_timeout * 250;
+	db_set_lock_wait(db, ms < DB_BUSY_TIMEOUT_MS ? (ms < 1 ? 1 : (int)ms) :
+	                 DB_BUSY_TIMEOUT_MS, lock_wait, R);
 }
 
 /* Room for trial index i; under the lock. */
@@ -301,8 +339,22 @@ out:
 	free(b);
 }
 
-static int store_result(db_conn *db, int64_t id, int rung, const tt_rung_def *rd,
-                        const tt_train_result *r, tt_err *err)
+/* keep_checkpoints = needed keeps the best result's checkpoint of every
+ * rung beside what resuming and promotion need (db_checkpoints_prune) */
+#define KEEP_BEST 1
+
+/* Prune per the study's keep_checkpoints; joins the caller's transaction. */
+static int prune_checkpoints(const runner *R, db_conn *db, tt_err *err)
+{
+	if (R->st->keep_checkpoints == TT_KEEP_ALL ||
+	    (R->sampler.ops && R->sampler.ops->reads_checkpoints))
+		return TT_OK;
+	return db_checkpoints_prune(db, R->st->mode == TT_MODE_CONTINUE, R->nrungs - 1,
+	                            KEEP_BEST, NULL, err);
+}
+
+static int store_result(const runner *R, db_conn *db, int64_t id, int rung,
+                        const tt_rung_def *rd, const tt_train_result *r, tt_err *err)
 {
 	db_rung row = { .trial = id, .rung = rung, .trainable = r->trainable,
 	                .epochs = rd->epochs, .val_loss = r->val_loss,
@@ -338,6 +390,7 @@ static int store_result(db_conn *db, int64_t id, int rung, const tt_rung_def *rd
 	if ((rc = db_rung_put(db, &row, err)) ||
 	    (rc = db_layer_memory_put(db, id, rung, rows, nr, err)) ||
 	    (rc = db_trial_set(db, id, "done", rung, err)) ||
+	    (rc = prune_checkpoints(R, db, err)) ||
 	    (rc = db_commit(db, err))) {
 		db_rollback(db);
 		return rc;
@@ -472,7 +525,7 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	/* from the row to the sampler's tell, one result at a time (see the
 	 * top of the file) */
 	pthread_mutex_lock(&R->res_mu);
-	rc = store_result(db, id, rung, rd, &r, &err);
+	rc = store_result(R, db, id, rung, rd, &r, &err);
 	if (rc) {
 		pthread_mutex_unlock(&R->res_mu);
 		logf_(R, "trial %lld rung %d: result not stored: %s", (long long)id, rung, err.msg);
@@ -567,6 +620,7 @@ static void *worker(void *arg)
 		R->quit = 1;
 		goto out;
 	}
+	lock_wait_on(R, db);
 	pthread_mutex_lock(&R->mu);
 	for (;;) {
 		tt_job job = { TT_JOB_WAIT, -1, -1, 0 };
@@ -918,6 +972,37 @@ out:
 
 /* ---- the study --------------------------------------------------------- */
 
+/*
+ * Whether a trial can run at all, before any does: the checks of `tunetop
+ * train` (tt_train_check) on the study's fixed settings, then the model
+ * built once at batch 1 on the data's shape, which is where a spec the
+ * input cannot take (too many poolings for 28x28) fails.  TT_EINPUT names
+ * the study file and its key.  Sets R->train_macs.
+ */
+static int study_check(runner *R, tt_err *err)
+{
+	const tt_study *st = R->st;
+	tt_train_config c = st->train;
+	tt_err e = {0};
+	c.trainable = 0;
+	if (tt_train_check(&c, NULL, &e))
+		return tt_err_set(err, TT_EINPUT, "%s: [model] spec or [train]: %s", st->path,
+		                  e.msg);
+	/* described, not built: the same arithmetic and the same refusals as
+	 * tt_model_create (model.h), without a network to count */
+	tt_model_desc d;
+	tt_model_config mc = { .spec = st->train.model, .h = R->data.train.h,
+	                       .w = R->data.train.w, .c = R->data.train.c,
+	                       .classes = R->data.train.classes, .batch = 1,
+	                       .be = tt_backend_get("cpu") };
+	int rc = tt_model_describe(&mc, &d, &e);
+	if (rc)
+		return tt_err_set(err, rc, "%s: [model] spec = %s: %s", st->path,
+		                  st->train.model, e.msg);
+	R->train_macs = d.train_macs;
+	return TT_OK;
+}
+
 int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 {
 	runner R;
@@ -939,21 +1024,27 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 		return rc;
 	if ((rc = tt_runner_prepare(st, err)))
 		return rc;
-	if ((rc = db_open(st->db, DB_CREATE, &db, err)))
-		return rc;
-	if ((rc = db_study_ensure(db, st->name, st->text, st->seed, &R.study, err)))
-		goto out;
 	if ((rc = tt_sched_init(&R.sched, st, R.nstages, err)))
 		goto out;
 	R.nrungs = R.sched.nrungs;
+	/* the data and the model are checked before the database is made:
+	 * a study that no trial could run is refused, not run to the end
+	 * with every trial failed (and a corrected study file meets no
+	 * database that remembers the wrong one) */
+	logf_(&R, "study %s: %s, %d stages, %d rungs, %d workers, loading data", st->name,
+	      st->train.model, R.nstages, R.nrungs, st->workers);
+	if ((rc = tt_train_data_load(&st->train, &R.data, err)) ||
+	    (rc = study_check(&R, err)))
+		goto out;
+	if ((rc = db_open(st->db, DB_CREATE, &db, err)))
+		goto out;
+	lock_wait_on(&R, db);
+	if ((rc = db_study_ensure(db, st->name, st->text, st->seed, &R.study, err)))
+		goto out;
 	if ((rc = tt_sampler_open(&R.sampler, o->sampler ? o->sampler :
 	                                      tt_sampler_nth(st->sampler), st, err)))
 		goto out;
 	if ((rc = restore(&R, db, err)))
-		goto out;
-	logf_(&R, "study %s: %s, %d stages, %d rungs, %d workers, loading data", st->name,
-	      st->train.model, R.nstages, R.nrungs, st->workers);
-	if ((rc = tt_train_data_load(&st->train, &R.data, err)))
 		goto out;
 	{
 		/* compute spent by earlier runs of this study counts too */
@@ -967,16 +1058,8 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	}
 	if (st->budget > 0) {
 		/* the unit: one epoch of the whole model over the training set,
-		 * in the multiply-accumulates the engine really computes,
-		 * described from the spec (no network is built to count) */
-		tt_model_desc d;
-		tt_model_config mc = { .spec = st->train.model, .h = R.data.train.h,
-		                       .w = R.data.train.w, .c = R.data.train.c,
-		                       .classes = R.data.train.classes, .batch = 1,
-		                       .be = tt_backend_get("cpu") };
-		if ((rc = tt_model_describe(&mc, &d, err)))
-			goto out;
-		R.budget_macs = st->budget * d.train_macs * R.data.train.n;
+		 * in the multiply-accumulates the engine really computes */
+		R.budget_macs = st->budget * R.train_macs * R.data.train.n;
 		logf_(&R, "budget: %.3g full-fidelity epochs = %.3g GMAC", st->budget,
 		      R.budget_macs / 1e9);
 	}
@@ -1025,7 +1108,27 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	if (R.failed && err)
 		*err = R.err;
 	if (!rc && !(o->stop && *o->stop)) {
-		db_study_set_state(db, R.study, "done", NULL);
+		/* failed trials are said, and a study none of whose trials
+		 * produced a result is a failure, not "done" */
+		int nfailed = 0, nresults = 0;
+		for (int i = 0; i < R.sched.n; i++) {
+			nfailed += R.sched.t[i].state == TT_T_FAILED;
+			nresults += R.sched.t[i].done > 0;
+		}
+		if (nfailed)
+			logf_(&R, "%d of %d trials failed (why: the 'failed:' lines above)",
+			      nfailed, R.sched.n);
+		/* the checkpoints of trials killed, diverged or failed since
+		 * the last rung result */
+		tt_err perr = {0};
+		if (prune_checkpoints(&R, db, &perr))
+			logf_(&R, "checkpoints not pruned: %s", perr.msg);
+		if (nfailed && !nresults)
+			rc = tt_err_set(err, TT_ERUNTIME, "%s: no trial succeeded: %d of %d "
+			                "failed, none has a result; the study stays unfinished",
+			                st->path, nfailed, R.sched.n);
+		else
+			db_study_set_state(db, R.study, "done", NULL);
 		summary(&R, db);
 	}
 out:

@@ -210,6 +210,11 @@ typedef struct tt_sampler_proposal {
 typedef struct tt_sampler_ops {
 	const char *name;         /* its [scheduler] sampler = word */
 	size_t size;              /* bytes of state, allocated zeroed */
+	/* 1: it reads trials' checkpoints (io->checkpoint) when told, and a
+	 * resume re-tells it with them: the runner then keeps every
+	 * checkpoint, whatever keep_checkpoints says, so that the re-told
+	 * sampler sees what the live one saw. */
+	int reads_checkpoints;
 	/* Set up for study s (which outlives the sampler: keeping a pointer
 	 * to it is fine); TT_EINPUT when the study does not suit it. */
 	int (*init)(void *state, const tt_study *s, tt_err *err);

@@ -102,6 +102,20 @@ static const key study_keys[] = {
 	  "100", NULL,
 	  "Training steps between checkpoints of a running trial: a crash or a "
 	  "pause loses at most this many", NULL, NULL },
+	{ "lock_timeout", "SECONDS", K_DOUBLE, 0, 1e6, NULL, OFF(lock_timeout),
+	  "600", NULL,
+	  "How long a write waits out another process that holds the database's "
+	  "write lock (an outside sqlite3 transaction): it retries with growing "
+	  "pauses, saying so on standard error, and the study fails (exit 1) only "
+	  "after this long; one try waits at most a quarter of it, and at most 5 s; "
+	  "0 gives up after the 5 s busy timeout", NULL, NULL },
+	{ "keep_checkpoints", "WHICH", K_CHOICE, 0, 0, "needed|all",
+	  OFF(keep_checkpoints), "needed", NULL,
+	  "Which checkpoints the database keeps: needed keeps what resuming and "
+	  "promotion use (a running or paused trial's latest, the previous rung's "
+	  "of a trial that may be promoted in continue mode) and deletes the rest "
+	  "as trials finish, with each rung's best; all keeps every (trial, rung) "
+	  "checkpoint, as does a sampler that reads checkpoints", NULL, NULL },
 };
 
 static const key data_keys[] = {
@@ -291,7 +305,9 @@ static const char *parse_value(const key *k, const char *v, void *dst, double *n
 	case K_INT:
 	case K_LONG:
 	case K_U64:
-		if (parse_ll(v, &i) || (double)i < k->lo || (double)i > k->hi)
+		/* compared as integers: near 2^63 a double cannot tell
+		 * 9200000000000000001 from the maximum 9.2e18 */
+		if (parse_ll(v, &i) || i < (long long)k->lo || i > (long long)k->hi)
 			return expect_of(k, buf, n);
 		if (dst && k->type == K_INT)
 			*(int *)dst = (int)i;
@@ -667,10 +683,15 @@ static int space_choices(pctx *c, const tt_trainopt *k, char *list, tt_param_spe
 		for (int j = 0; j < p->nchoices; j++) {
 			double y = 0;
 			tt_trainopt_parse(k, p->choices[j], NULL, &y, buf, sizeof buf);
-			if (strcmp(p->choices[j], v) == 0 ||
-			    (tt_trainopt_is_number(k) && x == y))
+			if (strcmp(p->choices[j], v) == 0)
 				return fail_at(c, c->line, "space", name,
 				               "found '%s' twice, expected distinct choices", v);
+			/* another spelling of the same value: 1 and 1.0, on and
+			 * yes (booleans and named choices parse to a number too) */
+			if (k->type != TT_TO_STRING && x == y)
+				return fail_at(c, c->line, "space", name,
+				               "found '%s' twice (the same value as '%s'), "
+				               "expected distinct choices", v, p->choices[j]);
 		}
 		memcpy(p->choices[p->nchoices++], v, strlen(v) + 1);
 		if (!comma)
@@ -1005,17 +1026,26 @@ int tt_study_load(const char *path, tt_study *s, tt_err *err)
 	if (!f)
 		return tt_err_set(err, TT_EINPUT, "%s: cannot open the study file: %s",
 		                  path, strerror(errno));
+	/* fopen takes a directory; reading it then fails with no word why */
+	struct stat sb;
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		fclose(f);
+		return tt_err_set(err, TT_EINPUT, "%s: is a directory, expected a study "
+		                  "file (see tunetop-study(5))", path);
+	}
 	char *text = malloc(TT_STUDY_FILE_MAX + 2);
 	if (!text) {
 		fclose(f);
 		return tt_err_set(err, TT_ERUNTIME, "%s: out of memory", path);
 	}
+	errno = 0;
 	size_t n = fread(text, 1, TT_STUDY_FILE_MAX + 1, f);
-	int bad = ferror(f);
+	int bad = ferror(f), e = errno;
 	fclose(f);
 	int rc;
 	if (bad)
-		rc = tt_err_set(err, TT_EINPUT, "%s: cannot read the study file", path);
+		rc = tt_err_set(err, TT_EINPUT, "%s: cannot read the study file: %s", path,
+		                strerror(e ? e : EIO));
 	else if (n > TT_STUDY_FILE_MAX)
 		rc = tt_err_set(err, TT_EINPUT, "%s: found a file of more than %d bytes, "
 		                "expected at most %d", path, TT_STUDY_FILE_MAX,
@@ -1401,7 +1431,8 @@ void tt_study_man_keys(FILE *f)
 static const struct { int sec; const char *key; } fp_free[] = {
 	{ SEC_STUDY, "name" },       { SEC_STUDY, "db" },
 	{ SEC_STUDY, "workers" },    { SEC_STUDY, "budget" },
-	{ SEC_STUDY, "checkpoint_every" },
+	{ SEC_STUDY, "checkpoint_every" }, { SEC_STUDY, "lock_timeout" },
+	{ SEC_STUDY, "keep_checkpoints" },
 	{ SEC_SCHEDULER, "max_trials" },
 	{ SEC_TRAIN, "threads" },    { SEC_TRAIN, "backend" },
 	{ SEC_TRAIN, "test" },

@@ -3,7 +3,8 @@
  *
  * A study file is INI (documented in man/tunetop-study.5):
  *
- *   [study]      name, db, seed, workers, budget, checkpoint_every
+ *   [study]      name, db, seed, workers, budget, checkpoint_every,
+ *                lock_timeout, keep_checkpoints
  *   [data]       source, train_size, val_size, augment
  *   [model]      spec
  *   [space]      one line per hyperparameter:  NAME = TYPE ARGS
@@ -57,6 +58,9 @@ enum tt_fid_kind { TT_FID_FROZEN, TT_FID_EPOCHS, TT_FID_JOINT };
 enum tt_scheduler_kind { TT_SCH_RANDOM, TT_SCH_SH, TT_SCH_ASHA, TT_SCH_HYPERBAND };
 enum tt_sched_mode { TT_MODE_RESTART, TT_MODE_CONTINUE };
 enum tt_sampler_kind { TT_SAMP_RANDOM, TT_SAMP_HALTON };
+/* Which checkpoints a study keeps: those resuming and promotion still
+ * need (the runner prunes the rest), or every (trial, rung) one. */
+enum tt_keep_ckpt { TT_KEEP_NEEDED, TT_KEEP_ALL };
 
 typedef struct tt_param_spec {
 	char name[TT_NAME_LEN];   /* a `tunetop train` option name, e.g. "lr" */
@@ -83,6 +87,10 @@ typedef struct tt_study {
 	double budget;            /* compute budget in full-fidelity epochs
 	                           * (0: until max_trials are done) */
 	long checkpoint_every;    /* training steps between checkpoints */
+	double lock_timeout;      /* seconds a write waits out another
+	                           * process's lock, retrying (0: the busy
+	                           * timeout alone) */
+	int keep_checkpoints;     /* enum tt_keep_ckpt */
 
 	tt_train_config train;    /* data, model and fixed [train] settings at
 	                           * full fidelity (trainable 0 = all, epochs =

@@ -1,6 +1,6 @@
 #!/bin/sh
 # t_study.sh — studies end to end with the real binary and real SQLite files:
-# a headless run, status/export/cmd, resuming, kill -9 at random moments,
+# a headless run, status/export/cmd, resuming, kill -9 at moments it sees,
 # commands against a running study, and readers, writers and commands at
 # once without "database is locked".
 BIN=${TT_BIN:-build/tunetop}
@@ -46,7 +46,47 @@ batch = 64
 threads = 1
 EOF
 
-# --- kill -9 at random moments; nothing finished is ever lost -------------
+# --- kill -9 at moments the test sees; nothing finished is ever lost -------
+# Each kill waits for the database to show something new since the run
+# started, in turn: a checkpoint of a running trial (so the next run must
+# resume it from there), a rung result (just stored, must stay), and a
+# trial row (just created), so the test means the same on a fast machine
+# and a slow one.  wait_then_kill exits 1 when the run ended first.
+wait_then_kill() {
+	python3 - crash.db "$1" "$2" <<'PY'
+import sqlite3, sys, time, os
+db, pid, what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+q = {
+    "checkpoint": "SELECT coalesce(max(c.created_at), 0) FROM checkpoints c"
+                  " JOIN trials t ON t.id = c.trial_id AND t.state = 'running'"
+                  " AND t.rung = c.rung",
+    "result": "SELECT count(*) FROM rungs",
+    "trial": "SELECT count(*) FROM trials",
+}[what]
+def now():
+    try:
+        c = sqlite3.connect("file:%s?mode=ro" % db, uri=True, timeout=0.05)
+        v = c.execute(q).fetchone()[0]
+        c.close()
+        return v
+    except sqlite3.Error:
+        return None
+first = None
+while True:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        sys.exit(1)
+    v = now()
+    if v is not None:
+        if first is None:
+            first = v
+        elif v != first:
+            os.kill(pid, 9)
+            sys.exit(0)
+    time.sleep(0.002)
+PY
+}
 prev=""
 lost=0; bad_integrity=0; kills=0; resumed=0
 i=0
@@ -54,10 +94,10 @@ while [ $kills -lt 10 ] && [ $i -lt 25 ]; do
 	i=$((i + 1))
 	"$BIN" run --headless crash.ini >>log 2>&1 &
 	pid=$!
-	# 0.2 .. 0.9 s, from a fixed sequence so a failure can be replayed
-	ms=$(( 200 + (i * 7919) % 700 ))
-	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
-	if kill -9 $pid 2>/dev/null; then kills=$((kills + 1)); fi
+	case $((i % 3)) in
+	1) what=checkpoint ;; 2) what=result ;; *) what=trial ;;
+	esac
+	wait_then_kill $pid $what && kills=$((kills + 1))
 	wait $pid 2>/dev/null
 	[ "$(sql crash.db 'PRAGMA integrity_check')" = ok ] || bad_integrity=$((bad_integrity + 1))
 	now=$(sql crash.db 'SELECT trial_id, rung, val_acc FROM rungs ORDER BY 1, 2')
@@ -149,10 +189,10 @@ sed -e 's/^name = crash/name = live/' -e 's/^max_trials = 16/max_trials = 6/' \
     -e 's/^workers = 2/workers = 1/' crash.ini >live.ini
 "$BIN" run --headless live.ini >live.log 2>&1 &
 pid=$!
-# wait for the first two trials to exist
-n=0; while [ $n -lt 100 ]; do
+# wait for the first two trials to exist (or the run to end)
+while kill -0 $pid 2>/dev/null; do
 	[ -f live.db ] && [ "$(sql live.db 'SELECT count(*) FROM trials' 2>/dev/null)" -ge 2 ] 2>/dev/null && break
-	sleep 0.1; n=$((n + 1))
+	sleep 0.1
 done
 locked=0
 # readers and commands while the engine writes
@@ -161,7 +201,11 @@ rpid=$!
 "$BIN" cmd live.db pause 1 >/dev/null 2>>cmd.err
 "$BIN" cmd live.db kill 2 >/dev/null 2>>cmd.err
 wait $rpid
-sleep 1
+# until the study has applied both commands (or has ended)
+while kill -0 $pid 2>/dev/null &&
+      [ "$(sql live.db "SELECT count(*) FROM commands WHERE done_at IS NULL" 2>/dev/null)" != 0 ]; do
+	sleep 0.1
+done
 st1=$(sql live.db "SELECT state FROM trials WHERE id = 1")
 st2=$(sql live.db "SELECT state FROM trials WHERE id = 2")
 [ "$st1" = paused ] && ok cmd-pause || fail cmd-pause "trial 1 is '$st1'"

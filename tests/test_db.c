@@ -419,6 +419,21 @@ static void test_roundtrip(void)
 	OK(db_metrics_since(c, tid[1], last, 0, &ms, &nm, &err));
 	CHECK(nm == 0, "nothing new: %d", nm);
 	free(ms);
+	/* a resumed run writes points it stored before: skipped, not doubled
+	 * (the first value stays); a new step or the other split is written */
+	db_metric twice[3] = { batch[1], batch[1], batch[1] };
+	twice[0].loss = 99;
+	twice[1].split = "train";
+	twice[2].step = 1000;
+	OK(db_metrics_put(c, twice, 3, &err));
+	OK(db_metrics_since(c, tid[1], last, 0, &ms, &nm, &err));
+	CHECK(nm == 2 && ms[0].step == batch[1].step && strcmp(ms[0].split, "train") == 0 &&
+	      ms[1].step == 1000, "points stored again: %d new rows", nm);
+	free(ms);
+	OK(db_metrics_since(c, tid[1], 0, 0, &ms, &nm, &err));
+	CHECK(nm == 17 && ms[0].loss == batch[1].loss, "%d points, first loss %g", nm,
+	      nm ? ms[0].loss : -1.0);
+	free(ms);
 
 	/* layer memory: strings come back in the same block; replace by key */
 	db_layer_mem mem[] = {
@@ -1600,6 +1615,141 @@ static void test_long_params(void)
 	db_close(c);
 }
 
+/*
+ * Checkpoint pruning: what resuming and promotion read stays, the rest
+ * goes.  Trials (rung results in brackets, checkpoints after the bar):
+ *   1 done     [0: .5, 1: .9] | 0 1    promoted and finished rung 1
+ *   2 done     [0: .6]        | 0      may still be promoted
+ *   3 running  [0: .7]        | 0 1    running rung 1
+ *   4 killed   [0: .1]        | 0 1    killed while at rung 1
+ *   5 paused   []             | 0      paused in rung 0
+ *   6 done     [0: .8, 1: .2, 2: .3] | 0 1 2  at the top rung 2
+ */
+static void test_prune(void)
+{
+	tt_err err = {0};
+	char path[128];
+	tpath(path, sizeof path, "prune.db");
+	db_conn *c = NULL;
+	OK(db_open(path, DB_CREATE, &c, &err));
+	if (!c)
+		return;
+	int64_t study, id[7];
+	OK(db_study_ensure(c, "p", "", 1, &study, &err));
+	static const char *const st[7] = { NULL, "done", "done", "running", "killed",
+	                                   "paused", "done" };
+	static const double acc[7][3] = { {0}, {.5, .9, -1}, {.6, -1, -1}, {.7, -1, -1},
+	                                  {.1, -1, -1}, {-1, -1, -1}, {.8, .2, .3} };
+	static const int nck[7] = { 0, 2, 1, 2, 2, 1, 3 };
+	for (int t = 1; t <= 6; t++) {
+		OK(db_trial_add(c, study, "{}", &id[t], &err));
+		OK(db_trial_set(c, id[t], st[t], 0, &err));
+		for (int r = 0; r < 3; r++)
+			if (acc[t][r] >= 0) {
+				db_rung row = { .trial = id[t], .rung = r, .trainable = 1, .epochs = 1,
+				                .val_loss = 1, .val_acc = acc[t][r] };
+				OK(db_rung_put(c, &row, &err));
+			}
+		for (int r = 0; r < nck[t]; r++)
+			OK(db_checkpoint_put(c, id[t], r, 10, "ck", 2, &err));
+	}
+	char left[256];
+	const char *q = "SELECT group_concat(trial_id || ':' || rung, ' ') FROM"
+	                " (SELECT trial_id, rung FROM checkpoints ORDER BY 1, 2)";
+	/* restart mode, keep the best 1: 6:0 (best of rung 0, .8), 1:1 (.9),
+	 * 6:2 (.3); running 3:1 and paused 5:0 have no result yet */
+	db_conn *c2 = NULL;
+	OK(db_open(path, 0, &c2, &err));
+	int n = -1;
+	OK(db_checkpoints_prune(c, 0, 2, 1, &n, &err));
+	raw_text(path, q, left, sizeof left);
+	CHECK(strcmp(left, "1:1 3:1 5:0 6:0 6:2") == 0 && n == 6, "restart: left %s, %d gone",
+	      left, n);
+	/* continue mode, nothing kept for being best: 1:1 and 2:0 wait for a
+	 * promotion, 3:0 starts the running rung 1 of trial 3; the top rung's
+	 * and the killed trial's go */
+	db_close(c);
+	unlink(path);
+	c = NULL;
+	db_close(c2);
+	OK(db_open(path, DB_CREATE, &c, &err));
+	if (!c)
+		return;
+	OK(db_study_ensure(c, "p", "", 1, &study, &err));
+	for (int t = 1; t <= 6; t++) {
+		OK(db_trial_add(c, study, "{}", &id[t], &err));
+		OK(db_trial_set(c, id[t], st[t], 0, &err));
+		for (int r = 0; r < 3; r++)
+			if (acc[t][r] >= 0) {
+				db_rung row = { .trial = id[t], .rung = r, .trainable = 1, .epochs = 1,
+				                .val_loss = 1, .val_acc = acc[t][r] };
+				OK(db_rung_put(c, &row, &err));
+			}
+		for (int r = 0; r < nck[t]; r++)
+			OK(db_checkpoint_put(c, id[t], r, 10, "ck", 2, &err));
+	}
+	OK(db_begin(c, &err));
+	OK(db_checkpoints_prune(c, 1, 2, 0, &n, &err));
+	OK(db_commit(c, &err));
+	raw_text(path, q, left, sizeof left);
+	CHECK(strcmp(left, "1:1 2:0 3:0 3:1 5:0") == 0 && n == 6, "continue: left %s, %d gone",
+	      left, n);
+	/* a read-only connection refuses */
+	db_close(c);
+	OK(db_open(path, DB_READONLY, &c, &err));
+	if (c)
+		FAILS(db_checkpoints_prune(c, 1, 2, 0, &n, &err), TT_EINPUT, "read-only");
+	db_close(c);
+}
+
+/* db_set_lock_wait: a write that finds another connection's write lock
+ * asks the wait function, which here ends the holder's transaction on its
+ * second call; giving up fails the write as "database is locked". */
+struct lw { db_conn *holder; int calls, give_up; double waited; };
+static int lw_wait(void *ud, const char *path, double waited)
+{
+	struct lw *l = ud;
+	(void)path;
+	l->calls++;
+	l->waited = waited;
+	if (l->give_up)
+		return 1;
+	if (l->calls == 2) {
+		tt_err e = {0};
+		db_commit(l->holder, &e);
+	}
+	return 0;
+}
+
+static void test_lock_wait(void)
+{
+	tt_err err = {0};
+	char path[128];
+	tpath(path, sizeof path, "lock.db");
+	db_conn *a = NULL, *b = NULL;
+	OK(db_open(path, DB_CREATE, &a, &err));
+	OK(db_open(path, 0, &b, &err));
+	if (!a || !b)
+		goto out;
+	int64_t study;
+	OK(db_study_ensure(a, "l", "", 1, &study, &err));
+	struct lw l = { b, 0, 0, 0 };
+	db_set_lock_wait(a, 20, lw_wait, &l);
+	OK(db_begin(b, &err));
+	OK(db_study_set_state(b, study, "done", &err));
+	OK(db_study_set_state(a, study, "running", &err));
+	CHECK(l.calls == 2 && l.waited > 0, "%d waits, %.3f s", l.calls, l.waited);
+	l = (struct lw){ b, 0, 1, 0 };
+	OK(db_begin(b, &err));
+	FAILS(db_study_set_state(a, study, "done", &err), TT_ERUNTIME, "locked");
+	CHECK(l.calls == 1, "%d waits before giving up", l.calls);
+	db_rollback(b);
+	OK(db_study_set_state(a, study, "done", &err));
+out:
+	db_close(a);
+	db_close(b);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/tt_db_XXXXXX");
@@ -1616,6 +1766,8 @@ int main(void)
 	TT_RUN(test_concurrency);
 	TT_RUN(test_polling);
 	TT_RUN(test_long_params);
+	TT_RUN(test_prune);
+	TT_RUN(test_lock_wait);
 	fprintf(stderr, "  test_db: %.1f s\n", wall() - t0);
 	nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	TT_EXIT();

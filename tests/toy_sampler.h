@@ -148,7 +148,8 @@ static int toy_created(void *state, int index, const double *values, tt_err *err
 
 /* The one table line a new sampler adds (here a test's own). */
 static const tt_sampler_ops toy_sampler = {
-	.name = "toy", .size = sizeof(toy_state), .init = toy_init, .ask = toy_ask,
+	.name = "toy", .size = sizeof(toy_state), .reads_checkpoints = 1,
+	.init = toy_init, .ask = toy_ask,
 	.tell = toy_tell, .created = toy_created,
 };
 

@@ -281,6 +281,10 @@ typedef struct study_view {
 	int nrungs;
 } study_view;
 
+static void view_free(study_view *v);
+
+/* 0, or the exit status (2: a damaged database, 1: a runtime failure)
+ * after printing why; v is freed then. */
 static int view_load(const char *cmd, db_conn *db, study_view *v)
 {
 	tt_err err = {0};
@@ -290,7 +294,8 @@ static int view_load(const char *cmd, db_conn *db, study_view *v)
 	    db_rungs(db, v->study.id, &v->r, &v->nr, &err) ||
 	    db_rank_corr_list(db, v->study.id, &v->rc, &v->nrc, &err)) {
 		fprintf(stderr, "tunetop %s: %s\n", cmd, err.msg);
-		return 1;
+		view_free(v);
+		return err.code == TT_EINPUT ? 2 : 1;
 	}
 	for (int k = 0; k < v->nr; k++)
 		if (v->r[k].rung + 1 > v->nrungs)
@@ -334,6 +339,20 @@ static const char *trial_params(const char *cmd, db_conn *db, const db_trial *t,
 	return *own;
 }
 
+/* "12.3 KiB" / "4.5 MiB" / "1.2 GiB" into buf[32]. */
+static const char *human_bytes(int64_t n, char *buf)
+{
+	double x = (double)n;
+	const char *unit = "KiB";
+	x /= 1024;
+	if (x >= 1024)
+		x /= 1024, unit = "MiB";
+	if (x >= 1024)
+		x /= 1024, unit = "GiB";
+	snprintf(buf, 32, "%.1f %s", x, unit);
+	return buf;
+}
+
 static int cmd_status(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -344,9 +363,10 @@ static int cmd_status(int argc, char **argv)
 	if (!db)
 		return 2;
 	study_view v;
-	if (view_load("status", db, &v)) {
+	int vrc = view_load("status", db, &v);
+	if (vrc) {
 		db_close(db);
-		return 1;
+		return vrc;
 	}
 	int counts[TT_T_COUNT] = {0};
 	for (int i = 0; i < v.nt; i++) {
@@ -363,6 +383,13 @@ static int cmd_status(int argc, char **argv)
 	for (int k = 0; k < TT_T_COUNT; k++)
 		if (counts[k])
 			printf(", %d %s", counts[k], tt_tstates[k].name);
+	int64_t bytes, ckpt;
+	int nckpt;
+	if (db_size(db, &bytes, &ckpt, &nckpt, NULL) == TT_OK) {
+		char b1[32], b2[32];
+		printf("\ndatabase: %s, checkpoints %s in %d", human_bytes(bytes, b1),
+		       human_bytes(ckpt, b2), nckpt);
+	}
 	printf("\n\n%6s  %-9s %4s  ", "trial", "state", "rung");
 	for (int r = 0; r < v.nrungs; r++)
 		printf(" acc@%-3d", r);
@@ -464,9 +491,10 @@ static int cmd_export(int argc, char **argv)
 	if (!db)
 		return 2;
 	study_view v;
-	if (view_load("export", db, &v)) {
+	int vrc = view_load("export", db, &v);
+	if (vrc) {
 		db_close(db);
-		return 1;
+		return vrc;
 	}
 	/* every text from the database goes out through tt_san_csv_put or
 	 * tt_san_json_put / tt_san_json_value */
@@ -556,15 +584,17 @@ static int cmd_cmd(int argc, char **argv)
 	for (int k = 0; k < 4; k++)
 		ok |= strcmp(argv[2], verbs[k]) == 0;
 	char *end;
+	errno = 0;
 	long long trial = strtoll(argv[3], &end, 10);
+	int range = errno == ERANGE; /* strtoll clamps: never a real id */
 	if (!ok) {
 		fprintf(stderr, "tunetop cmd: '%s': expected promote, kill, pause or resume\n",
 		        argv[2]);
 		return 2;
 	}
-	if (end == argv[3] || *end || trial < 1) {
-		fprintf(stderr, "tunetop cmd: trial '%s': expected a trial id (a positive "
-		        "integer)\n", argv[3]);
+	if (end == argv[3] || *end || trial < 1 || range) {
+		fprintf(stderr, "tunetop cmd: trial '%s': %sexpected a trial id (a positive "
+		        "integer)\n", argv[3], range ? "too large, " : "");
 		return 2;
 	}
 	db_conn *db = open_db("cmd", argv[1], 0);
@@ -575,13 +605,13 @@ static int cmd_cmd(int argc, char **argv)
 	if (db_trial_get(db, trial, &t, &err)) {
 		fprintf(stderr, "tunetop cmd: %s\n", err.msg);
 		db_close(db);
-		return 2;
+		return err.code == TT_EINPUT ? 2 : 1;
 	}
 	int64_t id;
 	if (db_command_add(db, trial, argv[2], &id, &err)) {
 		fprintf(stderr, "tunetop cmd: %s\n", err.msg);
 		db_close(db);
-		return 1;
+		return err.code == TT_EINPUT ? 2 : 1;
 	}
 	db_study study;
 	int running = 0;
@@ -608,6 +638,7 @@ typedef struct ex_flags {
 	const char *theme;
 	int delay;       /* tenths of a second */
 	int readonly;
+	const char *notice; /* the theme's, for the message line; NULL: none */
 } ex_flags;
 
 /* Explorer options from argv[first..]; prints why and returns 2 on a bad
@@ -616,7 +647,7 @@ typedef struct ex_flags {
 static int ex_parse(const char *cmd, int argc, char **argv, int first, ex_flags *f,
                     ui_theme **theme)
 {
-	*f = (ex_flags){ NULL, 2, 0 };
+	*f = (ex_flags){ NULL, 2, 0, NULL };
 	*theme = NULL;
 	for (int i = first; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
@@ -657,6 +688,14 @@ static int ex_parse(const char *cmd, int argc, char **argv, int first, ex_flags 
 		fprintf(stderr, "%s: %s\n", cmd, err.msg);
 		return 2;
 	}
+	/* kept apart from the theme, which the explorer may replace */
+	static char notice[512];
+	notice[0] = 0;
+	if (ui_theme_notice(*theme)) {
+		snprintf(notice, sizeof notice, "%s", ui_theme_notice(*theme));
+		fprintf(stderr, "%s: %s\n", cmd, notice);
+	}
+	f->notice = notice[0] ? notice : NULL;
 	return 0;
 }
 
@@ -775,7 +814,7 @@ static int cmd_study(int argc, char **argv)
 	ui_theme *theme;
 	if (ex_parse("tunetop", argc, argv, 1, &f, &theme))
 		return 2;
-	return explore_study(argv[0], &f, theme, NULL, 0);
+	return explore_study(argv[0], &f, theme, f.notice, 0);
 }
 
 static int cmd_attach(int argc, char **argv)
@@ -797,7 +836,7 @@ static int cmd_attach(int argc, char **argv)
 	}
 	on_signals();
 	ui_opts uo = { .db = argv[1], .readonly = f.readonly, .theme = theme, .delay = f.delay,
-	               .stop = &interrupted };
+	               .stop = &interrupted, .notice = f.notice };
 	tt_err err = {0};
 	int rc = ui_run(&uo, &err);
 	if (rc) {

@@ -19,7 +19,8 @@
  * ~/.config/tunetop/themes), then the shipped themes, which are compiled
  * into the binary from the files in themes/, so the program works from any
  * directory and after `make install`.  A NAME containing '/' or ending in
- * ".theme" is a path.
+ * ".theme" is a path.  A user directory that cannot be searched is
+ * skipped, with ui_theme_notice saying so.
  *
  * Terminals: a 256-colour style steps down to the nearest of the 16 basic
  * colours when the terminal has fewer than 256, and to attributes only
@@ -99,6 +100,9 @@ int ui_role_find(const char *name);
 int ui_theme_load(const char *name, ui_theme **out, tt_err *err);
 void ui_theme_free(ui_theme *t);
 const char *ui_theme_name(const ui_theme *t);
+/* What ui_theme_load skipped and the user should hear about (a user theme
+ * directory that cannot be read), or NULL. */
+const char *ui_theme_notice(const ui_theme *t);
 
 /* The names of the shipped themes, NULL-terminated: for `t` to cycle
  * and for --help. */

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <wchar.h>
 
 #include "ui_draw.h"
@@ -579,6 +580,17 @@ static void draw_title(ui *u)
 	if (m->npend)
 		n += snprintf(s + n, sizeof s - (size_t)n, " %s %d pending", U("\u00b7", "-"),
 		              m->npend);
+	/* the database's size on disk (its -wal too): one stat per draw */
+	struct stat sb;
+	double bytes = stat(u->o->db, &sb) == 0 ? (double)sb.st_size : -1;
+	char wal[4200];
+	snprintf(wal, sizeof wal, "%s-wal", u->o->db);
+	if (bytes >= 0 && stat(wal, &sb) == 0)
+		bytes += (double)sb.st_size;
+	if (bytes >= 0 && n < (int)sizeof s)
+		n += snprintf(s + n, sizeof s - (size_t)n, " %s %.1f %s", U("\u00b7", "-"),
+		              bytes >= 1 << 30 ? bytes / (1 << 30) : bytes / (1 << 20),
+		              bytes >= 1 << 30 ? "GiB" : "MiB");
 	int x = ui_put(0, 0, W, a, s);
 	if (u->o->readonly)
 		x += ui_put(0, x, W - x, ui_role(&u->v, UI_ERROR), " READ-ONLY ");

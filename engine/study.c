@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 
 #include "model.h"
+#include "parse.h"
 #include "trainopt.h"
 #include "sampler.h"
 
@@ -219,49 +220,6 @@ static const ptype ptypes[] = {
 
 /* ---- value parsing ------------------------------------------------------ */
 
-/* A decimal integer, optionally signed; nothing else. */
-static int parse_ll(const char *v, long long *out)
-{
-	const char *p = v + (*v == '+' || *v == '-');
-	if (*p < '0' || *p > '9')
-		return -1;
-	char *end;
-	errno = 0;
-	long long x = strtoll(v, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = x;
-	return 0;
-}
-
-/* A finite decimal number: digits, sign, point, exponent; no hex, inf, nan. */
-static int parse_num(const char *v, double *out)
-{
-	if (!*v || strspn(v, "0123456789+-.eE") != strlen(v))
-		return -1;
-	char *end;
-	errno = 0;
-	double x = strtod(v, &end);
-	if (errno || end == v || *end || !isfinite(x))
-		return -1;
-	*out = x;
-	return 0;
-}
-
-/* The index of v in "a|b|c", or -1. */
-static int choice_index(const char *choices, const char *v)
-{
-	size_t len = strlen(v);
-	int k = 0;
-	for (const char *p = choices; *p; k++) {
-		size_t n = strcspn(p, "|");
-		if (n == len && strncmp(p, v, n) == 0)
-			return k;
-		p += n + (p[n] == '|');
-	}
-	return -1;
-}
-
 /* What a value of k looks like, for "expected ..." (into buf). */
 static const char *expect_of(const key *k, char *buf, size_t n)
 {
@@ -307,7 +265,7 @@ static const char *parse_value(const key *k, const char *v, void *dst, double *n
 	case K_U64:
 		/* compared as integers: near 2^63 a double cannot tell
 		 * 9200000000000000001 from the maximum 9.2e18 */
-		if (parse_ll(v, &i) || i < (long long)k->lo || i > (long long)k->hi)
+		if (tt_parse_ll(v, &i) || i < (long long)k->lo || i > (long long)k->hi)
 			return expect_of(k, buf, n);
 		if (dst && k->type == K_INT)
 			*(int *)dst = (int)i;
@@ -319,7 +277,7 @@ static const char *parse_value(const key *k, const char *v, void *dst, double *n
 		break;
 	case K_FLOAT:
 	case K_DOUBLE:
-		if (parse_num(v, &x) || x < k->lo || x > k->hi)
+		if (tt_parse_num(v, &x) || x < k->lo || x > k->hi)
 			return expect_of(k, buf, n);
 		if (dst && k->type == K_FLOAT)
 			*(float *)dst = (float)x;
@@ -334,7 +292,7 @@ static const char *parse_value(const key *k, const char *v, void *dst, double *n
 		x = b;
 		break;
 	case K_CHOICE:
-		if ((b = choice_index(k->choices, v)) < 0)
+		if ((b = tt_parse_choice(k->choices, v)) < 0)
 			return expect_of(k, buf, n);
 		if (dst)
 			*(int *)dst = b;
@@ -723,7 +681,7 @@ static int space_bounds(pctx *c, const tt_trainopt *k, char *args, tt_param_spec
 	const char *s[2] = { lo_s, hi_s };
 	for (int i = 0; i < 2; i++) {
 		long long ll;
-		if (is_int ? parse_ll(s[i], &ll) : parse_num(s[i], &b[i]))
+		if (is_int ? tt_parse_ll(s[i], &ll) : tt_parse_num(s[i], &b[i]))
 			return fail_at(c, c->line, "space", name,
 			               "found '%s', expected %s", s[i],
 			               is_int ? "an integer" : "a number");
@@ -1233,14 +1191,14 @@ static const char *param_from_json(const tt_param_spec *p, const char *tok, int 
 		return NULL;
 	}
 	if (p->type != TT_P_CHOICE) {
-		if (is_str || parse_num(tok, &x)) {
+		if (is_str || tt_parse_num(tok, &x)) {
 			snprintf(buf, n, "a number");
 			return buf;
 		}
 		*out = x;
 		return NULL;
 	}
-	int b = -1, have_num = !is_str && tt_trainopt_is_number(k) && parse_num(tok, &x) == 0;
+	int b = -1, have_num = !is_str && tt_trainopt_is_number(k) && tt_parse_num(tok, &x) == 0;
 	if (!is_str && k->type == TT_TO_FLAG && tt_trainopt_bool(tok, &b))
 		b = -1;
 	int found = -1, near = -1;

@@ -15,6 +15,7 @@
 
 #include "backend.h"
 #include "gates.h"
+#include "parse.h"
 
 static const char *check_backend(const char *v, char *buf, size_t n)
 {
@@ -207,49 +208,6 @@ const tt_trainopt *tt_trainopt_find(const char *name)
 	return NULL;
 }
 
-/* A decimal integer, optionally signed; nothing else. */
-static int parse_ll(const char *v, long long *out)
-{
-	const char *p = v + (*v == '+' || *v == '-');
-	if (*p < '0' || *p > '9')
-		return -1;
-	char *end;
-	errno = 0;
-	long long x = strtoll(v, &end, 10);
-	if (errno || *end)
-		return -1;
-	*out = x;
-	return 0;
-}
-
-/* A finite decimal number: digits, sign, point, exponent; no hex, inf, nan. */
-static int parse_num(const char *v, double *out)
-{
-	if (!*v || strspn(v, "0123456789+-.eE") != strlen(v))
-		return -1;
-	char *end;
-	errno = 0;
-	double x = strtod(v, &end);
-	if (errno || end == v || *end || !isfinite(x))
-		return -1;
-	*out = x;
-	return 0;
-}
-
-/* The index of v in "a|b|c", or -1. */
-static int choice_index(const char *choices, const char *v)
-{
-	size_t len = strlen(v);
-	int k = 0;
-	for (const char *p = choices; *p; k++) {
-		size_t n = strcspn(p, "|");
-		if (n == len && strncmp(p, v, n) == 0)
-			return k;
-		p += n + (p[n] == '|');
-	}
-	return -1;
-}
-
 int tt_trainopt_is_integer(const tt_trainopt *o)
 {
 	return o->type == TT_TO_INT || o->type == TT_TO_LONG || o->type == TT_TO_U64;
@@ -317,7 +275,7 @@ const char *tt_trainopt_parse(const tt_trainopt *o, const char *v,
 	case TT_TO_INT:
 	case TT_TO_LONG:
 	case TT_TO_U64:
-		if (parse_ll(v, &i) || (double)i < o->lo || (double)i > o->hi)
+		if (tt_parse_ll(v, &i) || (double)i < o->lo || (double)i > o->hi)
 			return tt_trainopt_expect(o, buf, n);
 	store_int:
 		if (dst && o->type == TT_TO_LONG)
@@ -330,7 +288,7 @@ const char *tt_trainopt_parse(const tt_trainopt *o, const char *v,
 		break;
 	case TT_TO_FLOAT:
 	case TT_TO_DOUBLE:
-		if (parse_num(v, &x) || x < o->lo || x > o->hi)
+		if (tt_parse_num(v, &x) || x < o->lo || x > o->hi)
 			return tt_trainopt_expect(o, buf, n);
 		if (dst && o->type == TT_TO_FLOAT)
 			*(float *)dst = (float)x;
@@ -345,7 +303,7 @@ const char *tt_trainopt_parse(const tt_trainopt *o, const char *v,
 		x = k;
 		break;
 	case TT_TO_CHOICE:
-		if ((k = choice_index(o->choices, v)) < 0)
+		if ((k = tt_parse_choice(o->choices, v)) < 0)
 			return tt_trainopt_expect(o, buf, n);
 		if (dst)
 			*(int *)dst = k;

@@ -273,7 +273,7 @@ mkdir dir.ini
 [ $rc -eq 2 ] && grep -q "is a directory" dir.log && ok study-file-directory ||
 	fail study-file-directory "exit $rc: $(tail -1 dir.log)"
 mkdir -p idx/train-images-idx3-ubyte
-sed -e 's/^source = synthetic/source = idx/' q.ini >idx.ini
+sed -e 's/^source = synthetic/source = idx/' -e 's/^name = q/name = idx/' q.ini >idx.ini
 "$BIN" run --headless idx.ini >idx.log 2>&1; rc=$?
 [ $rc -eq 2 ] && grep -q "train-images-idx3-ubyte: is a directory" idx.log && ok idx-file-directory ||
 	fail idx-file-directory "exit $rc: $(tail -1 idx.log)"

@@ -275,7 +275,9 @@ const char *tt_trainopt_parse(const tt_trainopt *o, const char *v,
 	case TT_TO_INT:
 	case TT_TO_LONG:
 	case TT_TO_U64:
-		if (tt_parse_ll(v, &i) || (double)i < o->lo || (double)i > o->hi)
+		/* compared as integers, as the study keys are: near 2^63 a double
+		 * cannot tell 9200000000000000001 from the maximum 9.2e18 */
+		if (tt_parse_ll(v, &i) || i < (long long)o->lo || i > (long long)o->hi)
 			return tt_trainopt_expect(o, buf, n);
 	store_int:
 		if (dst && o->type == TT_TO_LONG)

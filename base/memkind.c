@@ -14,6 +14,8 @@ const tt_memkind tt_memkinds[TT_MEM_KINDS] = {
 	                 "mem.activations", 1 },
 	[TT_MEM_WORK] = { "workspace", "scratch shared by the whole model", 'W',
 	                  "mem.workspace", 0 },
+	[TT_MEM_METHOD] = { "method", "a training method's own buffers (EvoGrad's "
+	                    "weight copy and validation gradient)", 'M', "mem.method", 0 },
 };
 
 int tt_memkind_find(const char *name)

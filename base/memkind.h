@@ -16,6 +16,8 @@ enum tt_mem_kind {
 	TT_MEM_OPTIM,   /* optimizer state (momentum, Adam moments) */
 	TT_MEM_ACT,     /* activations kept for backward */
 	TT_MEM_WORK,    /* workspace: im2col, activation gradients, frozen scratch */
+	TT_MEM_METHOD,  /* a training method's own buffers: EvoGrad's weight copy
+	                 * and validation gradient */
 	TT_MEM_KINDS
 };
 

@@ -63,7 +63,7 @@ static const char *const role_names[UI_ROLES] = {
 	[UI_CURVE6] = "plot.curve6",
 	[UI_RUNG] = "ladder.rung",
 	[UI_PROMOTED] = "ladder.promoted",
-	/* UI_MEM_PARAMS .. UI_MEM_WORK: base/memkind.h's roles */
+	/* UI_MEM_PARAMS .. UI_MEM_METHOD: base/memkind.h's roles */
 	[UI_FROZEN] = "mem.frozen",
 	[UI_GATE_OFF] = "gate.off",
 	[UI_GATE_LOW] = "gate.low",
@@ -130,7 +130,7 @@ struct ui_theme {
 
 _Static_assert(UI_STATE_FAILED - UI_STATE_QUEUED + 1 == TT_T_COUNT,
                "a state role per trial state, in the table's order");
-_Static_assert(UI_MEM_WORK - UI_MEM_PARAMS + 1 == TT_MEM_KINDS,
+_Static_assert(UI_MEM_METHOD - UI_MEM_PARAMS + 1 == TT_MEM_KINDS,
                "a memory role per memory kind, in the table's order");
 
 const char *ui_role_name(int role)
@@ -138,7 +138,7 @@ const char *ui_role_name(int role)
 	TT_ASSERT(role >= 0 && role < UI_ROLES);
 	if (role >= UI_STATE_QUEUED && role <= UI_STATE_FAILED)
 		return tt_tstates[role - UI_STATE_QUEUED].role;
-	if (role >= UI_MEM_PARAMS && role <= UI_MEM_WORK)
+	if (role >= UI_MEM_PARAMS && role <= UI_MEM_METHOD)
 		return tt_memkinds[role - UI_MEM_PARAMS].role;
 	return role_names[role];
 }

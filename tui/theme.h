@@ -70,6 +70,7 @@ enum ui_role {
 	UI_MEM_OPTIM,        /* "mem.optim" */
 	UI_MEM_ACT,          /* "mem.activations" */
 	UI_MEM_WORK,         /* "mem.workspace" */
+	UI_MEM_METHOD,       /* "mem.method" */
 	UI_FROZEN,           /* "mem.frozen": frozen-stage marker */
 	UI_GATE_OFF,         /* "gate.off": probability 0 */
 	UI_GATE_LOW,         /* "gate.low": (0, 0.5) */

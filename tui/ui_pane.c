@@ -601,7 +601,7 @@ static int kind_index(const char *k)
 
 static wchar_t kind_glyph(int k)
 {
-	static const wchar_t g[TT_MEM_KINDS] = { 0x2588, 0x2593, 0x2592, 0x2591, 0x2584 };
+	static const wchar_t g[TT_MEM_KINDS] = { 0x2588, 0x2593, 0x2592, 0x2591, 0x2584, 0x2580 };
 	return g[k];
 }
 

@@ -28,6 +28,9 @@ typedef struct tt_conv_shape {
 
 typedef struct tt_backend {
 	const char *name;
+	/* 1: device pointers are host memory the caller may read and write
+	 * directly (the CPU backend); 0: only through upload/download. */
+	int host_memory;
 
 	/* Memory.  alloc returns zeroed device memory or NULL. */
 	void *(*alloc)(size_t bytes);

@@ -732,6 +732,7 @@ static int cpu_all_finite(const float *p, size_t n)
 
 const tt_backend tt_backend_cpu = {
 	.name = "cpu",
+	.host_memory = 1,
 	.alloc = cpu_alloc,
 	.free = cpu_free,
 	.upload = cpu_copy,

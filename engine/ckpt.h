@@ -42,6 +42,8 @@
 #define TT_CK_CORE_V1 TT_CK_TAG('C', 'O', 'R', '1')
 /* the gates method's section (method_gates.c); format 2's tail */
 #define TT_CK_GATES TT_CK_TAG('G', 'A', 'T', 'E')
+/* EvoGrad's learned hyperparameters, their optimizer and path */
+#define TT_CK_EVOGRAD TT_CK_TAG('E', 'V', 'O', 'G')
 
 #define TT_CK_HEADER 8   /* magic, format */
 #define TT_CK_SECTION 16 /* tag, 0, len */

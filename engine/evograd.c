@@ -85,6 +85,18 @@ int tt_evo_weights(const double *l, int K, double tau, double *w)
 	return 0;
 }
 
+double tt_evo_default_lr(int what)
+{
+	switch (what) {
+	case TT_EVO_WD:
+		return 0.01;
+	case TT_EVO_ROTATE:
+		return 0.1;
+	default:
+		return 0.001;
+	}
+}
+
 void tt_evo_hypergrad(int K, int nh, const double *w, const double *d,
                       const double *dldlam, double tau, double *out)
 {

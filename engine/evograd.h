@@ -28,6 +28,34 @@
 
 enum tt_evo_noise { TT_EVO_RADEMACHER = 0, TT_EVO_GAUSSIAN = 1 };
 
+/* What a run learns with EvoGrad (method_evograd.c; `--evograd WHAT`). */
+enum tt_evo_what {
+	TT_EVO_OFF,     /* EvoGrad not used */
+	TT_EVO_WD,      /* the weight decay, as log(wd): an L2 term, no backward */
+	TT_EVO_MWN,     /* a Meta-Weight-Net's parameters (mwn.h) */
+	TT_EVO_ROTATE   /* the training images' rotation angle, in degrees */
+};
+
+/* The hyperparameters' own optimizer. */
+enum tt_evo_opt { TT_EVO_ADAM, TT_EVO_SGD };
+
+/* A run's EvoGrad settings (tt_train_config.evograd; the options'
+ * table, trainopt.c, gives the defaults and ranges). */
+typedef struct tt_evo_config {
+	int what;          /* enum tt_evo_what */
+	int k;             /* perturbed copies, >= 2 */
+	double sigma, tau; /* noise scale, softmax temperature */
+	int noise;         /* enum tt_evo_noise */
+	int every;         /* a meta-step after every N-th training step */
+	int opt;           /* enum tt_evo_opt */
+	double lr;         /* the hyperparameters' learning rate; 0: WHAT's own
+	                    * (tt_evo_default_lr) */
+} tt_evo_config;
+
+/* The learning rate WHAT uses when none is given: 0.01 on log(wd), 0.1
+ * degree for the angle, 0.001 for the Meta-Weight-Net. */
+double tt_evo_default_lr(int what);
+
 /* The noise key of one copy: (seed, step, k). */
 typedef struct tt_evo_key {
 	uint64_t seed;

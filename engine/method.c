@@ -13,6 +13,7 @@
 
 static const tt_method *const builtin[] = {
 	&tt_method_gates,
+	&tt_method_evograd,
 };
 
 #define NBUILTIN ((int)(sizeof builtin / sizeof builtin[0]))

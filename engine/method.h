@@ -14,8 +14,9 @@
  *   wants, model_config          before the model is built
  *   setup                        after it is built (state allocated)
  *   ck_read                      resuming: once, section or NULL
- *   per step:  before_step, [step | forward, loss, backward,
- *              after_backward, the optimizer], after_step,
+ *   per step:  before_step, [step | forward, loss (the plain one or
+ *              the hook's), backward, after_backward, the optimizer],
+ *              after_step,
  *              report            every report_every steps but the last
  *              epoch_end         when the step ends an epoch (or the run)
  *              ck_size, ck_write when the step writes a checkpoint
@@ -95,6 +96,14 @@ typedef struct tt_method {
 	 * generate the weights, step, step the hypernetwork).
 	 */
 	int (*step)(void *state, tt_method_run *run, tt_err *err);
+	/*
+	 * The loss of the step's train forward instead of the plain
+	 * cross-entropy: run->loss and run->right set (the number the
+	 * curves show), the gradient that backward follows left in the model
+	 * (tt_model_loss_ex: EvoGrad's Meta-Weight-Net weighs each example).
+	 * At most one method of a run may have it, and not beside a step.
+	 */
+	int (*loss)(void *state, tt_method_run *run, tt_err *err);
 	/* After backward, before the optimizer: the gradients may change. */
 	void (*after_backward)(void *state, const tt_method_run *run);
 	/* After the optimizer (run->step counts this step): a meta-step, an
@@ -137,6 +146,7 @@ typedef struct tt_method {
 
 /* The methods (one file each). */
 extern const tt_method tt_method_gates;
+extern const tt_method tt_method_evograd;
 
 #define TT_METHODS_MAX 8 /* tt_train_result.methods is a bit set of them */
 

@@ -800,6 +800,16 @@ float *tt_model_input(tt_model *m) { return m->input; }
 int *tt_model_labels(tt_model *m) { return m->labels; }
 const tt_mem *tt_model_mem(const tt_model *m) { return &m->mem; }
 
+void *tt_model_mem_alloc(tt_model *m, int kind, size_t bytes)
+{
+	return tt_mem_alloc(&m->mem, TT_MEM_MODEL, kind, bytes);
+}
+
+void tt_model_mem_free(tt_model *m, void *p)
+{
+	tt_mem_free(&m->mem, p);
+}
+
 void tt_model_stage_params(const tt_model *m, int s, size_t *offset, size_t *count)
 {
 	*offset = m->st[s].poff;

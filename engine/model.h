@@ -228,6 +228,14 @@ const float *tt_model_forward_suffix(tt_model *m, const tt_model_weights *w);
 void tt_model_backward_into(tt_model *m, float *grads);
 
 const tt_mem *tt_model_mem(const tt_model *m);
+/* Device memory that a training method of the run needs beside the model
+ * (EvoGrad's weight copy), zeroed, booked in the model's accounting to
+ * the model as a whole under kind (TT_MEM_METHOD), so the result's
+ * memory, its peak and the memory pane include it; NULL when out of
+ * memory (or bytes 0).  Give it back with tt_model_mem_free, or leave it
+ * to tt_model_free. */
+void *tt_model_mem_alloc(tt_model *m, int kind, size_t bytes);
+void tt_model_mem_free(tt_model *m, void *p);
 void tt_model_stage_mem(const tt_model *m, int s, tt_stage_mem *out);
 
 /*

@@ -31,7 +31,7 @@ void tt_mwn_init(float *phi, int hidden, uint64_t seed)
 	phi[3 * hidden] = b_hid * (2 * tt_rng_uniform(&r) - 1);          /* b2 */
 }
 
-static double out(const float *phi, int hidden, double c)
+double tt_mwn_out(const float *phi, int hidden, double c)
 {
 	const float *w1 = phi, *b1 = phi + hidden, *w2 = phi + 2 * hidden;
 	double z = phi[3 * hidden];
@@ -47,7 +47,7 @@ double tt_mwn_weights(const float *phi, int hidden, const float *c, int n, float
 {
 	double s = 0, L = 0;
 	for (int i = 0; i < n; i++) {
-		double v = out(phi, hidden, c[i]);
+		double v = tt_mwn_out(phi, hidden, c[i]);
 		w[i] = (float)v;
 		s += v;
 	}
@@ -64,7 +64,7 @@ double tt_mwn_loss_grad(const float *phi, int hidden, const float *c, int n, dou
 	const float *w1 = phi, *b1 = phi + hidden, *w2 = phi + 2 * hidden;
 	double s = 0, L = 0;
 	for (int i = 0; i < n; i++) {
-		double v = out(phi, hidden, c[i]);
+		double v = tt_mwn_out(phi, hidden, c[i]);
 		s += v;
 		L += v * c[i];
 	}
@@ -73,7 +73,7 @@ double tt_mwn_loss_grad(const float *phi, int hidden, const float *c, int n, dou
 	memset(grad, 0, (size_t)tt_mwn_nparams(hidden) * sizeof *grad);
 	double *g1 = grad, *gb1 = grad + hidden, *g2 = grad + 2 * hidden;
 	for (int i = 0; i < n; i++) {
-		double v = out(phi, hidden, c[i]);
+		double v = tt_mwn_out(phi, hidden, c[i]);
 		/* with s = 0 every v is 0 (impossible for a sigmoid, but
 		 * keep the formula of the unnormalised case) */
 		double dz = (s != 0 ? (c[i] - L) / s : c[i]) * v * (1 - v);

@@ -26,6 +26,9 @@ static inline int tt_mwn_nparams(int hidden) { return 3 * hidden + 1; }
  * uniform in +-1/sqrt(fan_in). */
 void tt_mwn_init(float *phi, int hidden, uint64_t seed);
 
+/* v(c): the network's raw output (the unnormalised weight) at loss c. */
+double tt_mwn_out(const float *phi, int hidden, double c);
+
 /* w[i] = the normalised weight of each of n losses c[i]; returns
  * L = sum_i w_i c_i. */
 double tt_mwn_weights(const float *phi, int hidden, const float *c, int n, float *w);

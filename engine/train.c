@@ -15,6 +15,7 @@
 #include "clock.h"
 #include "method.h"
 #include "trainopt.h"
+#include "transform.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -83,6 +84,15 @@ int tt_train_data_load(const tt_train_config *c, tt_train_data *d, tt_err *err)
 	d->test.mean = d->train.mean;
 	d->test.std = d->train.std;
 	tt_data_free(&all);
+	/* the experiments' changes: noise on the training labels only, the
+	 * rotation on what the run is judged by */
+	if (c->label_noise > 0 &&
+	    (rc = tt_xform_label_noise(&d->train, c->label_noise, c->seed, NULL, err)))
+		goto fail;
+	if (c->val_rotate != 0 &&
+	    ((d->val.n && (rc = tt_xform_rotate_set(&d->val, c->val_rotate, err))) ||
+	     (d->test.n && (rc = tt_xform_rotate_set(&d->test, c->val_rotate, err)))))
+		goto fail;
 	return TT_OK;
 fail:
 	tt_data_free(&all);
@@ -175,6 +185,7 @@ typedef struct run {
 	active meth[TT_METHODS_MAX];
 	int nmeth;
 	const active *stepper;    /* the method that replaces the step, or NULL */
+	const active *loss;       /* the method that replaces the loss, or NULL */
 	tt_rng order, aug;
 	double t_train, ep_loss, ep_right;
 	long ep_seen, seen;
@@ -391,13 +402,17 @@ static int run_open(run *R, tt_err *err)
 		const tt_method *m = tt_method_get(i);
 		if (!m->wants(c))
 			continue;
-		if (m->step && R->stepper)
+		const active *taken = m->step || m->loss ? (R->stepper ? R->stepper : R->loss)
+		                                        : NULL;
+		if (taken)
 			return tt_err_set(err, TT_EINPUT, "methods %s and %s both replace the "
-			                  "training step; a run can use one of them",
-			                  R->stepper->m->name, m->name);
+			                  "training step or its loss; a run can use one of them",
+			                  taken->m->name, m->name);
 		R->meth[R->nmeth] = (active){ m, NULL };
 		if (m->step)
 			R->stepper = &R->meth[R->nmeth];
+		if (m->loss)
+			R->loss = &R->meth[R->nmeth];
 		R->nmeth++;
 		R->r->methods |= 1u << i;
 		if (m->model_config)
@@ -483,8 +498,13 @@ static int run_step(run *R, tt_err *err)
 			return rc;
 	} else {
 		tt_model_forward(m, tt_model_input(m), b, 1);
-		mr->loss = tt_model_loss(m, tt_model_labels(m), b, R->c->label_smoothing, 1,
-		                         &mr->right);
+		if (R->loss) {
+			if ((rc = R->loss->m->loss(R->loss->st, mr, err)))
+				return rc;
+		} else {
+			mr->loss = tt_model_loss(m, tt_model_labels(m), b, R->c->label_smoothing,
+			                         1, &mr->right);
+		}
 	}
 	if (!isfinite(mr->loss)) {
 		R->r->diverged = 1;
@@ -664,6 +684,8 @@ void tt_train_result_free(tt_train_result *r)
 	r->stage = NULL;
 	free(r->gates.row);
 	r->gates.row = NULL;
+	free(r->evograd.path);
+	r->evograd.path = NULL;
 }
 
 /* JSON has no NaN or infinity: those become null. */

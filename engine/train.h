@@ -13,6 +13,7 @@
 
 #include "data.h"
 #include "err.h"
+#include "evograd.h"
 #include "gates.h"
 #include "mem.h"
 #include "model.h"
@@ -38,6 +39,19 @@ typedef struct tt_train_config {
 	 * ungated.  lam_on <= 0 means the run's weight decay, lam_off <= 0
 	 * ten times lam_on. */
 	tt_gate_config gates;
+	/* EvoGrad (evograd.h, method_evograd.c): what == TT_EVO_OFF leaves it
+	 * out.  rotate: the training images' starting rotation in degrees,
+	 * which --evograd rotate learns. */
+	tt_evo_config evograd;
+	double rotate;
+	/* Data for the meta-step's experiments, applied by
+	 * tt_train_data_load: a fraction of the training labels flipped
+	 * (symmetric, seeded; the validation and test sets stay clean), the
+	 * validation examples the meta-step draws from (0: all), and a
+	 * rotation in degrees of the validation and test images. */
+	double label_noise;
+	int clean_val;
+	double val_rotate;
 	/*
 	 * A checkpoint blob to start from (NULL: a fresh start).  With
 	 * resume_weights_only = 0 the run continues exactly where the blob
@@ -113,6 +127,21 @@ typedef struct tt_train_gates {
 	tt_gate_row *row; /* the final masks, ngates */
 } tt_train_gates;
 
+/* What an EvoGrad run learned (all 0 when it was off). */
+#define TT_EVO_VALUES 4
+typedef struct tt_train_evograd {
+	int on;
+	int what;                  /* enum tt_evo_what */
+	int nvalues;               /* the learned hyperparameters' summary */
+	tt_method_value value[TT_EVO_VALUES]; /* their final values */
+	int npath;                 /* points of their path */
+	double *path;              /* npath x (1 + nvalues): step, then values */
+	long meta_steps, skipped;  /* meta-steps run; skipped for a non-finite
+	                            * loss of a copy */
+	double meta_seconds;       /* the part of seconds spent in meta-steps */
+	size_t extra_bytes;        /* device bytes booked under TT_MEM_METHOD */
+} tt_train_evograd;
+
 typedef struct tt_train_result {
 	char model[128];
 	int stages, trainable;
@@ -134,6 +163,7 @@ typedef struct tt_train_result {
 	tt_train_stage *stage;   /* stages entries */
 	unsigned methods;        /* bit i: method tt_method_get(i) ran */
 	tt_train_gates gates;    /* the gates method's result */
+	tt_train_evograd evograd;/* EvoGrad's */
 } tt_train_result;
 
 /* Progress and control.  Any member may be NULL. */

@@ -181,6 +181,102 @@ const tt_trainopt tt_trainopts[] = {
 	{ "gate-flops-share", "A", TT_TO_DOUBLE, 0, 1, NULL, OFF(gates.flops_share),
 	  "0.5", NULL, "gates: weight of FLOPs (1) versus parameters (0) in the "
 	  "cost (--gates S,B,A)", NULL, TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "evograd", "WHAT[,K[,SIGMA[,TAU]]]", TT_TO_EVOGRAD, 0, 0, NULL, OFF(evograd),
+	  NULL, "off",
+	  "learn WHAT (wd, mwn or rotate) inside the run with EvoGrad: K perturbed "
+	  "copies (2), noise SIGMA (0.001), temperature TAU (0.05)",
+	  "EvoGrad: after every training step (or every\n"
+	  ".IR N th,\n"
+	  ".BR \\-\\-evograd\\-every )\n"
+	  "a meta-step perturbs the trainable weights into\n"
+	  ".I K\n"
+	  "copies (noise of scale\n"
+	  ".IR SIGMA ),\n"
+	  "weighs them by a softmax of their training losses at temperature\n"
+	  ".IR TAU ,\n"
+	  "and moves the hyperparameters along the validation loss's gradient at the\n"
+	  "weighted copy: first-order, one validation backward, no second\n"
+	  "derivatives.\n"
+	  ".I WHAT\n"
+	  "is\n"
+	  ".B wd\n"
+	  "(the weight decay, from\n"
+	  ".BR \\-\\-weight\\-decay ,\n"
+	  "learned as its logarithm),\n"
+	  ".B mwn\n"
+	  "(a Meta-Weight-Net, 1-100-1 with a sigmoid output, that weighs each\n"
+	  "example's training loss by the loss itself) or\n"
+	  ".B rotate\n"
+	  "(the training images' rotation angle in degrees, from\n"
+	  ".BR \\-\\-rotate ,\n"
+	  "applied by bilinear resampling; every stage must train).\n"
+	  "The meta-step draws its validation batches from the first\n"
+	  ".B \\-\\-clean\\-val\n"
+	  "validation examples.\n"
+	  "One weight copy and one validation gradient are booked as the memory kind\n"
+	  ".BR method .\n"
+	  "The JSON result gains an\n"
+	  ".B evograd\n"
+	  "object: the final values, their path, the meta-steps' share of the time and\n"
+	  "the extra bytes.  Not with\n"
+	  ".BR \\-\\-gates .",
+	  CLI, "[train] evograd-what, evograd-k, evograd-sigma and evograd-tau",
+	  "each knob of --evograd has its own key, so that each can be searched",
+	  TT_TO_FIXED, NULL },
+	{ "evograd-what", "WHAT", TT_TO_CHOICE, 0, 0, "off|wd|mwn|rotate",
+	  OFF(evograd.what), "off", NULL,
+	  "EvoGrad: what the run learns inside itself (--evograd WHAT); off: nothing",
+	  NULL, TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
+	{ "evograd-k", "K", TT_TO_INT, 2, 1024, NULL, OFF(evograd.k), "2", NULL,
+	  "EvoGrad: perturbed copies of the weights per meta-step (--evograd WHAT,K)",
+	  NULL, TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },
+	{ "evograd-sigma", "SIGMA", TT_TO_DOUBLE, 1e-9, 1, NULL, OFF(evograd.sigma),
+	  "0.001", NULL, "EvoGrad: scale of the copies' noise (--evograd WHAT,K,SIGMA)",
+	  NULL, TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "evograd-tau", "TAU", TT_TO_DOUBLE, 1e-6, 1000, NULL, OFF(evograd.tau), "0.05",
+	  NULL, "EvoGrad: temperature of the copies' softmax (--evograd WHAT,K,SIGMA,TAU)",
+	  NULL, TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "evograd-every", "N", TT_TO_INT, 1, 1000000, NULL, OFF(evograd.every), "1", NULL,
+	  "EvoGrad: a meta-step after every N-th training step", NULL,
+	  CLI | TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },
+	{ "evograd-noise", "rademacher|gaussian", TT_TO_CHOICE, 0, 0,
+	  "rademacher|gaussian", OFF(evograd.noise), "rademacher", NULL,
+	  "EvoGrad: the copies' noise, +-SIGMA or SIGMA N(0,1) per weight",
+	  "EvoGrad: the copies' noise,\n"
+	  ".RI \\(+- SIGMA\n"
+	  "or\n"
+	  ".I SIGMA\n"
+	  "times a standard normal draw per weight, regenerated from its key (seed,\n"
+	  "step, copy) rather than stored.",
+	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
+	{ "evograd-opt", "adam|sgd", TT_TO_CHOICE, 0, 0, "adam|sgd", OFF(evograd.opt),
+	  "adam", NULL, "EvoGrad: the learned hyperparameters' own optimizer", NULL,
+	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
+	{ "evograd-lr", "X", TT_TO_DOUBLE, 0, 100, NULL, OFF(evograd.lr), "0",
+	  "0.01 (wd, on its logarithm), 0.1 (rotate, degrees), 0.001 (mwn)",
+	  "EvoGrad: the learned hyperparameters' learning rate; 0: WHAT's own", NULL,
+	  CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "rotate", "DEG", TT_TO_DOUBLE, -180, 180, NULL, OFF(rotate), "0", NULL,
+	  "the training images' starting rotation, which --evograd rotate learns",
+	  "The training images' rotation in degrees (counter-clockwise, bilinear) at\n"
+	  "the start; only with\n"
+	  ".BR \\-\\-evograd\\ rotate ,\n"
+	  "which learns it.",
+	  CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "label-noise", "P", TT_TO_DOUBLE, 0, 1, NULL, OFF(label_noise), "0", NULL,
+	  "flip a fraction P of the training labels to another class (seeded)",
+	  "Give a fraction\n"
+	  ".I P\n"
+	  "of the training labels another class, chosen uniformly (symmetric noise,\n"
+	  "seeded); the validation and test sets stay clean.",
+	  CLI | TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
+	{ "clean-val", "N", TT_TO_INT, 0, 10000000, NULL, OFF(clean_val), "0",
+	  "all of --val-size",
+	  "validation examples the EvoGrad meta-step draws from (the first N)",
+	  NULL, CLI | TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
+	{ "val-rotate", "DEG", TT_TO_DOUBLE, -180, 180, NULL, OFF(val_rotate), "0", NULL,
+	  "rotate the validation and test images by DEG degrees",
+	  NULL, CLI | TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
 };
 
 const int tt_trainopt_count = (int)(sizeof tt_trainopts / sizeof tt_trainopts[0]);
@@ -251,10 +347,58 @@ const char *tt_trainopt_expect(const tt_trainopt *o, char *buf, size_t n)
 	case TT_TO_GATES:
 		snprintf(buf, n, "STRENGTH[,BALANCE[,FLOPS_SHARE]]");
 		break;
+	case TT_TO_EVOGRAD:
+		snprintf(buf, n, "WHAT[,K[,SIGMA[,TAU]]]");
+		break;
 	default:
 		snprintf(buf, n, "nothing");
 	}
 	return buf;
+}
+
+/*
+ * --evograd WHAT[,K[,SIGMA[,TAU]]]: each part read by the row of its own
+ * [train] key, so ranges and messages are those rows'.  Into c (may be
+ * NULL) only when every part is good.  Returns WHAT, or -1 with what was
+ * expected in buf.
+ */
+static int parse_evograd(const char *v, tt_train_config *c, char *buf, size_t n)
+{
+	static const char *const key[] = { "evograd-what", "evograd-k", "evograd-sigma",
+	                                   "evograd-tau" };
+	static const char *const part[] = { "WHAT", "K", "SIGMA", "TAU" };
+	tt_train_config tmp;
+	char one[64], why[160];
+	double what = 0;
+	if (c)
+		tmp = *c;
+	else
+		tt_train_defaults(&tmp);
+	const char *p = v;
+	for (int i = 0;; i++) {
+		size_t len = strcspn(p, ",");
+		if (i == 4 || len >= sizeof one) {
+			snprintf(buf, n, "WHAT[,K[,SIGMA[,TAU]]]%s", i == 4 ? ": more than four "
+			         "values" : "");
+			return -1;
+		}
+		memcpy(one, p, len);
+		one[len] = 0;
+		const tt_trainopt *o = tt_trainopt_find(key[i]);
+		const char *e = tt_trainopt_parse(o, one, &tmp, i ? NULL : &what, why,
+		                                  sizeof why);
+		if (e) {
+			snprintf(buf, n, "WHAT[,K[,SIGMA[,TAU]]] with %s %s (found '%s')", part[i],
+			         e, one);
+			return -1;
+		}
+		if (!p[len])
+			break;
+		p += len + 1;
+	}
+	if (c)
+		c->evograd = tmp.evograd;
+	return (int)what;
 }
 
 const char *tt_trainopt_parse(const tt_trainopt *o, const char *v,
@@ -338,6 +482,11 @@ const char *tt_trainopt_parse(const tt_trainopt *o, const char *v,
 		x = g.strength;
 		break;
 	}
+	case TT_TO_EVOGRAD:
+		if ((k = parse_evograd(v, c, buf, n)) < 0)
+			return buf;
+		x = k;
+		break;
 	default:
 		return tt_trainopt_expect(o, buf, n);
 	}

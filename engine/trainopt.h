@@ -34,7 +34,9 @@ enum tt_trainopt_type {
 	TT_TO_CHOICE,  /* int, the index in choices */
 	TT_TO_STRING,  /* const char *, non-empty; points at the value given */
 	TT_TO_DEPTH,   /* int: "all" (0) or lo..hi */
-	TT_TO_GATES    /* tt_gate_config: "S[,B[,A]]" (tt_gate_parse) */
+	TT_TO_GATES,   /* tt_gate_config: "S[,B[,A]]" (tt_gate_parse) */
+	TT_TO_EVOGRAD  /* tt_evo_config: "WHAT[,K[,SIGMA[,TAU]]]", each part
+	                * read by the row of its own [train] key */
 };
 
 /* Where a row may be given. */

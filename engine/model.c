@@ -1213,9 +1213,9 @@ double tt_model_loss(tt_model *m, const int *labels, int n, float smoothing,
 {
 	TT_ASSERT(n == m->last_n);
 	const float *logits = m->st[m->n - 1].out;
-	double sum = m->be->xent(logits, labels, n, m->classes, smoothing,
+	double sum = m->be->xent(logits, labels, n, m->classes, smoothing, NULL,
 	                         1.0f / (float)n, want_grad ? m->dlogits : NULL,
-	                         correct);
+	                         NULL, correct);
 	return sum / n;
 }
 

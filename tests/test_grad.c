@@ -853,12 +853,14 @@ static void spatial_case(int gap)
 static void grad_gap(void) { spatial_case(1); }
 static void grad_subsample_s2(void) { spatial_case(0); }
 
-/* softmax cross-entropy: L = the summed loss xent returns */
+/* softmax cross-entropy: L = the summed loss xent returns, each row
+ * weighted by wt_d when it is not NULL */
 typedef struct xent_ctx {
 	int n, classes;
 	float smoothing;
 	float *z, *z_d;
 	int *labels_d;
+	const float *wt_d;
 	int correct;
 } xent_ctx;
 
@@ -868,8 +870,8 @@ static double xent_obj(void *ctx, int mode, uint64_t *pattern)
 	xent_ctx *c = ctx;
 	put(c->z_d, c->z, (size_t)c->n * c->classes);
 	*pattern = 0;
-	return be->xent(c->z_d, c->labels_d, c->n, c->classes, c->smoothing, 1.0f,
-	                NULL, &c->correct);
+	return be->xent(c->z_d, c->labels_d, c->n, c->classes, c->smoothing, c->wt_d,
+	                1.0f, NULL, NULL, &c->correct);
 }
 
 static void xent_case(float smoothing)
@@ -891,8 +893,11 @@ static void xent_case(float smoothing)
 			labels[2] = j;
 	be->upload(c.labels_d, labels, sizeof labels);
 
-	/* the loss and the argmax count, directly: -sum_j t_j log p_j */
-	double want = 0;
+	/* the loss of every row and the argmax count, directly:
+	 * -sum_j t_j log p_j; per-example weights of both signs (a
+	 * weighting network's need not be positive for the op) */
+	double row[6], want = 0, want_w = 0;
+	float wt[6];
 	int right = 0;
 	for (int i = 0; i < c.n; i++) {
 		const float *z = c.z + (size_t)i * c.classes;
@@ -903,11 +908,15 @@ static void xent_case(float smoothing)
 				mx = z[j], arg = j;
 		for (int j = 0; j < c.classes; j++)
 			se += exp(z[j] - mx);
+		row[i] = 0;
 		for (int j = 0; j < c.classes; j++) {
 			double t = (double)smoothing / c.classes +
 			           (j == labels[i] ? 1.0 - smoothing : 0.0);
-			want -= t * (z[j] - mx - log(se));
+			row[i] -= t * (z[j] - mx - log(se));
 		}
+		want += row[i];
+		wt[i] = 0.25f + 0.5f * (float)i - (i == 3 ? 2.0f : 0.0f);
+		want_w += wt[i] * row[i];
 		right += arg == labels[i];
 	}
 	uint64_t pat;
@@ -916,17 +925,59 @@ static void xent_case(float smoothing)
 	CHECK(c.correct == right, "correct: got %d, expected %d", c.correct, right);
 
 	float *dz_d = dbuf(nz), *dz = hbuf(nz), *dz4 = hbuf(nz);
+	float *per_d = dbuf((size_t)c.n), *per = hbuf((size_t)c.n);
 	int correct = -1;
-	double loss_g = be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, 1.0f,
-	                         dz_d, &correct);
+	double loss_g = be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, NULL, 1.0f,
+	                         dz_d, per_d, &correct);
 	get(dz, dz_d, nz);
+	get(per, per_d, (size_t)c.n);
 	CHECK_CLOSE(loss_g, loss, 0, 1e-12, "xent loss with dlogits");
 	CHECK(correct == right, "correct with dlogits: got %d, expected %d", correct, right);
-	be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, 0.25f, dz_d, NULL);
+	for (int i = 0; i < c.n; i++)
+		CHECK_CLOSE(per[i], row[i], 1e-6, 1e-6, "per-example loss");
+	be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, NULL, 0.25f, dz_d, NULL,
+	         NULL);
 	get(dz4, dz_d, nz);
 	for (size_t i = 0; i < nz; i++)
 		CHECK_CLOSE(dz4[i], 0.25 * dz[i], 1e-9, 1e-6, "dlogits with scale 0.25");
 	fd_check("xent dlogits", xent_obj, &c, c.z, dz, nz, &op_curved);
+
+	/* weights of 1 are no weights, bit for bit: one code path */
+	float ones[6] = { 1, 1, 1, 1, 1, 1 }, *wt_d = dbuf((size_t)c.n);
+	float *dz1_d = dbuf(nz), *dz1 = hbuf(nz);
+	put(wt_d, ones, (size_t)c.n);
+	double loss_1 = be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, wt_d,
+	                         1.0f, dz1_d, NULL, NULL);
+	get(dz1, dz1_d, nz);
+	CHECK(loss_1 == loss, "weights of 1: loss %.17g, without weights %.17g", loss_1,
+	      loss);
+	CHECK(memcmp(dz1, dz, nz * sizeof *dz) == 0,
+	      "weights of 1: dlogits differ from those without weights");
+
+	/* weighted: the loss, the per-example losses (unweighted) and the
+	 * gradient of sum_i wt_i loss_i, times scale */
+	put(wt_d, wt, (size_t)c.n);
+	c.wt_d = wt_d;
+	double loss_w = xent_obj(&c, FD_FREE, &pat);
+	CHECK_CLOSE(loss_w, want_w, 1e-9, 1e-9, "weighted xent loss");
+	float *dzw_d = dbuf(nz), *dzw = hbuf(nz);
+	fill_const(per, (size_t)c.n, -1.0f);
+	put(per_d, per, (size_t)c.n);
+	correct = -1;
+	double loss_wg = be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, wt_d,
+	                          1.0f, dzw_d, per_d, &correct);
+	CHECK_CLOSE(loss_wg, loss_w, 0, 1e-12, "weighted xent loss with dlogits");
+	CHECK(correct == right, "weighted correct: got %d, expected %d", correct, right);
+	get(per, per_d, (size_t)c.n);
+	for (int i = 0; i < c.n; i++)
+		CHECK_CLOSE(per[i], row[i], 1e-6, 1e-6, "per-example loss, weighted");
+	get(dzw, dzw_d, nz);
+	fd_check("weighted xent dlogits", xent_obj, &c, c.z, dzw, nz, &op_curved);
+	be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, wt_d, 0.25f, dzw_d, NULL,
+	         NULL);
+	get(dz4, dzw_d, nz);
+	for (size_t i = 0; i < nz; i++)
+		CHECK_CLOSE(dz4[i], 0.25 * dzw[i], 1e-9, 1e-6, "weighted dlogits with scale 0.25");
 	bufs_free();
 }
 

@@ -13,6 +13,7 @@
  *                      two never live at once, so they share the bytes)
  *   convws             the backend's convolution workspace
  *   dlogits, input, labels, stat scratch
+ *   exw, exloss        per-example loss weights and losses (tt_model_loss_ex)
  *   mask, score, coef, wsq  with gates: one float per unit gate present, in
  *                      group order (see the gates section)
  * Shapes: activations are NHWC; "rows" means n*h*w.
@@ -105,6 +106,8 @@ struct tt_model {
 	void *convws;     /* the backend's convolution workspace */
 	size_t convws_bytes;
 	float *dlogits, *input, *statscratch;
+	float *exw, *exloss; /* batch floats each: tt_model_loss_ex's weights
+	                      * and per-example losses on the device */
 	int max_frozen_k; /* widest frozen batch norm, for statscratch */
 	int *labels;
 	const float *x;   /* input of the last forward */
@@ -675,6 +678,8 @@ static int model_alloc(tt_model *m)
 	NEED(m->input = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK,
 	                          B * m->h * m->w * m->c * fl));
 	NEED(m->labels = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, B * sizeof(int)));
+	NEED(m->exw = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, B * fl));
+	NEED(m->exloss = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, B * fl));
 	if (m->max_frozen_k)
 		NEED(m->statscratch = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK,
 		                                2 * (size_t)m->max_frozen_k * fl));
@@ -1208,15 +1213,33 @@ const float *tt_model_forward_suffix(tt_model *m, const tt_model_weights *w)
 	return run_stages(m, m->first);
 }
 
+/*
+ * Without weights the backend sums plainly and scales the gradient by
+ * 1/n, and the sum is divided here, in double: the mean exactly as it
+ * was computed before per-example weights existed.  With weights they
+ * go up as they are (scale 1), so the sum is the weighted loss.
+ */
+double tt_model_loss_ex(tt_model *m, const int *labels, int n, float smoothing,
+                        const float *wt, int want_grad, float *per_ex, int *correct)
+{
+	TT_ASSERT(n == m->last_n);
+	const tt_backend *be = m->be;
+	const float *logits = m->st[m->n - 1].out;
+	if (wt)
+		be->upload(m->exw, wt, (size_t)n * sizeof *wt);
+	double sum = be->xent(logits, labels, n, m->classes, smoothing,
+	                      wt ? m->exw : NULL, wt ? 1.0f : 1.0f / (float)n,
+	                      want_grad ? m->dlogits : NULL, per_ex ? m->exloss : NULL,
+	                      correct);
+	if (per_ex)
+		be->download(per_ex, m->exloss, (size_t)n * sizeof *per_ex);
+	return wt ? sum : sum / n;
+}
+
 double tt_model_loss(tt_model *m, const int *labels, int n, float smoothing,
                      int want_grad, int *correct)
 {
-	TT_ASSERT(n == m->last_n);
-	const float *logits = m->st[m->n - 1].out;
-	double sum = m->be->xent(logits, labels, n, m->classes, smoothing, NULL,
-	                         1.0f / (float)n, want_grad ? m->dlogits : NULL,
-	                         NULL, correct);
-	return sum / n;
+	return tt_model_loss_ex(m, labels, n, smoothing, NULL, want_grad, NULL, correct);
 }
 
 /* ---- backward ---------------------------------------------------------- */

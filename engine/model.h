@@ -149,6 +149,17 @@ const float *tt_model_forward(tt_model *m, const float *x, int n, int train);
  * *correct (may be NULL) gets the number of correct argmaxes. */
 double tt_model_loss(tt_model *m, const int *labels, int n, float smoothing,
                      int want_grad, int *correct);
+/* The loss of the last forward with per-example weights: returns
+ * sum_i wt[i] * loss_i, where loss_i is example i's softmax
+ * cross-entropy (label smoothing as tt_model_loss) and wt (host, n
+ * floats) NULL means 1/n each (so it equals tt_model_loss).  With
+ * want_grad the loss gradient left for backward is that of this
+ * weighted sum.  per_ex (host, n floats, may be NULL) gets every
+ * loss_i; *correct (may be NULL) the correct argmaxes.  The weights and
+ * losses cross through two device buffers of batch floats, booked as
+ * workspace (Meta-Weight-Net in EvoGrad weights the training loss). */
+double tt_model_loss_ex(tt_model *m, const int *labels, int n, float smoothing,
+                        const float *wt, int want_grad, float *per_ex, int *correct);
 
 /* Backward through the trainable stages after a train forward and a loss
  * with want_grad; overwrites the gradient buffer. */

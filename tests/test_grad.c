@@ -990,6 +990,7 @@ static void grad_xent_smoothing(void) { xent_case(0.1f); }
 #define MODEL_CLASSES 10
 #define MODEL_BATCH 4
 #define MODEL_SEED 12345
+#define MODEL_IN (MODEL_BATCH * MODEL_H * MODEL_H) /* input floats, 1 channel */
 #define MAX_TENSORS 64
 #define NELEM(a) ((int)(sizeof(a) / sizeof(a)[0]))
 
@@ -1251,6 +1252,11 @@ typedef struct model_ctx {
 	 * never to the model's own buffer. */
 	const tt_model_weights *w;
 	float *params_d, *suffix_d;
+	/* With wt (host, MODEL_BATCH floats) the loss is tt_model_loss_ex's
+	 * sum_i wt_i loss_i; with hx (host, the batch's inputs, perturbed in
+	 * place) the inputs go up to x_d, tt_model_input, first. */
+	const float *wt;
+	float *hx;
 } model_ctx;
 
 static double model_obj(void *ctx, int mode, uint64_t *pattern)
@@ -1264,6 +1270,8 @@ static double model_obj(void *ctx, int mode, uint64_t *pattern)
 	} else {
 		be->upload(tt_model_params(c->m), c->hp, c->np * sizeof *c->hp);
 	}
+	if (c->hx)
+		be->upload(tt_model_input(c->m), c->hx, MODEL_IN * sizeof *c->hx);
 	watch_on = 1;
 	watch_mode = mode;
 	watch_call = 0;
@@ -1271,6 +1279,9 @@ static double model_obj(void *ctx, int mode, uint64_t *pattern)
 	tt_model_forward_on(c->m, c->w, c->x_d, MODEL_BATCH, 1);
 	watch_on = 0;
 	*pattern = watch_hash;
+	if (c->wt)
+		return tt_model_loss_ex(c->m, c->labels_d, MODEL_BATCH, c->smoothing, c->wt,
+		                        0, NULL, NULL);
 	return tt_model_loss(c->m, c->labels_d, MODEL_BATCH, c->smoothing, 0, NULL);
 }
 
@@ -1290,7 +1301,7 @@ static tt_model *model_new(const char *spec, int trainable)
 /* A fixed batch (inputs and labels) in the model's own buffers. */
 static void model_batch(tt_model *m)
 {
-	float x[MODEL_BATCH * MODEL_H * MODEL_H];
+	float x[MODEL_IN];
 	int labels[MODEL_BATCH];
 	tt_rng r;
 	tt_rng_seed(&r, MODEL_SEED, TT_STREAM_SYNTH);
@@ -1303,17 +1314,27 @@ static void model_batch(tt_model *m)
 }
 
 /* The analytic gradient of the trainable suffix after a train forward,
- * into a new host array of ntrainable floats. */
-static float *model_grads(tt_model *m, float smoothing)
+ * into a new host array of ntrainable floats; the loss weighted by wt
+ * (tt_model_loss_ex) when it is not NULL. */
+static float *model_grads_wt(tt_model *m, float smoothing, const float *wt)
 {
 	size_t nt = tt_model_ntrainable(m);
 	float *g = malloc((nt ? nt : 1) * sizeof *g);
 	TT_ASSERT(g);
 	tt_model_forward(m, tt_model_input(m), MODEL_BATCH, 1);
-	tt_model_loss(m, tt_model_labels(m), MODEL_BATCH, smoothing, 1, NULL);
+	if (wt)
+		tt_model_loss_ex(m, tt_model_labels(m), MODEL_BATCH, smoothing, wt, 1, NULL,
+		                 NULL);
+	else
+		tt_model_loss(m, tt_model_labels(m), MODEL_BATCH, smoothing, 1, NULL);
 	tt_model_backward(m);
 	be->download(g, tt_model_grads(m), nt * sizeof *g);
 	return g;
+}
+
+static float *model_grads(tt_model *m, float smoothing)
+{
+	return model_grads_wt(m, smoothing, NULL);
 }
 
 /*
@@ -1322,8 +1343,8 @@ static float *model_grads(tt_model *m, float smoothing)
  * against tt_model_grads.  The model runs on watch_be, so steps that flip
  * a decision are taken again pinned (see fd_check).
  */
-static void model_check(const char *spec, const layer_desc *layers, int nl,
-                        int trainable, float smoothing)
+static void model_check_wt(const char *spec, const layer_desc *layers, int nl,
+                           int trainable, float smoothing, const float *wt)
 {
 	tt_model *m = model_new(spec, trainable);
 	if (!m)
@@ -1359,9 +1380,10 @@ static void model_check(const char *spec, const layer_desc *layers, int nl,
 	}
 
 	model_batch(m);
-	float *g = model_grads(m, smoothing);
+	float *g = model_grads_wt(m, smoothing, wt);
 	model_ctx c = { .m = m, .np = np, .smoothing = smoothing,
-	                .x_d = tt_model_input(m), .labels_d = tt_model_labels(m) };
+	                .x_d = tt_model_input(m), .labels_d = tt_model_labels(m),
+	                .wt = wt };
 	c.hp = malloc(np * sizeof *c.hp);
 	TT_ASSERT(c.hp);
 	be->download(c.hp, tt_model_params(m), np * sizeof *c.hp);
@@ -1369,13 +1391,20 @@ static void model_check(const char *spec, const layer_desc *layers, int nl,
 	for (int i = 0; i < nt; i++) {
 		if (t[i].off < toff)
 			continue; /* frozen: no gradient */
-		snprintf(what, sizeof what, "%.64s %.48s", spec, t[i].name);
+		snprintf(what, sizeof what, "%.64s%s %.48s", spec, wt ? " weighted" : "",
+		         t[i].name);
 		fd_check(what, model_obj, &c, c.hp + t[i].off, g + (t[i].off - toff), t[i].n,
 		         &model_opts);
 	}
 	free(c.hp);
 	free(g);
 	tt_model_free(m);
+}
+
+static void model_check(const char *spec, const layer_desc *layers, int nl,
+                        int trainable, float smoothing)
+{
+	model_check_wt(spec, layers, nl, trainable, smoothing, NULL);
 }
 
 static void grad_model_mlp(void)
@@ -1703,6 +1732,95 @@ static void grad_gated_mlp_compacted(void) { gated_check("mlp:16,8", 0, 1); }
 static void grad_gated_cnn_compacted(void) { gated_check("cnn:4,4", 0, 1); }
 static void grad_gated_resnet_compacted(void) { gated_check("resnet:1,1:w4", 1, 1); }
 
+/* ---- D. per-example weights ---------------------------------------------- */
+
+/*
+ * tt_model_loss_ex on whole models.  Without weights it is tt_model_loss,
+ * loss, argmax count and gradient bit for bit; weights of 1/n each give
+ * the same up to rounding.  Its per-example losses are those of each
+ * example forwarded alone (evaluation mode, where batch norm does not
+ * mix examples), and the weighted value is their weighted sum.  With
+ * random weights the gradient of the weights passes the
+ * finite-difference check of sum_i wt_i loss_i.
+ */
+static void loss_ex_case(const char *spec, const layer_desc *layers, int nl,
+                         float smoothing)
+{
+	tt_model *m = model_new(spec, 0);
+	if (!m)
+		return;
+	model_batch(m);
+	size_t nt = tt_model_ntrainable(m);
+	float *g0 = malloc(nt * sizeof *g0), *g1 = malloc(nt * sizeof *g1);
+	float wt[MODEL_BATCH], per[MODEL_BATCH];
+	TT_ASSERT(g0 && g1);
+	const float *x_d = tt_model_input(m);
+	const int *y_d = tt_model_labels(m);
+	int c0 = -1, c1 = -2;
+
+	tt_model_forward(m, x_d, MODEL_BATCH, 1);
+	double l0 = tt_model_loss(m, y_d, MODEL_BATCH, smoothing, 1, &c0);
+	tt_model_backward(m);
+	be->download(g0, tt_model_grads(m), nt * sizeof *g0);
+	tt_model_forward(m, x_d, MODEL_BATCH, 1);
+	fill_const(per, MODEL_BATCH, -1.0f);
+	double l1 = tt_model_loss_ex(m, y_d, MODEL_BATCH, smoothing, NULL, 1, per, &c1);
+	tt_model_backward(m);
+	be->download(g1, tt_model_grads(m), nt * sizeof *g1);
+	CHECK(l1 == l0, "%s: loss_ex without weights %.17g, loss %.17g", spec, l1, l0);
+	CHECK(c1 == c0, "%s: correct %d vs %d", spec, c1, c0);
+	CHECK(memcmp(g1, g0, nt * sizeof *g0) == 0,
+	      "%s: the gradient of loss_ex without weights differs from loss's", spec);
+	double mean = 0;
+	for (int i = 0; i < MODEL_BATCH; i++)
+		mean += per[i] / MODEL_BATCH;
+	CHECK_CLOSE(mean, l1, 1e-7, 1e-6, "mean of the per-example losses");
+
+	/* 1/n each, given explicitly */
+	fill_const(wt, MODEL_BATCH, 1.0f / MODEL_BATCH);
+	tt_model_forward(m, x_d, MODEL_BATCH, 1);
+	double lu = tt_model_loss_ex(m, y_d, MODEL_BATCH, smoothing, wt, 1, NULL, NULL);
+	tt_model_backward(m);
+	be->download(g1, tt_model_grads(m), nt * sizeof *g1);
+	CHECK_CLOSE(lu, l0, 1e-9, 1e-6, "loss_ex with weights 1/n");
+	int bad = 0;
+	for (size_t i = 0; i < nt; i++)
+		if (fabs((double)g1[i] - g0[i]) > 1e-7 + 1e-5 * fabs(g0[i]) && bad++ < FD_PRINT)
+			CHECK(0, "%s: gradient [%zu] with weights 1/n %.8g, without %.8g", spec,
+			      i, g1[i], g0[i]);
+	CHECK(bad == 0, "%s: %d gradients differ with weights 1/n", spec, bad);
+
+	/* random weights: the value is their sum over the per-example losses,
+	 * and each of those is the example's loss alone */
+	for (int i = 0; i < MODEL_BATCH; i++)
+		wt[i] = 0.1f + tt_rng_uniform(&rng);
+	tt_model_forward(m, x_d, MODEL_BATCH, 0);
+	fill_const(per, MODEL_BATCH, -1.0f);
+	double lw = tt_model_loss_ex(m, y_d, MODEL_BATCH, smoothing, wt, 0, per, NULL);
+	double want = 0;
+	for (int i = 0; i < MODEL_BATCH; i++)
+		want += (double)wt[i] * per[i];
+	CHECK_CLOSE(lw, want, 1e-7, 1e-6, "weighted loss against its per-example losses");
+	for (int i = 0; i < MODEL_BATCH; i++) {
+		tt_model_forward(m, x_d + (size_t)i * MODEL_H * MODEL_H, 1, 0);
+		double li = tt_model_loss(m, y_d + i, 1, smoothing, 0, NULL);
+		CHECK(fabs(per[i] - li) <= 1e-6 + 1e-5 * fabs(li),
+		      "%s: per-example loss %d is %.8g, alone %.8g", spec, i, per[i], li);
+	}
+	free(g0);
+	free(g1);
+	tt_model_free(m);
+
+	model_check_wt(spec, layers, nl, 0, smoothing, wt);
+}
+
+static void loss_ex_mlp(void) { loss_ex_case("mlp:16,8", mlp_layers, NELEM(mlp_layers), 0.0f); }
+static void loss_ex_cnn(void) { loss_ex_case("cnn:4,4", cnn_layers, NELEM(cnn_layers), 0.1f); }
+static void loss_ex_resnet(void)
+{
+	loss_ex_case("resnet:1,1:w4", resnet_layers, NELEM(resnet_layers), 0.0f);
+}
+
 int main(void)
 {
 	be = tt_backend_get("cpu");
@@ -1745,6 +1863,10 @@ int main(void)
 	TT_RUN(grad_gated_mlp_compacted);
 	TT_RUN(grad_gated_cnn_compacted);
 	TT_RUN(grad_gated_resnet_compacted);
+
+	TT_RUN(loss_ex_mlp);
+	TT_RUN(loss_ex_cnn);
+	TT_RUN(loss_ex_resnet);
 	watch_free();
 	TT_EXIT();
 }

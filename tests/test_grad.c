@@ -23,6 +23,14 @@
  * tt_model_backward_into): the loss as a function of a caller's buffer,
  * the model's own parameters made different so that reading them fails.
  *
+ * Part C does the same for gated models and their gate scores.  Part D
+ * checks tt_model_loss_ex: without weights it is tt_model_loss, its
+ * per-example losses are those of examples forwarded alone, and with
+ * random weights the weight gradient passes the check on the weighted
+ * sum.  Part E checks d loss / d input (tt_model_config.input_grad)
+ * against central differences in the input's elements, on ungated and
+ * gated models, with the plain and a weighted loss.
+ *
  * Tolerance.  Each checked element must satisfy
  *     |a - n| <= FD_ATOL * scale + FD_RTOL * max(|a|, |n|)
  * (a analytic, n numeric, scale the largest analytic magnitude in that
@@ -1285,17 +1293,23 @@ static double model_obj(void *ctx, int mode, uint64_t *pattern)
 	return tt_model_loss(c->m, c->labels_d, MODEL_BATCH, c->smoothing, 0, NULL);
 }
 
-static tt_model *model_new(const char *spec, int trainable)
+static tt_model *model_make(const char *spec, int trainable, int input_grad)
 {
 	tt_model_config cfg = { .spec = spec, .h = MODEL_H, .w = MODEL_H, .c = 1,
 	                        .classes = MODEL_CLASSES, .batch = MODEL_BATCH,
 	                        .trainable = trainable, .optim_slots = 0,
-	                        .seed = MODEL_SEED, .be = &watch_be };
+	                        .seed = MODEL_SEED, .be = &watch_be,
+	                        .input_grad = input_grad };
 	tt_model *m = NULL;
 	tt_err err = { 0 };
 	int rc = tt_model_create(&cfg, &m, &err);
 	CHECK(rc == TT_OK, "%s: %s", spec, err.msg);
 	return rc == TT_OK ? m : NULL;
+}
+
+static tt_model *model_new(const char *spec, int trainable)
+{
+	return model_make(spec, trainable, 0);
 }
 
 /* A fixed batch (inputs and labels) in the model's own buffers. */
@@ -1569,6 +1583,39 @@ static void grad_model_resnet_frozen_foreign(void)
 	model_check_foreign("resnet:1,1:w4", resnet_layers, NELEM(resnet_layers), 2, 1);
 }
 
+/*
+ * The input gradient of c's model (built with input_grad; c->hp holding
+ * its parameters) against central differences of the loss (c->wt's
+ * weighted one when set) in the batch's input elements, perturbed in
+ * the model's input buffer.  tt_model_input_grad is NULL before the
+ * backward and again after the next forward.
+ */
+static void input_fd(model_ctx *c, const char *what)
+{
+	tt_model *m = c->m;
+	float *hx = malloc(MODEL_IN * sizeof *hx), *gx = malloc(MODEL_IN * sizeof *gx);
+	TT_ASSERT(hx && gx);
+	be->download(hx, tt_model_input(m), MODEL_IN * sizeof *hx);
+	be->upload(tt_model_params(m), c->hp, c->np * sizeof *c->hp);
+	tt_model_forward(m, tt_model_input(m), MODEL_BATCH, 1);
+	CHECK(tt_model_input_grad(m) == NULL, "%s: an input gradient before backward", what);
+	tt_model_loss_ex(m, tt_model_labels(m), MODEL_BATCH, c->smoothing, c->wt, 1, NULL,
+	                 NULL);
+	tt_model_backward(m);
+	const float *gx_d = tt_model_input_grad(m);
+	CHECK(gx_d != NULL, "%s: no input gradient after backward", what);
+	if (gx_d) {
+		be->download(gx, gx_d, MODEL_IN * sizeof *gx);
+		c->hx = hx;
+		fd_check(what, model_obj, c, hx, gx, MODEL_IN, &model_opts);
+		c->hx = NULL;
+		CHECK(tt_model_input_grad(m) == NULL, "%s: an input gradient after a forward",
+		      what);
+	}
+	free(hx);
+	free(gx);
+}
+
 /* ---- C. gated models ----------------------------------------------------- */
 
 /*
@@ -1628,11 +1675,12 @@ static void gated_prune(tt_model *m)
 	CHECK(tt_model_gate_compact(m, &err) == TT_OK, "compact: %s", err.msg);
 }
 
-static void gated_check(const char *spec, int skip_block, int compact)
+static void gated_check(const char *spec, int skip_block, int compact, int input)
 {
 	tt_model_config cfg = { .spec = spec, .h = MODEL_H, .w = MODEL_H, .c = 1,
 	                        .classes = MODEL_CLASSES, .batch = MODEL_BATCH,
-	                        .seed = MODEL_SEED, .be = &watch_be, .gates = 1 };
+	                        .seed = MODEL_SEED, .be = &watch_be, .gates = 1,
+	                        .input_grad = input };
 	tt_model *m = NULL;
 	tt_err err = { 0 };
 	CHECK(tt_model_create(&cfg, &m, &err) == TT_OK, "%s: %s", spec, err.msg);
@@ -1712,6 +1760,12 @@ static void gated_check(const char *spec, int skip_block, int compact)
 		if (mask[i] == 0.0f)
 			CHECK(scores[i] == 0.0f, "%s: gate %d is off and scores %g", spec, i,
 			      scores[i]);
+	/* the input gradient through gated stages, with the same masks (a
+	 * compacted model is rebuilt: it must still compute one) */
+	if (input) {
+		snprintf(what, sizeof what, "%s%s input", spec, compact ? " compacted" : "");
+		input_fd(&c, what);
+	}
 	free(sc.gate);
 	free(sc.layer_u2);
 	free(sc.u2_count);
@@ -1724,13 +1778,13 @@ static void gated_check(const char *spec, int skip_block, int compact)
 	tt_model_free(m);
 }
 
-static void grad_gated_mlp(void) { gated_check("mlp:16,8", 0, 0); }
-static void grad_gated_cnn(void) { gated_check("cnn:4,4", 0, 0); }
-static void grad_gated_resnet(void) { gated_check("resnet:1,1:w4", 0, 0); }
-static void grad_gated_resnet_skip(void) { gated_check("resnet:1,1:w4", 2, 0); }
-static void grad_gated_mlp_compacted(void) { gated_check("mlp:16,8", 0, 1); }
-static void grad_gated_cnn_compacted(void) { gated_check("cnn:4,4", 0, 1); }
-static void grad_gated_resnet_compacted(void) { gated_check("resnet:1,1:w4", 1, 1); }
+static void grad_gated_mlp(void) { gated_check("mlp:16,8", 0, 0, 0); }
+static void grad_gated_cnn(void) { gated_check("cnn:4,4", 0, 0, 0); }
+static void grad_gated_resnet(void) { gated_check("resnet:1,1:w4", 0, 0, 0); }
+static void grad_gated_resnet_skip(void) { gated_check("resnet:1,1:w4", 2, 0, 0); }
+static void grad_gated_mlp_compacted(void) { gated_check("mlp:16,8", 0, 1, 0); }
+static void grad_gated_cnn_compacted(void) { gated_check("cnn:4,4", 0, 1, 0); }
+static void grad_gated_resnet_compacted(void) { gated_check("resnet:1,1:w4", 1, 1, 0); }
 
 /* ---- D. per-example weights ---------------------------------------------- */
 
@@ -1821,6 +1875,71 @@ static void loss_ex_resnet(void)
 	loss_ex_case("resnet:1,1:w4", resnet_layers, NELEM(resnet_layers), 0.0f);
 }
 
+/* ---- E. the input gradient ----------------------------------------------- */
+
+/*
+ * input_grad on a model whose stages all train: the weight gradients are
+ * those of the same model without it, bit for bit (only the first
+ * stage's input gradient is added, which no weight gradient reads); the
+ * training MACs grow by exactly the first stage's input-facing MACs,
+ * dx0; a model without it has no input gradient; and d loss / d x
+ * passes the finite-difference check, with the plain mean and (wt) a
+ * per-example-weighted loss.
+ */
+static void input_case(const char *spec, double dx0, int weighted)
+{
+	tt_model *m = model_make(spec, 0, 1), *plain = model_new(spec, 0);
+	if (!m || !plain) {
+		tt_model_free(m);
+		tt_model_free(plain);
+		return;
+	}
+	model_batch(m);
+	model_batch(plain);
+	size_t nt = tt_model_ntrainable(m), np = tt_model_nparams(m);
+	float *g = model_grads(m, 0.0f), *gp = model_grads(plain, 0.0f);
+	CHECK(memcmp(g, gp, nt * sizeof *g) == 0,
+	      "%s: weight gradients change with input_grad", spec);
+	CHECK(tt_model_input_grad(plain) == NULL, "%s: an input gradient without input_grad",
+	      spec);
+	CHECK(tt_model_train_macs(m) == tt_model_train_macs(plain) + dx0,
+	      "%s: train MACs %.17g with input_grad, %.17g without, expected %.17g more",
+	      spec, tt_model_train_macs(m), tt_model_train_macs(plain), dx0);
+	CHECK(tt_model_macs(m) == tt_model_macs(plain), "%s: forward MACs differ", spec);
+
+	float wt[MODEL_BATCH];
+	for (int i = 0; i < MODEL_BATCH; i++)
+		wt[i] = 0.1f + tt_rng_uniform(&rng);
+	model_ctx c = { .m = m, .np = np, .x_d = tt_model_input(m),
+	                .labels_d = tt_model_labels(m), .wt = weighted ? wt : NULL };
+	c.hp = malloc(np * sizeof *c.hp);
+	TT_ASSERT(c.hp);
+	be->download(c.hp, tt_model_params(m), np * sizeof *c.hp);
+	char what[96];
+	snprintf(what, sizeof what, "%s%s input", spec, weighted ? " weighted" : "");
+	input_fd(&c, what);
+	free(c.hp);
+	free(g);
+	free(gp);
+	tt_model_free(plain);
+	tt_model_free(m);
+}
+
+/* dx0: fc1 64 x 16; the stem 8x8 positions x 4 filters x 3x3x1 */
+static void input_grad_mlp(void) { input_case("mlp:16,8", 64 * 16, 0); }
+static void input_grad_cnn(void) { input_case("cnn:4,4", 8 * 8 * 4 * 9, 0); }
+static void input_grad_resnet(void) { input_case("resnet:1,1:w4", 8 * 8 * 4 * 9, 0); }
+static void input_grad_resnet_weighted(void)
+{
+	input_case("resnet:1,1:w4", 8 * 8 * 4 * 9, 1);
+}
+static void input_grad_gated_mlp(void) { gated_check("mlp:16,8", 0, 0, 1); }
+static void input_grad_gated_resnet_skip(void) { gated_check("resnet:1,1:w4", 2, 0, 1); }
+static void input_grad_gated_resnet_compacted(void)
+{
+	gated_check("resnet:1,1:w4", 1, 1, 1);
+}
+
 int main(void)
 {
 	be = tt_backend_get("cpu");
@@ -1867,6 +1986,14 @@ int main(void)
 	TT_RUN(loss_ex_mlp);
 	TT_RUN(loss_ex_cnn);
 	TT_RUN(loss_ex_resnet);
+
+	TT_RUN(input_grad_mlp);
+	TT_RUN(input_grad_cnn);
+	TT_RUN(input_grad_resnet);
+	TT_RUN(input_grad_resnet_weighted);
+	TT_RUN(input_grad_gated_mlp);
+	TT_RUN(input_grad_gated_resnet_skip);
+	TT_RUN(input_grad_gated_resnet_compacted);
 	watch_free();
 	TT_EXIT();
 }

@@ -128,14 +128,18 @@ typedef struct tt_backend {
 
 	/*
 	 * Softmax cross-entropy over logits(n, classes) with labels (device
-	 * ints) and label smoothing eps: returns the summed loss over the n
-	 * rows (host double) and the number of rows whose argmax equals the
-	 * label in *correct.  When dlogits is not NULL it receives
-	 * d(sum loss)/d logits * scale.
+	 * ints) and label smoothing eps, each row r weighted by w_r = wt[r]
+	 * (device, n floats; NULL: every w_r is 1, the plain sum): returns
+	 * sum_r w_r loss_r (host double) and the number of rows whose argmax
+	 * equals the label in *correct (may be NULL).  When dlogits is not
+	 * NULL it receives d(sum_r w_r loss_r)/d logits * scale; when loss is
+	 * not NULL (device, n floats) it receives every loss_r, unweighted.
+	 * One op for the plain mean (wt NULL, scale 1/n) and Meta-Weight-Net's
+	 * per-example weights (wt given, scale 1), so both run the same code.
 	 */
 	double (*xent)(const float *logits, const int *labels, int n,
-	               int classes, float smoothing, float scale,
-	               float *dlogits, int *correct);
+	               int classes, float smoothing, const float *wt, float scale,
+	               float *dlogits, float *loss, int *correct);
 
 	/* Optimizer steps over n contiguous values (PyTorch semantics).
 	 * SGD: g += wd*w; m = mom*m + g; w -= lr*(nesterov ? g + mom*m : m).

@@ -579,8 +579,8 @@ static void cpu_subsample_bwd(const float *dy, int n, int h, int w, int c,
 }
 
 static double cpu_xent(const float *logits, const int *labels, int n,
-                       int classes, float smoothing, float scale,
-                       float *dlogits, int *correct)
+                       int classes, float smoothing, const float *wt,
+                       float scale, float *dlogits, float *loss, int *correct)
 {
 	double total = 0.0;
 	int right = 0;
@@ -603,13 +603,20 @@ static double cpu_xent(const float *logits, const int *labels, int n,
 		/* -log p_y with weight 1-eps, mean over classes of -log p with eps */
 		double nll = lse - ((double)z[y] - mx);
 		double uni = lse - sz / classes;
-		total += (1.0 - smoothing) * nll + smoothing * uni;
+		double l = (1.0 - smoothing) * nll + smoothing * uni;
+		/* w = 1 without weights: the products below are then exact, so
+		 * the plain mean is bit for bit what it was before weights */
+		double w = wt ? (double)wt[r] : 1.0;
+		total += w * l;
+		if (loss)
+			loss[r] = (float)l;
 		if (dlogits) {
 			float *d = dlogits + (size_t)r * classes;
+			double ws = w * scale;
 			for (int j = 0; j < classes; j++) {
 				double p = exp((double)z[j] - mx) / se;
 				double t = smoothing / classes + (j == y ? 1.0 - smoothing : 0.0);
-				d[j] = (float)((p - t) * scale);
+				d[j] = (float)((p - t) * ws);
 			}
 		}
 	}

@@ -228,12 +228,12 @@ static void p_subsample_bwd(const float *dy, int n, int h, int w, int c,
 }
 
 static double p_xent(const float *logits, const int *labels, int n,
-                     int classes, float smoothing, float scale,
-                     float *dlogits, int *correct)
+                     int classes, float smoothing, const float *wt, float scale,
+                     float *dlogits, float *loss, int *correct)
 {
 	double t0 = tt_clock_mono();
-	double v = inner->xent(logits, labels, n, classes, smoothing, scale, dlogits,
-	                       correct);
+	double v = inner->xent(logits, labels, n, classes, smoothing, wt, scale,
+	                       dlogits, loss, correct);
 	charge(TT_PROF_LOSS, t0);
 	return v;
 }

@@ -10,9 +10,11 @@
  *                      stage's input, kept for its weight gradients
  *   g[4]               a pool rotated stage to stage: the frozen prefix's
  *                      forward scratch, then the activation gradients (the
- *                      two never live at once, so they share the bytes)
+ *                      two never live at once, so they share the bytes);
+ *                      with input_grad the input's gradient too
  *   convws             the backend's convolution workspace
  *   dlogits, input, labels, stat scratch
+ *   exw, exloss        per-example loss weights and losses (tt_model_loss_ex)
  *   mask, score, coef, wsq  with gates: one float per unit gate present, in
  *                      group order (see the gates section)
  * Shapes: activations are NHWC; "rows" means n*h*w.
@@ -83,7 +85,8 @@ typedef struct stage {
 	int *sidx;        /* ST_BLOCK: the stream channel of each conv2 channel
 	                   * (device), when conv2 is narrower than the stream */
 	double macs;      /* forward multiply-accumulates per example */
-	double macs_dx0;  /* of which the input-facing layers (no dx when first) */
+	double macs_dx0;  /* of which the input-facing layers (their input
+	                   * gradient is skipped when first, see wants_dx) */
 	size_t in_elems;  /* input tensor, per example */
 	size_t max_elems; /* largest tensor it writes (output or inside) */
 } stage;
@@ -94,6 +97,9 @@ struct tt_model {
 	int h, w, c, classes, batch;
 	int n;            /* stages */
 	int first;        /* index of the first trainable stage */
+	int input_grad;   /* backward computes d loss / d input (first is 0) */
+	const float *dx_in; /* the last backward's input gradient, in the pool;
+	                     * NULL without input_grad or since a forward */
 	stage st[TT_MEM_MAX_STAGES];
 	size_t nparams, nstate, toff;
 	float *params, *state, *grads, *optim[2];
@@ -105,6 +111,8 @@ struct tt_model {
 	void *convws;     /* the backend's convolution workspace */
 	size_t convws_bytes;
 	float *dlogits, *input, *statscratch;
+	float *exw, *exloss; /* batch floats each: tt_model_loss_ex's weights
+	                      * and per-example losses on the device */
 	int max_frozen_k; /* widest frozen batch norm, for statscratch */
 	int *labels;
 	const float *x;   /* input of the last forward */
@@ -561,6 +569,17 @@ oom:
 	return -1;
 }
 
+/*
+ * Whether trainable stage s computes the gradient of its input: every
+ * one but the first, whose input is the frozen prefix's output or the
+ * data, unless input_grad asks for the data's.  The pool's size, the
+ * training MACs and backward all ask here, so they cannot disagree.
+ */
+static int wants_dx(const tt_model *m, int s)
+{
+	return s > m->first || m->input_grad;
+}
+
 static int gates_new(tt_model *m, const tt_model_config *cfg);
 static int gates_alloc(tt_model *m);
 static void gates_free(struct gate_state *gs);
@@ -592,6 +611,15 @@ static int model_layout(tt_model *m, const tt_model_config *cfg, gate_state *gs,
 		return rc;
 	int z = cfg->trainable <= 0 || cfg->trainable > m->n ? m->n : cfg->trainable;
 	m->first = m->n - z;
+	/* the input's gradient flows through every stage: a frozen one
+	 * keeps no activation to take it through */
+	m->input_grad = cfg->input_grad != 0;
+	if (m->input_grad && m->first > 0)
+		return tt_err_set(err, TT_EINPUT,
+		                  "model '%s': input_grad needs every stage trained, but "
+		                  "trainable %d of %d stages freezes the first %d; use "
+		                  "trainable 0 (all) or no input gradient", cfg->spec, z,
+		                  m->n, m->first);
 	if (!gs && cfg->gates && gates_new(m, cfg))
 		return tt_err_set(err, TT_ERUNTIME, "model '%s': out of memory", cfg->spec);
 	if (m->gs)
@@ -605,9 +633,10 @@ static int model_layout(tt_model *m, const tt_model_config *cfg, gate_state *gs,
 		st->frozen = s < m->first;
 		/* what goes through the pool: the frozen stages' outputs and
 		 * insides, the trainable stages' gradients, their inputs' too
-		 * except for the first trainable stage, which computes none */
+		 * except for the first trainable stage, which computes none
+		 * unless input_grad */
 		size_t need = st->max_elems;
-		if (!st->frozen && s > m->first && st->in_elems > need)
+		if (!st->frozen && wants_dx(m, s) && st->in_elems > need)
 			need = st->in_elems;
 		if (need > m->pool_max)
 			m->pool_max = need;
@@ -675,6 +704,8 @@ static int model_alloc(tt_model *m)
 	NEED(m->input = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK,
 	                          B * m->h * m->w * m->c * fl));
 	NEED(m->labels = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, B * sizeof(int)));
+	NEED(m->exw = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, B * fl));
+	NEED(m->exloss = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, B * fl));
 	if (m->max_frozen_k)
 		NEED(m->statscratch = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK,
 		                                2 * (size_t)m->max_frozen_k * fl));
@@ -827,10 +858,11 @@ double tt_model_macs(const tt_model *m)
 double tt_model_train_macs(const tt_model *m)
 {
 	/* forward everywhere; weight gradients and input gradients through
-	 * the trainable stages, except the input gradient of the first */
+	 * the trainable stages, except the input gradient of the first
+	 * (unless input_grad) */
 	double t = tt_model_macs(m);
 	for (int s = m->first; s < m->n; s++)
-		t += 2 * m->st[s].macs - (s == m->first ? m->st[s].macs_dx0 : 0);
+		t += 2 * m->st[s].macs - (wants_dx(m, s) ? 0 : m->st[s].macs_dx0);
 	return t;
 }
 
@@ -1199,6 +1231,7 @@ const float *tt_model_forward_on(tt_model *m, const tt_model_weights *w,
 	m->x = x;
 	m->last_n = n;
 	m->last_train = train;
+	m->dx_in = NULL; /* the pool it lies in is scratch again */
 	use_weights(m, w, 1);
 	return run_stages(m, 0);
 }
@@ -1214,30 +1247,49 @@ const float *tt_model_forward(tt_model *m, const float *x, int n, int train)
 const float *tt_model_forward_suffix(tt_model *m, const tt_model_weights *w)
 {
 	TT_ASSERT(m->last_n >= 1);
+	m->dx_in = NULL;
 	use_weights(m, w, 0);
 	return run_stages(m, m->first);
+}
+
+/*
+ * Without weights the backend sums plainly and scales the gradient by
+ * 1/n, and the sum is divided here, in double: the mean exactly as it
+ * was computed before per-example weights existed.  With weights they
+ * go up as they are (scale 1), so the sum is the weighted loss.
+ */
+double tt_model_loss_ex(tt_model *m, const int *labels, int n, float smoothing,
+                        const float *wt, int want_grad, float *per_ex, int *correct)
+{
+	TT_ASSERT(n == m->last_n);
+	const tt_backend *be = m->be;
+	const float *logits = m->st[m->n - 1].out;
+	if (wt)
+		be->upload(m->exw, wt, (size_t)n * sizeof *wt);
+	double sum = be->xent(logits, labels, n, m->classes, smoothing,
+	                      wt ? m->exw : NULL, wt ? 1.0f : 1.0f / (float)n,
+	                      want_grad ? m->dlogits : NULL, per_ex ? m->exloss : NULL,
+	                      correct);
+	if (per_ex)
+		be->download(per_ex, m->exloss, (size_t)n * sizeof *per_ex);
+	return wt ? sum : sum / n;
 }
 
 double tt_model_loss(tt_model *m, const int *labels, int n, float smoothing,
                      int want_grad, int *correct)
 {
-	TT_ASSERT(n == m->last_n);
-	const float *logits = m->st[m->n - 1].out;
-	double sum = m->be->xent(logits, labels, n, m->classes, smoothing,
-	                         1.0f / (float)n, want_grad ? m->dlogits : NULL,
-	                         correct);
-	return sum / n;
+	return tt_model_loss_ex(m, labels, n, smoothing, NULL, want_grad, NULL, correct);
 }
 
 /* ---- backward ---------------------------------------------------------- */
 
 /* dy is the gradient of this stage's output; it may be overwritten.
- * Returns the gradient of its input (in a g buffer), or NULL when the
- * stage is the first trainable one and none is needed. */
+ * Returns the gradient of its input (in a g buffer), or NULL when none
+ * is wanted (wants_dx). */
 static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n)
 {
 	const tt_backend *be = m->be;
-	int need_dx = st != &m->st[m->first];
+	int need_dx = wants_dx(m, (int)(st - m->st));
 	/* dense stages need one buffer besides dy, the head's dy (dlogits)
 	 * is outside the pool, conv stages need three */
 	float *ga = pick(m->g, m->npool, dy, NULL);
@@ -1323,6 +1375,7 @@ void tt_model_backward_into(tt_model *m, float *grads)
 		const float *x = s ? m->st[s - 1].out : m->x;
 		dy = stage_bwd(m, &m->st[s], x, dy, n);
 	}
+	m->dx_in = dy; /* stage 0's input gradient, or NULL when not wanted */
 	if (m->gs)
 		gates_collect_scores(m);
 }
@@ -1330,6 +1383,11 @@ void tt_model_backward_into(tt_model *m, float *grads)
 void tt_model_backward(tt_model *m)
 {
 	tt_model_backward_into(m, NULL);
+}
+
+const float *tt_model_input_grad(const tt_model *m)
+{
+	return m->dx_in;
 }
 
 /* ---- gates: the state and the cost model ------------------------------- */
@@ -2089,9 +2147,9 @@ double tt_model_step_macs(const tt_model *m)
 			continue;
 		/* forward, weight and input gradients of conv1 and conv2 that
 		 * never ran; conv1's input gradient is not computed anyway when
-		 * the block is the first trainable stage */
+		 * the block is the first trainable stage (without input_grad) */
 		double c1 = conv_macs(&st->cv[0]), c2 = conv_macs(&st->cv[1]);
-		t -= 3 * (c1 + c2) - (s == m->first ? c1 : 0);
+		t -= 3 * (c1 + c2) - (wants_dx(m, s) ? 0 : c1);
 	}
 	return t;
 }

@@ -23,7 +23,8 @@
  * weight gradients need), owns no gradient and no optimizer state, and
  * backward stops at its boundary: the first trainable stage computes no
  * input gradient.  These are allocations that never happen and work that
- * is never done.
+ * is never done.  (tt_model_config.input_grad asks for the gradient of
+ * the data itself, which needs every stage trained.)
  *
  * Parameters of all stages live in one flat device buffer, stage after
  * stage, each layer's tensors in this order:
@@ -66,6 +67,9 @@ typedef struct tt_model_config {
 	uint64_t seed;          /* initialisation */
 	const tt_backend *be;
 	int gates;              /* 1: Bernoulli gates on the trainable stages */
+	int input_grad;         /* 1: backward also computes d loss / d input
+	                         * (tt_model_input_grad); needs every stage
+	                         * trained, else TT_EINPUT */
 } tt_model_config;
 
 typedef struct tt_stage_mem {
@@ -132,7 +136,8 @@ int *tt_model_labels(tt_model *m);
 /* Multiply-accumulates of one example's forward pass through all stages. */
 double tt_model_macs(const tt_model *m);
 /* ... and of one training step per example (forward everywhere, backward
- * through the trainable stages only: what the engine really computes). */
+ * through the trainable stages only, the first stage's input gradient
+ * only with input_grad: what the engine really computes). */
 double tt_model_train_macs(const tt_model *m);
 
 /*
@@ -149,10 +154,34 @@ const float *tt_model_forward(tt_model *m, const float *x, int n, int train);
  * *correct (may be NULL) gets the number of correct argmaxes. */
 double tt_model_loss(tt_model *m, const int *labels, int n, float smoothing,
                      int want_grad, int *correct);
+/* The loss of the last forward with per-example weights: returns
+ * sum_i wt[i] * loss_i, where loss_i is example i's softmax
+ * cross-entropy (label smoothing as tt_model_loss) and wt (host, n
+ * floats) NULL means 1/n each (so it equals tt_model_loss).  With
+ * want_grad the loss gradient left for backward is that of this
+ * weighted sum.  per_ex (host, n floats, may be NULL) gets every
+ * loss_i; *correct (may be NULL) the correct argmaxes.  The weights and
+ * losses cross through two device buffers of batch floats, booked as
+ * workspace (Meta-Weight-Net in EvoGrad weights the training loss). */
+double tt_model_loss_ex(tt_model *m, const int *labels, int n, float smoothing,
+                        const float *wt, int want_grad, float *per_ex, int *correct);
 
 /* Backward through the trainable stages after a train forward and a loss
  * with want_grad; overwrites the gradient buffer. */
 void tt_model_backward(tt_model *m);
+
+/*
+ * With tt_model_config.input_grad, backward (tt_model_backward or
+ * tt_model_backward_into) also takes the loss gradient through the first
+ * stage to its input: d loss / d x of the last forward's batch (device,
+ * (n, h, w, c) floats, n that forward's), for EvoGrad's learned input
+ * transformation.  It lives in the buffer pool (sized for it), valid
+ * until the next forward of any kind.  NULL when input_grad is 0 (and
+ * then the first stage's input gradient is neither computed nor given
+ * room: no byte and no MAC more than before), or when no backward has
+ * followed the last forward.
+ */
+const float *tt_model_input_grad(const tt_model *m);
 
 /*
  * Weights by pointer: forward and backward on parameters that are not the

@@ -23,6 +23,14 @@
  * tt_model_backward_into): the loss as a function of a caller's buffer,
  * the model's own parameters made different so that reading them fails.
  *
+ * Part C does the same for gated models and their gate scores.  Part D
+ * checks tt_model_loss_ex: without weights it is tt_model_loss, its
+ * per-example losses are those of examples forwarded alone, and with
+ * random weights the weight gradient passes the check on the weighted
+ * sum.  Part E checks d loss / d input (tt_model_config.input_grad)
+ * against central differences in the input's elements, on ungated and
+ * gated models, with the plain and a weighted loss.
+ *
  * Tolerance.  Each checked element must satisfy
  *     |a - n| <= FD_ATOL * scale + FD_RTOL * max(|a|, |n|)
  * (a analytic, n numeric, scale the largest analytic magnitude in that
@@ -853,12 +861,14 @@ static void spatial_case(int gap)
 static void grad_gap(void) { spatial_case(1); }
 static void grad_subsample_s2(void) { spatial_case(0); }
 
-/* softmax cross-entropy: L = the summed loss xent returns */
+/* softmax cross-entropy: L = the summed loss xent returns, each row
+ * weighted by wt_d when it is not NULL */
 typedef struct xent_ctx {
 	int n, classes;
 	float smoothing;
 	float *z, *z_d;
 	int *labels_d;
+	const float *wt_d;
 	int correct;
 } xent_ctx;
 
@@ -868,8 +878,8 @@ static double xent_obj(void *ctx, int mode, uint64_t *pattern)
 	xent_ctx *c = ctx;
 	put(c->z_d, c->z, (size_t)c->n * c->classes);
 	*pattern = 0;
-	return be->xent(c->z_d, c->labels_d, c->n, c->classes, c->smoothing, 1.0f,
-	                NULL, &c->correct);
+	return be->xent(c->z_d, c->labels_d, c->n, c->classes, c->smoothing, c->wt_d,
+	                1.0f, NULL, NULL, &c->correct);
 }
 
 static void xent_case(float smoothing)
@@ -891,8 +901,11 @@ static void xent_case(float smoothing)
 			labels[2] = j;
 	be->upload(c.labels_d, labels, sizeof labels);
 
-	/* the loss and the argmax count, directly: -sum_j t_j log p_j */
-	double want = 0;
+	/* the loss of every row and the argmax count, directly:
+	 * -sum_j t_j log p_j; per-example weights of both signs (a
+	 * weighting network's need not be positive for the op) */
+	double row[6], want = 0, want_w = 0;
+	float wt[6];
 	int right = 0;
 	for (int i = 0; i < c.n; i++) {
 		const float *z = c.z + (size_t)i * c.classes;
@@ -903,11 +916,15 @@ static void xent_case(float smoothing)
 				mx = z[j], arg = j;
 		for (int j = 0; j < c.classes; j++)
 			se += exp(z[j] - mx);
+		row[i] = 0;
 		for (int j = 0; j < c.classes; j++) {
 			double t = (double)smoothing / c.classes +
 			           (j == labels[i] ? 1.0 - smoothing : 0.0);
-			want -= t * (z[j] - mx - log(se));
+			row[i] -= t * (z[j] - mx - log(se));
 		}
+		want += row[i];
+		wt[i] = 0.25f + 0.5f * (float)i - (i == 3 ? 2.0f : 0.0f);
+		want_w += wt[i] * row[i];
 		right += arg == labels[i];
 	}
 	uint64_t pat;
@@ -916,17 +933,59 @@ static void xent_case(float smoothing)
 	CHECK(c.correct == right, "correct: got %d, expected %d", c.correct, right);
 
 	float *dz_d = dbuf(nz), *dz = hbuf(nz), *dz4 = hbuf(nz);
+	float *per_d = dbuf((size_t)c.n), *per = hbuf((size_t)c.n);
 	int correct = -1;
-	double loss_g = be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, 1.0f,
-	                         dz_d, &correct);
+	double loss_g = be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, NULL, 1.0f,
+	                         dz_d, per_d, &correct);
 	get(dz, dz_d, nz);
+	get(per, per_d, (size_t)c.n);
 	CHECK_CLOSE(loss_g, loss, 0, 1e-12, "xent loss with dlogits");
 	CHECK(correct == right, "correct with dlogits: got %d, expected %d", correct, right);
-	be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, 0.25f, dz_d, NULL);
+	for (int i = 0; i < c.n; i++)
+		CHECK_CLOSE(per[i], row[i], 1e-6, 1e-6, "per-example loss");
+	be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, NULL, 0.25f, dz_d, NULL,
+	         NULL);
 	get(dz4, dz_d, nz);
 	for (size_t i = 0; i < nz; i++)
 		CHECK_CLOSE(dz4[i], 0.25 * dz[i], 1e-9, 1e-6, "dlogits with scale 0.25");
 	fd_check("xent dlogits", xent_obj, &c, c.z, dz, nz, &op_curved);
+
+	/* weights of 1 are no weights, bit for bit: one code path */
+	float ones[6] = { 1, 1, 1, 1, 1, 1 }, *wt_d = dbuf((size_t)c.n);
+	float *dz1_d = dbuf(nz), *dz1 = hbuf(nz);
+	put(wt_d, ones, (size_t)c.n);
+	double loss_1 = be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, wt_d,
+	                         1.0f, dz1_d, NULL, NULL);
+	get(dz1, dz1_d, nz);
+	CHECK(loss_1 == loss, "weights of 1: loss %.17g, without weights %.17g", loss_1,
+	      loss);
+	CHECK(memcmp(dz1, dz, nz * sizeof *dz) == 0,
+	      "weights of 1: dlogits differ from those without weights");
+
+	/* weighted: the loss, the per-example losses (unweighted) and the
+	 * gradient of sum_i wt_i loss_i, times scale */
+	put(wt_d, wt, (size_t)c.n);
+	c.wt_d = wt_d;
+	double loss_w = xent_obj(&c, FD_FREE, &pat);
+	CHECK_CLOSE(loss_w, want_w, 1e-9, 1e-9, "weighted xent loss");
+	float *dzw_d = dbuf(nz), *dzw = hbuf(nz);
+	fill_const(per, (size_t)c.n, -1.0f);
+	put(per_d, per, (size_t)c.n);
+	correct = -1;
+	double loss_wg = be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, wt_d,
+	                          1.0f, dzw_d, per_d, &correct);
+	CHECK_CLOSE(loss_wg, loss_w, 0, 1e-12, "weighted xent loss with dlogits");
+	CHECK(correct == right, "weighted correct: got %d, expected %d", correct, right);
+	get(per, per_d, (size_t)c.n);
+	for (int i = 0; i < c.n; i++)
+		CHECK_CLOSE(per[i], row[i], 1e-6, 1e-6, "per-example loss, weighted");
+	get(dzw, dzw_d, nz);
+	fd_check("weighted xent dlogits", xent_obj, &c, c.z, dzw, nz, &op_curved);
+	be->xent(c.z_d, c.labels_d, c.n, c.classes, smoothing, wt_d, 0.25f, dzw_d, NULL,
+	         NULL);
+	get(dz4, dzw_d, nz);
+	for (size_t i = 0; i < nz; i++)
+		CHECK_CLOSE(dz4[i], 0.25 * dzw[i], 1e-9, 1e-6, "weighted dlogits with scale 0.25");
 	bufs_free();
 }
 
@@ -939,6 +998,7 @@ static void grad_xent_smoothing(void) { xent_case(0.1f); }
 #define MODEL_CLASSES 10
 #define MODEL_BATCH 4
 #define MODEL_SEED 12345
+#define MODEL_IN (MODEL_BATCH * MODEL_H * MODEL_H) /* input floats, 1 channel */
 #define MAX_TENSORS 64
 #define NELEM(a) ((int)(sizeof(a) / sizeof(a)[0]))
 
@@ -1200,6 +1260,11 @@ typedef struct model_ctx {
 	 * never to the model's own buffer. */
 	const tt_model_weights *w;
 	float *params_d, *suffix_d;
+	/* With wt (host, MODEL_BATCH floats) the loss is tt_model_loss_ex's
+	 * sum_i wt_i loss_i; with hx (host, the batch's inputs, perturbed in
+	 * place) the inputs go up to x_d, tt_model_input, first. */
+	const float *wt;
+	float *hx;
 } model_ctx;
 
 static double model_obj(void *ctx, int mode, uint64_t *pattern)
@@ -1213,6 +1278,8 @@ static double model_obj(void *ctx, int mode, uint64_t *pattern)
 	} else {
 		be->upload(tt_model_params(c->m), c->hp, c->np * sizeof *c->hp);
 	}
+	if (c->hx)
+		be->upload(tt_model_input(c->m), c->hx, MODEL_IN * sizeof *c->hx);
 	watch_on = 1;
 	watch_mode = mode;
 	watch_call = 0;
@@ -1220,15 +1287,19 @@ static double model_obj(void *ctx, int mode, uint64_t *pattern)
 	tt_model_forward_on(c->m, c->w, c->x_d, MODEL_BATCH, 1);
 	watch_on = 0;
 	*pattern = watch_hash;
+	if (c->wt)
+		return tt_model_loss_ex(c->m, c->labels_d, MODEL_BATCH, c->smoothing, c->wt,
+		                        0, NULL, NULL);
 	return tt_model_loss(c->m, c->labels_d, MODEL_BATCH, c->smoothing, 0, NULL);
 }
 
-static tt_model *model_new(const char *spec, int trainable)
+static tt_model *model_make(const char *spec, int trainable, int input_grad)
 {
 	tt_model_config cfg = { .spec = spec, .h = MODEL_H, .w = MODEL_H, .c = 1,
 	                        .classes = MODEL_CLASSES, .batch = MODEL_BATCH,
 	                        .trainable = trainable, .optim_slots = 0,
-	                        .seed = MODEL_SEED, .be = &watch_be };
+	                        .seed = MODEL_SEED, .be = &watch_be,
+	                        .input_grad = input_grad };
 	tt_model *m = NULL;
 	tt_err err = { 0 };
 	int rc = tt_model_create(&cfg, &m, &err);
@@ -1236,10 +1307,15 @@ static tt_model *model_new(const char *spec, int trainable)
 	return rc == TT_OK ? m : NULL;
 }
 
+static tt_model *model_new(const char *spec, int trainable)
+{
+	return model_make(spec, trainable, 0);
+}
+
 /* A fixed batch (inputs and labels) in the model's own buffers. */
 static void model_batch(tt_model *m)
 {
-	float x[MODEL_BATCH * MODEL_H * MODEL_H];
+	float x[MODEL_IN];
 	int labels[MODEL_BATCH];
 	tt_rng r;
 	tt_rng_seed(&r, MODEL_SEED, TT_STREAM_SYNTH);
@@ -1252,17 +1328,27 @@ static void model_batch(tt_model *m)
 }
 
 /* The analytic gradient of the trainable suffix after a train forward,
- * into a new host array of ntrainable floats. */
-static float *model_grads(tt_model *m, float smoothing)
+ * into a new host array of ntrainable floats; the loss weighted by wt
+ * (tt_model_loss_ex) when it is not NULL. */
+static float *model_grads_wt(tt_model *m, float smoothing, const float *wt)
 {
 	size_t nt = tt_model_ntrainable(m);
 	float *g = malloc((nt ? nt : 1) * sizeof *g);
 	TT_ASSERT(g);
 	tt_model_forward(m, tt_model_input(m), MODEL_BATCH, 1);
-	tt_model_loss(m, tt_model_labels(m), MODEL_BATCH, smoothing, 1, NULL);
+	if (wt)
+		tt_model_loss_ex(m, tt_model_labels(m), MODEL_BATCH, smoothing, wt, 1, NULL,
+		                 NULL);
+	else
+		tt_model_loss(m, tt_model_labels(m), MODEL_BATCH, smoothing, 1, NULL);
 	tt_model_backward(m);
 	be->download(g, tt_model_grads(m), nt * sizeof *g);
 	return g;
+}
+
+static float *model_grads(tt_model *m, float smoothing)
+{
+	return model_grads_wt(m, smoothing, NULL);
 }
 
 /*
@@ -1271,8 +1357,8 @@ static float *model_grads(tt_model *m, float smoothing)
  * against tt_model_grads.  The model runs on watch_be, so steps that flip
  * a decision are taken again pinned (see fd_check).
  */
-static void model_check(const char *spec, const layer_desc *layers, int nl,
-                        int trainable, float smoothing)
+static void model_check_wt(const char *spec, const layer_desc *layers, int nl,
+                           int trainable, float smoothing, const float *wt)
 {
 	tt_model *m = model_new(spec, trainable);
 	if (!m)
@@ -1308,9 +1394,10 @@ static void model_check(const char *spec, const layer_desc *layers, int nl,
 	}
 
 	model_batch(m);
-	float *g = model_grads(m, smoothing);
+	float *g = model_grads_wt(m, smoothing, wt);
 	model_ctx c = { .m = m, .np = np, .smoothing = smoothing,
-	                .x_d = tt_model_input(m), .labels_d = tt_model_labels(m) };
+	                .x_d = tt_model_input(m), .labels_d = tt_model_labels(m),
+	                .wt = wt };
 	c.hp = malloc(np * sizeof *c.hp);
 	TT_ASSERT(c.hp);
 	be->download(c.hp, tt_model_params(m), np * sizeof *c.hp);
@@ -1318,13 +1405,20 @@ static void model_check(const char *spec, const layer_desc *layers, int nl,
 	for (int i = 0; i < nt; i++) {
 		if (t[i].off < toff)
 			continue; /* frozen: no gradient */
-		snprintf(what, sizeof what, "%.64s %.48s", spec, t[i].name);
+		snprintf(what, sizeof what, "%.64s%s %.48s", spec, wt ? " weighted" : "",
+		         t[i].name);
 		fd_check(what, model_obj, &c, c.hp + t[i].off, g + (t[i].off - toff), t[i].n,
 		         &model_opts);
 	}
 	free(c.hp);
 	free(g);
 	tt_model_free(m);
+}
+
+static void model_check(const char *spec, const layer_desc *layers, int nl,
+                        int trainable, float smoothing)
+{
+	model_check_wt(spec, layers, nl, trainable, smoothing, NULL);
 }
 
 static void grad_model_mlp(void)
@@ -1489,6 +1583,39 @@ static void grad_model_resnet_frozen_foreign(void)
 	model_check_foreign("resnet:1,1:w4", resnet_layers, NELEM(resnet_layers), 2, 1);
 }
 
+/*
+ * The input gradient of c's model (built with input_grad; c->hp holding
+ * its parameters) against central differences of the loss (c->wt's
+ * weighted one when set) in the batch's input elements, perturbed in
+ * the model's input buffer.  tt_model_input_grad is NULL before the
+ * backward and again after the next forward.
+ */
+static void input_fd(model_ctx *c, const char *what)
+{
+	tt_model *m = c->m;
+	float *hx = malloc(MODEL_IN * sizeof *hx), *gx = malloc(MODEL_IN * sizeof *gx);
+	TT_ASSERT(hx && gx);
+	be->download(hx, tt_model_input(m), MODEL_IN * sizeof *hx);
+	be->upload(tt_model_params(m), c->hp, c->np * sizeof *c->hp);
+	tt_model_forward(m, tt_model_input(m), MODEL_BATCH, 1);
+	CHECK(tt_model_input_grad(m) == NULL, "%s: an input gradient before backward", what);
+	tt_model_loss_ex(m, tt_model_labels(m), MODEL_BATCH, c->smoothing, c->wt, 1, NULL,
+	                 NULL);
+	tt_model_backward(m);
+	const float *gx_d = tt_model_input_grad(m);
+	CHECK(gx_d != NULL, "%s: no input gradient after backward", what);
+	if (gx_d) {
+		be->download(gx, gx_d, MODEL_IN * sizeof *gx);
+		c->hx = hx;
+		fd_check(what, model_obj, c, hx, gx, MODEL_IN, &model_opts);
+		c->hx = NULL;
+		CHECK(tt_model_input_grad(m) == NULL, "%s: an input gradient after a forward",
+		      what);
+	}
+	free(hx);
+	free(gx);
+}
+
 /* ---- C. gated models ----------------------------------------------------- */
 
 /*
@@ -1548,11 +1675,12 @@ static void gated_prune(tt_model *m)
 	CHECK(tt_model_gate_compact(m, &err) == TT_OK, "compact: %s", err.msg);
 }
 
-static void gated_check(const char *spec, int skip_block, int compact)
+static void gated_check(const char *spec, int skip_block, int compact, int input)
 {
 	tt_model_config cfg = { .spec = spec, .h = MODEL_H, .w = MODEL_H, .c = 1,
 	                        .classes = MODEL_CLASSES, .batch = MODEL_BATCH,
-	                        .seed = MODEL_SEED, .be = &watch_be, .gates = 1 };
+	                        .seed = MODEL_SEED, .be = &watch_be, .gates = 1,
+	                        .input_grad = input };
 	tt_model *m = NULL;
 	tt_err err = { 0 };
 	CHECK(tt_model_create(&cfg, &m, &err) == TT_OK, "%s: %s", spec, err.msg);
@@ -1632,6 +1760,12 @@ static void gated_check(const char *spec, int skip_block, int compact)
 		if (mask[i] == 0.0f)
 			CHECK(scores[i] == 0.0f, "%s: gate %d is off and scores %g", spec, i,
 			      scores[i]);
+	/* the input gradient through gated stages, with the same masks (a
+	 * compacted model is rebuilt: it must still compute one) */
+	if (input) {
+		snprintf(what, sizeof what, "%s%s input", spec, compact ? " compacted" : "");
+		input_fd(&c, what);
+	}
 	free(sc.gate);
 	free(sc.layer_u2);
 	free(sc.u2_count);
@@ -1644,13 +1778,167 @@ static void gated_check(const char *spec, int skip_block, int compact)
 	tt_model_free(m);
 }
 
-static void grad_gated_mlp(void) { gated_check("mlp:16,8", 0, 0); }
-static void grad_gated_cnn(void) { gated_check("cnn:4,4", 0, 0); }
-static void grad_gated_resnet(void) { gated_check("resnet:1,1:w4", 0, 0); }
-static void grad_gated_resnet_skip(void) { gated_check("resnet:1,1:w4", 2, 0); }
-static void grad_gated_mlp_compacted(void) { gated_check("mlp:16,8", 0, 1); }
-static void grad_gated_cnn_compacted(void) { gated_check("cnn:4,4", 0, 1); }
-static void grad_gated_resnet_compacted(void) { gated_check("resnet:1,1:w4", 1, 1); }
+static void grad_gated_mlp(void) { gated_check("mlp:16,8", 0, 0, 0); }
+static void grad_gated_cnn(void) { gated_check("cnn:4,4", 0, 0, 0); }
+static void grad_gated_resnet(void) { gated_check("resnet:1,1:w4", 0, 0, 0); }
+static void grad_gated_resnet_skip(void) { gated_check("resnet:1,1:w4", 2, 0, 0); }
+static void grad_gated_mlp_compacted(void) { gated_check("mlp:16,8", 0, 1, 0); }
+static void grad_gated_cnn_compacted(void) { gated_check("cnn:4,4", 0, 1, 0); }
+static void grad_gated_resnet_compacted(void) { gated_check("resnet:1,1:w4", 1, 1, 0); }
+
+/* ---- D. per-example weights ---------------------------------------------- */
+
+/*
+ * tt_model_loss_ex on whole models.  Without weights it is tt_model_loss,
+ * loss, argmax count and gradient bit for bit; weights of 1/n each give
+ * the same up to rounding.  Its per-example losses are those of each
+ * example forwarded alone (evaluation mode, where batch norm does not
+ * mix examples), and the weighted value is their weighted sum.  With
+ * random weights the gradient of the weights passes the
+ * finite-difference check of sum_i wt_i loss_i.
+ */
+static void loss_ex_case(const char *spec, const layer_desc *layers, int nl,
+                         float smoothing)
+{
+	tt_model *m = model_new(spec, 0);
+	if (!m)
+		return;
+	model_batch(m);
+	size_t nt = tt_model_ntrainable(m);
+	float *g0 = malloc(nt * sizeof *g0), *g1 = malloc(nt * sizeof *g1);
+	float wt[MODEL_BATCH], per[MODEL_BATCH];
+	TT_ASSERT(g0 && g1);
+	const float *x_d = tt_model_input(m);
+	const int *y_d = tt_model_labels(m);
+	int c0 = -1, c1 = -2;
+
+	tt_model_forward(m, x_d, MODEL_BATCH, 1);
+	double l0 = tt_model_loss(m, y_d, MODEL_BATCH, smoothing, 1, &c0);
+	tt_model_backward(m);
+	be->download(g0, tt_model_grads(m), nt * sizeof *g0);
+	tt_model_forward(m, x_d, MODEL_BATCH, 1);
+	fill_const(per, MODEL_BATCH, -1.0f);
+	double l1 = tt_model_loss_ex(m, y_d, MODEL_BATCH, smoothing, NULL, 1, per, &c1);
+	tt_model_backward(m);
+	be->download(g1, tt_model_grads(m), nt * sizeof *g1);
+	CHECK(l1 == l0, "%s: loss_ex without weights %.17g, loss %.17g", spec, l1, l0);
+	CHECK(c1 == c0, "%s: correct %d vs %d", spec, c1, c0);
+	CHECK(memcmp(g1, g0, nt * sizeof *g0) == 0,
+	      "%s: the gradient of loss_ex without weights differs from loss's", spec);
+	double mean = 0;
+	for (int i = 0; i < MODEL_BATCH; i++)
+		mean += per[i] / MODEL_BATCH;
+	CHECK_CLOSE(mean, l1, 1e-7, 1e-6, "mean of the per-example losses");
+
+	/* 1/n each, given explicitly */
+	fill_const(wt, MODEL_BATCH, 1.0f / MODEL_BATCH);
+	tt_model_forward(m, x_d, MODEL_BATCH, 1);
+	double lu = tt_model_loss_ex(m, y_d, MODEL_BATCH, smoothing, wt, 1, NULL, NULL);
+	tt_model_backward(m);
+	be->download(g1, tt_model_grads(m), nt * sizeof *g1);
+	CHECK_CLOSE(lu, l0, 1e-9, 1e-6, "loss_ex with weights 1/n");
+	int bad = 0;
+	for (size_t i = 0; i < nt; i++)
+		if (fabs((double)g1[i] - g0[i]) > 1e-7 + 1e-5 * fabs(g0[i]) && bad++ < FD_PRINT)
+			CHECK(0, "%s: gradient [%zu] with weights 1/n %.8g, without %.8g", spec,
+			      i, g1[i], g0[i]);
+	CHECK(bad == 0, "%s: %d gradients differ with weights 1/n", spec, bad);
+
+	/* random weights: the value is their sum over the per-example losses,
+	 * and each of those is the example's loss alone */
+	for (int i = 0; i < MODEL_BATCH; i++)
+		wt[i] = 0.1f + tt_rng_uniform(&rng);
+	tt_model_forward(m, x_d, MODEL_BATCH, 0);
+	fill_const(per, MODEL_BATCH, -1.0f);
+	double lw = tt_model_loss_ex(m, y_d, MODEL_BATCH, smoothing, wt, 0, per, NULL);
+	double want = 0;
+	for (int i = 0; i < MODEL_BATCH; i++)
+		want += (double)wt[i] * per[i];
+	CHECK_CLOSE(lw, want, 1e-7, 1e-6, "weighted loss against its per-example losses");
+	for (int i = 0; i < MODEL_BATCH; i++) {
+		tt_model_forward(m, x_d + (size_t)i * MODEL_H * MODEL_H, 1, 0);
+		double li = tt_model_loss(m, y_d + i, 1, smoothing, 0, NULL);
+		CHECK(fabs(per[i] - li) <= 1e-6 + 1e-5 * fabs(li),
+		      "%s: per-example loss %d is %.8g, alone %.8g", spec, i, per[i], li);
+	}
+	free(g0);
+	free(g1);
+	tt_model_free(m);
+
+	model_check_wt(spec, layers, nl, 0, smoothing, wt);
+}
+
+static void loss_ex_mlp(void) { loss_ex_case("mlp:16,8", mlp_layers, NELEM(mlp_layers), 0.0f); }
+static void loss_ex_cnn(void) { loss_ex_case("cnn:4,4", cnn_layers, NELEM(cnn_layers), 0.1f); }
+static void loss_ex_resnet(void)
+{
+	loss_ex_case("resnet:1,1:w4", resnet_layers, NELEM(resnet_layers), 0.0f);
+}
+
+/* ---- E. the input gradient ----------------------------------------------- */
+
+/*
+ * input_grad on a model whose stages all train: the weight gradients are
+ * those of the same model without it, bit for bit (only the first
+ * stage's input gradient is added, which no weight gradient reads); the
+ * training MACs grow by exactly the first stage's input-facing MACs,
+ * dx0; a model without it has no input gradient; and d loss / d x
+ * passes the finite-difference check, with the plain mean and (wt) a
+ * per-example-weighted loss.
+ */
+static void input_case(const char *spec, double dx0, int weighted)
+{
+	tt_model *m = model_make(spec, 0, 1), *plain = model_new(spec, 0);
+	if (!m || !plain) {
+		tt_model_free(m);
+		tt_model_free(plain);
+		return;
+	}
+	model_batch(m);
+	model_batch(plain);
+	size_t nt = tt_model_ntrainable(m), np = tt_model_nparams(m);
+	float *g = model_grads(m, 0.0f), *gp = model_grads(plain, 0.0f);
+	CHECK(memcmp(g, gp, nt * sizeof *g) == 0,
+	      "%s: weight gradients change with input_grad", spec);
+	CHECK(tt_model_input_grad(plain) == NULL, "%s: an input gradient without input_grad",
+	      spec);
+	CHECK(tt_model_train_macs(m) == tt_model_train_macs(plain) + dx0,
+	      "%s: train MACs %.17g with input_grad, %.17g without, expected %.17g more",
+	      spec, tt_model_train_macs(m), tt_model_train_macs(plain), dx0);
+	CHECK(tt_model_macs(m) == tt_model_macs(plain), "%s: forward MACs differ", spec);
+
+	float wt[MODEL_BATCH];
+	for (int i = 0; i < MODEL_BATCH; i++)
+		wt[i] = 0.1f + tt_rng_uniform(&rng);
+	model_ctx c = { .m = m, .np = np, .x_d = tt_model_input(m),
+	                .labels_d = tt_model_labels(m), .wt = weighted ? wt : NULL };
+	c.hp = malloc(np * sizeof *c.hp);
+	TT_ASSERT(c.hp);
+	be->download(c.hp, tt_model_params(m), np * sizeof *c.hp);
+	char what[96];
+	snprintf(what, sizeof what, "%s%s input", spec, weighted ? " weighted" : "");
+	input_fd(&c, what);
+	free(c.hp);
+	free(g);
+	free(gp);
+	tt_model_free(plain);
+	tt_model_free(m);
+}
+
+/* dx0: fc1 64 x 16; the stem 8x8 positions x 4 filters x 3x3x1 */
+static void input_grad_mlp(void) { input_case("mlp:16,8", 64 * 16, 0); }
+static void input_grad_cnn(void) { input_case("cnn:4,4", 8 * 8 * 4 * 9, 0); }
+static void input_grad_resnet(void) { input_case("resnet:1,1:w4", 8 * 8 * 4 * 9, 0); }
+static void input_grad_resnet_weighted(void)
+{
+	input_case("resnet:1,1:w4", 8 * 8 * 4 * 9, 1);
+}
+static void input_grad_gated_mlp(void) { gated_check("mlp:16,8", 0, 0, 1); }
+static void input_grad_gated_resnet_skip(void) { gated_check("resnet:1,1:w4", 2, 0, 1); }
+static void input_grad_gated_resnet_compacted(void)
+{
+	gated_check("resnet:1,1:w4", 1, 1, 1);
+}
 
 int main(void)
 {
@@ -1694,6 +1982,18 @@ int main(void)
 	TT_RUN(grad_gated_mlp_compacted);
 	TT_RUN(grad_gated_cnn_compacted);
 	TT_RUN(grad_gated_resnet_compacted);
+
+	TT_RUN(loss_ex_mlp);
+	TT_RUN(loss_ex_cnn);
+	TT_RUN(loss_ex_resnet);
+
+	TT_RUN(input_grad_mlp);
+	TT_RUN(input_grad_cnn);
+	TT_RUN(input_grad_resnet);
+	TT_RUN(input_grad_resnet_weighted);
+	TT_RUN(input_grad_gated_mlp);
+	TT_RUN(input_grad_gated_resnet_skip);
+	TT_RUN(input_grad_gated_resnet_compacted);
 	watch_free();
 	TT_EXIT();
 }

@@ -14,7 +14,8 @@
  * depth, optimizer slots, batch and gates in the grid, the description
  * equals the built model's accounting byte for byte, every stage and
  * kind and the model's own row (workspace included), and its MACs
- * exactly; and describing allocates nothing on the backend.
+ * exactly; and describing allocates nothing on the backend.  The same
+ * with input_grad, which a frozen prefix refuses.
  *
  * Models are tiny (8x8x1 inputs, batch 6, synthetic batches).
  */
@@ -363,15 +364,17 @@ static void *count_alloc(size_t bytes)
 	return be->alloc(bytes);
 }
 
-static void describe_case(const char *spec, int h, int z, int slots, int batch_n,
-                          int gates)
+/* Describes and builds the model; returns its total bytes (0 on failure). */
+static size_t describe_case_ig(const char *spec, int h, int z, int slots, int batch_n,
+                               int gates, int input_grad)
 {
 	tt_model_config cfg = { .spec = spec, .h = h, .w = h, .c = 1, .classes = CLASSES,
 	                        .batch = batch_n, .trainable = z, .optim_slots = slots,
-	                        .seed = SEED, .be = &count_be, .gates = gates };
+	                        .seed = SEED, .be = &count_be, .gates = gates,
+	                        .input_grad = input_grad };
 	char what[160];
-	snprintf(what, sizeof what, "%s %dx%d z=%d slots=%d batch=%d gates=%d", spec, h,
-	         h, z, slots, batch_n, gates);
+	snprintf(what, sizeof what, "%s %dx%d z=%d slots=%d batch=%d gates=%d input_grad=%d",
+	         spec, h, h, z, slots, batch_n, gates, input_grad);
 	tt_model_desc *d = malloc(sizeof *d);
 	TT_ASSERT(d);
 	tt_err err = { 0 };
@@ -384,7 +387,7 @@ static void describe_case(const char *spec, int h, int z, int slots, int batch_n
 	CHECK(rc == TT_OK, "%s: create: %s", what, err.msg);
 	if (rc != TT_OK) {
 		free(d);
-		return;
+		return 0;
 	}
 	const tt_mem *mem = tt_model_mem(m);
 	CHECK(d->stages == tt_model_stages(m), "%s: stages %d vs %d", what, d->stages,
@@ -422,8 +425,16 @@ static void describe_case(const char *spec, int h, int z, int slots, int batch_n
 		      b.frozen, a.params, b.params, a.grads, b.grads, a.optim, b.optim,
 		      a.activations, b.activations);
 	}
+	size_t total = mem->current;
 	tt_model_free(m);
 	free(d);
+	return total;
+}
+
+static void describe_case(const char *spec, int h, int z, int slots, int batch_n,
+                          int gates)
+{
+	describe_case_ig(spec, h, z, slots, batch_n, gates, 0);
 }
 
 static void describe_matches_build(void)
@@ -445,6 +456,71 @@ static void describe_matches_build(void)
 	describe_case("resnet:2,2,2:w8", 28, 3, 1, 16, 1);
 	describe_case("cnn:8,16", 28, 0, 0, 64, 0);
 	describe_case("mlp:512,512,512", 28, 1, 2, 128, 0);
+}
+
+/*
+ * With input_grad (every stage trained) the description still equals
+ * the build.  The pool then holds the input's gradient: an mlp whose
+ * input (64 floats an example) is wider than anything it writes (16)
+ * books more, a cnn whose stem output (256) already outgrows its input
+ * books not a byte more.
+ */
+static void describe_input_grad(void)
+{
+	static const char *const specs[] = { "mlp:16,8", "mlp:512,512,512", "cnn:4,4",
+	                                     "cnn:8,16,32", "resnet:1,1:w4",
+	                                     "resnet:2,2,2" };
+	static const int zs[] = { 0, 99 };
+	static const int batches[] = { 1, 6, 32 };
+	for (size_t i = 0; i < sizeof specs / sizeof *specs; i++)
+		for (size_t j = 0; j < sizeof zs / sizeof *zs; j++)
+			for (int slots = 0; slots <= 2; slots += 2)
+				for (size_t b = 0; b < sizeof batches / sizeof *batches; b++)
+					for (int gates = 0; gates <= 1; gates++)
+						describe_case_ig(specs[i], 8, zs[j], slots, batches[b],
+						                 gates, 1);
+	describe_case_ig("resnet:2,2,2", 28, 0, 2, 64, 0, 1);
+	describe_case_ig("mlp:256,128", 28, 0, 2, 100, 1, 1);
+	size_t with = describe_case_ig("mlp:16,8", 8, 0, 0, BATCH, 0, 1);
+	size_t without = describe_case_ig("mlp:16,8", 8, 0, 0, BATCH, 0, 0);
+	CHECK(with > without, "mlp:16,8: %zu bytes with input_grad, %zu without", with,
+	      without);
+	with = describe_case_ig("cnn:4,4", 8, 0, 0, BATCH, 0, 1);
+	without = describe_case_ig("cnn:4,4", 8, 0, 0, BATCH, 0, 0);
+	CHECK(with == without, "cnn:4,4: %zu bytes with input_grad, %zu without", with,
+	      without);
+}
+
+/* input_grad with a frozen prefix: TT_EINPUT from describe and create,
+ * naming the setting; every stage trainable by count (z = stages) is
+ * all. */
+static void input_grad_refused(void)
+{
+	tt_model_desc *d = malloc(sizeof *d);
+	TT_ASSERT(d);
+	tt_err err = { 0 };
+	tt_model_config cfg = { .spec = "resnet:1,1:w4", .h = H, .w = H, .c = 1,
+	                        .classes = CLASSES, .batch = BATCH, .trainable = 2,
+	                        .be = be, .input_grad = 1 };
+	tt_model *m = NULL;
+	CHECK(tt_model_describe(&cfg, d, &err) == TT_EINPUT && strstr(err.msg, "input_grad"),
+	      "describe, z=2: %s", err.msg);
+	err.msg[0] = 0;
+	CHECK(tt_model_create(&cfg, &m, &err) == TT_EINPUT && !m &&
+	      strstr(err.msg, "input_grad"), "create, z=2: %s", err.msg);
+	tt_model_free(m);
+	m = NULL;
+	cfg.spec = "mlp:16,8";
+	cfg.trainable = 1;
+	CHECK(tt_model_create(&cfg, &m, &err) == TT_EINPUT && !m, "mlp z=1: %s", err.msg);
+	tt_model_free(m);
+	m = NULL;
+	cfg.trainable = 3;
+	CHECK(tt_model_create(&cfg, &m, &err) == TT_OK && m, "mlp z=3 of 3: %s", err.msg);
+	CHECK(m && tt_model_trainable(m) == 3, "mlp z=3 of 3: trainable %d",
+	      m ? tt_model_trainable(m) : -1);
+	tt_model_free(m);
+	free(d);
 }
 
 /* A bad spec or shape is refused as tt_model_create refuses it. */
@@ -489,5 +565,7 @@ int main(void)
 	TT_RUN(weights_suffix);
 	TT_RUN(describe_matches_build);
 	TT_RUN(describe_refuses);
+	TT_RUN(describe_input_grad);
+	TT_RUN(input_grad_refused);
 	TT_EXIT();
 }

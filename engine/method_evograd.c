@@ -171,7 +171,7 @@ static void lam_apply(evo_run *e, const tt_method_run *run)
 }
 
 /* The summary of lam the path, the reports and the result show. */
-static void summarise(evo_run *e, const tt_method_run *run)
+static void summarise(evo_run *e)
 {
 	switch (e->cfg.what) {
 	case TT_EVO_WD:
@@ -304,7 +304,7 @@ static int evo_setup(const tt_method_run *run, void **state, tt_err *err)
 		break;
 	}
 	lam_apply(e, run);
-	summarise(e, run);
+	summarise(e);
 	e->path_every = run->total / PATH_POINTS > 1 ? run->total / PATH_POINTS : 1;
 	if (!c->resume) /* else ck_read starts or restores the path */
 		path_add(e, 0);
@@ -512,7 +512,7 @@ static void evo_after_step(void *state, const tt_method_run *run)
 	}
 	e->be->sync();
 	e->t_meta += tt_clock_mono() - t0;
-	summarise(e, run);
+	summarise(e);
 	if (run->step % e->path_every == 0 || run->step == run->total)
 		path_add(e, run->step);
 }
@@ -591,7 +591,7 @@ static int evo_ck_read(void *state, const tt_method_run *run, const char *p, siz
 		}
 	}
 	lam_apply(e, run);
-	summarise(e, run);
+	summarise(e);
 	if (weights_only)
 		path_add(e, run->step);
 	return TT_OK;
@@ -603,7 +603,8 @@ static void evo_result(void *state, const tt_method_run *run, tt_train_result *r
 {
 	evo_run *e = state;
 	tt_train_evograd *o = &r->evograd;
-	summarise(e, run);
+	(void)run;
+	summarise(e);
 	o->on = 1;
 	o->what = e->cfg.what;
 	o->nvalues = e->nv;
@@ -676,8 +677,9 @@ static int evo_report(void *state, const tt_method_run *run, int final,
                       tt_method_report *rep)
 {
 	evo_run *e = state;
+	(void)run;
 	(void)final;
-	summarise(e, run);
+	summarise(e);
 	rep->nvalues = e->nv;
 	rep->values = e->val;
 	return 1;

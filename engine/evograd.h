@@ -14,7 +14,9 @@
  * K dot products d_k = g . eps_k are needed: the noise itself is never
  * stored.  It is regenerated from a counter-based stream keyed by (seed,
  * step, k, coordinate), so a coordinate's noise is a pure function of
- * those four numbers, identical on every pass and after a resume.
+ * those four numbers, identical on every pass and after a resume.  The
+ * loops run on the engine's OpenMP threads and give the same bits for
+ * any number of them.
  *
  * This module is the training-free part: the noise, the softmax weights
  * and the estimator, on host doubles.  The method that runs the model on
@@ -77,6 +79,11 @@ double tt_evo_perturb(const tt_evo_key *key, float sigma, const float *theta,
 /* d = g . eps over n coordinates starting at first, in double. */
 double tt_evo_dot(const tt_evo_key *key, float sigma, const float *g, size_t first,
                   size_t n);
+
+/* dst[i] = theta[i] + sum_k w[k] eps_k[i] over [0, n), eps_k the noise
+ * of keys[k] (K of them): theta* without storing a copy's noise. */
+void tt_evo_combine(const tt_evo_key *keys, const double *w, int K, float sigma,
+                    const float *theta, size_t n, float *dst);
 
 /* w = softmax(-l / tau) over K losses, computed stably.  Returns 0, or -1
  * when a loss is not finite or tau <= 0 (w is then untouched). */

@@ -56,7 +56,6 @@
 
 #define EVO_MAGIC 0x47455454u /* "TTEG" */
 #define PATH_POINTS 256       /* about this many points of the path */
-#define NOISE_CHUNK 4096
 
 /* Where the Meta-Weight-Net's summary reads its weighting: v at these
  * training losses (a clean example's is small, a flipped one's large). */
@@ -354,22 +353,14 @@ static int evo_loss(void *state, tt_method_run *run, tt_err *err)
 	return TT_OK;
 }
 
-/* dst = theta + sum_k w_k eps_k, the noise regenerated in chunks. */
+/* dst = theta + sum_k w_k eps_k, the noise regenerated. */
 static void combine(const evo_run *e, long step, uint64_t seed, const float *theta,
                     float *dst)
 {
-	float eps[NOISE_CHUNK];
-	memcpy(dst, theta, e->n * sizeof *dst);
-	for (int k = 0; k < e->cfg.k; k++) {
-		tt_evo_key key = { seed, (uint64_t)step, (uint32_t)k, e->cfg.noise };
-		float wk = (float)e->w[k];
-		for (size_t i = 0; i < e->n; i += NOISE_CHUNK) {
-			size_t c = e->n - i < NOISE_CHUNK ? e->n - i : NOISE_CHUNK;
-			tt_evo_noise(&key, (float)e->cfg.sigma, i, c, eps);
-			for (size_t j = 0; j < c; j++)
-				dst[i + j] += wk * eps[j];
-		}
-	}
+	tt_evo_key keys[1024];
+	for (int k = 0; k < e->cfg.k; k++)
+		keys[k] = (tt_evo_key){ seed, (uint64_t)step, (uint32_t)k, e->cfg.noise };
+	tt_evo_combine(keys, e->w, e->cfg.k, (float)e->cfg.sigma, theta, e->n, dst);
 }
 
 /* Copy k's training loss on the step's batch and its dl/dlam (row k of

@@ -360,7 +360,7 @@ after=$(sums old.db old.db-wal old.db-shm)
 	fail refuse-old-schema-untouched "exit $rc: $(head -c 300 old2.out)"
 sed -e 's/^db = fp.db/db = old.db/' fp.ini >old3.ini
 "$BIN" run --headless old3.ini >old3.out 2>&1; rc=$?
-[ $rc -eq 0 ] && [ "$(sql old.db 'PRAGMA user_version')" = 4 ] &&
+[ $rc -eq 0 ] && [ "$(sql old.db 'PRAGMA user_version')" = 5 ] &&
 	[ "$(sql old.db 'SELECT fingerprint IS NOT NULL FROM studies')" = 1 ] &&
 	ok old-schema-migrated-and-fingerprinted ||
 	fail old-schema-migrated-and-fingerprinted "exit $rc: $(tail -2 old3.out)"

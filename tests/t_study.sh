@@ -343,11 +343,13 @@ fi
 
 # a database made before fingerprints (schema 3): checked against the study
 # text it stored, not migrated when refused, given the fingerprint when not
+# (and the tables of later schemas, which schema 3 did not have, dropped)
 cp fp.db old.db
 python3 - old.db <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 c.execute("ALTER TABLE studies DROP COLUMN fingerprint")
+c.execute("DROP TABLE hyper")
 c.execute("PRAGMA user_version = 3")
 c.commit()
 PY

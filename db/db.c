@@ -161,6 +161,21 @@ static const struct migration {
 	 * changed study file is refused; NULL in studies made before. */
 	{"studies.fingerprint",
 	 "ALTER TABLE studies ADD COLUMN fingerprint TEXT;\n"},
+	/* The paths of hyperparameters a method learns inside a trial
+	 * (EvoGrad).  Why the key: a resumed trial reports the steps after its
+	 * checkpoint again, and REPLACE keeps one point per (trial, rung,
+	 * step, name).  hyper_by_trial serves the explorer's poll of one
+	 * trial's path by rowid, as metrics_by_trial does for curves. */
+	{"the hyper table of learned hyperparameters",
+	 "CREATE TABLE hyper (\n"
+	 "  trial_id INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,\n"
+	 "  rung     INTEGER NOT NULL,\n"
+	 "  step     INTEGER NOT NULL,\n"
+	 "  name     TEXT    NOT NULL,\n"
+	 "  value    REAL,\n"
+	 "  PRIMARY KEY (trial_id, rung, step, name)\n"
+	 ");\n"
+	 "CREATE INDEX hyper_by_trial ON hyper(trial_id);\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
@@ -181,12 +196,14 @@ enum {
 	ST_CKPT_PUT, ST_CKPT_GET,
 	ST_TRIAL_PARAMS,
 	ST_STUDY_FP_GET, ST_STUDY_FP_SET,
+	ST_HYPER_PUT, ST_HYPER_TRIAL, ST_HYPER_ALL,
 	ST_COUNT
 };
 
 #define TRIAL_COLS "id, params, state, rung, created_at, updated_at"
 #define METRIC_COLS "rowid, trial_id, rung, step, epoch, split, loss, acc, wall_s"
 #define CMD_COLS "id, trial_id, verb, issued_at, done_at, result"
+#define HYPER_COLS "rowid, trial_id, rung, step, name, value"
 
 static const char *const st_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -257,6 +274,15 @@ static const char *const st_sql[ST_COUNT] = {
 	[ST_TRIAL_PARAMS] = "SELECT params FROM trials WHERE id = ?",
 	[ST_STUDY_FP_GET] = "SELECT fingerprint FROM studies ORDER BY id LIMIT 1",
 	[ST_STUDY_FP_SET] = "UPDATE studies SET fingerprint = ? WHERE id = ?",
+	/* Why REPLACE and not an UPDATE in place: the replacing row takes a
+	 * new rowid, so the explorer's poll by rowid reads it. */
+	[ST_HYPER_PUT] = "INSERT OR REPLACE INTO hyper (trial_id, rung, step, name,"
+	                 " value) VALUES (?, ?, ?, ?, ?)",
+	[ST_HYPER_TRIAL] = "SELECT " HYPER_COLS " FROM hyper"
+	                   " WHERE trial_id = ? AND rowid > ?"
+	                   " ORDER BY rowid LIMIT ?",
+	[ST_HYPER_ALL] = "SELECT " HYPER_COLS " FROM hyper WHERE rowid > ?"
+	                 " ORDER BY rowid LIMIT ?",
 };
 
 struct db_conn {
@@ -1823,6 +1849,76 @@ int db_masks(db_conn *c, int64_t trial, db_mask **out, int *n, tt_err *err)
 	return rows_done(&r, code, (void **)out, n);
 }
 
+/* ---- learned hyperparameters ---------------------------------------------- */
+
+int db_hyper_put(db_conn *c, const db_hyper *h, int n, tt_err *err)
+{
+	const char *op = "storing learned hyperparameters";
+	for (int i = 0; i < n; i++) {
+		size_t len = strnlen(h[i].name, DB_HYPER_NAME_MAX);
+		if (len == 0 || len >= DB_HYPER_NAME_MAX)
+			return db_err(c, err, TT_EINPUT, "%s: %s: trial %lld step %ld: name"
+			              " '%.*s%s': expected 1 to %d bytes", c->path, op,
+			              (long long)h[i].trial, h[i].step, 32, h[i].name,
+			              len > 32 ? "..." : "", DB_HYPER_NAME_MAX - 1);
+	}
+	int code = wr_begin(c, op, err);
+	if (code)
+		return code;
+	sqlite3_stmt *st;
+	int rc = st_get(c, ST_HYPER_PUT, &st);
+	if (rc != SQLITE_OK)
+		return wr_fail(c, err, rc, op);
+	for (int i = 0; i < n; i++) {
+		b_i64(st, 1, h[i].trial, &rc);
+		b_i64(st, 2, h[i].rung, &rc);
+		b_i64(st, 3, h[i].step, &rc);
+		b_text(st, 4, h[i].name, &rc);
+		b_dbl(st, 5, h[i].value, &rc);
+		if (rc != SQLITE_OK) {
+			code = sql_err(c, err, rc, op);
+			sqlite3_clear_bindings(st);
+			return wr_abort(c, code);
+		}
+		if (st_run(c, st, err, op, &code) != SQLITE_OK)
+			return wr_abort(c, code);
+	}
+	return wr_end(c, op, err);
+}
+
+/* A row of HYPER_COLS. */
+static int row_hyper(db_conn *c, sqlite3_stmt *st, void *ctx, tt_err *err)
+{
+	db_hyper *h = rows_next(c, ctx, err);
+	if (!h)
+		return TT_ERUNTIME;
+	h->rowid = sqlite3_column_int64(st, 0);
+	h->trial = sqlite3_column_int64(st, 1);
+	h->rung = sqlite3_column_int(st, 2);
+	h->step = (long)sqlite3_column_int64(st, 3);
+	col_copy(st, 4, h->name, sizeof h->name);
+	h->value = col_dbl(st, 5);
+	return TT_OK;
+}
+
+int db_hyper_since(db_conn *c, int64_t trial, int64_t after, int max,
+                   db_hyper **out, int *n, tt_err *err)
+{
+	struct rows r = {.sz = sizeof **out, .op = "reading learned hyperparameters"};
+	sqlite3_stmt *st;
+	int all = trial <= 0;
+	int code = read_stmt(c, all ? ST_HYPER_ALL : ST_HYPER_TRIAL, r.op, &st, err);
+	if (code == TT_OK) {
+		int i = 1;
+		if (!all)
+			sqlite3_bind_int64(st, i++, trial);
+		sqlite3_bind_int64(st, i++, after);
+		sqlite3_bind_int64(st, i, max > 0 ? max : -1);
+		code = read_rows(c, st, row_hyper, &r, r.op, err);
+	}
+	return rows_done(&r, code, (void **)out, n);
+}
+
 /* ---- rank correlation ----------------------------------------------------- */
 
 struct rc_arg {
@@ -2278,6 +2374,34 @@ int db_size(db_conn *c, int64_t *file_bytes, int64_t *ckpt_bytes, int *nckpt,
 	*file_bytes = pages * psize;
 	*nckpt = (int)n;
 	return code;
+}
+
+/*
+ * Why the bound read first: rows committed between the two statements
+ * would otherwise be passed over by the next poll (after = a rowid larger
+ * than theirs) without being grouped here.  Why one max(), over rung and
+ * step: SQLite takes the bare columns of a group (rowid included) from the
+ * row of its single max() aggregate, the latest point; steps stay far
+ * below 2^32.
+ */
+int db_hyper_latest(db_conn *c, int64_t after, int64_t *last, db_hyper **out,
+                    int *n, tt_err *err)
+{
+	struct rows r = {.sz = sizeof **out, .op = "reading learned hyperparameters"};
+	int64_t top = after;
+	*last = after;
+	int code = poll_read(c, "SELECT coalesce(max(rowid), 0) FROM hyper", NULL, 0,
+	                     NULL, 0, row_i64, &top, r.op, err);
+	if (code == TT_OK && top > after) {
+		int64_t a[2] = {after, top};
+		code = poll_read(c, "SELECT rowid, trial_id, rung, step, name, value,"
+		                 " max(rung * 4294967296 + step) FROM hyper"
+		                 " WHERE rowid > ? AND rowid <= ? GROUP BY trial_id, name",
+		                 a, 2, NULL, 0, row_hyper, &r, r.op, err);
+	}
+	if (code == TT_OK && top > after)
+		*last = top;
+	return rows_done(&r, code, (void **)out, n);
 }
 
 int db_masks_exist(db_conn *c, int *yes, tt_err *err)

@@ -46,9 +46,9 @@
 
 /* Schema versions: 1 = the tables of design.md, 2 = rungs.train_macs and
  * the per-trial metrics polling index, 3 = rungs.macs_kept and params_kept
- * and the trials-by-updated_at index, 4 = studies.fingerprint.  db.c keeps
- * the migration steps. */
-#define DB_SCHEMA_VERSION 4
+ * and the trials-by-updated_at index, 4 = studies.fingerprint, 5 = the hyper
+ * table (learned hyperparameters).  db.c keeps the migration steps. */
+#define DB_SCHEMA_VERSION 5
 
 /* PRAGMA application_id of every tunetop study database: "tTop". */
 #define DB_APPLICATION_ID 0x74546F70
@@ -271,6 +271,47 @@ int db_masks_put(db_conn *c, int64_t trial, const db_mask *rows, int n,
                  tt_err *err);
 /* The trial's gates by (stage, unit); *out is malloc'd. */
 int db_masks(db_conn *c, int64_t trial, db_mask **out, int *n, tt_err *err);
+
+/* ---- learned hyperparameters -------------------------------------------- */
+
+/* Room for a name in db_hyper, its NUL included. */
+#define DB_HYPER_NAME_MAX 48
+
+/* A point on the path of a hyperparameter that a method learns inside a
+ * trial (EvoGrad: "weight-decay", "angle", ...). */
+typedef struct db_hyper {
+	int64_t trial;
+	int rung;
+	long step;
+	char name[DB_HYPER_NAME_MAX]; /* reads: cut to fit (a name db_hyper_put
+	                               * did not write may be longer) */
+	double value;                 /* NaN is stored as NULL */
+	int64_t rowid;                /* set by reads; ignored by writes */
+} db_hyper;
+
+/*
+ * n points in one transaction (or in the caller's).  A point whose
+ * (trial, rung, step, name) is already stored replaces it: a trial resumed
+ * from a checkpoint reports the steps after it again.  The replacing row
+ * gets a new rowid, so a poll by rowid sees it.  A name that is empty or
+ * does not fit db_hyper.name is TT_EINPUT before anything is written; an
+ * unknown trial is TT_EINPUT (foreign key).
+ */
+int db_hyper_put(db_conn *c, const db_hyper *h, int n, tt_err *err);
+/* Polling for a path: the points with rowid > after, in rowid order, of
+ * one trial, or of every trial when trial <= 0; at most max rows when
+ * max > 0.  *out is malloc'd. */
+int db_hyper_since(db_conn *c, int64_t trial, int64_t after, int max,
+                   db_hyper **out, int *n, tt_err *err);
+/*
+ * Polling for current values: among the points with rowid > after, the
+ * latest (highest rung, then step) of each (trial, name), in no set order;
+ * *last receives the largest rowid read (after when none), to pass as
+ * after next time.  A later poll may bring an older point of a (trial,
+ * name) (a re-reported step): compare (rung, step) before taking it.
+ */
+int db_hyper_latest(db_conn *c, int64_t after, int64_t *last, db_hyper **out,
+                    int *n, tt_err *err);
 
 /* ---- rank correlation -------------------------------------------------- */
 

@@ -9,8 +9,9 @@
  * job that was killed or paused (the job's on_step hook sees it between
  * training steps).  Everything the explorer shows is written as it
  * happens: trial states, metrics every metric_every steps and at every
- * epoch, checkpoints, rung results with per-stage memory, and the rank
- * correlation between every pair of rungs.
+ * epoch, checkpoints, what training methods report (gate masks, learned
+ * hyperparameters' paths), rung results with per-stage memory, and the
+ * rank correlation between every pair of rungs.
  *
  * Samplers (sampler.h): a new trial's configuration comes from the
  * sampler's ask, under the lock, so ids follow creation order; it is
@@ -48,9 +49,14 @@
 #include "train.h"
 
 #define METRIC_BATCH 64
-/* Methods report (gate probabilities to the masks table) every this many
- * metric rows. */
+/* The masks table (gate probabilities, every row of the trial replaced at
+ * once) is written at most every this many metric rows, and at the end. */
 #define REPORTS_PER_METRICS 5
+/* Methods report about this many times per rung (never more often than
+ * every step, never more seldom than the masks are written), so that a
+ * learned hyperparameter's path has points enough to draw however short
+ * or long the rung. */
+#define HYPER_POINTS 50
 
 typedef struct job_slot {
 	volatile int stop;        /* 1 kill, 2 pause, 3 shutdown */
@@ -217,6 +223,8 @@ typedef struct job_ctx {
 	db_metric buf[METRIC_BATCH];
 	int nbuf;
 	double t0;
+	long masks_every;         /* steps between writes of the masks table */
+	long masks_at;            /* the step of the last one; -1: none yet */
 	int store_failed;         /* a write failed: the study must stop */
 	tt_err store_err;
 } job_ctx;
@@ -279,16 +287,22 @@ static int on_checkpoint(void *ud, long step, const void *blob, size_t len)
 	return 0;
 }
 
-/* What a method reports as it runs (method.h): rows for the masks table
- * (the gates' probabilities, and at the end the final masks) replace the
- * trial's rows of that table, so the explorer's mask pane moves as they
- * learn.  Metrics go first, so the pane never runs ahead of the curves. */
-static void on_report(void *ud, const tt_method_report *rep)
+/* A write of a report failed: the study stops (run_job), as for metrics. */
+static void report_failed(job_ctx *j, const char *what, const tt_err *err)
 {
-	job_ctx *j = ud;
+	logf_(j->R, "trial %lld: %s not stored: %s", (long long)j->id, what, err->msg);
+	j->store_failed = 1;
+	j->store_err = *err;
+}
+
+/* Rows for the masks table (the gates' probabilities, and at the end the
+ * final masks) replace the trial's rows of that table, so the explorer's
+ * mask pane moves as they learn; at most every masks_every steps, since
+ * each write replaces every gate of the trial. */
+static void report_masks(job_ctx *j, const tt_method_report *rep)
+{
 	int n = rep->nrows;
-	flush_metrics(j);
-	if (j->store_failed || n <= 0)
+	if (!rep->final && j->masks_at >= 0 && rep->step - j->masks_at < j->masks_every)
 		return;
 	db_mask *m = malloc((size_t)n * sizeof *m);
 	tt_err err = {0};
@@ -300,12 +314,59 @@ static void on_report(void *ud, const tt_method_report *rep)
 		const tt_gate_row *g = &rep->rows[i];
 		m[i] = (db_mask){ g->stage, g->unit, g->prob, g->on };
 	}
-	if (db_masks_put(j->db, j->id, m, n, &err)) {
-		logf_(j->R, "trial %lld: masks not stored: %s", (long long)j->id, err.msg);
-		j->store_failed = 1;
-		j->store_err = err;
-	}
+	if (db_masks_put(j->db, j->id, m, n, &err))
+		report_failed(j, "masks", &err);
+	else
+		j->masks_at = rep->step;
 	free(m);
+}
+
+/* Named numbers (learned hyperparameters: EvoGrad's weight decay, angle)
+ * become points of their paths in the hyper table at (rung, step); a
+ * step reported again (a resumed trial) replaces its point. */
+static void report_values(job_ctx *j, const tt_method_report *rep)
+{
+	int n = rep->nvalues, k = 0;
+	db_hyper *h = malloc((size_t)n * sizeof *h);
+	tt_err err = {0};
+	if (!h) {
+		logf_(j->R, "trial %lld: learned hyperparameters not stored: out of memory",
+		      (long long)j->id);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const tt_method_value *v = &rep->values[i];
+		size_t len = v->name ? strlen(v->name) : 0;
+		/* a name the table cannot hold is the method's bug: said once,
+		 * at the end, rather than stopping the study */
+		if (len == 0 || len >= sizeof h[k].name) {
+			if (rep->final)
+				logf_(j->R, "trial %lld: %s reports a value named '%.40s' (%zu "
+				      "bytes; 1 to %d allowed): not stored", (long long)j->id,
+				      rep->method, v->name ? v->name : "", len,
+				      (int)sizeof h[k].name - 1);
+			continue;
+		}
+		h[k] = (db_hyper){ .trial = j->id, .rung = j->rung, .step = rep->step,
+		                   .value = v->value };
+		memcpy(h[k].name, v->name, len + 1);
+		k++;
+	}
+	if (k && db_hyper_put(j->db, h, k, &err))
+		report_failed(j, "learned hyperparameters", &err);
+	free(h);
+}
+
+/* What a method reports as it runs (method.h), to the masks and hyper
+ * tables.  Metrics go first, so neither pane runs ahead of the curves. */
+static void on_report(void *ud, const tt_method_report *rep)
+{
+	job_ctx *j = ud;
+	flush_metrics(j);
+	if (!j->store_failed && rep->nrows > 0)
+		report_masks(j, rep);
+	if (!j->store_failed && rep->nvalues > 0)
+		report_values(j, rep);
 }
 
 /* ---- results ----------------------------------------------------------- */
@@ -469,16 +530,22 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	      c.resume && !c.resume_weights_only ? " from its checkpoint" :
 	      c.resume ? " from the previous rung" : "");
 
+	/* reports: HYPER_POINTS a rung, never rarer than the masks' cadence
+	 * (what every report was before learned hyperparameters) */
+	long masks_every = REPORTS_PER_METRICS *
+	                   (R->o->metric_every > 0 ? R->o->metric_every : 20);
+	long report_every = (c.steps + HYPER_POINTS - 1) / HYPER_POINTS;
+	if (report_every > masks_every)
+		report_every = masks_every;
 	job_ctx j = { .R = R, .db = db, .slot = slot, .id = id, .rung = rung, .spe = spe,
-	              .t0 = tt_clock_wall() };
+	              .t0 = tt_clock_wall(), .masks_every = masks_every, .masks_at = -1 };
 	tt_train_hooks h = { .ud = &j, .on_step = on_step, .on_epoch = on_epoch,
 	                     .checkpoint_every = R->o->checkpoint_every > 0 ?
 	                                         R->o->checkpoint_every :
 	                                         st->checkpoint_every > 0 ?
 	                                         st->checkpoint_every : 100,
 	                     .on_checkpoint = on_checkpoint,
-	                     .report_every = REPORTS_PER_METRICS *
-	                                     (R->o->metric_every > 0 ? R->o->metric_every : 20),
+	                     .report_every = report_every > 0 ? report_every : 1,
 	                     .on_report = on_report };
 	tt_train_result r;
 	int rc = tt_train_run(&c, &R->data, &h, &r, &err);

@@ -10,7 +10,8 @@
 # LANG=C draws ASCII only; NO_COLOR=1 draws attributes but no colour;
 # --readonly refuses k, p and z and writes no command; attach to a
 # finished study; a theme file with an error; `tunetop STUDY.ini` without
-# a terminal runs headless.
+# a terminal runs headless; learned hyperparameters in the trial table
+# and, after e, in the curves pane (a study run by tests/test_hyper.c).
 #
 # Prints "ok NAME" or "FAIL NAME: why" per case (tests/run.sh counts them).
 # Waits poll the screen or the database with a generous deadline, only so
@@ -571,6 +572,67 @@ if (cd "$H" && "$BIN" run --headless hdr.ini >/dev/null 2>"$T/hdr-run.err"); the
 	done
 else
 	fail headers-apart "the study did not run: $(tail -3 "$T/hdr-run.err")"
+fi
+
+# --- learned hyperparameters: their columns, and e in the curves pane ---------------
+# The hyper rows are written by the real runner: test_hyper DIR runs a
+# study whose training method (registered by that program, as EvoGrad will
+# be) reports weight-decay and angle as they move.  The table shows each
+# trial's latest value under ~NAME; e turns the curves pane to the selected
+# trial's paths and back; at 80x24 the columns stay apart.
+HY=$T/hyper
+mkdir -p "$HY"
+HBIN=$(dirname "$BIN")/tests/test_hyper
+if "$HBIN" "$HY" 2>"$T/hyper-run.err" &&
+   [ "$(sql "$HY/hyper.db" 'SELECT count(DISTINCT name) FROM hyper')" = 2 ]; then
+	latest() {
+		sql "$HY/hyper.db" "SELECT printf('%.3g', value) FROM hyper WHERE trial_id = $1
+		                    AND name = '$2' ORDER BY rung DESC, step DESC LIMIT 1"
+	}
+	start hyper "$HY" "" "$BIN" attach hyper.db --readonly
+	if wait_screen hyper '^ +ID +STATE .*~angle' 30 && wait_screen hyper '^ +4 done' 10; then
+		why=
+		head=$(grep -E '^ +ID +STATE ' "$T/hyper.txt")
+		printf '%s\n' "$head" | grep -qE ' ~angle +~weight-de' || why="$why header '$head';"
+		for id in 1 2 3 4; do
+			a=$(latest $id angle) w=$(latest $id weight-decay)
+			grep -qE "^ +$id done .* $a +$w +0\.[0-9]{4}" "$T/hyper.txt" ||
+				why="$why trial $id lacks angle $a, weight-decay $w;"
+		done
+		grep -q 'val acc vs steps' "$T/hyper.txt" || why="$why curves do not start on val acc;"
+		TM send-keys -t hyper e
+		if wait_screen hyper 'learned hyperparameters of #1 vs steps' 10; then
+			a=$(latest 1 angle)
+			grep -qE "angle $a \[" "$T/hyper.txt" || why="$why no angle $a in the legend;"
+			grep -qE "weight-decay $(latest 1 weight-decay) \[" "$T/hyper.txt" ||
+				why="$why no weight-decay in the legend;"
+			grep -qE '^ +max ' "$T/hyper.txt" || why="$why no max label;"
+			LC_ALL=C grep -q "$(printf '\342[\240-\243]')" "$T/hyper.txt" ||
+				why="$why no braille in the paths;"
+			grep -q 'val acc vs steps' "$T/hyper.txt" && why="$why val acc still shown;"
+		else
+			why="$why e did not switch the curves: $(grep Curves "$T/hyper.txt");"
+		fi
+		TM send-keys -t hyper e
+		wait_screen hyper 'val acc vs steps' 10 || why="$why a second e did not switch back;"
+		TM send-keys -t hyper e v
+		wait_screen hyper 'val acc vs steps' 10 || why="$why v did not go back to the metric;"
+		TM resize-window -t hyper -x 80 -y 24
+		if wait_screen hyper 'Trials .*4 of 4' 10 && ! grep -q 'too small' "$T/hyper.txt"; then
+			head=$(grep -E '^ +ID +STATE ' "$T/hyper.txt")
+			printf '%s\n' "$head" | grep -qE '[^ ]~|[^ ]ACC@' && why="$why 80x24: names run together;"
+			printf '%s\n' "$head" | grep -qE ' ~angle +~weight-de' || why="$why 80x24 header '$head';"
+		else
+			why="$why no table at 80x24;"
+		fi
+		if [ -z "$why" ]; then ok learned-hyperparameters; else
+			fail learned-hyperparameters "$why $(cat "$T/hyper.txt")"; fi
+	else
+		fail learned-hyperparameters "no ~angle column: $(cat "$T/hyper.txt" "$T/hyper.err")"
+	fi
+	TM send-keys -t hyper q
+else
+	fail learned-hyperparameters "the study did not run: $(tail -3 "$T/hyper-run.err")"
 fi
 
 # --- under SAN=1: no sanitizer report from any run ------------------------------

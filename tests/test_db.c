@@ -185,6 +185,7 @@ static const struct {
 	{"rank_corr", "study_id rung_a rung_b n spearman kendall"},
 	{"commands", "id trial_id verb issued_at done_at result"},
 	{"checkpoints", "trial_id rung step blob created_at"},
+	{"hyper", "trial_id rung step name value"},
 };
 
 /* Every contract column of every table is in the file at path. */
@@ -229,9 +230,9 @@ static void test_schema(void)
 	check_contract(path);
 	static const char *const indexes[] = {
 		"metrics_by_step", "metrics_by_trial", "commands_pending",
-		"trials_by_study",
+		"trials_by_study", "hyper_by_trial",
 	};
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		char sql[160];
 		snprintf(sql, sizeof sql, "SELECT count(*) FROM sqlite_master"
 		         " WHERE type = 'index' AND name = '%s'", indexes[i]);
@@ -250,6 +251,10 @@ static void test_schema(void)
 	         " ORDER BY step", plan, sizeof plan);
 	CHECK(strstr(plan, "metrics_by_step") && !strstr(plan, "TEMP B-TREE"),
 	      "metrics curve plan: %s", plan);
+	raw_plan(path, "SELECT rowid, * FROM hyper WHERE trial_id = 3 AND"
+	         " rowid > 10 ORDER BY rowid", plan, sizeof plan);
+	CHECK(strstr(plan, "hyper_by_trial") && !strstr(plan, "TEMP B-TREE"),
+	      "hyper path poll plan: %s", plan);
 	/* per-connection settings of db_open: foreign keys are enforced */
 	c = NULL;
 	OK(db_open(path, 0, &c, &err));
@@ -850,8 +855,11 @@ static void test_migrate(void)
 		long long macs = raw_int(path, "SELECT count(*) FROM"
 		                         " pragma_table_info('rungs') WHERE"
 		                         " name = 'train_macs'");
-		CHECK((v == 1 && macs == 0) || (v == DB_SCHEMA_VERSION && macs == 1),
-		      "fault %ld: version %lld, train_macs %lld", n, v, macs);
+		long long hyp = raw_int(path, "SELECT count(*) FROM sqlite_master"
+		                        " WHERE type = 'table' AND name = 'hyper'");
+		CHECK((v == 1 && macs == 0 && hyp == 0) ||
+		      (v == DB_SCHEMA_VERSION && macs == 1 && hyp == 1),
+		      "fault %ld: version %lld, train_macs %lld, hyper %lld", n, v, macs, hyp);
 		CHECK(raw_int(path, "SELECT count(*) FROM rungs WHERE val_acc = 0.8")
 		      == 1, "fault %ld: data", n);
 		c = NULL;
@@ -1251,6 +1259,251 @@ static void test_faults(void)
 	free(image);
 	fprintf(stderr, "  faults: %ld calls per transaction, %d runs\n", calls,
 	        runs);
+}
+
+/* ---- learned hyperparameters ---------------------------------------------- */
+
+static db_hyper hp(int64_t trial, int rung, long step, const char *name, double v)
+{
+	db_hyper h = {.trial = trial, .rung = rung, .step = step, .value = v};
+	snprintf(h.name, sizeof h.name, "%s", name);
+	return h;
+}
+
+/* The row of (trial, name) in a db_hyper_latest answer, or NULL. */
+static const db_hyper *latest_of(const db_hyper *h, int n, int64_t trial,
+                                 const char *name)
+{
+	for (int i = 0; i < n; i++)
+		if (h[i].trial == trial && strcmp(h[i].name, name) == 0)
+			return &h[i];
+	return NULL;
+}
+
+/*
+ * The hyper table: a batch stored and read back (by trial, all trials,
+ * latest per (trial, name)), a point put again replaces it under a new
+ * rowid (a poll sees it; no duplicate), NaN as NULL, bad names and unknown
+ * trials refused with nothing written, and a batch that fails at any
+ * SQLite call lands not at all.
+ */
+static void test_hyper(void)
+{
+	tt_err err = {0};
+	char path[128];
+	tpath(path, sizeof path, "hyper.db");
+	rm_db(path);
+	db_conn *c = NULL;
+	OK(db_open(path, DB_CREATE, &c, &err));
+	if (!c)
+		return;
+	int64_t study, t1, t2;
+	OK(db_study_ensure(c, "h", "", 1, &study, &err));
+	OK(db_trial_add(c, study, "{}", &t1, &err));
+	OK(db_trial_add(c, study, "{}", &t2, &err));
+
+	/* t1: weight-decay and angle at steps 10, 20 of rung 0, 5 of rung 1;
+	 * t2: weight-decay at step 10 */
+	db_hyper b[] = {
+		hp(t1, 0, 10, "weight-decay", 3e-4), hp(t1, 0, 10, "angle", 10),
+		hp(t1, 0, 20, "weight-decay", 2e-4), hp(t1, 0, 20, "angle", 20),
+		hp(t2, 0, 10, "weight-decay", 5e-4),
+		hp(t1, 1, 5, "weight-decay", 1e-4), hp(t1, 1, 5, "angle", 27.5),
+	};
+	int nb = (int)(sizeof b / sizeof b[0]);
+	OK(db_hyper_put(c, b, nb, &err));
+	CHECK(raw_int(path, "SELECT count(*) FROM hyper") == nb, "rows stored");
+
+	db_hyper *h = NULL;
+	int n = 0;
+	OK(db_hyper_since(c, 0, 0, 0, &h, &n, &err));
+	CHECK(n == nb, "all: %d rows", n);
+	for (int i = 0; i < n && i < nb; i++) {
+		CHECK(h[i].trial == b[i].trial && h[i].rung == b[i].rung &&
+		      h[i].step == b[i].step && strcmp(h[i].name, b[i].name) == 0 &&
+		      h[i].value == b[i].value, "row %d: %lld %d %ld %s %g", i,
+		      (long long)h[i].trial, h[i].rung, h[i].step, h[i].name, h[i].value);
+		CHECK(i == 0 || h[i].rowid > h[i - 1].rowid, "rowid order at %d", i);
+	}
+	int64_t last = n ? h[n - 1].rowid : 0;
+	free(h);
+	h = NULL;
+	OK(db_hyper_since(c, t2, 0, 0, &h, &n, &err));
+	CHECK(n == 1 && h && h[0].trial == t2 && h[0].value == 5e-4, "t2: %d rows", n);
+	free(h);
+	h = NULL;
+	OK(db_hyper_since(c, t1, 0, 2, &h, &n, &err));
+	CHECK(n == 2, "max 2: %d rows", n);
+	free(h);
+
+	/* the latest of each (trial, name): t1 at rung 1 step 5, whatever the
+	 * larger steps of rung 0 */
+	int64_t got = -1;
+	h = NULL;
+	OK(db_hyper_latest(c, 0, &got, &h, &n, &err));
+	CHECK(n == 3 && got == last, "latest: %d rows, last %lld of %lld", n,
+	      (long long)got, (long long)last);
+	const db_hyper *l = latest_of(h, n, t1, "weight-decay");
+	CHECK(l && l->rung == 1 && l->step == 5 && l->value == 1e-4, "t1 weight-decay");
+	l = latest_of(h, n, t1, "angle");
+	CHECK(l && l->value == 27.5, "t1 angle");
+	l = latest_of(h, n, t2, "weight-decay");
+	CHECK(l && l->value == 5e-4, "t2 weight-decay");
+	free(h);
+	h = NULL;
+	OK(db_hyper_latest(c, last, &got, &h, &n, &err));
+	CHECK(n == 0 && got == last, "nothing new: %d rows, last %lld", n, (long long)got);
+	free(h);
+
+	/* a resumed trial reports rung 1 step 5 again (the last row): replaced,
+	 * not duplicated, and under a rowid a poll after `last` reads */
+	db_hyper again[] = { hp(t1, 1, 5, "angle", 28.0), hp(t1, 1, 10, "angle", NAN) };
+	OK(db_hyper_put(c, again, 2, &err));
+	CHECK(raw_int(path, "SELECT count(*) FROM hyper") == nb + 1, "replaced, not added");
+	CHECK(raw_int(path, "SELECT count(*) FROM hyper WHERE name = 'angle' AND rung = 1"
+	              " AND step = 5") == 1, "one point per key");
+	CHECK(raw_int(path, "SELECT count(*) FROM hyper WHERE value IS NULL") == 1,
+	      "NaN stored as NULL");
+	h = NULL;
+	OK(db_hyper_since(c, t1, last, 0, &h, &n, &err));
+	CHECK(n == 2 && h && h[0].value == 28.0 && h[0].step == 5 && isnan(h[1].value),
+	      "the replacing rows polled: %d", n);
+	free(h);
+	h = NULL;
+	OK(db_hyper_latest(c, last, &got, &h, &n, &err));
+	l = latest_of(h, n, t1, "angle");
+	CHECK(n == 1 && l && l->step == 10 && isnan(l->value) && got > last,
+	      "latest after the replacement: %d rows", n);
+	free(h);
+
+	/* refused, nothing written: empty and over-long names, unknown trial */
+	db_hyper bad[2] = { hp(t1, 0, 30, "angle", 1), hp(t1, 0, 30, "", 1) };
+	long long before = raw_int(path, "SELECT count(*) FROM hyper");
+	FAILS(db_hyper_put(c, bad, 2, &err), TT_EINPUT, "expected 1 to 47 bytes");
+	memset(bad[1].name, 'x', sizeof bad[1].name);
+	FAILS(db_hyper_put(c, bad, 2, &err), TT_EINPUT, "name 'xxxx");
+	bad[1] = hp(t1 + 100, 0, 30, "angle", 1);
+	FAILS(db_hyper_put(c, bad, 2, &err), TT_EINPUT, "FOREIGN KEY");
+	CHECK(raw_int(path, "SELECT count(*) FROM hyper") == before, "nothing written");
+
+	/* a batch failing at any of its SQLite calls lands not at all, and
+	 * the connection goes on */
+	db_hyper f[3] = { hp(t2, 0, 40, "a", 1), hp(t2, 0, 40, "b", 2), hp(t2, 0, 50, "a", 3) };
+	long c0 = db_fault_calls();
+	OK(db_hyper_put(c, f, 3, &err));
+	long calls = db_fault_calls() - c0;
+	CHECK(calls >= 5, "a batch makes %ld calls", calls);
+	char cnt[128];
+	snprintf(cnt, sizeof cnt, "SELECT count(*) FROM hyper WHERE trial_id = %lld",
+	         (long long)t2);
+	for (long k = 1; k <= calls; k++) {
+		c0 = raw_int(path, "SELECT count(*) FROM hyper");
+		f[0].step = f[1].step = 100 + 10 * k;
+		f[2].step = 105 + 10 * k;
+		db_fault_inject((int)k, SQLITE_FULL);
+		int rc = db_hyper_put(c, f, 3, &err);
+		db_fault_inject(0, 0);
+		CHECK(rc == TT_ERUNTIME && strstr(err.msg, "injected"), "fault at %ld: rc %d",
+		      k, rc);
+		CHECK(raw_int(path, "SELECT count(*) FROM hyper") == c0, "fault at %ld: rows", k);
+	}
+	CHECK(raw_int(path, cnt) == 1 + 3, "after the faults: %lld", raw_int(path, cnt));
+	OK(db_hyper_put(c, f, 3, &err));
+	CHECK(raw_int(path, "SELECT count(*) FROM hyper") == c0 + 3, "written after faults");
+	db_close(c);
+
+	/* read-only: reads work, the write is refused */
+	c = NULL;
+	OK(db_open(path, DB_READONLY, &c, &err));
+	if (c) {
+		h = NULL;
+		OK(db_hyper_since(c, 0, 0, 0, &h, &n, &err));
+		CHECK(n == raw_int(path, "SELECT count(*) FROM hyper"), "read-only read");
+		free(h);
+		FAILS(db_hyper_put(c, f, 1, &err), TT_EINPUT, "read-only");
+		db_close(c);
+	}
+}
+
+/* A database of the previous schema (4) with a study in every table gains
+ * the hyper table when opened read-write, losing nothing; read-only it is
+ * refused untouched. */
+static void test_migrate_hyper(void)
+{
+	tt_err err = {0};
+	char path[128];
+	tpath(path, sizeof path, "v4.db");
+	rm_db(path);
+	db_conn *c = NULL;
+	OK(db_open(path, DB_CREATE, &c, &err));
+	if (!c)
+		return;
+	int64_t study, t1, cid;
+	OK(db_study_ensure(c, "four", "cfg", 7, &study, &err));
+	OK(db_study_set_fingerprint(c, study, "fp", &err));
+	OK(db_trial_add(c, study, "{\"lr\": 0.1}", &t1, &err));
+	db_rung r = {t1, 0, 2, 1.0, 0.5, 0.75, 3.0, 0, 1e9, 0.5, 0.6};
+	OK(db_rung_put(c, &r, &err));
+	db_metric m = {t1, 0, 10, 0.5, "val", 0.4, 0.7, 1.0, 0};
+	OK(db_metric_put(c, &m, &err));
+	db_mask mk = {1, 2, 0.25, 0};
+	OK(db_masks_put(c, t1, &mk, 1, &err));
+	OK(db_command_add(c, t1, "pause", &cid, &err));
+	OK(db_checkpoint_put(c, t1, 0, 10, "ck", 2, &err));
+	db_close(c);
+	/* as schema 4 was: the same tables, no hyper */
+	CHECK(raw_exec(path, "DROP TABLE hyper; PRAGMA user_version = 4;") == 0, "to v4");
+	CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'hyper%'")
+	      == 0, "v4 has no hyper table");
+
+	c = NULL;
+	FAILS(db_open(path, DB_READONLY, &c, &err), TT_EINPUT, "schema 4 is older");
+	CHECK(raw_int(path, "PRAGMA user_version") == 4, "a read-only open migrated");
+	c = NULL;
+	OK(db_open(path, 0, &c, &err));
+	CHECK(raw_int(path, "PRAGMA user_version") == DB_SCHEMA_VERSION, "v4 migrated");
+	check_contract(path);
+	if (c) {
+		db_study s;
+		OK(db_study_get(c, &s, &err));
+		CHECK(strcmp(s.name, "four") == 0 && s.seed == 7, "study kept");
+		free(s.config);
+		char *fp = NULL;
+		OK(db_study_fingerprint(c, &fp, &err));
+		CHECK(fp && strcmp(fp, "fp") == 0, "fingerprint kept");
+		free(fp);
+		db_rung *rs = NULL;
+		int n = 0;
+		OK(db_rungs(c, study, &rs, &n, &err));
+		CHECK(n == 1 && rs && rs[0].val_acc == 0.75 && rs[0].macs_kept == 0.5,
+		      "rung kept");
+		free(rs);
+		db_metric *ms = NULL;
+		OK(db_metrics_since(c, t1, 0, 0, &ms, &n, &err));
+		CHECK(n == 1 && ms && ms[0].acc == 0.7, "metric kept");
+		free(ms);
+		db_mask *mm = NULL;
+		OK(db_masks(c, t1, &mm, &n, &err));
+		CHECK(n == 1 && mm && mm[0].prob == 0.25, "mask kept");
+		free(mm);
+		long step;
+		void *blob = NULL;
+		size_t len;
+		OK(db_checkpoint_get(c, t1, 0, &step, &blob, &len, &err));
+		CHECK(step == 10 && len == 2 && blob && memcmp(blob, "ck", 2) == 0,
+		      "checkpoint kept");
+		free(blob);
+		db_command cmd;
+		OK(db_command_get(c, cid, &cmd, &err));
+		CHECK(strcmp(cmd.verb, "pause") == 0, "command kept");
+		db_hyper h = hp(t1, 0, 10, "weight-decay", 1e-3);
+		OK(db_hyper_put(c, &h, 1, &err));
+		db_close(c);
+	}
+	CHECK(raw_int(path, "SELECT count(*) FROM hyper") == 1, "hyper writable");
+	char ok[64];
+	raw_text(path, "PRAGMA integrity_check", ok, sizeof ok);
+	CHECK(strcmp(ok, "ok") == 0, "integrity %s", ok);
 }
 
 /* ---- 5. concurrency ------------------------------------------------------- */
@@ -1763,6 +2016,8 @@ int main(void)
 	TT_RUN(test_migrate);
 	TT_RUN(test_fingerprint);
 	TT_RUN(test_faults);
+	TT_RUN(test_hyper);
+	TT_RUN(test_migrate_hyper);
 	TT_RUN(test_concurrency);
 	TT_RUN(test_polling);
 	TT_RUN(test_long_params);

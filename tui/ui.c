@@ -317,9 +317,20 @@ static int act_log(ui *u)
 	return R_DRAW;
 }
 
+/* v in the learned hyperparameters' view goes back to the metric shown
+ * before; the next v cycles on. */
 static int act_metric(ui *u)
 {
-	u->v.metric = (u->v.metric + 1) % UI_NMETRICS;
+	if (u->v.hyper)
+		u->v.hyper = 0;
+	else
+		u->v.metric = (u->v.metric + 1) % UI_NMETRICS;
+	return R_DRAW;
+}
+
+static int act_hyper(ui *u)
+{
+	u->v.hyper = !u->v.hyper;
 	return R_DRAW;
 }
 
@@ -385,6 +396,8 @@ static const ui_key keys[] = {
 	{ { 't' }, "t", "next theme", act_theme },
 	{ { 'l' }, "l", "curves: log scale on or off", act_log },
 	{ { 'v' }, "v", "curves: val acc, val loss, train loss", act_metric },
+	{ { 'e' }, "e", "curves: the metric, or the selected trial's learned hyperparameters "
+	  "(EvoGrad)", act_hyper },
 	{ { 'x' }, "x", "curves: steps or epochs", act_xaxis },
 	{ { 'g' }, "g", "curves: braille, block or ASCII glyphs", act_glyphs },
 	{ { CTRL('l') }, "Ctrl-L", "redraw the screen", act_redraw },

@@ -5,7 +5,9 @@
  * Constraints kept: a poll with nothing new costs one PRAGMA; every other
  * read is bounded by what changed (trials by updated_at with a few seconds
  * of slack, rung results by rowid, commands by id, curve points by rowid
- * for at most UI_TOPK + 1 trials); nothing here draws.
+ * for at most UI_TOPK + 1 trials, learned hyperparameters by rowid: the
+ * latest of each (trial, name) among the new rows, and the selected
+ * trial's new points); nothing here draws.
  */
 #include "ui_model.h"
 
@@ -220,6 +222,10 @@ static ui_trial *trial_slot(ui_model *m, int64_t id, const char *params)
 		return NULL;
 	for (int r = 0; r < TT_RUNG_MAX; r++)
 		t->acc[r] = t->loss[r] = NAN;
+	for (int k = 0; k < UI_HYPER_MAX; k++) {
+		t->hval[k] = NAN;
+		t->hkey[k] = -1;
+	}
 	t->state = UI_Q;
 	m->count[UI_Q]++;
 	trial_keyp(m, t);
@@ -568,6 +574,123 @@ static int poll_misc(ui_model *m)
 	return changed || strcmp(state, m->study.state) != 0;
 }
 
+/* ---- learned hyperparameters ----------------------------------------------- */
+
+/* The index of a learned hyperparameter's name, added when new; -1 past
+ * UI_HYPER_MAX names (those are not shown). */
+static int hname_index(ui_model *m, const char *name)
+{
+	for (int k = 0; k < m->nhname; k++)
+		if (strcmp(m->hname[k], name) == 0)
+			return k;
+	if (m->nhname == UI_HYPER_MAX)
+		return -1;
+	snprintf(m->hname[m->nhname], sizeof m->hname[0], "%s", name);
+	return m->nhname++;
+}
+
+static int64_t hyper_key(int rung, long step)
+{
+	return ((int64_t)rung << 32) | (int64_t)(step & 0xffffffff);
+}
+
+/* The latest value of every (trial, name) with points since the last
+ * poll: the trial table's columns.  A point older than the one shown (a
+ * step re-reported by a resumed trial) changes nothing unless it is the
+ * same step. */
+static int poll_hyper(ui_model *m)
+{
+	tt_err err = {0};
+	db_hyper *h = NULL;
+	int n = 0, changed = 0;
+	if (db_hyper_latest(m->db, m->hyper_after, &m->hyper_after, &h, &n, &err)) {
+		set_err(m, &err);
+		return 0;
+	}
+	m->stats.rows += n;
+	for (int i = 0; i < n; i++) {
+		ui_trial *t = ui_model_trial(m, h[i].trial);
+		db_trial one;
+		/* as for rung results: a trial newer than the last read of
+		 * trials is read now, or its value would be passed over */
+		if (!t && db_trial_get(m->db, h[i].trial, &one, NULL) == TT_OK) {
+			m->stats.rows++;
+			trial_apply(m, &one);
+			t = ui_model_trial(m, h[i].trial);
+		}
+		int k = hname_index(m, h[i].name);
+		if (!t || k < 0)
+			continue;
+		int64_t key = hyper_key(h[i].rung, h[i].step);
+		if (key < t->hkey[k])
+			continue;
+		t->hkey[k] = key;
+		t->hval[k] = (float)h[i].value;
+		changed = 1;
+	}
+	free(h);
+	return changed;
+}
+
+static void hpath_reset(ui_hpath *hp, int64_t trial)
+{
+	hp->trial = trial;
+	hp->after = 0;
+	hp->n = 0;
+}
+
+/*
+ * New points of the selected trial's paths.  A point whose (rung, step,
+ * name) is already held replaces it: it is looked for among the latest
+ * points only, back to the first of an earlier step, since a re-reported
+ * step comes after the points of its own steps and never before older
+ * ones.
+ */
+static int hpath_read(ui_model *m)
+{
+	ui_hpath *hp = &m->hp;
+	db_hyper *h = NULL;
+	int n = 0;
+	if (hp->trial <= 0 ||
+	    db_hyper_since(m->db, hp->trial, hp->after, 0, &h, &n, NULL) != TT_OK)
+		return 0;
+	m->stats.rows += n;
+	if (hp->n + n > hp->cap) {
+		int cap = hp->cap ? hp->cap : 64;
+		while (cap < hp->n + n)
+			cap *= 2;
+		ui_hpoint *q = realloc(hp->p, (size_t)cap * sizeof *q);
+		if (!q) {
+			free(h);
+			return 0;
+		}
+		hp->p = q;
+		hp->cap = cap;
+	}
+	for (int i = 0; i < n; i++) {
+		hp->after = h[i].rowid;
+		int k = hname_index(m, h[i].name);
+		if (k < 0)
+			continue;
+		ui_hpoint pt = {h[i].rung, k, h[i].step, h[i].value};
+		int at = hp->n;
+		for (int j = hp->n - 1; j >= 0; j--) {
+			const ui_hpoint *q = &hp->p[j];
+			if (q->rung < pt.rung || (q->rung == pt.rung && q->step < pt.step))
+				break;
+			if (q->rung == pt.rung && q->step == pt.step && q->name == k) {
+				at = j;
+				break;
+			}
+		}
+		hp->p[at] = pt;
+		if (at == hp->n)
+			hp->n++;
+	}
+	free(h);
+	return n > 0;
+}
+
 static void curve_read(ui_model *m, ui_curve *c)
 {
 	db_metric *p = NULL;
@@ -751,6 +874,11 @@ static void detail_read(ui_model *m, int64_t id)
 
 void ui_model_select(ui_model *m, int64_t trial)
 {
+	if (trial != m->hp.trial) {
+		hpath_reset(&m->hp, trial);
+		if (m->db)
+			hpath_read(m);
+	}
 	if (trial == m->det.trial)
 		return;
 	detail_read(m, trial);
@@ -779,6 +907,7 @@ void ui_model_close(ui_model *m)
 	free(m->slot);
 	free(m->rc);
 	free(m->pend);
+	free(m->hp.p);
 	for (int k = 0; k < UI_CURVE_CACHE; k++)
 		free(m->curve[k].p);
 	detail_free(&m->det);
@@ -828,6 +957,7 @@ int ui_model_poll(ui_model *m)
 		m->scan_due = 0;
 		m->stats.scans++;
 	}
+	changed |= poll_hyper(m);
 	changed |= poll_misc(m);
 	if (m->first) {
 		m->stats.rows_first = m->stats.rows;
@@ -843,6 +973,7 @@ int ui_model_poll(ui_model *m)
 			changed |= c->n != n0;
 		}
 	}
+	changed |= hpath_read(m);
 	if (m->det.trial < 0) {
 		detail_read(m, -m->det.trial);
 		changed = 1;

@@ -7,10 +7,11 @@
  * rank at every rung, the rank correlations, the pending commands, and the
  * details of the few trials the explorer is looking at (the selected one
  * and the best ones): curve points, per-stage memory, masks and command
- * history.  A poll asks PRAGMA data_version first and reads nothing when
- * no other connection has committed since; otherwise it reads trials by
- * updated_at, rung results by rowid, commands by id and curve points by
- * rowid.  Text from the database is kept as stored: the drawing code
+ * history, and the paths of its learned hyperparameters.  A poll asks
+ * PRAGMA data_version first and reads nothing when no other connection
+ * has committed since; otherwise it reads trials by updated_at, rung
+ * results by rowid, commands by id, and curve points and learned
+ * hyperparameters by rowid.  Text from the database is kept as stored: the drawing code
  * replaces control characters.
  *
  * No ncurses here: the model is plain data, so the panes can draw it and
@@ -35,6 +36,9 @@
  * index range since schema 3, so every poll that finds a change can). */
 #define UI_SCAN_S 0.0
 #define UI_TOUCHED_MAX 256
+/* Learned hyperparameters (the hyper table) known by name: the first this
+ * many names the study reports get a column and a curve each. */
+#define UI_HYPER_MAX 6
 
 /* Trial states: base/tstate.h's table, in the order of the theme's state
  * roles (UI_STATE_QUEUED ..); the names are tt_tstate_name(). */
@@ -59,6 +63,11 @@ typedef struct ui_trial {
 	int tagged;
 	int pending;                  /* commands not yet applied */
 	char pending_verb[16];        /* the latest of them */
+	float hval[UI_HYPER_MAX];     /* the latest value of each learned
+	                               * hyperparameter (ui_model.hname); NaN:
+	                               * none reported */
+	int64_t hkey[UI_HYPER_MAX];   /* where it was reported: rung << 32 |
+	                               * step; -1: nowhere yet */
 } ui_trial;
 
 typedef struct ui_point {
@@ -75,6 +84,23 @@ typedef struct ui_curve {
 	int n, cap;
 	unsigned long used;           /* last poll it was asked for */
 } ui_curve;
+
+/* A point of a learned hyperparameter's path. */
+typedef struct ui_hpoint {
+	int rung;
+	int name;                     /* index into ui_model.hname */
+	long step;
+	double value;                 /* NaN when the method reported NaN */
+} ui_hpoint;
+
+/* The selected trial's learned hyperparameters as they moved: every point
+ * in rowid order, a point reported again replacing its earlier self. */
+typedef struct ui_hpath {
+	int64_t trial;                /* 0: none */
+	int64_t after;                /* last hyper rowid read */
+	ui_hpoint *p;
+	int n, cap;
+} ui_hpath;
 
 /* The selected trial's details, read again when its row changes. */
 typedef struct ui_detail {
@@ -142,6 +168,10 @@ typedef struct ui_model {
 
 	ui_curve curve[UI_CURVE_CACHE];
 	ui_detail det;
+	int nhname;                   /* learned hyperparameters, in the order */
+	char hname[UI_HYPER_MAX][DB_HYPER_NAME_MAX]; /* first seen */
+	int64_t hyper_after;          /* last hyper rowid read for the table */
+	ui_hpath hp;                  /* the selected trial's paths */
 	int64_t want[UI_TOPK + 1];    /* trials whose curves the UI shows */
 	int nwant;
 
@@ -176,7 +206,8 @@ void ui_model_want(ui_model *m, const int64_t *ids, int n);
 const ui_curve *ui_model_curve(const ui_model *m, int64_t trial);
 
 /* Make trial the selected one: read its rungs, memory, masks and command
- * history now (and again whenever its row changes). */
+ * history now (and again whenever its row changes), and its learned
+ * hyperparameters' paths (then every poll, new points only). */
 void ui_model_select(ui_model *m, int64_t trial);
 
 /* Monotonic seconds, the clock of promoted_at. */

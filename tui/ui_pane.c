@@ -58,6 +58,14 @@ static void cols_build(ui_view *v)
 		int w = (int)strlen(m->keyp[k]) + 2;
 		col_add(v, UI_C_PARAM, k, w < 8 ? 8 : w > 12 ? 12 : w, m->keyp[k]);
 	}
+	/* learned hyperparameters beside the searched ones, marked ~ (they
+	 * move): the latest value each trial reported */
+	for (int k = 0; k < m->nhname; k++) {
+		char n[24];
+		snprintf(n, sizeof n, "~%s", m->hname[k]);
+		int w = (int)strlen(n) + 1;
+		col_add(v, UI_C_HYPER, k, w < 8 ? 8 : w > 12 ? 12 : w, n);
+	}
 	for (int r = 0; r < m->nrungs && r < TT_RUNG_MAX; r++) {
 		char n[16];
 		snprintf(n, sizeof n, "ACC@%d", r);
@@ -96,6 +104,14 @@ static int cmp_trials(const void *a, const void *b, void *ctx)
 		if (isnan(p) || isnan(q))
 			r = strcmp(x->pstr[c->arg], y->pstr[c->arg]);
 		else
+			r = (p > q) - (p < q);
+		break;
+	}
+	case UI_C_HYPER: {
+		float p = x->hval[c->arg], q = y->hval[c->arg];
+		if (isnan(p) != isnan(q))
+			missing = isnan(p) ? 1 : -1;
+		else if (!isnan(p))
 			r = (p > q) - (p < q);
 		break;
 	}
@@ -279,6 +295,14 @@ static void trial_cell(const ui_view *v, const ui_trial *t, const ui_col *c, cha
 	case UI_C_PARAM:
 		snprintf(s, cap, "%-*s", c->width - 1, t->pstr[c->arg]);
 		break;
+	case UI_C_HYPER:
+		if (isnan(t->hval[c->arg]))
+			snprintf(s, cap, "%-*s", c->width - 1, "-");
+		else if (snprintf(s, cap, "%-*.3g", c->width - 1, t->hval[c->arg]) >=
+		         c->width)
+			/* 0.000123 and 1.23e+03 do not fit: fewer digits */
+			snprintf(s, cap, "%-*.1e", c->width - 1, t->hval[c->arg]);
+		break;
 	case UI_C_ACC:
 		if (isnan(t->acc[c->arg]))
 			snprintf(s, cap, "%6s", "-");
@@ -388,10 +412,198 @@ static int curve_points(const ui_view *v, const ui_curve *c, double *xs, double 
 
 #define CURVE_PTS 4096
 
+/* The points a curves frame plots, one row per curve (one pane: no need
+ * for a copy per caller). */
+static double plot_xs[UI_TOPK + 1][CURVE_PTS], plot_ys[UI_TOPK + 1][CURVE_PTS];
+
+/* The plot area of the curves pane: curves k = 0..n-1 of np[k] points
+ * (xs[k], ys[k]) in role UI_CURVE1 + k over [x0, x1] x [y0, y1], the
+ * first drawn last (on top), with the axes, ylab at the top, middle and
+ * bottom rows and x0, x1 and xunit under them. */
+static void plot_area(ui_view *v, int n, const int *np, double xs[][CURVE_PTS],
+                      double ys[][CURVE_PTS], double x0, double x1, double y0,
+                      double y1, char ylab[3][16], const char *xunit)
+{
+	ui_pane *pn = &v->pane[UI_P_CURVES];
+	int lab = 7, cw = pn->w - lab - 1, ch = pn->h - 3;
+	ui_canvas cv;
+	ui_canvas_init(&cv, cw, ch, v->glyphs);
+	int W = cw * cv.sx - 1, H = ch * cv.sy - 1;
+	for (int k = n - 1; k >= 0; k--) {
+		int px = -1, py = -1;
+		for (int i = 0; i < np[k]; i++) {
+			int X = (int)lround((xs[k][i] - x0) / (x1 - x0) * W);
+			int Y = (int)lround((1 - (ys[k][i] - y0) / (y1 - y0)) * H);
+			if (px >= 0)
+				ui_canvas_line(&cv, px, py, X, Y, UI_CURVE1 + k);
+			else
+				ui_canvas_dot(&cv, X, Y, UI_CURVE1 + k);
+			px = X, py = Y;
+		}
+	}
+	int top = pn->y + 2, left = pn->x + lab + 1;
+	attr_t ax = ui_role(v, UI_AXIS);
+	for (int r = 0; r < ch; r++) {
+		ui_putwc(top + r, left - 1, 0x2502, '|', ax);
+		for (int c = 0; c < cw; c++) {
+			int role;
+			wchar_t g = ui_canvas_glyph(&cv, c, r, &role);
+			if (role >= 0)
+				ui_putwc(top + r, left + c, g, (char)g, ui_role(v, role));
+		}
+	}
+	ui_canvas_free(&cv);
+	/* y labels: top, middle, bottom */
+	for (int k = 0; k < 3; k++) {
+		int r = k == 0 ? 0 : k == 1 ? ch / 2 : ch - 1;
+		ui_putf(top + r, pn->x, lab, ax, "%6s", ylab[k]);
+	}
+	/* x axis and labels */
+	int by = top + ch;
+	ui_putwc(by, left - 1, 0x2514, '+', ax);
+	for (int c = 0; c < cw; c++)
+		ui_putwc(by, left + c, 0x2500, '-', ax);
+	char xl[32];
+	snprintf(xl, sizeof xl, "%.4g %s", x1, xunit);
+	ui_putf(by, left, 6, ax, "%.4g", x0);
+	ui_put(by, left + cw - (int)strlen(xl), (int)strlen(xl), ax, xl);
+}
+
+/* The y labels of plot_area for values y0..y1 (log10 of them when logy)
+ * on ch rows: top, middle, bottom row. */
+static void axis_labels(char lab[3][16], double y0, double y1, int ch, int logy)
+{
+	for (int k = 0; k < 3; k++) {
+		int r = k == 0 ? 0 : k == 1 ? ch / 2 : ch - 1;
+		double val = y1 - (y1 - y0) * (ch > 1 ? (double)r / (ch - 1) : 0);
+		snprintf(lab[k], sizeof lab[k], "%6.3g", logy ? pow(10, val) : val);
+	}
+}
+
+/* Room around [*y0, *y1] so that no curve runs along the frame. */
+static void pad_range(double *y0, double *y1)
+{
+	if (*y1 - *y0 < 1e-9 * (fabs(*y0) + fabs(*y1)) || *y1 - *y0 < 1e-300) {
+		double d = fabs(*y0) > 1e-300 ? fabs(*y0) * 0.05 : 0.5;
+		*y0 -= d;
+		*y1 += d;
+	} else {
+		double pad = 0.05 * (*y1 - *y0);
+		*y0 -= pad;
+		*y1 += pad;
+	}
+}
+
+/*
+ * The selected trial's learned hyperparameters (the hyper table) against
+ * steps at its highest rung with points, a curve per name.  One name is
+ * drawn on its own axis, labelled with its values; several, whose scales
+ * differ (a weight decay of 3e-4, an angle of 30 degrees), are each drawn
+ * across the full height of the plot, the axis labelled min and max and
+ * each name's range in the legend.  l takes log10 of the values (points
+ * <= 0 left out).
+ */
+static void draw_hyper(ui_view *v)
+{
+	const ui_model *m = v->m;
+	ui_pane *pn = &v->pane[UI_P_CURVES];
+	const ui_trial *sel = ui_trials_selected(v);
+	const ui_hpath *hp = &m->hp;
+	int hr = -1, nn = m->nhname < UI_TOPK + 1 ? m->nhname : UI_TOPK + 1;
+	int have = sel && hp->trial == sel->id;
+	for (int i = 0; have && i < hp->n; i++)
+		if (hp->p[i].rung > hr)
+			hr = hp->p[i].rung;
+	char info[160];
+	if (sel)
+		snprintf(info, sizeof info, "learned hyperparameters of #%lld vs steps%s, %s",
+		         (long long)sel->id, v->logy ? ", log scale" : "",
+		         ui_glyph_name[v->glyphs]);
+	else
+		snprintf(info, sizeof info, "learned hyperparameters");
+	heading(v, UI_P_CURVES, info);
+	int cw = pn->w - 8, ch = pn->h - 3;
+	if (cw < 8 || ch < 2) {
+		ui_put(pn->y + 1, pn->x + 1, pn->w - 1, ui_role(v, UI_NORMAL), "(too small)");
+		return;
+	}
+	if (!sel || hr < 0) {
+		ui_put(pn->y + 1, pn->x + 1, pn->w - 2, ui_role(v, UI_NORMAL),
+		       !sel ? "no trial selected" :
+		       "no learned hyperparameters in this trial (EvoGrad reports them)");
+		return;
+	}
+	double (*xs)[CURVE_PTS] = plot_xs, (*ys)[CURVE_PTS] = plot_ys;
+	int np[UI_TOPK + 1] = {0};
+	double lo[UI_TOPK + 1], hi[UI_TOPK + 1], last[UI_TOPK + 1];
+	double x1 = 1;
+	int drawn = 0;
+	for (int k = 0; k < nn; k++) {
+		lo[k] = INFINITY, hi[k] = -INFINITY, last[k] = NAN;
+		for (int i = 0; i < hp->n && np[k] < CURVE_PTS; i++) {
+			const ui_hpoint *p = &hp->p[i];
+			if (p->name != k || p->rung != hr)
+				continue;
+			last[k] = p->value;
+			if (!isfinite(p->value) || (v->logy && p->value <= 0))
+				continue;
+			double y = v->logy ? log10(p->value) : p->value;
+			xs[k][np[k]] = (double)p->step;
+			ys[k][np[k]++] = y;
+			lo[k] = y < lo[k] ? y : lo[k];
+			hi[k] = y > hi[k] ? y : hi[k];
+			x1 = p->step > x1 ? (double)p->step : x1;
+		}
+		drawn += np[k] > 0;
+	}
+	/* legend: name, latest value, range (as values, not logs) */
+	int lx = pn->x + 1, ly = pn->y + 1;
+	for (int k = 0; k < nn && lx < pn->x + pn->w - 4; k++) {
+		double a = v->logy ? pow(10, lo[k]) : lo[k], b = v->logy ? pow(10, hi[k]) : hi[k];
+		char s[160];
+		if (np[k] && drawn > 1)
+			snprintf(s, sizeof s, "%s%s %.4g [%.3g..%.3g] ", U("●", "*"),
+			         m->hname[k], last[k], a, b);
+		else
+			snprintf(s, sizeof s, "%s%s %.4g ", U("●", "*"), m->hname[k], last[k]);
+		lx += ui_put(ly, lx, pn->x + pn->w - lx, ui_role(v, UI_CURVE1 + k), s);
+	}
+	if (!drawn) {
+		ui_put(ly + 1, pn->x + 1, pn->w - 2, ui_role(v, UI_NORMAL),
+		       "no finite values to draw");
+		return;
+	}
+	char lab[3][16];
+	double y0 = 0, y1 = 1;
+	if (drawn == 1) {
+		for (int k = 0; k < nn; k++)
+			if (np[k])
+				y0 = lo[k], y1 = hi[k];
+		pad_range(&y0, &y1);
+		axis_labels(lab, y0, y1, ch, v->logy);
+	} else {
+		/* each curve over its own range, mapped onto [0.05, 0.95] */
+		for (int k = 0; k < nn; k++) {
+			double a = lo[k], b = hi[k];
+			pad_range(&a, &b);
+			for (int i = 0; i < np[k]; i++)
+				ys[k][i] = (ys[k][i] - a) / (b - a);
+		}
+		snprintf(lab[0], sizeof lab[0], "max");
+		snprintf(lab[1], sizeof lab[1], " ");
+		snprintf(lab[2], sizeof lab[2], "min");
+	}
+	plot_area(v, nn, np, xs, ys, 0, x1, y0, y1, lab, "steps");
+}
+
 static void draw_curves(ui_view *v)
 {
 	const ui_model *m = v->m;
 	ui_pane *pn = &v->pane[UI_P_CURVES];
+	if (v->hyper) {
+		draw_hyper(v);
+		return;
+	}
 	char info[96];
 	snprintf(info, sizeof info, "%s vs %s%s, %s", metric_name[v->metric],
 	         v->by_epoch ? "epochs" : "steps", v->logy ? ", log scale" : "",
@@ -410,7 +622,7 @@ static void draw_curves(ui_view *v)
 	for (int k = 0; k < m->ntop && nid < UI_TOPK + 1; k++)
 		if (!sel || m->top[k] != sel->id)
 			ids[nid++] = m->top[k];
-	static double xs[UI_TOPK + 1][CURVE_PTS], ys[UI_TOPK + 1][CURVE_PTS];
+	double (*xs)[CURVE_PTS] = plot_xs, (*ys)[CURVE_PTS] = plot_ys;
 	int np[UI_TOPK + 1], rung[UI_TOPK + 1];
 	double x0 = 0, x1 = 1, y0 = INFINITY, y1 = -INFINITY;
 	int any = 0;
@@ -456,50 +668,9 @@ static void draw_curves(ui_view *v)
 		y0 -= pad;
 		y1 += pad;
 	}
-	ui_canvas cv;
-	ui_canvas_init(&cv, cw, ch, v->glyphs);
-	int W = cw * cv.sx - 1, H = ch * cv.sy - 1;
-	for (int k = nid - 1; k >= 0; k--) { /* the selected trial drawn last, on top */
-		int px = -1, py = -1;
-		for (int i = 0; i < np[k]; i++) {
-			int X = (int)lround((xs[k][i] - x0) / (x1 - x0) * W);
-			int Y = (int)lround((1 - (ys[k][i] - y0) / (y1 - y0)) * H);
-			if (px >= 0)
-				ui_canvas_line(&cv, px, py, X, Y, UI_CURVE1 + k);
-			else
-				ui_canvas_dot(&cv, X, Y, UI_CURVE1 + k);
-			px = X, py = Y;
-		}
-	}
-	int top = pn->y + 2, left = pn->x + lab + 1;
-	attr_t ax = ui_role(v, UI_AXIS);
-	for (int r = 0; r < ch; r++) {
-		ui_putwc(top + r, left - 1, 0x2502, '|', ax);
-		for (int c = 0; c < cw; c++) {
-			int role;
-			wchar_t g = ui_canvas_glyph(&cv, c, r, &role);
-			if (role >= 0)
-				ui_putwc(top + r, left + c, g, (char)g, ui_role(v, role));
-		}
-	}
-	ui_canvas_free(&cv);
-	/* y labels: top, middle, bottom */
-	for (int k = 0; k < 3; k++) {
-		int r = k == 0 ? 0 : k == 1 ? ch / 2 : ch - 1;
-		double val = y1 - (y1 - y0) * (ch > 1 ? (double)r / (ch - 1) : 0);
-		if (v->logy)
-			val = pow(10, val);
-		ui_putf(top + r, pn->x, lab, ax, "%6.3g", val);
-	}
-	/* x axis and labels */
-	int by = top + ch;
-	ui_putwc(by, left - 1, 0x2514, '+', ax);
-	for (int c = 0; c < cw; c++)
-		ui_putwc(by, left + c, 0x2500, '-', ax);
-	char xl[32];
-	snprintf(xl, sizeof xl, "%.4g %s", x1, v->by_epoch ? "ep" : "steps");
-	ui_putf(by, left, 6, ax, "%.4g", x0);
-	ui_put(by, left + cw - (int)strlen(xl), (int)strlen(xl), ax, xl);
+	char ylab[3][16];
+	axis_labels(ylab, y0, y1, ch, v->logy);
+	plot_area(v, nid, np, xs, ys, x0, x1, y0, y1, ylab, v->by_epoch ? "ep" : "steps");
 }
 
 /* ---- ladder ------------------------------------------------------------- */
@@ -980,6 +1151,17 @@ void ui_detail_draw(ui_view *v, int top, int *lines)
 		tl_line(&tl, UI_NORMAL, "  %-20s %s", key, val);
 	}
 	tl_line(&tl, UI_NORMAL, "%s", "");
+	if (m->nhname) {
+		tl_line(&tl, UI_PANE_TITLE, "Learned hyperparameters (the latest value)");
+		for (int k = 0; k < m->nhname; k++)
+			if (t->hkey[k] >= 0)
+				tl_line(&tl, UI_NORMAL, "  %-20s %-12.6g rung %d, step %ld",
+				        m->hname[k], t->hval[k], (int)(t->hkey[k] >> 32),
+				        (long)(t->hkey[k] & 0xffffffff));
+			else
+				tl_line(&tl, UI_NORMAL, "  %-20s -", m->hname[k]);
+		tl_line(&tl, UI_NORMAL, "%s", "");
+	}
 	tl_line(&tl, UI_PANE_TITLE, "Rung results");
 	tl_line(&tl, UI_TABLE_HEADER, "  %-5s %-9s %7s %9s %8s %9s %8s  %-8s %6s %6s", "rung",
 	        "trainable", "epochs", "val_loss", "val_acc", "seconds", "rank", "promoted",
@@ -1072,8 +1254,12 @@ void ui_help_draw(ui_view *v, int top, int *lines, const char *const *keys, int 
 	tl_line(&tl, UI_PANE_TITLE, "Panes");
 	tl_line(&tl, UI_NORMAL, "  Trials  id, state, pending command, rung, trainable depth, "
 	        "key parameters, val acc and rank per rung");
+	tl_line(&tl, UI_NORMAL, "          ~name: the latest value of a hyperparameter a method "
+	        "learns inside the trial (EvoGrad)");
 	tl_line(&tl, UI_NORMAL, "  Curves  the selected trial and the best %d: val acc, val loss "
 	        "or train loss against steps or epochs", UI_TOPK);
+	tl_line(&tl, UI_NORMAL, "          e: the selected trial's learned hyperparameters "
+	        "against steps instead, a curve per name");
 	tl_line(&tl, UI_NORMAL, "  Ladder  one row per rung (top rung first): depth, epochs, "
 	        "trials in/capacity, best; a letter per trial standing there");
 	tl_line(&tl, UI_NORMAL, "  Memory  per stage of the selected trial, stacked by kind; "

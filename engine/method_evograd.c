@@ -219,8 +219,6 @@ static int evo_setup(const tt_method_run *run, void **state, tt_err *err)
 	e->cfg = c->evograd;
 	e->be = tt_model_backend(m);
 	e->lr = e->cfg.lr > 0 ? e->cfg.lr : tt_evo_default_lr(e->cfg.what);
-	if (e->cfg.opt == TT_EVO_AUTO)
-		e->cfg.opt = e->cfg.what == TT_EVO_MWN ? TT_EVO_NESTEROV : TT_EVO_ADAM;
 	e->wd = e->cfg.what == TT_EVO_MWN ? c->opt.weight_decay : 0;
 	if (c->gates.strength > 0)
 		return tt_err_set(err, TT_EINPUT, "--evograd with --gates: a compaction "

@@ -136,7 +136,7 @@ bad evograd-tau "--evograd|TAU a number in [1e-06, 1000]|found '0'" --evograd wd
 bad evograd-too-many "--evograd|more than four values" --evograd wd,2,0.001,0.05,1 $SYN --steps 1 --model mlp:8
 bad evograd-every "--evograd-every|'0'|an integer in 1..1000000" --evograd wd --evograd-every 0 $SYN --steps 1 --model mlp:8
 bad evograd-noise "--evograd-noise|'uniform'|one of rademacher|gaussian" --evograd wd --evograd-noise uniform $SYN --steps 1 --model mlp:8
-bad evograd-opt "--evograd-opt|'rmsprop'|one of auto|adam|sgd|nesterov" --evograd wd --evograd-opt rmsprop $SYN --steps 1 --model mlp:8
+bad evograd-opt "--evograd-opt|'rmsprop'|one of adam|sgd|nesterov" --evograd wd --evograd-opt rmsprop $SYN --steps 1 --model mlp:8
 bad evograd-lr "--evograd-lr|'-1'|a number in [0, 100]" --evograd wd --evograd-lr -1 $SYN --steps 1 --model mlp:8
 bad rotate-range "--rotate|'200'|a number in [-180, 180]" --rotate 200 $SYN --steps 1 --model mlp:8
 bad rotate-alone "--rotate 30|--evograd rotate" --rotate 30 --evograd wd $SYN --steps 1 --model mlp:8

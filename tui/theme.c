@@ -541,9 +541,13 @@ int ui_theme_load(const char *name, ui_theme **out, tt_err *err)
 				 * notice: it holds no theme we could read, and the
 				 * built-in ones need none of it */
 				if (e != ENOENT && access(dir, X_OK) != 0 && errno != ENOENT) {
-					snprintf(t->notice, sizeof t->notice, "%s: cannot "
+					/* a long directory keeps its end, the part that
+					 * says which one it is */
+					size_t dl = strlen(dir);
+					snprintf(t->notice, sizeof t->notice, "%s%.300s: cannot "
 					         "read the user theme directory (%s); skipped",
-					         dir, strerror(errno));
+					         dl > 300 ? "..." : "", dl > 300 ? dir + dl - 300 : dir,
+					         strerror(errno));
 					e = ENOENT;
 				}
 				errno = e;

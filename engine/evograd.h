@@ -38,8 +38,11 @@ enum tt_evo_what {
 	TT_EVO_ROTATE   /* the training images' rotation angle, in degrees */
 };
 
-/* The hyperparameters' own optimizer. */
-enum tt_evo_opt { TT_EVO_ADAM, TT_EVO_SGD };
+/* The hyperparameters' own optimizer.  NESTEROV is SGD with Nesterov
+ * momentum 0.9 and, on a network's parameters (mwn), the run's weight
+ * decay: the reference code's optimizer of the Meta-Weight-Net.  AUTO is
+ * NESTEROV for mwn and ADAM otherwise. */
+enum tt_evo_opt { TT_EVO_AUTO, TT_EVO_ADAM, TT_EVO_SGD, TT_EVO_NESTEROV };
 
 /* A run's EvoGrad settings (tt_train_config.evograd; the options'
  * table, trainopt.c, gives the defaults and ranges). */

@@ -176,6 +176,25 @@ static const struct migration {
 	 "  PRIMARY KEY (trial_id, rung, step, name)\n"
 	 ");\n"
 	 "CREATE INDEX hyper_by_trial ON hyper(trial_id);\n"},
+	/* Every freeze-thaw decision (FMS, DyHPO): each candidate's forecast
+	 * and which one was chosen, numbered by `at`, so a decision can be
+	 * explained after the fact.  forecasts_by_trial serves the explorer's
+	 * poll of one trial's decisions. */
+	{"the forecasts table of freeze-thaw decisions",
+	 "CREATE TABLE forecasts (\n"
+	 "  trial_id   INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,\n"
+	 "  budget     INTEGER NOT NULL,\n"
+	 "  mu         REAL,\n"
+	 "  sd         REAL,\n"
+	 "  ei         REAL,\n"
+	 "  chosen     INTEGER NOT NULL DEFAULT 0,\n"
+	 "  at         INTEGER NOT NULL,\n"
+	 "  final_mu   REAL,\n"
+	 "  final_sd   REAL,\n"
+	 "  created_at REAL\n"
+	 ");\n"
+	 "CREATE INDEX forecasts_by_trial ON forecasts(trial_id);\n"
+	 "CREATE INDEX forecasts_by_at ON forecasts(at);\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
@@ -197,6 +216,7 @@ enum {
 	ST_TRIAL_PARAMS,
 	ST_STUDY_FP_GET, ST_STUDY_FP_SET,
 	ST_HYPER_PUT, ST_HYPER_TRIAL, ST_HYPER_ALL,
+	ST_FC_PUT, ST_FC_NEXT, ST_FC_TRIAL, ST_FC_ALL,
 	ST_COUNT
 };
 
@@ -204,6 +224,8 @@ enum {
 #define METRIC_COLS "rowid, trial_id, rung, step, epoch, split, loss, acc, wall_s"
 #define CMD_COLS "id, trial_id, verb, issued_at, done_at, result"
 #define HYPER_COLS "rowid, trial_id, rung, step, name, value"
+#define FC_COLS "rowid, trial_id, budget, mu, sd, ei, chosen, at, final_mu, final_sd," \
+                " created_at"
 
 static const char *const st_sql[ST_COUNT] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -283,6 +305,13 @@ static const char *const st_sql[ST_COUNT] = {
 	                   " ORDER BY rowid LIMIT ?",
 	[ST_HYPER_ALL] = "SELECT " HYPER_COLS " FROM hyper WHERE rowid > ?"
 	                 " ORDER BY rowid LIMIT ?",
+	[ST_FC_PUT] = "INSERT INTO forecasts (trial_id, budget, mu, sd, ei, chosen, at,"
+	              " final_mu, final_sd, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	[ST_FC_NEXT] = "SELECT coalesce(max(at) + 1, 0) FROM forecasts",
+	[ST_FC_TRIAL] = "SELECT " FC_COLS " FROM forecasts WHERE trial_id = ? AND rowid > ?"
+	                " ORDER BY rowid LIMIT ?",
+	[ST_FC_ALL] = "SELECT " FC_COLS " FROM forecasts WHERE rowid > ?"
+	              " ORDER BY rowid LIMIT ?",
 };
 
 struct db_conn {
@@ -1915,6 +1944,92 @@ int db_hyper_since(db_conn *c, int64_t trial, int64_t after, int max,
 		sqlite3_bind_int64(st, i++, after);
 		sqlite3_bind_int64(st, i, max > 0 ? max : -1);
 		code = read_rows(c, st, row_hyper, &r, r.op, err);
+	}
+	return rows_done(&r, code, (void **)out, n);
+}
+
+/* ---- forecasts -------------------------------------------------------------- */
+
+int db_forecasts_put(db_conn *c, const db_forecast *f, int n, int64_t *at, tt_err *err)
+{
+	const char *op = "storing forecasts";
+	int code = wr_begin(c, op, err);
+	if (code)
+		return code;
+	sqlite3_stmt *st;
+	int rc = st_get(c, ST_FC_NEXT, &st);
+	if (rc != SQLITE_OK)
+		return wr_fail(c, err, rc, op);
+	int64_t next = 0;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		next = sqlite3_column_int64(st, 0), rc = SQLITE_OK;
+	sqlite3_reset(st);
+	if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+		code = sql_err(c, err, rc, op);
+		return wr_abort(c, code);
+	}
+	rc = st_get(c, ST_FC_PUT, &st);
+	if (rc != SQLITE_OK)
+		return wr_fail(c, err, rc, op);
+	double now = (double)time(NULL);
+	for (int i = 0; i < n; i++) {
+		b_i64(st, 1, f[i].trial, &rc);
+		b_i64(st, 2, f[i].budget, &rc);
+		b_dbl(st, 3, f[i].mu, &rc);
+		b_dbl(st, 4, f[i].sd, &rc);
+		b_dbl(st, 5, f[i].ei, &rc);
+		b_i64(st, 6, f[i].chosen != 0, &rc);
+		b_i64(st, 7, next, &rc);
+		b_dbl(st, 8, f[i].final_mu, &rc);
+		b_dbl(st, 9, f[i].final_sd, &rc);
+		b_dbl(st, 10, now, &rc);
+		if (rc != SQLITE_OK) {
+			code = sql_err(c, err, rc, op);
+			sqlite3_clear_bindings(st);
+			return wr_abort(c, code);
+		}
+		if (st_run(c, st, err, op, &code) != SQLITE_OK)
+			return wr_abort(c, code);
+	}
+	if (at)
+		*at = next;
+	return wr_end(c, op, err);
+}
+
+static int row_forecast(db_conn *c, sqlite3_stmt *st, void *ctx, tt_err *err)
+{
+	db_forecast *f = rows_next(c, ctx, err);
+	if (!f)
+		return TT_ERUNTIME;
+	f->rowid = sqlite3_column_int64(st, 0);
+	f->trial = sqlite3_column_int64(st, 1);
+	f->budget = sqlite3_column_int(st, 2);
+	f->mu = col_dbl(st, 3);
+	f->sd = col_dbl(st, 4);
+	f->ei = col_dbl(st, 5);
+	f->chosen = sqlite3_column_int(st, 6);
+	f->at = sqlite3_column_int64(st, 7);
+	f->final_mu = col_dbl(st, 8);
+	f->final_sd = col_dbl(st, 9);
+	f->created_at = col_dbl(st, 10);
+	return TT_OK;
+}
+
+int db_forecasts_since(db_conn *c, int64_t trial, int64_t after, int max,
+                       db_forecast **out, int *n, tt_err *err)
+{
+	struct rows r = {.sz = sizeof **out, .op = "reading forecasts"};
+	sqlite3_stmt *st;
+	int all = trial <= 0;
+	int code = read_stmt(c, all ? ST_FC_ALL : ST_FC_TRIAL, r.op, &st, err);
+	if (code == TT_OK) {
+		int i = 1;
+		if (!all)
+			sqlite3_bind_int64(st, i++, trial);
+		sqlite3_bind_int64(st, i++, after);
+		sqlite3_bind_int64(st, i, max > 0 ? max : -1);
+		code = read_rows(c, st, row_forecast, &r, r.op, err);
 	}
 	return rows_done(&r, code, (void **)out, n);
 }

@@ -47,8 +47,9 @@
 /* Schema versions: 1 = the tables of design.md, 2 = rungs.train_macs and
  * the per-trial metrics polling index, 3 = rungs.macs_kept and params_kept
  * and the trials-by-updated_at index, 4 = studies.fingerprint, 5 = the hyper
- * table (learned hyperparameters).  db.c keeps the migration steps. */
-#define DB_SCHEMA_VERSION 5
+ * table (learned hyperparameters), 6 = the forecasts table (freeze-thaw
+ * decisions).  db.c keeps the migration steps. */
+#define DB_SCHEMA_VERSION 6
 
 /* PRAGMA application_id of every tunetop study database: "tTop". */
 #define DB_APPLICATION_ID 0x74546F70
@@ -312,6 +313,37 @@ int db_hyper_since(db_conn *c, int64_t trial, int64_t after, int max,
  */
 int db_hyper_latest(db_conn *c, int64_t after, int64_t *last, db_hyper **out,
                     int *n, tt_err *err);
+
+/* ---- forecasts ------------------------------------------------------------ */
+
+/*
+ * One line of a freeze-thaw decision (FMS, DyHPO): a candidate trial, the
+ * budget (epochs) it would reach, the surrogate's posterior mean and sd
+ * there, its expected improvement, whether the decision chose it, and at,
+ * the decision's number (0, 1, ... in the study; every row of one
+ * decision shares it).  final_mu and final_sd forecast the trial's value
+ * at the top budget.  NaN is stored as NULL (a decision of the random
+ * initial design has no forecast).
+ */
+typedef struct db_forecast {
+	int64_t trial;
+	int budget;
+	double mu, sd, ei;
+	int chosen;
+	int64_t at;               /* reads; db_forecasts_put numbers the rows */
+	double final_mu, final_sd;
+	double created_at;        /* reads: unix time */
+	int64_t rowid;            /* reads */
+} db_forecast;
+
+/* One decision's n rows in one transaction, numbered at = one more than
+ * the largest stored (0 for the first), which *at receives. */
+int db_forecasts_put(db_conn *c, const db_forecast *rows, int n, int64_t *at,
+                     tt_err *err);
+/* Polling: rows with rowid > after in rowid order, of one trial (trial
+ * > 0) or all; at most max when max > 0.  *out is malloc'd. */
+int db_forecasts_since(db_conn *c, int64_t trial, int64_t after, int max,
+                       db_forecast **out, int *n, tt_err *err);
 
 /* ---- rank correlation -------------------------------------------------- */
 

@@ -15,6 +15,7 @@ struct tt_fms {
 	int cap;
 	int *ci, *cb;
 	double *mu, *sd, *ei;
+	double *fmu, *fsd;       /* at bmax */
 };
 
 void tt_fms_defaults(tt_fms_config *c, int d, int bmax)
@@ -53,6 +54,8 @@ void tt_fms_free(tt_fms *f)
 	free(f->mu);
 	free(f->sd);
 	free(f->ei);
+	free(f->fmu);
+	free(f->fsd);
 	free(f);
 }
 
@@ -94,7 +97,13 @@ static int grow(tt_fms *f, int n)
 	double *e = realloc(f->ei, (size_t)n * sizeof *e);
 	if (e)
 		f->ei = e;
-	if (!ci || !cb || !a || !b || !e)
+	double *fm = realloc(f->fmu, (size_t)n * sizeof *fm);
+	if (fm)
+		f->fmu = fm;
+	double *fs = realloc(f->fsd, (size_t)n * sizeof *fs);
+	if (fs)
+		f->fsd = fs;
+	if (!ci || !cb || !a || !b || !e || !fm || !fs)
 		return -1;
 	f->cap = n;
 	return 0;
@@ -159,6 +168,15 @@ int tt_fms_decide(tt_fms *f, const tt_fms_conf *t, int n, const tt_fms_weights *
 	                     &out->nll, err);
 	if (rc == TT_OK)
 		rc = tt_surr_predict(f->s, cand, ncand, f->mu, f->sd, err);
+	if (rc == TT_OK) {
+		/* the same candidates at the top budget: the forecast of their
+		 * final value */
+		for (int c = 0; c < ncand; c++)
+			cand[c].budget = bmax;
+		rc = tt_surr_predict(f->s, cand, ncand, f->fmu, f->fsd, err);
+	}
+	out->final_mu = f->fmu;
+	out->final_sd = f->fsd;
 	f->iter++;
 	if (rc == TT_OK) {
 		/* y*_j: the best value at each budget, else the best below */

@@ -68,6 +68,8 @@ typedef struct tt_fms_choice {
 	int ncand;
 	const int *cand_index, *cand_budget;
 	const double *mu, *sd, *ei;
+	const double *final_mu, *final_sd; /* each candidate forecast at bmax
+	                          * (its curve and weights as they are) */
 	double nll;              /* the fit's */
 } tt_fms_choice;
 

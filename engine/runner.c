@@ -87,8 +87,13 @@ typedef struct runner {
 	double train_macs;        /* one training example through the whole model */
 	size_t mem[TT_RUNG_MAX];  /* peak accounted bytes per rung */
 	int failed;
+	int max_trials_now;       /* max_trials */
 	tt_err err;               /* the first failure of a worker */
 	double t0;
+	/* freeze-thaw: the sampler's answer for the job ft_next handed out
+	 * (under mu), for new_trial and the forecasts table */
+	int proposed;
+	tt_sampler_proposal proposal;
 } runner;
 
 static void logf_(runner *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -185,11 +190,20 @@ static int io_checkpoint(void *ud, int64_t trial, int rung, long *step, void **b
 	return db_checkpoint_get(ud, trial, rung, step, blob, len, err);
 }
 
-/* The sampler's view of the database, through the calling thread's
- * connection. */
-static tt_sampler_io sampler_io(db_conn *db)
+/* Under R->mu: whether trial index may train another epoch. */
+static int io_alive(void *ud, int index)
 {
-	return (tt_sampler_io){ db, io_checkpoint };
+	const runner *R = ud;
+	return tt_sched_can_continue(&R->sched, index);
+}
+
+/* The sampler's view of the database, through the calling thread's
+ * connection, and of the scheduler's trials and the data. */
+static tt_sampler_io sampler_io(runner *R, db_conn *db)
+{
+	return (tt_sampler_io){ .ud = db, .checkpoint = io_checkpoint, .alive = io_alive,
+	                        .alive_ud = R, .h = R->data.train.h, .w = R->data.train.w,
+	                        .c = R->data.train.c, .classes = R->data.train.classes };
 }
 
 /* Tell the sampler the stored result row of trial index i; under R->mu. */
@@ -200,7 +214,7 @@ static int tell_result(runner *R, db_conn *db, int i, const db_rung *row, tt_err
 	                        .epochs = row->epochs, .val_loss = row->val_loss,
 	                        .val_acc = row->val_acc, .seconds = row->seconds,
 	                        .macs = row->train_macs };
-	tt_sampler_io io = sampler_io(db);
+	tt_sampler_io io = sampler_io(R, db);
 	int rc = tt_sampler_tell(&R->sampler, &r, &io, err);
 	if (rc) {
 		char msg[sizeof err->msg];
@@ -407,7 +421,8 @@ out:
 /* Prune per the study's keep_checkpoints; joins the caller's transaction. */
 static int prune_checkpoints(const runner *R, db_conn *db, tt_err *err)
 {
-	if (R->st->keep_checkpoints == TT_KEEP_ALL ||
+	/* freeze-thaw continues any trial from its latest rung at any time */
+	if (R->st->keep_checkpoints == TT_KEEP_ALL || R->sched.kind == TT_SCH_FREEZE_THAW ||
 	    (R->sampler.ops && R->sampler.ops->reads_checkpoints))
 		return TT_OK;
 	return db_checkpoints_prune(db, R->st->mode == TT_MODE_CONTINUE, R->nrungs - 1,
@@ -518,6 +533,13 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	if (db_checkpoint_get(db, id, rung, &at, &blob, &len, &err) == TT_OK && blob) {
 		c.resume = blob;
 		c.resume_len = len;
+	} else if (st->sched_kind == TT_SCH_FREEZE_THAW && rung > 0 &&
+	           db_checkpoint_get(db, id, rung - 1, &at, &blob, &len, &err) == TT_OK &&
+	           blob) {
+		/* freeze-thaw: the next epoch of the same run, exactly where the
+		 * last one ended (optimizer state, data order, streams) */
+		c.resume = blob;
+		c.resume_len = len;
 	} else if (st->mode == TT_MODE_CONTINUE && rung > R->sched.t[i].bracket &&
 	           db_checkpoint_get(db, id, rung - 1, &at, &blob, &len, &err) == TT_OK &&
 	           blob) {
@@ -527,6 +549,8 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	}
 	logf_(R, "trial %lld rung %d (z=%d, %.3g epochs): %s%s", (long long)id, rung,
 	      rd->trainable, rd->epochs, c.resume ? "resume" : "start",
+	      c.resume && !c.resume_weights_only && at < (long)(rung * spe) + 1 &&
+	      st->sched_kind == TT_SCH_FREEZE_THAW && rung > 0 ? " from the last epoch" :
 	      c.resume && !c.resume_weights_only ? " from its checkpoint" :
 	      c.resume ? " from the previous rung" : "");
 
@@ -641,26 +665,125 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 }
 
 /*
+ * Freeze-thaw's next job, under R->mu: a manual promotion or a resumed
+ * trial first (tt_sched_next), then, while the budget (in epochs) lasts,
+ * the sampler's answer: a new trial at epoch 1, or one more epoch of a
+ * trial.  A sampler that never answers CONTINUE (random, halton) has each
+ * trial trained to the top before the next one starts: random search at
+ * full fidelity.  TT_JOB_NONE when the sampler failed (*err says why).
+ */
+static tt_job ft_next(runner *R, db_conn *db, tt_err *err)
+{
+	tt_sched *s = &R->sched;
+	tt_job job = tt_sched_next(s);
+	if (job.kind != TT_JOB_ASK)
+		return job;
+	int busy = 0;
+	for (int i = 0; i < s->n; i++)
+		busy |= s->t[i].state == TT_T_RUNNING || s->t[i].state == TT_T_QUEUED;
+	tt_job wait = { busy ? TT_JOB_WAIT : TT_JOB_DONE, -1, -1, 0 };
+	if (busy) /* one epoch at a time: decide after the running one */
+		return wait;
+	if (R->st->budget > 0 && tt_sched_epochs_used(s) >= R->st->budget)
+		return wait;
+	if (!R->sampler.ops->freeze_thaw) {
+		for (int i = 0; i < s->n; i++)
+			if (tt_sched_can_continue(s, i))
+				return tt_sched_continue(s, i);
+		if (s->n >= R->max_trials_now)
+			return wait;
+		int i = tt_sched_add(s);
+		return i < 0 ? wait : (tt_job){ TT_JOB_RUN, i, 0, 1 };
+	}
+	tt_sampler_io io = sampler_io(R, db);
+	tt_sampler_proposal p;
+	int rc = tt_sampler_ask(&R->sampler, s->n, &io, &p, err);
+	if (rc) {
+		char msg[sizeof err->msg];
+		snprintf(msg, sizeof msg, "%s", err->msg);
+		tt_err_set(err, rc, "sampler %s: %s", R->sampler.ops->name, msg);
+		return (tt_job){ TT_JOB_NONE, -1, -1, 0 };
+	}
+	if (p.kind == TT_SAMPLER_CONTINUE) {
+		if (p.index < 0)
+			return wait; /* nothing left to train */
+		if (!tt_sched_can_continue(s, p.index)) {
+			tt_err_set(err, TT_ERUNTIME, "sampler %s chose trial index %d, which "
+			           "cannot train another epoch", R->sampler.ops->name, p.index);
+			return (tt_job){ TT_JOB_NONE, -1, -1, 0 };
+		}
+		R->proposed = 1;
+		R->proposal = p;
+		return tt_sched_continue(s, p.index);
+	}
+	if (s->n >= R->max_trials_now)
+		return wait;
+	int i = tt_sched_add(s);
+	if (i < 0)
+		return wait;
+	R->proposed = 1;
+	R->proposal = p;
+	return (tt_job){ TT_JOB_RUN, i, 0, 1 };
+}
+
+/* The decision that handed out trial index i, to the forecasts table: one
+ * row per candidate trial (the trial chosen marked), so that it can be
+ * explained afterwards.  Under R->mu, after new_trial made i's id. */
+static void store_forecasts(runner *R, db_conn *db, int i)
+{
+	const tt_sampler_forecast *rows;
+	int n = 0;
+	if (!R->sampler.ops->explain || R->sampler.ops->explain(R->sampler.state, &rows, &n) ||
+	    n <= 0)
+		return;
+	db_forecast *f = malloc((size_t)n * sizeof *f);
+	if (!f)
+		return;
+	int k = 0;
+	for (int q = 0; q < n; q++) {
+		int t = rows[q].index;
+		if (t < 0 || t >= R->sched.n)
+			continue;
+		f[k++] = (db_forecast){ .trial = R->ids[t], .budget = rows[q].budget,
+		                        .mu = rows[q].mu, .sd = rows[q].sd, .ei = rows[q].ei,
+		                        .chosen = rows[q].chosen,
+		                        .final_mu = rows[q].final_mu,
+		                        .final_sd = rows[q].final_sd };
+	}
+	tt_err err = {0};
+	int64_t at = 0;
+	if (k && db_forecasts_put(db, f, k, &at, &err))
+		logf_(R, "forecasts not stored: %s", err.msg);
+	else if (k)
+		logf_(R, "decision %lld: trial %lld to epoch %d (%d candidates)", (long long)at,
+		      (long long)R->ids[i], R->sched.t[i].done + 1, k);
+	free(f);
+}
+
+/*
  * Create trial index i (the scheduler's new one): ask the sampler, store
  * the configuration, and keep what reads back from the stored JSON, which
  * is what a resume will read (the same value of every option's own type);
  * the sampler hears that the trial exists with those values.  Under
  * R->mu, so ids follow creation order.
  */
-static int new_trial(runner *R, db_conn *db, int i, tt_err *err)
+static int new_trial(runner *R, db_conn *db, int i, const tt_sampler_proposal *given,
+                     tt_err *err)
 {
 	char json[1024];
 	tt_sampler_proposal p;
-	tt_sampler_io io = sampler_io(db);
+	tt_sampler_io io = sampler_io(R, db);
 	int rc;
 	if (ensure(R, i))
 		return tt_err_set(err, TT_ERUNTIME, "out of memory");
-	if ((rc = tt_sampler_ask(&R->sampler, i, &io, &p, err)))
+	if (given)
+		p = *given;
+	else if ((rc = tt_sampler_ask(&R->sampler, i, &io, &p, err)))
 		return rc;
 	if (p.kind != TT_SAMPLER_NEW)
 		return tt_err_set(err, TT_ERUNTIME, "sampler %s answered 'continue trial %d', "
-		                  "which no scheduler acts on yet", R->sampler.ops->name,
-		                  p.index);
+		                  "which only [scheduler] kind = freeze-thaw acts on",
+		                  R->sampler.ops->name, p.index);
 	size_t n = tt_study_params_json(R->st, p.values, json, sizeof json);
 	if (n >= sizeof json)
 		return tt_err_set(err, TT_ERUNTIME, "trial %d: its parameters take %zu bytes "
@@ -689,8 +812,10 @@ static void *worker(void *arg)
 	}
 	lock_wait_on(R, db);
 	pthread_mutex_lock(&R->mu);
+	tt_err job_err = {0};
 	for (;;) {
 		tt_job job = { TT_JOB_WAIT, -1, -1, 0 };
+		R->proposed = 0;
 		while (!R->quit) {
 			if (R->o->stop && *R->o->stop) {
 				R->quit = 1;
@@ -699,10 +824,21 @@ static void *worker(void *arg)
 			double spent = 0;
 			for (int r = 0; r < R->nrungs; r++)
 				spent += R->macs[r];
-			if (R->budget_macs > 0 && spent >= R->budget_macs)
+			if (R->sched.kind == TT_SCH_FREEZE_THAW)
+				job = ft_next(R, db, &job_err);
+			else if (R->budget_macs > 0 && spent >= R->budget_macs)
 				job.kind = TT_JOB_DONE; /* budget spent: let running jobs end */
 			else
 				job = tt_sched_next(&R->sched);
+			if (job.kind == TT_JOB_NONE) { /* the sampler failed */
+				err = job_err;
+				if (!R->failed) {
+					R->failed = 1;
+					R->err = err;
+				}
+				R->quit = 1;
+				break;
+			}
 			if (job.kind == TT_JOB_RUN)
 				break;
 			if (job.kind == TT_JOB_DONE) {
@@ -725,7 +861,7 @@ static void *worker(void *arg)
 		if (R->quit)
 			break;
 		int i = job.trial;
-		if (job.is_new && new_trial(R, db, i, &err)) {
+		if (job.is_new && new_trial(R, db, i, R->proposed ? &R->proposal : NULL, &err)) {
 			if (!R->failed) {
 				R->failed = 1;
 				R->err = err;
@@ -733,6 +869,8 @@ static void *worker(void *arg)
 			R->quit = 1;
 			break;
 		}
+		if (R->proposed)
+			store_forecasts(R, db, i);
 		slot->busy = 1;
 		slot->stop = 0;
 		slot->trial = i;
@@ -1094,6 +1232,7 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	if ((rc = tt_sched_init(&R.sched, st, R.nstages, err)))
 		goto out;
 	R.nrungs = R.sched.nrungs;
+	R.max_trials_now = st->max_trials;
 	/* the data and the model are checked before the database is made:
 	 * a study that no trial could run is refused, not run to the end
 	 * with every trial failed (and a corrected study file meets no
@@ -1123,7 +1262,10 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 					R.macs[rg[k].rung] += rg[k].train_macs;
 		free(rg);
 	}
-	if (st->budget > 0) {
+	if (st->budget > 0 && st->sched_kind == TT_SCH_FREEZE_THAW) {
+		logf_(&R, "budget: %.3g epochs, one at a time (%d spent)", st->budget,
+		      tt_sched_epochs_used(&R.sched));
+	} else if (st->budget > 0) {
 		/* the unit: one epoch of the whole model over the training set,
 		 * in the multiply-accumulates the engine really computes */
 		R.budget_macs = st->budget * R.train_macs * R.data.train.n;

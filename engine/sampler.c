@@ -269,6 +269,9 @@ const tt_sampler_ops tt_sampler_halton = {
 static const tt_sampler_ops *const samplers[] = {
 	&tt_sampler_random,
 	&tt_sampler_halton,
+	&tt_sampler_fms,
+	&tt_sampler_dyhpo,
+	&tt_sampler_fms_flat,
 };
 
 #define NSAMPLERS ((int)(sizeof samplers / sizeof samplers[0]))
@@ -319,7 +322,7 @@ static int no_checkpoint(void *ud, int64_t trial, int rung, long *step, void **b
 	return TT_OK;
 }
 
-static const tt_sampler_io no_io = { NULL, no_checkpoint };
+static const tt_sampler_io no_io = { .ud = NULL, .checkpoint = no_checkpoint };
 
 int tt_sampler_open(tt_sampler_inst *s, const tt_sampler_ops *ops, const tt_study *st,
                     tt_err *err)

@@ -172,6 +172,14 @@ typedef struct tt_sampler_io {
 	 */
 	int (*checkpoint)(void *ud, int64_t trial, int rung, long *step,
 	                  void **blob, size_t *len, tt_err *err);
+	/* Optional (NULL: every trial is): 1 while trial index may still be
+	 * trained (not killed, diverged or failed), for a freeze-thaw sampler
+	 * choosing which trial continues. */
+	int (*alive)(void *ud, int index);
+	void *alive_ud;
+	/* The data every trial trains on: input shape and classes (0 when the
+	 * caller does not say), for a sampler that reads weights. */
+	int h, w, c, classes;
 } tt_sampler_io;
 
 /* One stored rung result, as tell receives it. */
@@ -191,15 +199,33 @@ typedef struct tt_sampler_result {
 /* What ask answers. */
 enum tt_sampler_answer {
 	TT_SAMPLER_NEW,           /* a new trial with values */
-	TT_SAMPLER_CONTINUE       /* continue trial `index` one step further up
-	                           * its budget (freeze-thaw samplers such as
-	                           * FMS); no scheduler acts on it yet, and the
-	                           * runner stops with an error if one answers it */
+	TT_SAMPLER_CONTINUE       /* continue trial `index` one epoch further
+	                           * up its budget (freeze-thaw samplers such as
+	                           * FMS): only [scheduler] kind = freeze-thaw
+	                           * acts on it; any other scheduler stops with
+	                           * an error if a sampler answers it */
 };
+
+/*
+ * One line of a freeze-thaw decision (the forecasts table): a candidate
+ * trial at the budget it would reach, the surrogate's posterior there and
+ * its expected improvement.  index is a trial index (creation order); the
+ * configuration a NEW answer proposes has index = the index asked for.
+ * mu, sd, ei are NaN for a decision of the random initial design.
+ */
+typedef struct tt_sampler_forecast {
+	int index;
+	int budget;               /* epochs the trial would have after it */
+	double mu, sd, ei;
+	int chosen;
+	double final_mu, final_sd; /* the forecast at the top budget */
+} tt_sampler_forecast;
 
 typedef struct tt_sampler_proposal {
 	int kind;                 /* enum tt_sampler_answer */
-	int index;                /* CONTINUE: the trial to continue */
+	int index;                /* CONTINUE: the trial to continue; -1: the
+	                           * sampler has nothing left to propose (every
+	                           * configuration at the top, or dead) */
 	double values[TT_SPACE_MAX]; /* NEW: the configuration, [space] order;
 	                           * each inside its entry's bounds (a choice as
 	                           * its index), as tt_sampler_map gives them */
@@ -215,6 +241,10 @@ typedef struct tt_sampler_ops {
 	 * checkpoint, whatever keep_checkpoints says, so that the re-told
 	 * sampler sees what the live one saw. */
 	int reads_checkpoints;
+	/* 1: it decides one epoch at a time (answers CONTINUE) and wants
+	 * [scheduler] kind = freeze-thaw, which refuses the others' CONTINUE
+	 * and continues their trials to the top rung itself. */
+	int freeze_thaw;
 	/* Set up for study s (which outlives the sampler: keeping a pointer
 	 * to it is fine); TT_EINPUT when the study does not suit it. */
 	int (*init)(void *state, const tt_study *s, tt_err *err);
@@ -234,6 +264,10 @@ typedef struct tt_sampler_ops {
 	 * called after a failed init, on what init left of the block, which
 	 * starts zeroed. */
 	void (*free)(void *state);
+	/* The last ask's decision as forecast lines (optional): *rows points
+	 * into the state, valid until the next call; the runner stores them
+	 * in the forecasts table. */
+	int (*explain)(void *state, const tt_sampler_forecast **rows, int *n);
 } tt_sampler_ops;
 
 /*
@@ -245,6 +279,9 @@ typedef struct tt_sampler_ops {
  * sampler = NAME.  tests/toy_sampler.h is a worked example.
  */
 extern const tt_sampler_ops tt_sampler_random, tt_sampler_halton;
+/* freeze-thaw (sampler_fms.c): configuration, curve and the weights'
+ * graph; without weights (DyHPO); flattened weights (the ablation) */
+extern const tt_sampler_ops tt_sampler_fms, tt_sampler_dyhpo, tt_sampler_fms_flat;
 
 /* The built-in sampler called name, or NULL. */
 const tt_sampler_ops *tt_sampler_find(const char *name);

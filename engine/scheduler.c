@@ -26,6 +26,18 @@ int tt_ladder(const tt_study *s, int nstages, tt_rung_def *out)
 	int lo = s->min_trainable < 1 ? 1 : s->min_trainable;
 	if (lo > nstages)
 		lo = nstages;
+	if (s->sched_kind == TT_SCH_FREEZE_THAW) {
+		/* one rung per epoch, each from the last one's checkpoint */
+		int top = (int)ceil(s->epochs);
+		if (top > TT_RUNG_MAX)
+			top = TT_RUNG_MAX;
+		if (top < 1)
+			top = 1;
+		for (int r = 0; r < top; r++)
+			out[r] = (tt_rung_def){ s->fid_kind == TT_FID_FROZEN ? lo : nstages,
+			                        r + 1 < s->epochs ? r + 1 : s->epochs };
+		return top;
+	}
 	for (long v = lo; v < nstages && n < TT_RUNG_MAX - 1; v *= s->eta)
 		z[n++] = (int)v;
 	z[n++] = nstages;
@@ -184,6 +196,8 @@ tt_job tt_sched_next(tt_sched *s)
 		if (t->state == TT_T_QUEUED && t->forced >= 0)
 			return run(s, i, t->forced, 0);
 	}
+	if (s->kind == TT_SCH_FREEZE_THAW)
+		return (tt_job){ TT_JOB_ASK, -1, -1, 0 };
 	/* promotions, from the top down: finish good trials first */
 	if (s->kind != TT_SCH_RANDOM)
 		for (int r = R - 2; r >= 0; r--)
@@ -328,6 +342,38 @@ const char *tt_sched_resume(tt_sched *s, int trial)
 		t->state = TT_T_DONE;
 	}
 	return NULL;
+}
+
+int tt_sched_add(tt_sched *s)
+{
+	int i = add_trial(s, 0);
+	if (i >= 0)
+		run(s, i, 0, 1);
+	return i;
+}
+
+tt_job tt_sched_continue(tt_sched *s, int trial)
+{
+	tt_sched_trial *t = &s->t[trial];
+	if (t->done > 0)
+		t->promoted[t->done - 1] = 1;
+	return run(s, trial, t->done, 0);
+}
+
+int tt_sched_can_continue(const tt_sched *s, int trial)
+{
+	if (trial < 0 || trial >= s->n)
+		return 0;
+	const tt_sched_trial *t = &s->t[trial];
+	return t->state == TT_T_DONE && t->done < s->nrungs;
+}
+
+int tt_sched_epochs_used(const tt_sched *s)
+{
+	int n = 0;
+	for (int i = 0; i < s->n; i++)
+		n += s->t[i].done + (s->t[i].state == TT_T_RUNNING);
+	return n;
 }
 
 int tt_sched_restore(tt_sched *s, int state, int bracket, int done,

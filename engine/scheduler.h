@@ -13,7 +13,11 @@
  * (e.g. 1, 2, 4, 8 for 8 stages at eta 2), every rung trained for the same
  * epochs; `epochs` keeps every stage trainable and grows the epochs by eta
  * up to the full count; `joint` grows both together (methods.md's
- * diagonal).  A promotion takes a trial from rung r to r+1 when it is in
+ * diagonal).  With [scheduler] kind = freeze-thaw the rungs are epochs
+ * 1, 2, ..., ceil(epochs), each trained from the previous rung's
+ * checkpoint (all stages trainable; min_trainable of them with
+ * [fidelity] kind = frozen), and which trial moves up one epoch is the
+ * sampler's decision, not a promotion rule.  A promotion takes a trial from rung r to r+1 when it is in
  * the top 1/eta of the results at r.
  */
 #ifndef TT_SCHEDULER_H
@@ -32,7 +36,10 @@ typedef struct tt_rung_def {
 /* The rungs of s for a model of nstages stages; returns their count. */
 int tt_ladder(const tt_study *s, int nstages, tt_rung_def *out);
 
-enum tt_job_kind { TT_JOB_NONE, TT_JOB_RUN, TT_JOB_WAIT, TT_JOB_DONE };
+/* TT_JOB_ASK (freeze-thaw only): no manual command is due; the caller asks
+ * the sampler which trial trains one more epoch (tt_sched_add,
+ * tt_sched_continue). */
+enum tt_job_kind { TT_JOB_NONE, TT_JOB_RUN, TT_JOB_WAIT, TT_JOB_DONE, TT_JOB_ASK };
 
 typedef struct tt_job {
 	int kind;        /* RUN: start trial at rung; WAIT: nothing now; DONE */
@@ -85,6 +92,16 @@ const char *tt_sched_promote(tt_sched *s, int trial);
 const char *tt_sched_kill(tt_sched *s, int trial);
 const char *tt_sched_pause(tt_sched *s, int trial);
 const char *tt_sched_resume(tt_sched *s, int trial);
+
+/* Freeze-thaw: a new trial at rung 0, running (its index, -1 when out of
+ * memory); trial continued one rung up, running. */
+int tt_sched_add(tt_sched *s);
+tt_job tt_sched_continue(tt_sched *s, int trial);
+/* Freeze-thaw: 1 when trial may train another epoch now (finished its
+ * last one, not dead or paused, below the top rung). */
+int tt_sched_can_continue(const tt_sched *s, int trial);
+/* Epochs run or running, over every trial (rungs done + running jobs). */
+int tt_sched_epochs_used(const tt_sched *s);
 
 /* Register a trial restored from storage (resume after a crash). */
 int tt_sched_restore(tt_sched *s, int state, int bracket, int done,

@@ -157,8 +157,11 @@ static const key fidelity_keys[] = {
 };
 
 static const key scheduler_keys[] = {
-	{ "kind", "KIND", K_CHOICE, 0, 0, "random|sh|asha|hyperband", OFF(sched_kind),
-	  "asha", NULL, "Which (trial, rung) runs next", NULL, NULL },
+	{ "kind", "KIND", K_CHOICE, 0, 0, "random|sh|asha|hyperband|freeze-thaw",
+	  OFF(sched_kind), "asha", NULL,
+	  "Which (trial, rung) runs next; freeze-thaw trains one epoch at a time, the "
+	  "sampler choosing which configuration continues from its checkpoint (one "
+	  "rung per epoch up to [fidelity] epochs, budget counted in epochs)", NULL, NULL },
 	{ "max_trials", "N", K_INT, 1, 1e6, NULL, OFF(max_trials), "16", NULL,
 	  "Configurations sampled", NULL, NULL },
 	{ "mode", "MODE", K_CHOICE, 0, 0, "restart|continue", OFF(mode),
@@ -168,7 +171,21 @@ static const key scheduler_keys[] = {
 	{ "sampler", "NAME", K_STRING, 0, TT_NAME_LEN, NULL, OFF(sampler_name),
 	  "halton", NULL,
 	  "How configurations are drawn from [space]: one of the samplers built "
-	  "in (random, halton); see SCHEDULERS", check_sampler, NULL },
+	  "in (random, halton, fms, dyhpo, fms-flat); see SCHEDULERS", check_sampler,
+	  NULL },
+	{ "gmn_width", "N", K_INT, 2, 1024, NULL, OFF(gmn_width), "32", NULL,
+	  "fms: the graph metanetwork's width (16 on 2 cores)", NULL, NULL },
+	{ "gmn_blocks", "N", K_INT, 1, 16, NULL, OFF(gmn_blocks), "4", NULL,
+	  "fms: its message-passing blocks (2 on 2 cores)", NULL, NULL },
+	{ "fit_steps_first", "N", K_INT, 1, 1e6, NULL, OFF(fit_steps_first), "1000", NULL,
+	  "fms, dyhpo, fms-flat: Adam steps of each of the first 10 surrogate fits, "
+	  "from scratch", NULL, NULL },
+	{ "fit_steps", "N", K_INT, 1, 1e6, NULL, OFF(fit_steps), "50", NULL,
+	  "fms, dyhpo, fms-flat: Adam steps of every later fit, warm-started (20 on "
+	  "2 cores)", NULL, NULL },
+	{ "init_configs", "N", K_INT, 1, 1e6, NULL, OFF(init_configs), "20", NULL,
+	  "fms, dyhpo, fms-flat: configurations of the random initial design, one "
+	  "epoch each", NULL, NULL },
 };
 
 typedef struct pctx pctx;
@@ -920,6 +937,26 @@ static int finish(pctx *c, int last)
 
 	s->sampler = tt_sampler_index(s->sampler_name);
 	TT_ASSERT(s->sampler >= 0); /* checked as it was read */
+	if (s->sched_kind == TT_SCH_FREEZE_THAW) {
+		int kl = line_of(c, SEC_SCHEDULER, "kind");
+		if (ceil(s->epochs) > 16) {
+			int el = line_of(c, SEC_FIDELITY, "epochs");
+			return fail_at(c, el ? el : kl, "fidelity", "epochs",
+			               "found '%g', expected at most 16 with kind = freeze-thaw "
+			               "(one rung per epoch)", s->epochs);
+		}
+		if (s->workers != 1) {
+			int wl = line_of(c, SEC_STUDY, "workers");
+			return fail_at(c, wl ? wl : kl, "study", "workers",
+			               "found '%d', expected 1 with kind = freeze-thaw (every "
+			               "decision waits for the epoch before it)", s->workers);
+		}
+	} else if (tt_sampler_nth(s->sampler)->freeze_thaw) {
+		int sl = line_of(c, SEC_SCHEDULER, "sampler");
+		return fail_at(c, sl ? sl : last, "scheduler", "sampler",
+		               "found '%s', which decides one epoch at a time: expected "
+		               "kind = freeze-thaw", s->sampler_name);
+	}
 	s->lr_set = c->key_line[SEC_TRAIN][tt_trainopt_find("lr") - tt_trainopts] != 0;
 	if (!s->lr_set)
 		tt_trainopt_lr_follow(&s->train);
@@ -1392,6 +1429,11 @@ static const struct { int sec; const char *key; } fp_free[] = {
 	{ SEC_STUDY, "checkpoint_every" }, { SEC_STUDY, "lock_timeout" },
 	{ SEC_STUDY, "keep_checkpoints" },
 	{ SEC_SCHEDULER, "max_trials" },
+	/* the FMS surrogate's sizes change the decisions to come, not what a
+	 * stored result means (and databases made before them still open) */
+	{ SEC_SCHEDULER, "gmn_width" }, { SEC_SCHEDULER, "gmn_blocks" },
+	{ SEC_SCHEDULER, "fit_steps_first" }, { SEC_SCHEDULER, "fit_steps" },
+	{ SEC_SCHEDULER, "init_configs" },
 	{ SEC_TRAIN, "threads" },    { SEC_TRAIN, "backend" },
 	{ SEC_TRAIN, "test" },
 };

@@ -12,8 +12,11 @@
  *                  | choice A,B,C
  *   [fidelity]   kind = frozen | epochs | joint, min_trainable, eta,
  *                epochs (per rung at the top: the full budget)
- *   [scheduler]  kind = random | sh | asha | hyperband, max_trials,
- *                mode = restart | continue, sampler = random | halton
+ *   [scheduler]  kind = random | sh | asha | hyperband | freeze-thaw,
+ *                max_trials, mode = restart | continue, sampler = random |
+ *                halton | fms | dyhpo | fms-flat, and the FMS surrogate's
+ *                sizes: gmn_width, gmn_blocks, fit_steps_first, fit_steps,
+ *                init_configs
  *   [train]      the fixed training settings, by their `tunetop train`
  *                option names, ranges and meanings: batch, optimizer, lr,
  *                momentum, nesterov, weight-decay, schedule, warmup,
@@ -55,7 +58,8 @@
 enum tt_param_type { TT_P_FLOAT, TT_P_LOGFLOAT, TT_P_INT, TT_P_LOGINT, TT_P_CHOICE };
 enum tt_fid_kind { TT_FID_FROZEN, TT_FID_EPOCHS, TT_FID_JOINT };
 /* (Not tt_sched_kind: optim.h has that name for learning-rate schedules.) */
-enum tt_scheduler_kind { TT_SCH_RANDOM, TT_SCH_SH, TT_SCH_ASHA, TT_SCH_HYPERBAND };
+enum tt_scheduler_kind { TT_SCH_RANDOM, TT_SCH_SH, TT_SCH_ASHA, TT_SCH_HYPERBAND,
+                         TT_SCH_FREEZE_THAW };
 enum tt_sched_mode { TT_MODE_RESTART, TT_MODE_CONTINUE };
 enum tt_sampler_kind { TT_SAMP_RANDOM, TT_SAMP_HALTON };
 /* Which checkpoints a study keeps: those resuming and promotion still
@@ -119,6 +123,12 @@ typedef struct tt_study {
 	int sampler;              /* index in sampler.h's table of samplers
 	                           * (enum tt_sampler_kind for the first ones) */
 	char sampler_name[TT_NAME_LEN]; /* its name, as in the file */
+	/* freeze-thaw samplers (fms, dyhpo, fms-flat): the surrogate's sizes,
+	 * the paper's by default (methods.md §2), smaller on 2 cores */
+	int gmn_width, gmn_blocks;  /* 32, 4 */
+	int fit_steps_first;        /* 1000: Adam steps of the first fits */
+	int fit_steps;              /* 50: warm-started steps after them */
+	int init_configs;           /* 20: the random initial design */
 } tt_study;
 
 /* Parse a study file.  On failure *s is left freed and err names

@@ -394,7 +394,7 @@ static void test_table(void)
 	CHECK(tt_sampler_nth(TT_SAMP_RANDOM) == &tt_sampler_random &&
 	      tt_sampler_nth(TT_SAMP_HALTON) == &tt_sampler_halton && !tt_sampler_nth(99),
 	      "the first entries do not follow enum tt_sampler_kind");
-	CHECK(strcmp(tt_sampler_names(), "random, halton") == 0, "names '%s'",
+	CHECK(strcmp(tt_sampler_names(), "random, halton, fms, dyhpo, fms-flat") == 0, "names '%s'",
 	      tt_sampler_names());
 	tt_study st;
 	if (load_study(&st))
@@ -538,7 +538,7 @@ static void test_toy_retell(void)
 	if (load_study(&st))
 		return;
 	int fetched = 0;
-	tt_sampler_io io = { &fetched, fake_checkpoint };
+	tt_sampler_io io = { .ud = &fetched, .checkpoint = fake_checkpoint };
 	static const told res[] = {
 		{ 0, 0, 0.41 }, { 1, 0, 0.62 }, { 0, 1, 0.55 }, { 2, 0, 0.30 },
 		{ 1, 1, 0.71 }, { 3, 0, NAN }, { 1, 2, 0.74 },

@@ -20,8 +20,10 @@
  * is read in tell and kept as a graph (wgraph_model.h, the trainable
  * stages only) or a flattened vector; an unseen configuration and
  * epoch 0 are the starting weights, which in tunetop are every trial's
- * initialisation (the study's seed, the model's spec), never a later
- * checkpoint (methods.md §2 step 3).
+ * initialisation (the study's seed, the model's spec) with the
+ * configuration's init checkpoint loaded when there is one ([train] init,
+ * or the choice of [space] init), never a later checkpoint (methods.md
+ * §2 step 3).
  *
  * Sampler rules (sampler.h).  The surrogate's fit, which warm-starts from
  * the fit before it, happens in tell, after the table took the result:
@@ -39,6 +41,7 @@
 #include "model.h"
 #include "sampler.h"
 #include "scheduler.h"
+#include "train.h"
 #include "wgraph.h"
 #include "wgraph_model.h"
 
@@ -63,10 +66,13 @@ typedef struct fms_state {
 	float **flat;
 	size_t *nflat;
 	unsigned char *have;
-	tt_graph start;
-	float *start_flat;
-	size_t start_nflat;
+	/* the starting weights, one per init checkpoint: [0] the [train] one
+	 * (or the seed's), [1 + k] [space] init's choice k */
+	tt_graph start[TT_CHOICE_MAX + 1];
+	float *start_flat[TT_CHOICE_MAX + 1];
+	size_t start_nflat[TT_CHOICE_MAX + 1];
 	int have_start;
+	int init_k;               /* the [space] entry of init, -1 none */
 	tt_wgm_shape shape;
 	int h, w, c, classes;
 	/* the forecasts of the last fit, candidates in pool order */
@@ -119,8 +125,10 @@ static void fms_free(void *state)
 	if (s->flat)
 		for (int i = 0; i < s->npool * (s->bmax + 1); i++)
 			free(s->flat[i]);
-	tt_wgraph_free(&s->start);
-	free(s->start_flat);
+	for (int k = 0; k <= TT_CHOICE_MAX; k++) {
+		tt_wgraph_free(&s->start[k]);
+		free(s->start_flat[k]);
+	}
 	free(s->g);
 	free(s->flat);
 	free(s->nflat);
@@ -149,6 +157,10 @@ static int fms_open(void *state, const tt_study *st, int weights, tt_err *err)
 	s->weights = weights;
 	s->pending = -1;
 	s->random_pick = -1;
+	s->init_k = -1;
+	for (int k = 0; k < st->nspace; k++)
+		if (strcmp(st->space[k].name, "init") == 0)
+			s->init_k = k;
 	if (st->sched_kind != TT_SCH_FREEZE_THAW)
 		return tt_err_set(err, TT_EINPUT, "%s: sampler %s decides one epoch at a time: "
 		                  "expected [scheduler] kind = freeze-thaw", st->path,
@@ -232,12 +244,12 @@ static int open_flat(void *state, const tt_study *st, tt_err *err)
 
 /* ---- weights ------------------------------------------------------------------ */
 
-/* The starting weights: the initialisation every trial of the study
- * starts from (tt_study_apply gives every trial the study's seed). */
-static int make_start(fms_state *s, tt_err *err)
+/* The starting weights of start k (see fms_state.start): the
+ * initialisation every trial of the study starts from (tt_study_apply
+ * gives every trial the study's seed), with the init checkpoint's weights
+ * loaded (a new head when its classes differ), as train.c starts a run. */
+static int make_one_start(fms_state *s, int k, const char *init, tt_err *err)
 {
-	if (s->have_start || s->weights == TT_SURR_NONE)
-		return TT_OK;
 	tt_model_config mc = { .spec = s->st->train.model, .h = s->h, .w = s->w, .c = s->c,
 	                       .classes = s->classes, .batch = 1, .trainable = s->z,
 	                       .seed = s->st->seed, .be = tt_backend_get("cpu") };
@@ -245,28 +257,52 @@ static int make_start(fms_state *s, tt_err *err)
 	int rc = tt_model_create(&mc, &m, err);
 	if (rc)
 		return rc;
+	if (init && (rc = tt_train_init_model(m, s->st->train.model, init, NULL, err))) {
+		tt_model_free(m);
+		return rc;
+	}
 	size_t np = tt_model_nparams(m);
 	const float *p = tt_model_params(m);
 	tt_wgm_shape sh = s->shape;
 	sh.h = s->h, sh.w = s->w, sh.c = s->c, sh.classes = s->classes;
 	if (s->weights == TT_SURR_GMN) {
-		rc = tt_wgm_build(&sh, p, np, NULL, &s->start, err);
+		rc = tt_wgm_build(&sh, p, np, NULL, &s->start[k], err);
 	} else {
 		size_t off = 0;
 		rc = tt_wgm_suffix(&sh, &off, err);
 		if (rc == TT_OK) {
-			s->start_nflat = np - off;
-			s->start_flat = malloc(s->start_nflat * sizeof(float) + 1);
-			if (!s->start_flat)
+			s->start_nflat[k] = np - off;
+			s->start_flat[k] = malloc(s->start_nflat[k] * sizeof(float) + 1);
+			if (!s->start_flat[k])
 				rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
 			else
-				memcpy(s->start_flat, p + off, s->start_nflat * sizeof(float));
+				memcpy(s->start_flat[k], p + off, s->start_nflat[k] * sizeof(float));
 		}
 	}
 	tt_model_free(m);
+	return rc;
+}
+
+static int make_start(fms_state *s, tt_err *err)
+{
+	if (s->have_start || s->weights == TT_SURR_NONE)
+		return TT_OK;
+	int rc = make_one_start(s, 0, s->st->train.init, err);
+	if (rc == TT_OK && s->init_k >= 0)
+		for (int k = 0; k < s->st->space[s->init_k].nchoices && rc == TT_OK; k++)
+			rc = make_one_start(s, 1 + k, s->st->inits[k], err);
 	if (rc == TT_OK)
 		s->have_start = 1;
 	return rc;
+}
+
+/* Which start pool entry i begins from. */
+static int start_of(const fms_state *s, int i)
+{
+	if (s->init_k < 0)
+		return 0;
+	int k = (int)s->vals[(size_t)i * TT_SPACE_MAX + s->init_k];
+	return k >= 0 && k < TT_CHOICE_MAX ? 1 + k : 0;
 }
 
 /* Keep the weights of pool entry i after epoch e from its checkpoint. */
@@ -304,7 +340,7 @@ static const tt_graph *w_graph(void *ud, int i, int e)
 {
 	fms_state *s = ud;
 	if (e == 0)
-		return s->have_start ? &s->start : NULL;
+		return s->have_start ? &s->start[start_of(s, i)] : NULL;
 	size_t at = (size_t)i * (s->bmax + 1) + e;
 	return s->have[at] ? &s->g[at] : NULL;
 }
@@ -313,8 +349,8 @@ static const float *w_flat(void *ud, int i, int e, size_t *n)
 {
 	fms_state *s = ud;
 	if (e == 0) {
-		*n = s->start_nflat;
-		return s->have_start ? s->start_flat : NULL;
+		*n = s->start_nflat[start_of(s, i)];
+		return s->have_start ? s->start_flat[start_of(s, i)] : NULL;
 	}
 	size_t at = (size_t)i * (s->bmax + 1) + e;
 	*n = s->nflat[at];

@@ -474,6 +474,7 @@ static void point_strings(tt_study *s)
 	s->train.model = s->strs[0];
 	s->train.data = s->strs[1];
 	s->train.backend = s->strs[2];
+	s->train.init = s->strs[3][0] ? s->strs[3] : NULL;
 }
 
 /* Zero s, then the defaults: tt_train_defaults (the options table's, for
@@ -595,9 +596,12 @@ static int train_line(pctx *c, const char *name, const char *v)
 		return fail_at(c, c->line, "train", name,
 		               "found a second '%s' (the first is on line %d), expected "
 		               "each key once", name, c->key_line[SEC_TRAIN][ki]);
-	/* the one text a [train] key holds, the backend's name, is kept in
-	 * strs[2] (point_strings) */
-	TT_ASSERT(o->type != TT_TO_STRING || o->off == offsetof(tt_train_config, backend));
+	/* the texts a [train] key holds, the backend's name and the init
+	 * checkpoint, are kept in strs[2] and strs[3] (point_strings); init is
+	 * resolved and checked in finish */
+	int is_init = o->off == offsetof(tt_train_config, init);
+	TT_ASSERT(o->type != TT_TO_STRING || is_init ||
+	          o->off == offsetof(tt_train_config, backend));
 	const char *why = o->type == TT_TO_STRING && strlen(v) >= sizeof c->s->strs[2]
 	                  ? "a shorter text"
 	                  : tt_trainopt_parse(o, v, &c->s->train, NULL, buf, sizeof buf);
@@ -605,8 +609,8 @@ static int train_line(pctx *c, const char *name, const char *v)
 		return fail_at(c, c->line, "train", name, "found '%.80s', expected %s",
 		               v, why);
 	if (o->type == TT_TO_STRING) {
-		memcpy(c->s->strs[2], v, strlen(v) + 1);
-		c->s->train.backend = c->s->strs[2];
+		memcpy(c->s->strs[is_init ? 3 : 2], v, strlen(v) + 1);
+		point_strings(c->s);
 	}
 	c->key_line[SEC_TRAIN][ki] = c->line;
 	return TT_OK;
@@ -924,7 +928,37 @@ static int finish(pctx *c, int last)
 		               s->train.train_size, s->train.val_size, FASHION_TRAIN_N);
 	}
 
+	/* init checkpoints: beside the study file, of the study's model */
 	tt_err e = {0};
+	int initline = c->key_line[SEC_TRAIN][tt_trainopt_find("init") - tt_trainopts];
+	if (s->strs[3][0]) {
+		snprintf(tmp, sizeof tmp, "%s", s->strs[3]);
+		if (beside(s->path, tmp, s->strs[3], sizeof s->strs[3]))
+			return fail_at(c, initline, "train", "init",
+			               "found '%.80s', expected a path of at most %zu bytes", tmp,
+			               sizeof s->strs[3] - 1);
+		if (tt_train_init_check(s->strs[0], s->strs[3], &e))
+			return fail_at(c, initline, "train", "init",
+			               "found '%.80s', expected a checkpoint of [model] spec "
+			               "(%s)", tmp, e.msg);
+		point_strings(s);
+	}
+	for (int i = 0; i < s->nspace; i++) {
+		const tt_param_spec *p = &s->space[i];
+		if (strcmp(p->name, "init"))
+			continue;
+		for (int j = 0; j < p->nchoices; j++) {
+			if (beside(s->path, p->choices[j], s->inits[j], sizeof s->inits[j]))
+				return fail_at(c, p->line, "space", "init",
+				               "found '%s', expected a path of at most %zu bytes",
+				               p->choices[j], sizeof s->inits[j] - 1);
+			if (tt_train_init_check(s->strs[0], s->inits[j], &e))
+				return fail_at(c, p->line, "space", "init",
+				               "found '%s', expected a checkpoint of [model] spec "
+				               "(%s)", p->choices[j], e.msg);
+		}
+	}
+
 	int rc = tt_model_spec_check(s->strs[0], &s->stages, &e);
 	TT_ASSERT(rc == TT_OK); /* checked as it was read */
 	if (s->min_trainable > s->stages) {
@@ -1109,7 +1143,8 @@ int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out
 	for (int i = 0; i < s->nspace; i++) {
 		const tt_param_spec *p = &s->space[i];
 		const tt_trainopt *k = train_key(p->name);
-		TT_ASSERT(k && search_mask(k) && k->type != TT_TO_STRING);
+		int is_init = k && k->off == offsetof(tt_train_config, init);
+		TT_ASSERT(k && search_mask(k) && (k->type != TT_TO_STRING || is_init));
 		void *dst = (char *)out + k->off;
 		double v;
 		const char *why = check_param(p, values[i], &v, buf, sizeof buf);
@@ -1117,7 +1152,10 @@ int tt_study_apply(const tt_study *s, const double *values, tt_train_config *out
 			return tt_err_set(err, TT_EINPUT,
 			                  "%s:%d: [space] %s: found '%g', expected %s",
 			                  s->path, p->line, p->name, values[i], why);
-		if (p->type == TT_P_CHOICE) {
+		if (is_init) { /* the choice's file, resolved in finish */
+			out->init = s->inits[(int)v];
+			why = NULL;
+		} else if (p->type == TT_P_CHOICE) {
 			why = tt_trainopt_parse(k, p->choices[(int)v], out, NULL, buf,
 			                        sizeof buf);
 		} else if (tt_trainopt_is_integer(k)) {
@@ -1576,6 +1614,10 @@ static size_t fp_build(const tt_study *s, char *out, size_t len)
 				for (int q = 0; q < s->nspace; q++)
 					searched |= strcmp(s->space[q].name, o->name) == 0;
 				if (searched)
+					continue;
+				/* no init: no line, as before init existed (a study
+				 * stored then resumes) */
+				if (o->off == offsetof(tt_train_config, init) && !s->train.init)
 					continue;
 				if (strcmp(o->name, "lr") == 0 && !s->lr_set)
 					snprintf(v, sizeof v, "follows the optimizer");

@@ -99,10 +99,15 @@ typedef struct tt_study {
 	tt_train_config train;    /* data, model and fixed [train] settings at
 	                           * full fidelity (trainable 0 = all, epochs =
 	                           * ceil(epochs)); string members point into
-	                           * strs: [0] model, [1] data, [2] backend.
-	                           * A relative data directory is resolved
+	                           * strs: [0] model, [1] data, [2] backend,
+	                           * [3] init (empty: none).  A relative data
+	                           * directory or init checkpoint is resolved
 	                           * against the study file's directory. */
 	char strs[4][512];
+	/* [space] init = choice ...: each choice's checkpoint file resolved
+	 * as strs[3] is (the choice text itself stays as written, for the
+	 * fingerprint and the trials' params) */
+	char inits[TT_CHOICE_MAX][512];
 	int lr_set;               /* lr was given in [train]; if not, lr follows
 	                           * the optimizer as in `tunetop train`:
 	                           * 0.05 for sgd, 0.001 for adamw */

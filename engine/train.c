@@ -17,6 +17,7 @@
 #include "trainopt.h"
 #include "transform.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -449,7 +450,9 @@ static int run_open(run *R, tt_err *err)
 		R->bt.idx[i] = i;
 	for (int i = 0; i < maxn; i++)
 		R->bt.eidx[i] = i;
-	return c->resume ? run_resume(R, err) : TT_OK;
+	if (c->resume)
+		return run_resume(R, err);
+	return c->init ? tt_train_init_model(R->m, c->model, c->init, NULL, err) : TT_OK;
 }
 
 /* What each method reports, to on_report. */
@@ -626,8 +629,108 @@ int tt_train_check(const tt_train_config *c, int *nstages, tt_err *err)
 	if (!tt_backend_get(c->backend))
 		return tt_err_set(err, TT_EINPUT, "--backend '%s': expected one of: %s",
 		                  c->backend, tt_backend_list());
+	if (c->init && tt_train_init_check(c->model, c->init, &e))
+		return tt_err_set(err, TT_EINPUT, "--%s", e.msg);
 	if (nstages)
 		*nstages = n;
+	return TT_OK;
+}
+
+/* ---- starting from a saved checkpoint ------------------------------------ */
+
+/* The file's bytes (malloc'd) and its core header and arrays. */
+static int init_read(const char *spec, const char *path, void **blob, tt_ck_core *h,
+                     const char **arrays, tt_err *err)
+{
+	*blob = NULL;
+	FILE *f = fopen(path, "rb");
+	if (!f)
+		return tt_err_set(err, TT_EINPUT, "init '%s': cannot read: %s", path,
+		                  strerror(errno));
+	size_t cap = 1 << 16, len = 0, got;
+	char *b = malloc(cap);
+	while (b && (got = fread(b + len, 1, cap - len, f)) > 0) {
+		len += got;
+		if (len == cap) {
+			char *nb = cap < ((size_t)1 << 32) ? realloc(b, cap * 2) : NULL;
+			if (!nb) {
+				free(b);
+				b = NULL;
+				break;
+			}
+			b = nb;
+			cap *= 2;
+		}
+	}
+	int bad = ferror(f);
+	fclose(f);
+	if (!b)
+		return tt_err_set(err, TT_ERUNTIME, "init '%s': out of memory", path);
+	if (bad) {
+		free(b);
+		return tt_err_set(err, TT_EINPUT, "init '%s': cannot read", path);
+	}
+	tt_err e = {0};
+	tt_ck_section s[TT_CK_SECTIONS_MAX];
+	int n = 0;
+	const tt_ck_section *core = NULL;
+	if (tt_ck_parse(b, len, s, TT_CK_SECTIONS_MAX, &n, &e) ||
+	    !((core = tt_ck_find(s, n, TT_CK_CORE)) || (core = tt_ck_find(s, n, TT_CK_CORE_V1))) ||
+	    tt_ck_core_read(core, h, arrays, &e)) {
+		free(b);
+		return tt_err_set(err, TT_EINPUT, "init '%s': expected a checkpoint (tunetop "
+		                  "train --save-checkpoint): %s", path,
+		                  e.msg[0] ? e.msg : "no core section");
+	}
+	if (strncmp(h->spec, spec, sizeof h->spec) != 0) {
+		free(b);
+		return tt_err_set(err, TT_EINPUT, "init '%s': a checkpoint of model '%.*s', "
+		                  "expected one of model '%s'", path, (int)sizeof h->spec,
+		                  h->spec, spec);
+	}
+	*blob = b;
+	return TT_OK;
+}
+
+int tt_train_init_check(const char *spec, const char *path, tt_err *err)
+{
+	void *b;
+	tt_ck_core h;
+	const char *a;
+	int rc = init_read(spec, path, &b, &h, &a, err);
+	free(b);
+	return rc;
+}
+
+int tt_train_init_model(tt_model *m, const char *spec, const char *path, int *new_head,
+                        tt_err *err)
+{
+	void *b;
+	tt_ck_core h;
+	const char *a;
+	int rc = init_read(spec, path, &b, &h, &a, err);
+	if (rc)
+		return rc;
+	size_t np = tt_model_nparams(m), off = 0, cnt = 0;
+	tt_model_stage_params(m, tt_model_stages(m) - 1, &off, &cnt);
+	/* the head is the last stage, last in the vector: the rest must be
+	 * the model's, the head may differ in its classes */
+	int same = h.nparams == np;
+	if (h.nstate != tt_model_nstate(m) || off + cnt != np || h.nparams < off) {
+		free(b);
+		return tt_err_set(err, TT_EINPUT, "init '%s': %llu parameters and %llu statistics "
+		                  "do not fit model '%s' (%zu and %zu)", path,
+		                  (unsigned long long)h.nparams, (unsigned long long)h.nstate, spec,
+		                  np, tt_model_nstate(m));
+	}
+	const tt_backend *be = tt_model_backend(m);
+	be->upload(tt_model_params(m), a, (same ? np : off) * sizeof(float));
+	if (h.nstate)
+		be->upload(tt_model_state(m), a + h.nparams * sizeof(float),
+		           h.nstate * sizeof(float));
+	if (new_head)
+		*new_head = !same;
+	free(b);
 	return TT_OK;
 }
 

@@ -64,6 +64,17 @@ typedef struct tt_train_config {
 	const void *resume;
 	size_t resume_len;
 	int resume_weights_only;
+	/*
+	 * init: a checkpoint file to start from (NULL: the seed's weights),
+	 * written by `tunetop train --save-checkpoint`: its weights and
+	 * batch-norm statistics, a new head (the seed's) when the classes
+	 * differ; not its optimizer state or step.  Left alone when resume is
+	 * set (a resumed run already has its weights).  save_checkpoint: the
+	 * file `tunetop train` writes the run's last checkpoint to (the
+	 * engine ignores it).
+	 */
+	const char *init;
+	const char *save_checkpoint;
 } tt_train_config;
 
 /* Fills c with the defaults that `tunetop train --help` lists. */
@@ -202,6 +213,20 @@ typedef struct tt_train_hooks {
  * TT_EINPUT naming the option.  *nstages (may be NULL) gets the stage
  * count. */
 int tt_train_check(const tt_train_config *c, int *nstages, tt_err *err);
+
+/*
+ * Load the checkpoint file path (c->init) into the fresh model m of spec
+ * `spec`: every stage's parameters and the batch-norm statistics, the
+ * head's too when its size is the model's (the same classes), else the
+ * head stays as m has it (a new head).  TT_EINPUT naming the file when it
+ * cannot be read, is no checkpoint, or holds another model.  *new_head
+ * (may be NULL) gets 1 when the head was left new.
+ */
+int tt_train_init_model(tt_model *m, const char *spec, const char *path, int *new_head,
+                        tt_err *err);
+/* The same checks without a model: the file reads as a checkpoint of
+ * spec (any classes). */
+int tt_train_init_check(const char *spec, const char *path, tt_err *err);
 
 /*
  * Run c on d.  TT_OK with *r filled; TT_EDIVERGED when the loss became NaN

@@ -142,6 +142,28 @@ const tt_trainopt tt_trainopts[] = {
 	  ".B cuda\n"
 	  "when built with CUDA=1.",
 	  CLI | TRAIN, NULL, NULL, TT_TO_FIXED, check_backend },
+	{ "init", "FILE", TT_TO_STRING, 0, 0, NULL, OFF(init), NULL, "the seed's weights",
+	  "start from a checkpoint --save-checkpoint wrote (a new head when the "
+	  "classes differ)",
+	  "Start from the weights and batch-norm statistics of a checkpoint that\n"
+	  ".B \\-\\-save\\-checkpoint\n"
+	  "wrote for the same model spec, with a new head (the seed's) when its\n"
+	  "class count differs; the optimizer starts afresh.  A study may search\n"
+	  "it:\n"
+	  ".B init = choice a.ckpt, b.ckpt\n"
+	  "in [space] (paths relative to the study file).",
+	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
+	{ "save-checkpoint", "FILE", TT_TO_STRING, 0, 0, NULL, OFF(save_checkpoint), NULL,
+	  "off", "write the run's last checkpoint to FILE, for --init",
+	  "Write the run's last checkpoint (its weights, batch-norm statistics,\n"
+	  "optimizer state and position) to\n"
+	  ".IR FILE ,\n"
+	  "replaced whole (written beside it, then renamed), for\n"
+	  ".B \\-\\-init\n"
+	  "or a study's\n"
+	  ".BR init .",
+	  CLI, "[study] keep_checkpoints",
+	  "a study keeps its trials' checkpoints in its database", TT_TO_FIXED, NULL },
 	{ "gates", "S[,B[,A]]", TT_TO_GATES, 0, 0, NULL, OFF(gates), NULL, "off",
 	  "prune units and residual layers while training: strength S, "
 	  "layer-vs-unit balance B (0.5), FLOPs-vs-parameters share A (0.5)",

@@ -98,6 +98,8 @@ typedef struct progress {
 	int epochs;
 	double start, last_draw;
 	long total;
+	void *ck;                /* --save-checkpoint: the last blob */
+	size_t ck_len;
 } progress;
 
 static int on_step(void *ud, long step, long total, int epoch, double loss)
@@ -126,6 +128,47 @@ static void on_epoch(void *ud, int epoch, long step, double tl, double ta,
 	        "epoch %d  step %ld/%ld  loss %.4f  acc %.2f%%  val_loss %.4f  "
 	        "val_acc %.2f%%  %.0f samples/s  %.1fs\n",
 	        epoch, step, p->total, tl, 100 * ta, vl, 100 * va, sps, tt_clock_mono() - p->start);
+}
+
+/* --save-checkpoint: keep the run's last blob. */
+static int keep_ck(void *ud, long step, const void *blob, size_t len)
+{
+	progress *p = ud;
+	(void)step;
+	void *b = realloc(p->ck, len ? len : 1);
+	if (!b)
+		return 1;
+	memcpy(b, blob, len);
+	p->ck = b;
+	p->ck_len = len;
+	return 0;
+}
+
+/* Write len bytes to path through path.tmp and a rename; TT_EINPUT naming
+ * the file when it cannot. */
+static int save_file(const char *path, const void *b, size_t len, tt_err *err)
+{
+	char tmp[4200];
+	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+		return tt_err_set(err, TT_EINPUT, "--save-checkpoint '%.64s...': expected a "
+		                  "shorter path", path);
+	FILE *f = fopen(tmp, "wb");
+	if (!f)
+		return tt_err_set(err, TT_EINPUT, "--save-checkpoint '%s': cannot write: %s",
+		                  path, strerror(errno));
+	int bad = (b && fwrite(b, 1, len, f) != len) | fflush(f) | ferror(f);
+	bad |= fclose(f);
+	if (!b) {
+		remove(tmp);
+		return TT_OK;
+	}
+	if (bad || rename(tmp, path)) {
+		int e = errno;
+		remove(tmp);
+		return tt_err_set(err, TT_ERUNTIME, "--save-checkpoint '%s': %s", path,
+		                  strerror(e));
+	}
+	return TT_OK;
 }
 
 /* ---- commands ---------------------------------------------------------- */
@@ -184,6 +227,11 @@ static int cmd_train(int argc, char **argv)
 		fprintf(stderr, "tunetop train: %s\n", err.msg);
 		return 2;
 	}
+	/* a file that cannot be written is refused before any training */
+	if (c.save_checkpoint && save_file(c.save_checkpoint, NULL, 0, &err)) {
+		fprintf(stderr, "tunetop train: %s\n", err.msg);
+		return 2;
+	}
 	tt_train_data data;
 	int rc = tt_train_data_load(&c, &data, &err);
 	if (rc) {
@@ -198,7 +246,8 @@ static int cmd_train(int argc, char **argv)
 	        "of %d stages, batch %d, %d threads\n", c.model, data.source,
 	        data.train.n, data.val.n, c.test ? ", test" : "", depth, nst, c.batch,
 	        c.threads);
-	tt_train_hooks hooks = { .ud = &p, .on_step = on_step, .on_epoch = on_epoch };
+	tt_train_hooks hooks = { .ud = &p, .on_step = on_step, .on_epoch = on_epoch,
+	                         .on_checkpoint = c.save_checkpoint ? keep_ck : NULL };
 	tt_train_result r;
 	rc = tt_train_run(&c, &data, &hooks, &r, &err);
 	tt_train_data_free(&data);
@@ -211,6 +260,15 @@ static int cmd_train(int argc, char **argv)
 		fflush(stdout);
 		tt_train_result_free(&r);
 	}
+	if (rc == TT_OK && c.save_checkpoint) {
+		rc = p.ck ? save_file(c.save_checkpoint, p.ck, p.ck_len, &err)
+		          : tt_err_set(&err, TT_ERUNTIME, "--save-checkpoint: the run kept no "
+		                       "checkpoint");
+		if (rc == TT_OK)
+			fprintf(stderr, "tunetop train: checkpoint saved to %s (%zu bytes)\n",
+			        c.save_checkpoint, p.ck_len);
+	}
+	free(p.ck);
 	if (rc) {
 		if (p.tty)
 			fputs("\r\033[K", stderr);

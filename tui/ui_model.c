@@ -226,6 +226,8 @@ static ui_trial *trial_slot(ui_model *m, int64_t id, const char *params)
 		t->hval[k] = NAN;
 		t->hkey[k] = -1;
 	}
+	t->fmu = t->fsd = t->fei = NAN;
+	t->fat = -1;
 	t->state = UI_Q;
 	m->count[UI_Q]++;
 	trial_keyp(m, t);
@@ -632,6 +634,43 @@ static int poll_hyper(ui_model *m)
 	return changed;
 }
 
+/* Freeze-thaw forecasts since the last poll: each trial keeps its latest
+ * decision's forecast of its final accuracy and its expected improvement.
+ * A decision that chose the selected trial reads its details again. */
+static int poll_forecasts(ui_model *m)
+{
+	tt_err err = {0};
+	db_forecast *f = NULL;
+	int n = 0, changed = 0;
+	if (db_forecasts_since(m->db, 0, m->fc_after, 0, &f, &n, &err)) {
+		set_err(m, &err);
+		return 0;
+	}
+	m->stats.rows += n;
+	for (int i = 0; i < n; i++) {
+		m->fc_after = f[i].rowid;
+		m->have_fc = 1;
+		ui_trial *t = ui_model_trial(m, f[i].trial);
+		db_trial one;
+		if (!t && db_trial_get(m->db, f[i].trial, &one, NULL) == TT_OK) {
+			m->stats.rows++;
+			trial_apply(m, &one);
+			t = ui_model_trial(m, f[i].trial);
+		}
+		if (!t || f[i].at < t->fat)
+			continue;
+		t->fat = f[i].at;
+		t->fmu = (float)f[i].final_mu;
+		t->fsd = (float)f[i].final_sd;
+		t->fei = (float)f[i].ei;
+		if (f[i].chosen && t->id == m->det.trial)
+			m->det.trial = -m->det.trial;
+		changed = 1;
+	}
+	free(f);
+	return changed;
+}
+
 static void hpath_reset(ui_hpath *hp, int64_t trial)
 {
 	hp->trial = trial;
@@ -766,6 +805,7 @@ static void detail_free(ui_detail *d)
 	free(d->full);
 	free(d->mask);
 	free(d->hist);
+	free(d->dec);
 	memset(d, 0, sizeof *d);
 }
 
@@ -870,6 +910,19 @@ static void detail_read(ui_model *m, int64_t id)
 	}
 	db_commands_of(m->db, id, &d->hist, &d->nhist, NULL);
 	m->stats.rows += d->nhist;
+	if (m->have_fc) {
+		db_forecast *f = NULL;
+		int n = 0;
+		if (db_forecasts_since(m->db, id, 0, 0, &f, &n, NULL) == TT_OK) {
+			m->stats.rows += n;
+			int k = 0;
+			for (int i = 0; i < n; i++)
+				if (f[i].chosen)
+					f[k++] = f[i];
+			d->dec = f;
+			d->ndec = k;
+		}
+	}
 }
 
 void ui_model_select(ui_model *m, int64_t trial)
@@ -958,6 +1011,7 @@ int ui_model_poll(ui_model *m)
 		m->stats.scans++;
 	}
 	changed |= poll_hyper(m);
+	changed |= poll_forecasts(m);
 	changed |= poll_misc(m);
 	if (m->first) {
 		m->stats.rows_first = m->stats.rows;

@@ -10,8 +10,8 @@
  * history, and the paths of its learned hyperparameters.  A poll asks
  * PRAGMA data_version first and reads nothing when no other connection
  * has committed since; otherwise it reads trials by updated_at, rung
- * results by rowid, commands by id, and curve points and learned
- * hyperparameters by rowid.  Text from the database is kept as stored: the drawing code
+ * results by rowid, commands by id, and curve points, learned
+ * hyperparameters and freeze-thaw forecasts by rowid.  Text from the database is kept as stored: the drawing code
  * replaces control characters.
  *
  * No ncurses here: the model is plain data, so the panes can draw it and
@@ -68,6 +68,11 @@ typedef struct ui_trial {
 	                               * none reported */
 	int64_t hkey[UI_HYPER_MAX];   /* where it was reported: rung << 32 |
 	                               * step; -1: nowhere yet */
+	/* freeze-thaw: the latest decision that forecast it (the forecasts
+	 * table): its final accuracy's mean and sd at the top budget, and its
+	 * expected improvement then; NaN: never forecast */
+	float fmu, fsd, fei;
+	int64_t fat;                  /* that decision's number; -1: none */
 } ui_trial;
 
 typedef struct ui_point {
@@ -120,6 +125,9 @@ typedef struct ui_detail {
 	int nmask;
 	db_command *hist;
 	int nhist;
+	db_forecast *dec;             /* freeze-thaw: the decisions that chose
+	                               * it, in order (its chosen rows) */
+	int ndec;
 } ui_detail;
 
 typedef struct ui_stats {
@@ -171,6 +179,9 @@ typedef struct ui_model {
 	int nhname;                   /* learned hyperparameters, in the order */
 	char hname[UI_HYPER_MAX][DB_HYPER_NAME_MAX]; /* first seen */
 	int64_t hyper_after;          /* last hyper rowid read for the table */
+	int64_t fc_after;             /* last forecasts rowid read */
+	int have_fc;                  /* a forecast was read: the table shows
+	                               * the forecast columns */
 	ui_hpath hp;                  /* the selected trial's paths */
 	int64_t want[UI_TOPK + 1];    /* trials whose curves the UI shows */
 	int nwant;

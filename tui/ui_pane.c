@@ -66,6 +66,12 @@ static void cols_build(ui_view *v)
 		int w = (int)strlen(n) + 1;
 		col_add(v, UI_C_HYPER, k, w < 8 ? 8 : w > 12 ? 12 : w, n);
 	}
+	/* freeze-thaw: the forecast of the final accuracy, mean ± sd, and the
+	 * expected improvement, both of the latest decision */
+	if (m->have_fc) {
+		col_add(v, UI_C_FORECAST, 0, 14, "FORECAST");
+		col_add(v, UI_C_EI, 0, 9, "EI");
+	}
 	for (int r = 0; r < m->nrungs && r < TT_RUNG_MAX; r++) {
 		char n[16];
 		snprintf(n, sizeof n, "ACC@%d", r);
@@ -104,6 +110,16 @@ static int cmp_trials(const void *a, const void *b, void *ctx)
 		if (isnan(p) || isnan(q))
 			r = strcmp(x->pstr[c->arg], y->pstr[c->arg]);
 		else
+			r = (p > q) - (p < q);
+		break;
+	}
+	case UI_C_FORECAST:
+	case UI_C_EI: {
+		float p = c->kind == UI_C_EI ? x->fei : x->fmu;
+		float q = c->kind == UI_C_EI ? y->fei : y->fmu;
+		if (isnan(p) != isnan(q))
+			missing = isnan(p) ? 1 : -1;
+		else if (!isnan(p))
 			r = (p > q) - (p < q);
 		break;
 	}
@@ -303,6 +319,19 @@ static void trial_cell(const ui_view *v, const ui_trial *t, const ui_col *c, cha
 			/* 0.000123 and 1.23e+03 do not fit: fewer digits */
 			snprintf(s, cap, "%-*.1e", c->width - 1, t->hval[c->arg]);
 		break;
+	case UI_C_FORECAST:
+		if (isnan(t->fmu))
+			snprintf(s, cap, "%-*s", c->width - 1, "-");
+		else
+			snprintf(s, cap, "%.3f%s%.3f", t->fmu, U("\u00b1", "+-"),
+			         isnan(t->fsd) ? 0.0 : t->fsd);
+		break;
+	case UI_C_EI:
+		if (isnan(t->fei))
+			snprintf(s, cap, "%-*s", c->width - 1, "-");
+		else if (snprintf(s, cap, "%-*.3g", c->width - 1, t->fei) >= c->width)
+			snprintf(s, cap, "%-*.1e", c->width - 1, t->fei);
+		break;
 	case UI_C_ACC:
 		if (isnan(t->acc[c->arg]))
 			snprintf(s, cap, "%6s", "-");
@@ -416,6 +445,13 @@ static int curve_points(const ui_view *v, const ui_curve *c, double *xs, double 
  * for a copy per caller). */
 static double plot_xs[UI_TOPK + 1][CURVE_PTS], plot_ys[UI_TOPK + 1][CURVE_PTS];
 
+/* The selected trial's forecast band: from its last point (x0, y0) out to
+ * the top budget x1, where it spans lo..hi (mean ± sd). */
+static struct {
+	int on;
+	double x0, y0, x1, lo, hi;
+} plot_band;
+
 /* The plot area of the curves pane: curves k = 0..n-1 of np[k] points
  * (xs[k], ys[k]) in role UI_CURVE1 + k over [x0, x1] x [y0, y1], the
  * first drawn last (on top), with the axes, ylab at the top, middle and
@@ -429,6 +465,23 @@ static void plot_area(ui_view *v, int n, const int *np, double xs[][CURVE_PTS],
 	ui_canvas cv;
 	ui_canvas_init(&cv, cw, ch, v->glyphs);
 	int W = cw * cv.sx - 1, H = ch * cv.sy - 1;
+	if (plot_band.on) {
+		/* a wedge of dots widening from the last point to mean ± sd at
+		 * the top budget, every other dot column, under the curves; its
+		 * edges in the selected curve's colour */
+		int X0 = (int)lround((plot_band.x0 - x0) / (x1 - x0) * W);
+		int X1 = (int)lround((plot_band.x1 - x0) / (x1 - x0) * W);
+		int Y0 = (int)lround((1 - (plot_band.y0 - y0) / (y1 - y0)) * H);
+		int Ylo = (int)lround((1 - (plot_band.lo - y0) / (y1 - y0)) * H);
+		int Yhi = (int)lround((1 - (plot_band.hi - y0) / (y1 - y0)) * H);
+		for (int X = X0 + 1; X <= X1; X += 2) {
+			double f = X1 > X0 ? (double)(X - X0) / (X1 - X0) : 1;
+			int a = (int)lround(Y0 + f * (Yhi - Y0)), b = (int)lround(Y0 + f * (Ylo - Y0));
+			ui_canvas_line(&cv, X, a, X, b, UI_AXIS);
+		}
+		ui_canvas_line(&cv, X0, Y0, X1, Yhi, UI_CURVE1);
+		ui_canvas_line(&cv, X0, Y0, X1, Ylo, UI_CURVE1);
+	}
 	for (int k = n - 1; k >= 0; k--) {
 		int px = -1, py = -1;
 		for (int i = 0; i < np[k]; i++) {
@@ -639,6 +692,34 @@ static void draw_curves(ui_view *v)
 				y1 = ys[k][i];
 		}
 	}
+	/* freeze-thaw: the selected trial's forecast of its final accuracy as
+	 * a band after its last point, out to the top budget */
+	plot_band.on = 0;
+	if (sel && np[0] > 0 && !isnan(sel->fmu) && v->metric == UI_M_VAL_ACC && !v->logy &&
+	    m->have_cfg && m->nrungs > 0) {
+		const ui_curve *c = ui_model_curve(m, ids[0]);
+		double top = m->rungdef[m->nrungs - 1].epochs, le = 0;
+		for (int i = 0; c && i < c->n; i++)
+			if (c->p[i].val && c->p[i].rung == rung[0])
+				le = c->p[i].epoch;
+		double xl = xs[0][np[0] - 1];
+		double xe = v->by_epoch ? top : le > 0 ? xl * top / le : xl;
+		double sd = isnan(sel->fsd) ? 0 : sel->fsd;
+		if (xe > xl) {
+			plot_band.on = 1;
+			plot_band.x0 = xl;
+			plot_band.y0 = ys[0][np[0] - 1];
+			plot_band.x1 = xe;
+			plot_band.lo = sel->fmu - sd;
+			plot_band.hi = sel->fmu + sd;
+			if (xe > x1)
+				x1 = xe;
+			if (plot_band.lo < y0)
+				y0 = plot_band.lo;
+			if (plot_band.hi > y1)
+				y1 = plot_band.hi;
+		}
+	}
 	/* legend */
 	int lx = pn->x + 1, ly = pn->y + 1;
 	for (int k = 0; k < nid && lx < pn->x + pn->w - 4; k++) {
@@ -653,6 +734,11 @@ static void draw_curves(ui_view *v)
 		else
 			snprintf(s, sizeof s, "%s#%lld - ", U("\u25cf", "*"), (long long)ids[k]);
 		lx += ui_put(ly, lx, pn->x + pn->w - lx, a, s);
+		if (k == 0 && plot_band.on) {
+			snprintf(s, sizeof s, "forecast %.3f%s%.3f ", sel->fmu, U("\u00b1", "+-"),
+			         isnan(sel->fsd) ? 0.0 : sel->fsd);
+			lx += ui_put(ly, lx, pn->x + pn->w - lx, a, s);
+		}
 	}
 	if (!any) {
 		ui_put(ly + 1, pn->x + 1, pn->w - 2, ui_role(v, UI_NORMAL),
@@ -1160,6 +1246,28 @@ void ui_detail_draw(ui_view *v, int top, int *lines)
 				        (long)(t->hkey[k] & 0xffffffff));
 			else
 				tl_line(&tl, UI_NORMAL, "  %-20s -", m->hname[k]);
+		tl_line(&tl, UI_NORMAL, "%s", "");
+	}
+	if (m->have_fc) {
+		tl_line(&tl, UI_PANE_TITLE, "Decisions that chose it (freeze-thaw)");
+		if (!isnan(t->fmu))
+			tl_line(&tl, UI_NORMAL, "  latest forecast of the final accuracy %.4f %s %.4f "
+			        "(decision %lld), EI %.3g", t->fmu, U("\u00b1", "+-"), t->fsd,
+			        (long long)t->fat, t->fei);
+		tl_line(&tl, UI_TABLE_HEADER, "  %-9s %-7s %9s %9s %10s %9s %9s", "decision",
+		        "epoch", "mu", "sd", "EI", "final mu", "final sd");
+		for (int k = 0; k < d->ndec; k++) {
+			const db_forecast *f = &d->dec[k];
+			if (isnan(f->mu))
+				tl_line(&tl, UI_NORMAL, "  %-9lld %-7d %9s %9s %10s %9s %9s  (initial "
+				        "design)", (long long)f->at, f->budget, "-", "-", "-", "-", "-");
+			else
+				tl_line(&tl, UI_NORMAL, "  %-9lld %-7d %9.4f %9.4f %10.3g %9.4f %9.4f",
+				        (long long)f->at, f->budget, f->mu, f->sd, f->ei, f->final_mu,
+				        f->final_sd);
+		}
+		if (!d->ndec)
+			tl_line(&tl, UI_NORMAL, "  none yet");
 		tl_line(&tl, UI_NORMAL, "%s", "");
 	}
 	tl_line(&tl, UI_PANE_TITLE, "Rung results");

@@ -19,7 +19,7 @@ extern const char *const ui_pane_title[UI_NPANES];
 
 /* Columns of the trial table. */
 enum ui_col_kind { UI_C_ID, UI_C_STATE, UI_C_CMD, UI_C_RUNG, UI_C_DEPTH, UI_C_PARAM,
-                   UI_C_HYPER, UI_C_ACC, UI_C_RANK };
+                   UI_C_HYPER, UI_C_ACC, UI_C_RANK, UI_C_FORECAST, UI_C_EI };
 
 typedef struct ui_col {
 	int kind, arg;                /* arg: parameter index or rung */

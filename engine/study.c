@@ -345,7 +345,7 @@ static const char *check_sampler(const char *v, char *buf, size_t n)
 
 /* ---- parse state and messages ------------------------------------------- */
 
-#define MAXKEYS 32
+#define MAXKEYS 64 /* [train] has a row per training option */
 
 struct pctx {
 	tt_study *s;

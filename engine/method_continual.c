@@ -120,7 +120,6 @@ typedef struct cl_run {
 	int rows;             /* experiences finished */
 	int reported;         /* rows given to report */
 	size_t extra;         /* host bytes of the method's own buffers */
-	tt_method_value vals[3];
 } cl_run;
 
 static int cl_wants(const tt_train_config *c)
@@ -952,12 +951,6 @@ static int cl_report(void *state, const tt_method_run *run, int final,
 	rep->cl_first = s->reported;
 	rep->cl_rows = s->rows - s->reported;
 	rep->cl_acc = s->acc;
-	double fg;
-	summarise(s->acc, s->T, s->rows, &s->vals[0].value, &fg, NULL);
-	s->vals[0].name = "aca";
-	s->vals[1] = (tt_method_value){ "forgetting", fg };
-	rep->values = s->vals;
-	rep->nvalues = 2;
 	s->reported = s->rows;
 	return 1;
 }

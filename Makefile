@@ -10,6 +10,7 @@
 #                   engine against PyTorch at its best
 #   make bench-ladder  the frozen-depth ladder against random search
 #   make bench-gates   gated training: accuracy against FLOPs kept
+#   make bench-evograd EvoGrad: noisy labels, rotation, learned weight decay
 #   make install    install the binary, man pages, themes and example studies
 #                   under $(PREFIX)
 #   make clean      remove every build directory
@@ -98,7 +99,7 @@ DEPS_PKGS := gcc make python3 libopenblas-openmp-dev libsqlite3-dev libncurses-d
 # rpath names the OpenMP build) and the bench picks a build per run.
 BENCH_PKGS := python3-torch python3-numpy time libopenblas0-pthread
 
-.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-gates install clean
+.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-gates bench-evograd install clean
 # objects of test and bench programs are not throw-away intermediates
 .SECONDARY:
 all: $(BUILD)/tunetop $(TEST_BIN) $(BENCH_BIN)
@@ -198,6 +199,12 @@ bench: deps-bench
 bench-gates: deps-bench
 	$(MAKE) all
 	BUILD=$(BUILD) /usr/bin/python3 bench/gates.py
+
+# EvoGrad: noisy labels, rotation, weight decay against random search
+# (about 40 minutes on 2 cores)
+bench-evograd: deps
+	$(MAKE) all
+	BUILD=$(BUILD) /usr/bin/python3 bench/evograd.py
 
 # the frozen-depth ladder against random search (about half an hour)
 bench-ladder: deps

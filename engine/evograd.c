@@ -191,7 +191,7 @@ double tt_evo_default_lr(int what)
 	case TT_EVO_WD:
 		return 0.01;
 	case TT_EVO_ROTATE:
-		return 0.1;
+		return 0.5; /* about the reference's 0.01 radian */
 	default:
 		return 0.001;
 	}

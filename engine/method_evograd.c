@@ -70,6 +70,7 @@ typedef struct evo_run {
 	double *am, *av;          /* Adam's moments */
 	long at;                  /* Adam's steps */
 	double lr;
+	double wd;                /* nesterov: decay of a network's parameters */
 	float *phi;               /* the Meta-Weight-Net, float, from lam */
 	/* per meta-step */
 	double *l, *w, *d;        /* K: losses, weights, g . eps_k */
@@ -218,6 +219,7 @@ static int evo_setup(const tt_method_run *run, void **state, tt_err *err)
 	e->cfg = c->evograd;
 	e->be = tt_model_backend(m);
 	e->lr = e->cfg.lr > 0 ? e->cfg.lr : tt_evo_default_lr(e->cfg.what);
+	e->wd = e->cfg.what == TT_EVO_MWN ? c->opt.weight_decay : 0;
 	if (c->gates.strength > 0)
 		return tt_err_set(err, TT_EINPUT, "--evograd with --gates: a compaction "
 		                  "rebuilds the network under EvoGrad's weight copy; use one "
@@ -403,12 +405,23 @@ static double copy_loss(evo_run *e, const tt_method_run *run, int k, double sq)
 	return NAN;
 }
 
-/* One Adam or SGD step of lam along hg. */
+/* One step of lam along hg with the hyperparameters' optimizer. */
 static void lam_step(evo_run *e)
 {
 	if (e->cfg.opt == TT_EVO_SGD) {
 		for (int j = 0; j < e->nh; j++)
 			e->lam[j] -= e->lr * e->hg[j];
+		return;
+	}
+	if (e->cfg.opt == TT_EVO_NESTEROV) {
+		/* PyTorch's SGD: g += wd lam; buf = 0.9 buf + g; lam -= lr (g + 0.9 buf) */
+		const double mom = 0.9;
+		for (int j = 0; j < e->nh; j++) {
+			double g = e->hg[j] + e->wd * e->lam[j];
+			e->am[j] = e->at ? mom * e->am[j] + g : g;
+			e->lam[j] -= e->lr * (g + mom * e->am[j]);
+		}
+		e->at++;
 		return;
 	}
 	const double b1 = 0.9, b2 = 0.999, eps = 1e-8;

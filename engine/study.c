@@ -345,7 +345,7 @@ static const char *check_sampler(const char *v, char *buf, size_t n)
 
 /* ---- parse state and messages ------------------------------------------- */
 
-#define MAXKEYS 64 /* [train] has a row per training option */
+#define MAXKEYS 64 /* keys of a section, the options table's rows included */
 
 struct pctx {
 	tt_study *s;
@@ -563,7 +563,7 @@ static int keyed_line(pctx *c, const char *name, const char *v)
 static int train_line(pctx *c, const char *name, const char *v)
 {
 	const tt_trainopt *o = tt_trainopt_find(name);
-	char buf[512], list[512];
+	char buf[512], list[1024];
 	if (!o)
 		return fail_at(c, c->line, "train", name,
 		               "found unknown key '%.64s', expected one of: %s", name,
@@ -710,7 +710,7 @@ static int space_line(pctx *c, const char *name, char *v)
 	tt_study *s = c->s;
 	const tt_trainopt *k = tt_trainopt_find(name);
 	unsigned search = search_mask(k);
-	char list[512], forms[256];
+	char list[1024], forms[256];
 	if (!search) {
 		char where[160] = "";
 		if (k && !(k->where & TT_TO_TRAIN))

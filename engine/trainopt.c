@@ -249,11 +249,21 @@ const tt_trainopt tt_trainopts[] = {
 	  "times a standard normal draw per weight, regenerated from its key (seed,\n"
 	  "step, copy) rather than stored.",
 	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
-	{ "evograd-opt", "adam|sgd", TT_TO_CHOICE, 0, 0, "adam|sgd", OFF(evograd.opt),
-	  "adam", NULL, "EvoGrad: the learned hyperparameters' own optimizer", NULL,
+	{ "evograd-opt", "adam|sgd|nesterov", TT_TO_CHOICE, 0, 0,
+	  "adam|sgd|nesterov", OFF(evograd.opt), "adam", NULL,
+	  "EvoGrad: the learned hyperparameters' own optimizer",
+	  "EvoGrad: the learned hyperparameters' own optimizer:\n"
+	  ".BR adam ,\n"
+	  "plain\n"
+	  ".BR sgd ,\n"
+	  "or\n"
+	  ".B nesterov\n"
+	  "(SGD with Nesterov momentum 0.9 and, on the Meta-Weight-Net's parameters,\n"
+	  "the run's weight decay, as the reference code trains it; at its rate of\n"
+	  "0.001 the network hardly moves in a short run).",
 	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
 	{ "evograd-lr", "X", TT_TO_DOUBLE, 0, 100, NULL, OFF(evograd.lr), "0",
-	  "0.01 (wd, on its logarithm), 0.1 (rotate, degrees), 0.001 (mwn)",
+	  "0.01 (wd, on its logarithm), 0.5 (rotate, degrees), 0.001 (mwn)",
 	  "EvoGrad: the learned hyperparameters' learning rate; 0: WHAT's own", NULL,
 	  CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
 	{ "rotate", "DEG", TT_TO_DOUBLE, -180, 180, NULL, OFF(rotate), "0", NULL,

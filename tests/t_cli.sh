@@ -127,6 +127,37 @@ bad gates-balance-range "--gates '1,2'|balance 2 is out of range|0..1" --gates 1
 bad gates-too-many "more than three values" --gates 1,0.5,0.5,1 $SYN --steps 1 --model mlp:8
 bad gates-negative "strength -1 is out of range" --gates=-1 $SYN --steps 1 --model mlp:8
 
+# EvoGrad and its experiments' options: every bad value exits 2 naming
+# the option and what was expected.
+bad evograd-what "--evograd|'foo'|WHAT one of off|wd|mwn|rotate" --evograd foo $SYN --steps 1 --model mlp:8
+bad evograd-k "--evograd|'wd,1'|K an integer in 2..1024" --evograd wd,1 $SYN --steps 1 --model mlp:8
+bad evograd-sigma "--evograd|SIGMA a number in [1e-09, 1]|found 'x'" --evograd wd,2,x $SYN --steps 1 --model mlp:8
+bad evograd-tau "--evograd|TAU a number in [1e-06, 1000]|found '0'" --evograd wd,2,0.001,0 $SYN --steps 1 --model mlp:8
+bad evograd-too-many "--evograd|more than four values" --evograd wd,2,0.001,0.05,1 $SYN --steps 1 --model mlp:8
+bad evograd-every "--evograd-every|'0'|an integer in 1..1000000" --evograd wd --evograd-every 0 $SYN --steps 1 --model mlp:8
+bad evograd-noise "--evograd-noise|'uniform'|one of rademacher|gaussian" --evograd wd --evograd-noise uniform $SYN --steps 1 --model mlp:8
+bad evograd-opt "--evograd-opt|'rmsprop'|one of adam|sgd|nesterov" --evograd wd --evograd-opt rmsprop $SYN --steps 1 --model mlp:8
+bad evograd-lr "--evograd-lr|'-1'|a number in [0, 100]" --evograd wd --evograd-lr -1 $SYN --steps 1 --model mlp:8
+bad rotate-range "--rotate|'200'|a number in [-180, 180]" --rotate 200 $SYN --steps 1 --model mlp:8
+bad rotate-alone "--rotate 30|--evograd rotate" --rotate 30 --evograd wd $SYN --steps 1 --model mlp:8
+bad label-noise "--label-noise|'1.5'|a number in [0, 1]" --label-noise 1.5 $SYN --steps 1 --model mlp:8
+bad clean-val-range "--clean-val|'-3'|an integer in 0..10000000" --clean-val -3 $SYN --steps 1 --model mlp:8
+bad clean-val-more "--clean-val 500|only|validation examples|expected 0.." --evograd wd --clean-val 500 $SYN --steps 1 --model mlp:8 --val-size 100
+bad val-rotate "--val-rotate|'nan'|a number in [-180, 180]" --val-rotate nan $SYN --steps 1 --model mlp:8
+bad evograd-wd-zero "--evograd wd|--weight-decay|above 0" --evograd wd --weight-decay 0 $SYN --steps 1 --model mlp:8
+bad evograd-gates "--evograd with --gates" --evograd wd --gates 1 $SYN --steps 1 --model mlp:8,8
+bad evograd-rotate-frozen "input_grad needs every stage trained|trainable" --evograd rotate --trainable 1 $SYN --steps 1 --model mlp:8
+bad evograd-no-val "--evograd needs validation examples|--val-size is 0" --evograd mwn $SYN --val-size 0 --steps 1 --model mlp:8
+
+# An EvoGrad run: its JSON object, with the path starting at step 0.
+run --evograd wd --evograd-every 2 $SYN --steps 6 --model mlp:8
+if [ "$rc" -ne 0 ]; then fail evograd-json "exit status $rc: $(tail -2 "$T/err")"
+elif ! grep -q '"evograd":{"what":"wd","values":{"weight-decay":' "$T/out" ||
+     ! grep -q '"path":\[\[0,0.0005\],' "$T/out" || ! grep -q '"meta_steps":3,' "$T/out" ||
+     ! grep -q '"method":[1-9]' "$T/out"; then
+	fail evograd-json "$(head -c 600 "$T/out")"
+else ok evograd-json; fi
+
 # --gates on a run whose only trainable stage is the head: it says so.
 run --gates 1 $SYN --steps 1 --model mlp:8 --trainable 1
 if [ "$rc" -ne 0 ]; then fail gates-nothing-to-gate "exit status $rc: $(tail -2 "$T/err")"
@@ -261,7 +292,9 @@ fi
 rc=$?
 opts="--model --data --train-size --val-size --trainable --epochs --steps --batch
 --optimizer --lr --momentum --nesterov --weight-decay --schedule --warmup
---label-smoothing --augment --test --seed --threads --backend --gates --help"
+--label-smoothing --augment --test --seed --threads --backend --gates --evograd
+--evograd-every --evograd-noise --evograd-opt --evograd-lr --rotate --label-noise
+--clean-val --val-rotate --help"
 # (--help prints every row of the options table, engine/trainopt.c; t_man.sh
 # checks that the man page is that table's text)
 missing=

@@ -401,3 +401,57 @@ steps=$(sql pdb.db "SELECT max(step) FROM metrics WHERE trial_id = $lone AND run
 now=$((96 - was))
 [ $rc -eq 0 ] && [ -n "$lone" ] && [ "$steps" = $((4096 / now)) ] && ok params-read-from-db ||
 	fail params-read-from-db "exit $rc, trial '$lone' batch $was -> $now: $steps steps at rung 1"
+
+# --- EvoGrad in a study: [train] turns it on, [space] searches the start ---
+# The weight decay each trial starts from is searched; EvoGrad moves it
+# inside the trial, and the runner keeps its path in the hyper table.
+cat > evo.ini <<'EOI'
+[study]
+name = evo
+seed = 5
+workers = 1
+
+[data]
+source = synthetic
+train_size = 512
+val_size = 128
+
+[model]
+spec = mlp:32,32
+
+[space]
+weight-decay = log-float 1e-4 1e-2
+
+[fidelity]
+kind = frozen
+min_trainable = 2
+eta = 2
+epochs = 2
+
+[scheduler]
+kind = asha
+max_trials = 3
+
+[train]
+evograd-what = wd
+evograd-lr = 0.05
+batch = 64
+threads = 1
+EOI
+"$BIN" run --headless evo.ini >evo.log 2>&1; rc=$?
+moved=$(python3 - evo.db <<'PY'
+import json, sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+n = 0
+for tid, params in c.execute("SELECT id, params FROM trials"):
+    start = json.loads(params)["weight-decay"]
+    pts = c.execute("SELECT step, value FROM hyper WHERE trial_id = ? AND rung = 0 "
+                    "AND name = 'weight-decay' ORDER BY step", (tid,)).fetchall()
+    # the path starts where [space] put it and moves from there
+    if len(pts) >= 2 and abs(pts[-1][1] - start) > 1e-3 * start:
+        n += 1
+print(n)
+PY
+)
+[ $rc -eq 0 ] && [ "$moved" = 3 ] && ok evograd-study-paths ||
+	fail evograd-study-paths "exit $rc, $moved of 3 trials with a moving weight-decay path: $(tail -3 evo.log)"

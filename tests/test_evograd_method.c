@@ -283,7 +283,7 @@ static void resume_same(int what)
 	tt_train_config c;
 	config(&c, "mlp:32,16", 0, what);
 	c.steps = 24;
-	c.evograd.opt = TT_EVO_ADAM;
+	c.evograd.opt = what == TT_EVO_MWN ? TT_EVO_NESTEROV : TT_EVO_ADAM;
 	c.evograd.lr = what == TT_EVO_WD ? 0.05 : 0.01;
 	tt_train_result full, half, rest;
 	tt_err err = { 0 };

@@ -195,6 +195,17 @@ static const struct migration {
 	 ");\n"
 	 "CREATE INDEX forecasts_by_trial ON forecasts(trial_id);\n"
 	 "CREATE INDEX forecasts_by_at ON forecasts(at);\n"},
+	/* A continual trial's accuracy matrix (method_continual.c): the
+	 * accuracy on task after experience, both 0-based.  The key makes
+	 * a resumed trial's repeated rows replace the first ones. */
+	{"the task_acc table of continual accuracy matrices",
+	 "CREATE TABLE task_acc (\n"
+	 "  trial_id   INTEGER NOT NULL REFERENCES trials(id) ON DELETE CASCADE,\n"
+	 "  experience INTEGER NOT NULL,\n"
+	 "  task       INTEGER NOT NULL,\n"
+	 "  acc        REAL,\n"
+	 "  PRIMARY KEY (trial_id, experience, task)\n"
+	 ");\n"},
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == DB_SCHEMA_VERSION,
@@ -217,6 +228,7 @@ enum {
 	ST_STUDY_FP_GET, ST_STUDY_FP_SET,
 	ST_HYPER_PUT, ST_HYPER_TRIAL, ST_HYPER_ALL,
 	ST_FC_PUT, ST_FC_NEXT, ST_FC_TRIAL, ST_FC_ALL,
+	ST_TASK_ACC_PUT,
 	ST_COUNT
 };
 
@@ -312,6 +324,8 @@ static const char *const st_sql[ST_COUNT] = {
 	                " ORDER BY rowid LIMIT ?",
 	[ST_FC_ALL] = "SELECT " FC_COLS " FROM forecasts WHERE rowid > ?"
 	              " ORDER BY rowid LIMIT ?",
+	[ST_TASK_ACC_PUT] = "INSERT OR REPLACE INTO task_acc (trial_id, experience,"
+	                    " task, acc) VALUES (?, ?, ?, ?)",
 };
 
 struct db_conn {
@@ -1904,6 +1918,34 @@ int db_hyper_put(db_conn *c, const db_hyper *h, int n, tt_err *err)
 		b_i64(st, 3, h[i].step, &rc);
 		b_text(st, 4, h[i].name, &rc);
 		b_dbl(st, 5, h[i].value, &rc);
+		if (rc != SQLITE_OK) {
+			code = sql_err(c, err, rc, op);
+			sqlite3_clear_bindings(st);
+			return wr_abort(c, code);
+		}
+		if (st_run(c, st, err, op, &code) != SQLITE_OK)
+			return wr_abort(c, code);
+	}
+	return wr_end(c, op, err);
+}
+
+/* ---- continual accuracy matrices ----------------------------------------- */
+
+int db_task_acc_put(db_conn *c, const db_task_acc *a, int n, tt_err *err)
+{
+	const char *op = "storing task accuracies";
+	int code = wr_begin(c, op, err);
+	if (code)
+		return code;
+	sqlite3_stmt *st;
+	int rc = st_get(c, ST_TASK_ACC_PUT, &st);
+	if (rc != SQLITE_OK)
+		return wr_fail(c, err, rc, op);
+	for (int i = 0; i < n; i++) {
+		b_i64(st, 1, a[i].trial, &rc);
+		b_i64(st, 2, a[i].experience, &rc);
+		b_i64(st, 3, a[i].task, &rc);
+		b_dbl(st, 4, a[i].acc, &rc);
 		if (rc != SQLITE_OK) {
 			code = sql_err(c, err, rc, op);
 			sqlite3_clear_bindings(st);

@@ -48,8 +48,9 @@
  * the per-trial metrics polling index, 3 = rungs.macs_kept and params_kept
  * and the trials-by-updated_at index, 4 = studies.fingerprint, 5 = the hyper
  * table (learned hyperparameters), 6 = the forecasts table (freeze-thaw
- * decisions).  db.c keeps the migration steps. */
-#define DB_SCHEMA_VERSION 6
+ * decisions), 7 = the task_acc table (continual accuracy matrices).
+ * db.c keeps the migration steps. */
+#define DB_SCHEMA_VERSION 7
 
 /* PRAGMA application_id of every tunetop study database: "tTop". */
 #define DB_APPLICATION_ID 0x74546F70
@@ -272,6 +273,20 @@ int db_masks_put(db_conn *c, int64_t trial, const db_mask *rows, int n,
                  tt_err *err);
 /* The trial's gates by (stage, unit); *out is malloc'd. */
 int db_masks(db_conn *c, int64_t trial, db_mask **out, int *n, tt_err *err);
+
+/* ---- continual accuracy matrices ------------------------------------------ */
+
+/* a[experience][task] of a continual trial (engine/continual.h). */
+typedef struct db_task_acc {
+	int64_t trial;
+	int experience, task;         /* 0-based; task <= experience */
+	double acc;                   /* NaN is stored as NULL */
+} db_task_acc;
+
+/* n entries in one transaction (or in the caller's); an entry already
+ * stored (a resumed trial) is replaced.  An unknown trial is TT_EINPUT
+ * (foreign key). */
+int db_task_acc_put(db_conn *c, const db_task_acc *a, int n, tt_err *err);
 
 /* ---- learned hyperparameters -------------------------------------------- */
 

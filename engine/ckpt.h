@@ -45,6 +45,7 @@
 /* EvoGrad's learned hyperparameters, their optimizer and path */
 #define TT_CK_EVOGRAD TT_CK_TAG('E', 'V', 'O', 'G')
 
+#define TT_CK_CONTINUAL TT_CK_TAG('C', 'O', 'N', 'T')
 #define TT_CK_HEADER 8   /* magic, format */
 #define TT_CK_SECTION 16 /* tag, 0, len */
 #define TT_CK_SECTIONS_MAX 32

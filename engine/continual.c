@@ -170,3 +170,15 @@ void tt_cl_replay_sample(tt_cl_replay *r, int b, float *x, int *task, int *label
 		label[q] = r->label[i];
 	}
 }
+
+int tt_cl_front(const tt_cl_config *c)
+{
+	return c->strategy == TT_CL_REPLAY || c->strategy == TT_CL_HN ? 1 + c->split : 0;
+}
+
+long tt_cl_exp_end(long total, int T, int e)
+{
+	if (e >= T - 1)
+		return total;
+	return total / T * (e + 1);
+}

@@ -22,6 +22,43 @@
 #include "rng.h"
 
 /*
+ * A continual run (method_continual.c): T experiences of a data set's
+ * classes in sequence, task ids given, trained with one strategy.
+ *   naive    fine-tune everything, one head per task
+ *   replay   LR-k: after experience 1 the front (the stem and k blocks,
+ *            1 + k stages) is frozen; a class-balanced buffer of its
+ *            features (replay items) adds replay_batch of them per step
+ *   hn       HN-k: the same front, frozen after experience 1; the stages
+ *            behind it are generated per task by a hypernetwork, held to
+ *            a snapshot of itself by the look-ahead regulariser (beta,
+ *            up to reg_tasks sampled earlier tasks)
+ *   hn-full  every stage generated, no front
+ */
+enum tt_cl_strategy { TT_CL_NAIVE = 0, TT_CL_REPLAY = 1, TT_CL_HN = 2, TT_CL_HN_FULL = 3 };
+
+typedef struct tt_cl_config {
+	int tasks;          /* T experiences; 0: not a continual run */
+	int strategy;       /* enum tt_cl_strategy */
+	int split;          /* k: the front is the stem and k blocks */
+	int replay_size;    /* items in the replay buffer */
+	int replay_batch;   /* replay items added to each step */
+	double beta;        /* the regulariser's weight */
+	int reg_tasks;      /* earlier tasks it samples per step, at most */
+	long total;         /* the whole sequence's steps; 0: the run's.  A
+	                     * run cut short (a study's rung: experiences
+	                     * 1..r) sets its steps to tt_cl_exp_end(total,
+	                     * T, r - 1) and keeps this the sequence's */
+} tt_cl_config;
+
+#define TT_CL_MAX_TASKS 64
+
+/* The stages of the front: 1 + split for replay and hn, 0 otherwise. */
+int tt_cl_front(const tt_cl_config *c);
+/* The step at which experience e (0-based) ends, of T over a run of
+ * total steps: steps are shared equally, the remainder to the last. */
+long tt_cl_exp_end(long total, int T, int e);
+
+/*
  * Split all into T experiences of classes/T consecutive classes each
  * (task t: classes t*k .. t*k+k-1), labels renumbered 0..k-1 within the
  * task (one head per task), images and normalisation copied.  TT_EINPUT

@@ -14,6 +14,7 @@
 static const tt_method *const builtin[] = {
 	&tt_method_gates,
 	&tt_method_evograd,
+	&tt_method_continual,
 };
 
 #define NBUILTIN ((int)(sizeof builtin / sizeof builtin[0]))

@@ -104,6 +104,14 @@ typedef struct tt_method {
 	 * At most one method of a run may have it, and not beside a step.
 	 */
 	int (*loss)(void *state, tt_method_run *run, tt_err *err);
+	/*
+	 * The evaluation of set (the run's validation or test set) instead
+	 * of the plain one on the model's own weights: *loss and *acc set
+	 * (continual learning: the mean over the tasks seen so far, each
+	 * with its own weights).  At most one method of a run may have it.
+	 */
+	int (*evaluate)(void *state, const tt_method_run *run, const tt_dataset *set,
+	                double *loss, double *acc, tt_err *err);
 	/* After backward, before the optimizer: the gradients may change. */
 	void (*after_backward)(void *state, const tt_method_run *run);
 	/* After the optimizer (run->step counts this step): a meta-step, an
@@ -147,6 +155,7 @@ typedef struct tt_method {
 /* The methods (one file each). */
 extern const tt_method tt_method_gates;
 extern const tt_method tt_method_evograd;
+extern const tt_method tt_method_continual;
 
 #define TT_METHODS_MAX 8 /* tt_train_result.methods is a bit set of them */
 

@@ -1252,6 +1252,62 @@ const float *tt_model_forward_suffix(tt_model *m, const tt_model_weights *w)
 	return run_stages(m, m->first);
 }
 
+float *tt_model_boundary(tt_model *m, size_t *per_example)
+{
+	if (!m->first)
+		return NULL;
+	const stage *st = &m->st[m->first - 1];
+	if (per_example)
+		*per_example = (size_t)st->oh * st->ow * st->oc;
+	return m->boundary;
+}
+
+/* With a frozen prefix the boundary holds rows the caller may have
+ * filled beyond the last forward's; without one, the first stage reads
+ * the last forward's x, which has only its rows. */
+const float *tt_model_forward_suffix_n(tt_model *m, const tt_model_weights *w, int n)
+{
+	TT_ASSERT(m->last_n >= 1 && n >= 1 && n <= m->batch);
+	TT_ASSERT(m->first > 0 || n == m->last_n);
+	m->last_n = n;
+	return tt_model_forward_suffix(m, w);
+}
+
+static int put_tensor(tt_model_tensor *t, int i, int max, int kind, size_t off, int out,
+                      int fan)
+{
+	if (i < max)
+		t[i] = (tt_model_tensor){ kind, off, out, fan };
+	return i + 1;
+}
+
+static int put_conv(tt_model_tensor *t, int i, int max, const conv *cv)
+{
+	i = put_tensor(t, i, max, TT_TENSOR_CONV, cv->w, cv->K, cv->s.k * cv->s.k * cv->s.c);
+	i = put_tensor(t, i, max, TT_TENSOR_BN_GAMMA, cv->gamma, cv->K, 1);
+	return put_tensor(t, i, max, TT_TENSOR_BN_BETA, cv->gamma + (size_t)cv->K, cv->K, 1);
+}
+
+int tt_model_tensors(const tt_model *m, int s, tt_model_tensor *t, int max)
+{
+	const stage *st = &m->st[s];
+	int i = 0;
+	switch (st->kind) {
+	case ST_CONV:
+		i = put_conv(t, i, max, &st->cv[0]);
+		break;
+	case ST_BLOCK:
+		for (int k = 0; k < (st->proj ? 3 : 2); k++)
+			i = put_conv(t, i, max, &st->cv[k]);
+		break;
+	default:
+		i = put_tensor(t, i, max, TT_TENSOR_DENSE_W, st->dw, st->dout, st->din);
+		i = put_tensor(t, i, max, TT_TENSOR_DENSE_B, st->db, st->dout, 1);
+		break;
+	}
+	return i;
+}
+
 /*
  * Without weights the backend sums plainly and scales the gradient by
  * 1/n, and the sum is divided here, in double: the mean exactly as it

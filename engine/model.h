@@ -256,6 +256,35 @@ const float *tt_model_forward_suffix(tt_model *m, const tt_model_weights *w);
  * last forward's. */
 void tt_model_backward_into(tt_model *m, float *grads);
 
+/*
+ * The tensors of stage s in the parameter vector, in layout order (the
+ * top comment): a hypernetwork needs to know what it generates.  Up to
+ * max into t; returns how many the stage has.
+ */
+enum tt_tensor_kind {
+	TT_TENSOR_CONV,      /* W (out, kh, kw, C): out filters of fan floats */
+	TT_TENSOR_BN_GAMMA,  /* out floats */
+	TT_TENSOR_BN_BETA,   /* out floats */
+	TT_TENSOR_DENSE_W,   /* W (out, fan) row-major */
+	TT_TENSOR_DENSE_B    /* out floats */
+};
+typedef struct tt_model_tensor {
+	int kind;            /* enum tt_tensor_kind */
+	size_t off;          /* in the parameter vector */
+	int out, fan;        /* rows and their length (fan 1 for vectors) */
+} tt_model_tensor;
+int tt_model_tensors(const tt_model *m, int s, tt_model_tensor *t, int max);
+
+/*
+ * Latent replay (continual learning's LR-k): the frozen prefix's output of
+ * the last forward, (batch, per_example) floats on the device, writable;
+ * NULL without a frozen prefix.  A caller puts stored features in rows
+ * n.. of it and runs the trainable stages on more rows than the forward
+ * had with tt_model_forward_suffix_n; a backward after it covers them all.
+ */
+float *tt_model_boundary(tt_model *m, size_t *per_example);
+const float *tt_model_forward_suffix_n(tt_model *m, const tt_model_weights *w, int n);
+
 const tt_mem *tt_model_mem(const tt_model *m);
 /* Device memory that a training method of the run needs beside the model
  * (EvoGrad's weight copy), zeroed, booked in the model's accounting to

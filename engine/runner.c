@@ -371,6 +371,29 @@ static void report_values(job_ctx *j, const tt_method_report *rep)
 	free(h);
 }
 
+/* Newly finished rows of a continual trial's accuracy matrix, to task_acc. */
+static void report_task_acc(job_ctx *j, const tt_method_report *rep)
+{
+	int n = 0;
+	for (int i = rep->cl_first; i < rep->cl_first + rep->cl_rows; i++)
+		n += i + 1;
+	db_task_acc *a = malloc((size_t)n * sizeof *a);
+	tt_err err = {0};
+	if (!a) {
+		logf_(j->R, "trial %lld: task accuracies not stored: out of memory",
+		      (long long)j->id);
+		return;
+	}
+	n = 0;
+	for (int i = rep->cl_first; i < rep->cl_first + rep->cl_rows; i++)
+		for (int t = 0; t <= i; t++)
+			a[n++] = (db_task_acc){ .trial = j->id, .experience = i, .task = t,
+			                        .acc = rep->cl_acc[(size_t)i * rep->cl_tasks + t] };
+	if (db_task_acc_put(j->db, a, n, &err))
+		report_failed(j, "task accuracies", &err);
+	free(a);
+}
+
 /* What a method reports as it runs (method.h), to the masks and hyper
  * tables.  Metrics go first, so neither pane runs ahead of the curves. */
 static void on_report(void *ud, const tt_method_report *rep)
@@ -381,6 +404,8 @@ static void on_report(void *ud, const tt_method_report *rep)
 		report_masks(j, rep);
 	if (!j->store_failed && rep->nvalues > 0)
 		report_values(j, rep);
+	if (!j->store_failed && rep->cl_rows > 0)
+		report_task_acc(j, rep);
 }
 
 /* ---- results ----------------------------------------------------------- */

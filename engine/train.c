@@ -187,6 +187,7 @@ typedef struct run {
 	int nmeth;
 	const active *stepper;    /* the method that replaces the step, or NULL */
 	const active *loss;       /* the method that replaces the loss, or NULL */
+	const active *eval;       /* the method that replaces evaluation, or NULL */
 	tt_rng order, aug;
 	double t_train, ep_loss, ep_right;
 	long ep_seen, seen;
@@ -414,6 +415,8 @@ static int run_open(run *R, tt_err *err)
 			R->stepper = &R->meth[R->nmeth];
 		if (m->loss)
 			R->loss = &R->meth[R->nmeth];
+		if (m->evaluate)
+			R->eval = &R->meth[R->nmeth];
 		R->nmeth++;
 		R->r->methods |= 1u << i;
 		if (m->model_config)
@@ -540,6 +543,16 @@ static int run_step(run *R, tt_err *err)
 	return TT_OK;
 }
 
+/* The loss and accuracy of set: a method's evaluation, or the plain one. */
+static int run_evaluate(run *R, const tt_dataset *set, double *loss, double *acc,
+                        tt_err *err)
+{
+	if (R->eval)
+		return R->eval->m->evaluate(R->eval->st, &R->mr, set, loss, acc, err);
+	evaluate(R->m, set, R->batch, &R->bt, loss, acc);
+	return TT_OK;
+}
+
 /* An epoch ends (or the run, or a stop): the methods' epoch end (which may
  * compact the model), then the validation set. */
 static int run_epoch_end(run *R, tt_err *err)
@@ -551,7 +564,8 @@ static int run_epoch_end(run *R, tt_err *err)
 		if (R->meth[i].m->epoch_end &&
 		    (rc = R->meth[i].m->epoch_end(R->meth[i].st, &R->mr, err)))
 			return rc;
-	evaluate(R->m, &R->d->val, R->batch, &R->bt, &r->val_loss, &r->val_acc);
+	if ((rc = run_evaluate(R, &R->d->val, &r->val_loss, &r->val_acc, err)))
+		return rc;
 	R->evaluated = 1;
 	/* a network that evaluates to NaN has diverged as surely as one whose
 	 * training loss did (no val set: val_loss is NaN by definition, which
@@ -576,7 +590,8 @@ static int run_finish(run *R, tt_err *err)
 	/* resumed from the run's final checkpoint (its result was never
 	 * stored): no step ran, but the result still needs its evaluation */
 	if (!R->evaluated && !r->diverged) {
-		evaluate(R->m, &R->d->val, R->batch, &R->bt, &r->val_loss, &r->val_acc);
+		if ((rc = run_evaluate(R, &R->d->val, &r->val_loss, &r->val_acc, err)))
+			return rc;
 		if (R->d->val.n && !isfinite(r->val_loss))
 			r->diverged = 1;
 	}
@@ -590,7 +605,8 @@ static int run_finish(run *R, tt_err *err)
 		                isnan(r->train_loss) ? "NaN" : "infinite", R->mr.step);
 	} else if (R->c->test && R->d->test.n) {
 		double tl;
-		evaluate(R->m, &R->d->test, R->batch, &R->bt, &tl, &r->test_acc);
+		if ((rc = run_evaluate(R, &R->d->test, &tl, &r->test_acc, err)))
+			return rc;
 	}
 	fill_result(R->c, R->m, r);
 	for (int i = 0; i < R->nmeth; i++)
@@ -631,6 +647,24 @@ int tt_train_check(const tt_train_config *c, int *nstages, tt_err *err)
 		                  c->backend, tt_backend_list());
 	if (c->init && tt_train_init_check(c->model, c->init, &e))
 		return tt_err_set(err, TT_EINPUT, "--%s", e.msg);
+	const tt_cl_config *k = &c->continual;
+	if (k->tasks > 0) {
+		int fs = tt_cl_front(k);
+		if (fs > 0 && fs >= n)
+			return tt_err_set(err, TT_EINPUT, "--strategy %s:%d: model '%s' has %d "
+			                  "stages, so the front (the stem and K blocks) leaves none "
+			                  "behind it; expected K in 0..%d",
+			                  k->strategy == TT_CL_REPLAY ? "replay" : "hn", k->split,
+			                  c->model, n, n - 2);
+		if (c->gates.strength > 0 || c->evograd.what != TT_EVO_OFF)
+			return tt_err_set(err, TT_EINPUT, "--continual: not with %s",
+			                  c->gates.strength > 0 ? "--gates" : "--evograd");
+		if (c->trainable > 0 && c->trainable < n)
+			return tt_err_set(err, TT_EINPUT, "--continual: --trainable %d: the "
+			                  "strategy decides what trains (--strategy)", c->trainable);
+	} else if (k->strategy != TT_CL_NAIVE || k->split) {
+		return tt_err_set(err, TT_EINPUT, "--strategy: only with --continual");
+	}
 	if (nstages)
 		*nstages = n;
 	return TT_OK;
@@ -789,6 +823,8 @@ void tt_train_result_free(tt_train_result *r)
 	r->gates.row = NULL;
 	free(r->evograd.path);
 	r->evograd.path = NULL;
+	free(r->continual.acc);
+	r->continual.acc = NULL;
 }
 
 /* JSON has no NaN or infinity: those become null. */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "continual.h"
 #include "data.h"
 #include "err.h"
 #include "evograd.h"
@@ -52,6 +53,9 @@ typedef struct tt_train_config {
 	double label_noise;
 	int clean_val;
 	double val_rotate;
+	/* Continual learning (continual.h, method_continual.c): tasks 0
+	 * leaves it out. */
+	tt_cl_config continual;
 	/*
 	 * A checkpoint blob to start from (NULL: a fresh start).  With
 	 * resume_weights_only = 0 the run continues exactly where the blob
@@ -124,6 +128,11 @@ typedef struct tt_method_report {
 	const tt_gate_row *rows;
 	int nvalues;              /* named numbers: learned hyperparameters */
 	const tt_method_value *values;
+	/* continual: rows cl_first .. cl_first+cl_rows-1 of the accuracy
+	 * matrix (cl_acc, row-major, cl_tasks columns; row i has tasks
+	 * 0..i), newly finished experiences */
+	int cl_tasks, cl_first, cl_rows;
+	const double *cl_acc;
 } tt_method_report;
 
 /* What a gated run kept (all 0 when gates were off). */
@@ -153,6 +162,21 @@ typedef struct tt_train_evograd {
 	size_t extra_bytes;        /* device bytes booked under TT_MEM_METHOD */
 } tt_train_evograd;
 
+/* What a continual run measured (all 0 when it was not one). */
+typedef struct tt_train_continual {
+	int on;
+	int tasks, strategy, split;
+	int rows;                  /* experiences finished */
+	int on_test;               /* the matrix is on the test set (else val) */
+	double *acc;               /* tasks x tasks, a[i][j] for j <= i < rows */
+	double aca, forgetting;    /* over the rows finished (continual.h) */
+	double forget[TT_CL_MAX_TASKS];
+	double seconds;            /* training steps, evaluation excluded */
+	double exp_seconds[TT_CL_MAX_TASKS];
+	size_t peak_bytes;         /* both models' peaks and the method's buffers */
+	size_t hn_params;          /* the hypernetwork's parameters (0: none) */
+} tt_train_continual;
+
 typedef struct tt_train_result {
 	char model[128];
 	int stages, trainable;
@@ -175,6 +199,7 @@ typedef struct tt_train_result {
 	unsigned methods;        /* bit i: method tt_method_get(i) ran */
 	tt_train_gates gates;    /* the gates method's result */
 	tt_train_evograd evograd;/* EvoGrad's */
+	tt_train_continual continual;
 } tt_train_result;
 
 /* Progress and control.  Any member may be NULL. */

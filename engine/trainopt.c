@@ -285,7 +285,7 @@ const tt_trainopt tt_trainopts[] = {
 	  "0.001 the network hardly moves in a short run).",
 	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
 	{ "evograd-lr", "X", TT_TO_DOUBLE, 0, 100, NULL, OFF(evograd.lr), "0",
-	  "0.01 (wd, on its logarithm), 0.5 (rotate, degrees), 0.001 (mwn)",
+	  "0.01 (wd, on its logarithm), 0.5 (rotate, degrees), 0.0003 (mwn)",
 	  "EvoGrad: the learned hyperparameters' learning rate; 0: WHAT's own", NULL,
 	  CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
 	{ "rotate", "DEG", TT_TO_DOUBLE, -180, 180, NULL, OFF(rotate), "0", NULL,
@@ -309,6 +309,86 @@ const tt_trainopt tt_trainopts[] = {
 	{ "val-rotate", "DEG", TT_TO_DOUBLE, -180, 180, NULL, OFF(val_rotate), "0", NULL,
 	  "rotate the validation and test images by DEG degrees",
 	  NULL, CLI | TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
+	{ "continual", "split-fmnist:T", TT_TO_CONTINUAL, 1, TT_CL_MAX_TASKS, NULL,
+	  OFF(continual.tasks), NULL, "off",
+	  "continual learning: T experiences of the data's classes in sequence, task id given",
+	  "Continual learning with partial hypernetworks (Hemati et al., CoLLAs 2023): the\n"
+	  "training set's classes are split into\n"
+	  ".I T\n"
+	  "experiences of consecutive classes (two each for Fashion-MNIST and\n"
+	  ".IR T =5;\n"
+	  ".B split:\n"
+	  "names the same split for any IDX set), trained one after the other with\n"
+	  "the task id known, with the strategy of\n"
+	  ".BR \\-\\-strategy .\n"
+	  "The run's steps (\n"
+	  ".B \\-\\-epochs\n"
+	  "over the whole training set, or\n"
+	  ".BR \\-\\-steps )\n"
+	  "are shared equally by the experiences.  Batch norm always uses the\n"
+	  "batch's statistics.  After each experience the accuracy on every task so\n"
+	  "far fills a row of the accuracy matrix, measured on the test set with\n"
+	  ".BR \\-\\-test ,\n"
+	  "else on the validation set; the validation numbers of the run are the\n"
+	  "mean over the tasks seen.  The JSON result gains a\n"
+	  ".B continual\n"
+	  "object: the matrix, the average accuracy (ACA), forgetting per task and\n"
+	  "on average, seconds per experience and the peak bytes.  Not with\n"
+	  ".B \\-\\-gates\n"
+	  "or\n"
+	  ".BR \\-\\-evograd .",
+	  CLI, "[train] continual-tasks", "a study file names the number of experiences",
+	  TT_TO_FIXED, NULL },
+	{ "continual-tasks", "T", TT_TO_INT, 0, TT_CL_MAX_TASKS, NULL, OFF(continual.tasks),
+	  "0", NULL, "continual learning: experiences of the data's classes (--continual "
+	  "split:T); 0: off", NULL, TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
+	{ "strategy", "naive|replay:K|hn:K|hn-full", TT_TO_STRATEGY, 0, 0, NULL,
+	  OFF(continual), NULL, "naive",
+	  "continual strategy: fine-tune all, latent replay or hypernetwork behind a "
+	  "front of K blocks, or all generated",
+	  "The continual strategy:\n"
+	  ".B naive\n"
+	  "fine-tunes every stage;\n"
+	  ".BI replay: K\n"
+	  "(LR-K) trains everything in the first experience, then freezes the front\n"
+	  "(the stem and the first\n"
+	  ".I K\n"
+	  "blocks) and adds\n"
+	  ".B \\-\\-replay\\-batch\n"
+	  "stored front features of earlier tasks to each step from a class-balanced\n"
+	  "buffer of\n"
+	  ".B \\-\\-replay\\-size\n"
+	  "items;\n"
+	  ".BI hn: K\n"
+	  "(HN-K) trains the same front in the first experience and freezes it, and a\n"
+	  "hypernetwork generates every stage behind it per task, held to its\n"
+	  "snapshot on earlier tasks by the look-ahead regulariser\n"
+	  "(\n"
+	  ".BR \\-\\-hn\\-beta );\n"
+	  ".B hn\\-full\n"
+	  "generates every stage.  The frozen front is the model's frozen prefix\n"
+	  "after the first experience: its savings are real allocations.",
+	  CLI, "[train] cl-strategy and cl-split", "each part has its own key, so that "
+	  "the split can be searched", TT_TO_FIXED, NULL },
+	{ "cl-strategy", "naive|replay|hn|hn-full", TT_TO_CHOICE, 0, 0,
+	  "naive|replay|hn|hn-full", OFF(continual.strategy), "naive", NULL,
+	  "continual strategy (--strategy without its :K)", NULL, TRAIN, NULL, NULL,
+	  TT_TO_CHOICES, NULL },
+	{ "cl-split", "K", TT_TO_INT, 0, 62, NULL, OFF(continual.split), "0", NULL,
+	  "continual: blocks in the frozen front of replay and hn (--strategy replay:K)",
+	  NULL, TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },
+	{ "replay-size", "N", TT_TO_INT, 1, 1000000, NULL, OFF(continual.replay_size), "200",
+	  NULL, "latent replay: items in the class-balanced buffer of front features",
+	  NULL, CLI | TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },
+	{ "replay-batch", "N", TT_TO_INT, 1, 65536, NULL, OFF(continual.replay_batch), "64",
+	  NULL, "latent replay: stored items added to each training step", NULL,
+	  CLI | TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },
+	{ "hn-beta", "X", TT_TO_DOUBLE, 0, 1000, NULL, OFF(continual.beta), "0.5", NULL,
+	  "hypernetwork: weight of the look-ahead regulariser on earlier tasks", NULL,
+	  CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
+	{ "hn-reg-tasks", "N", TT_TO_INT, 1, TT_CL_MAX_TASKS, NULL, OFF(continual.reg_tasks),
+	  "20", NULL, "hypernetwork: earlier tasks the regulariser samples per step, at most",
+	  NULL, CLI | TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },
 };
 
 const int tt_trainopt_count = (int)(sizeof tt_trainopts / sizeof tt_trainopts[0]);
@@ -519,6 +599,39 @@ const char *tt_trainopt_parse(const tt_trainopt *o, const char *v,
 			return buf;
 		x = k;
 		break;
+	case TT_TO_CONTINUAL: {
+		const char *num = strncmp(v, "split-fmnist:", 13) == 0 ? v + 13
+		                  : strncmp(v, "split:", 6) == 0 ? v + 6 : NULL;
+		if (!num || tt_parse_ll(num, &i) || i < (long long)o->lo || i > (long long)o->hi) {
+			snprintf(buf, n, "split-fmnist:T or split:T with T in 1..%d", TT_CL_MAX_TASKS);
+			return buf;
+		}
+		if (c)
+			c->continual.tasks = (int)i;
+		x = (double)i;
+		break;
+	}
+	case TT_TO_STRATEGY: {
+		static const char *const word[] = { "naive", "replay", "hn", "hn-full" };
+		size_t len = strcspn(v, ":");
+		k = -1;
+		for (int w = 0; w < 4; w++)
+			if (strlen(word[w]) == len && strncmp(v, word[w], len) == 0)
+				k = w;
+		int needs_k = k == TT_CL_REPLAY || k == TT_CL_HN;
+		i = 0;
+		if (k < 0 || (needs_k && (!v[len] || tt_parse_ll(v + len + 1, &i) || i < 0 ||
+		                          i > 62)) || (!needs_k && v[len])) {
+			snprintf(buf, n, "naive, replay:K, hn:K or hn-full, K in 0..62");
+			return buf;
+		}
+		if (c) {
+			c->continual.strategy = k;
+			c->continual.split = (int)i;
+		}
+		x = k;
+		break;
+	}
 	default:
 		return tt_trainopt_expect(o, buf, n);
 	}

@@ -35,8 +35,11 @@ enum tt_trainopt_type {
 	TT_TO_STRING,  /* const char *, non-empty; points at the value given */
 	TT_TO_DEPTH,   /* int: "all" (0) or lo..hi */
 	TT_TO_GATES,   /* tt_gate_config: "S[,B[,A]]" (tt_gate_parse) */
-	TT_TO_EVOGRAD  /* tt_evo_config: "WHAT[,K[,SIGMA[,TAU]]]", each part
+	TT_TO_EVOGRAD, /* tt_evo_config: "WHAT[,K[,SIGMA[,TAU]]]", each part
 	                * read by the row of its own [train] key */
+	TT_TO_CONTINUAL, /* int continual.tasks: "split-fmnist:T" or "split:T" */
+	TT_TO_STRATEGY /* continual.strategy and .split: "naive", "replay:K",
+	                * "hn:K" or "hn-full" */
 };
 
 /* Where a row may be given. */

@@ -635,6 +635,63 @@ else
 	fail learned-hyperparameters "the study did not run: $(tail -3 "$T/hyper-run.err")"
 fi
 
+# --- EvoGrad for real: a study learning its weight decay ---------------------
+# The runner stores what the real method reports; the table shows the
+# current value, and the memory pane gives the method's own buffers (one
+# weight copy and one gradient of the 26506 trainable floats of
+# mlp:32,32) a bar of their own, as the database has them.
+EV=$T/evo
+mkdir -p "$EV"
+cat >"$EV/evo.ini" <<'EOI'
+[study]
+name = evo
+seed = 5
+workers = 1
+[data]
+source = synthetic
+train_size = 512
+val_size = 128
+[model]
+spec = mlp:32,32
+[space]
+weight-decay = log-float 1e-4 1e-2
+[fidelity]
+kind = frozen
+min_trainable = 2
+eta = 2
+epochs = 2
+[scheduler]
+kind = asha
+max_trials = 2
+[train]
+evograd-what = wd
+evograd-lr = 0.05
+batch = 64
+threads = 1
+EOI
+if (cd "$EV" && "$BIN" run --headless evo.ini 2>"$T/evo-run.err"); then
+	mb=$(sql "$EV/evo.db" "SELECT bytes FROM layer_memory WHERE trial_id = 1 AND rung = 1
+	                       AND kind = 'method'")
+	w=$(sql "$EV/evo.db" "SELECT printf('%.3g', value) FROM hyper WHERE trial_id = 1
+	                      AND name = 'weight-decay' ORDER BY rung DESC, step DESC LIMIT 1")
+	start evo "$EV" "" "$BIN" attach evo.db --readonly
+	why=
+	[ "$mb" = $((2 * 26506 * 4)) ] || why="$why method bytes '$mb' in layer_memory;"
+	if wait_screen evo '^ +2 done' 30 && wait_screen evo '^method +' 10; then
+		grep -qE '^ +ID +STATE .*~weight-de' "$T/evo.txt" || why="$why no ~weight-decay column;"
+		grep -qE "^ +1 done .* $w " "$T/evo.txt" || why="$why trial 1 lacks weight-decay $w;"
+		grep -qE '^method +▀+ +207\.1 KiB' "$T/evo.txt" || why="$why method bar: $(grep '^method' "$T/evo.txt");"
+		grep -qE '^workspace +▄+ ' "$T/evo.txt" || why="$why no workspace bar;"
+	else
+		why="$why no method row in the memory pane;"
+	fi
+	if [ -z "$why" ]; then ok evograd-study-explorer; else
+		fail evograd-study-explorer "$why $(cat "$T/evo.txt")"; fi
+	TM send-keys -t evo q
+else
+	fail evograd-study-explorer "the study did not run: $(tail -3 "$T/evo-run.err")"
+fi
+
 # --- under SAN=1: no sanitizer report from any run ------------------------------
 reports=$(grep -lE 'runtime error:|ERROR: [A-Za-z]*Sanitizer|LeakSanitizer' "$T"/*.err 2>/dev/null)
 if [ -z "$reports" ]; then

@@ -349,7 +349,8 @@ python3 - old.db <<'PY'
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1])
 c.execute("ALTER TABLE studies DROP COLUMN fingerprint")
-c.execute("DROP TABLE hyper")
+for t in ("hyper", "forecasts", "task_acc"):
+    c.execute("DROP TABLE IF EXISTS " + t)
 c.execute("PRAGMA user_version = 3")
 c.commit()
 PY
@@ -362,7 +363,7 @@ after=$(sums old.db old.db-wal old.db-shm)
 	fail refuse-old-schema-untouched "exit $rc: $(head -c 300 old2.out)"
 sed -e 's/^db = fp.db/db = old.db/' fp.ini >old3.ini
 "$BIN" run --headless old3.ini >old3.out 2>&1; rc=$?
-[ $rc -eq 0 ] && [ "$(sql old.db 'PRAGMA user_version')" = 5 ] &&
+[ $rc -eq 0 ] && [ "$(sql old.db 'PRAGMA user_version')" = "$(sql fp.db 'PRAGMA user_version')" ] &&
 	[ "$(sql old.db 'SELECT fingerprint IS NOT NULL FROM studies')" = 1 ] &&
 	ok old-schema-migrated-and-fingerprinted ||
 	fail old-schema-migrated-and-fingerprinted "exit $rc: $(tail -2 old3.out)"

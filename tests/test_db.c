@@ -186,6 +186,7 @@ static const struct {
 	{"commands", "id trial_id verb issued_at done_at result"},
 	{"checkpoints", "trial_id rung step blob created_at"},
 	{"hyper", "trial_id rung step name value"},
+	{"task_acc", "trial_id experience task acc"},
 };
 
 /* Every contract column of every table is in the file at path. */
@@ -1428,6 +1429,44 @@ static void test_hyper(void)
 /* A database of the previous schema (4) with a study in every table gains
  * the hyper table when opened read-write, losing nothing; read-only it is
  * refused untouched. */
+/* Schema 5 (before forecasts and task_acc) migrates to 7: the table appears, takes
+ * rows, and a repeated (trial, experience, task) replaces its row. */
+static void test_migrate_task_acc(void)
+{
+	tt_err err = {0};
+	char path[128];
+	tpath(path, sizeof path, "v5.db");
+	rm_db(path);
+	db_conn *c = NULL;
+	OK(db_open(path, DB_CREATE, &c, &err));
+	if (!c)
+		return;
+	int64_t study, t1;
+	OK(db_study_ensure(c, "five", "cfg", 7, &study, &err));
+	OK(db_trial_add(c, study, "{}", &t1, &err));
+	db_close(c);
+	CHECK(raw_exec(path, "DROP TABLE task_acc; DROP TABLE forecasts; "
+	               "PRAGMA user_version = 5;") == 0, "to v5");
+	c = NULL;
+	FAILS(db_open(path, DB_READONLY, &c, &err), TT_EINPUT, "schema 5 is older");
+	c = NULL;
+	OK(db_open(path, 0, &c, &err));
+	CHECK(raw_int(path, "PRAGMA user_version") == DB_SCHEMA_VERSION, "v5 migrated");
+	check_contract(path);
+	if (c) {
+		db_task_acc a[3] = { { t1, 0, 0, 0.9 }, { t1, 1, 0, 0.8 }, { t1, 1, 1, 0.95 } };
+		OK(db_task_acc_put(c, a, 3, &err));
+		a[1].acc = 0.7;
+		OK(db_task_acc_put(c, &a[1], 1, &err));
+		db_task_acc bad = { t1 + 99, 0, 0, 0.5 };
+		FAILS(db_task_acc_put(c, &bad, 1, &err), TT_EINPUT, "FOREIGN KEY");
+		db_close(c);
+	}
+	CHECK(raw_int(path, "SELECT count(*) FROM task_acc") == 3, "three entries");
+	CHECK(raw_int(path, "SELECT CAST(acc * 100 AS INTEGER) FROM task_acc WHERE "
+	              "experience = 1 AND task = 0") == 70, "the repeated entry replaced");
+}
+
 static void test_migrate_hyper(void)
 {
 	tt_err err = {0};
@@ -1451,9 +1490,10 @@ static void test_migrate_hyper(void)
 	OK(db_command_add(c, t1, "pause", &cid, &err));
 	OK(db_checkpoint_put(c, t1, 0, 10, "ck", 2, &err));
 	db_close(c);
-	/* as schema 4 was: the same tables, no hyper (nor forecasts, of 6) */
-	CHECK(raw_exec(path, "DROP TABLE hyper; DROP TABLE forecasts; PRAGMA user_version = 4;")
-	      == 0, "to v4");
+	/* as schema 4 was: the same tables, no hyper (nor forecasts, of 6,
+	 * nor task_acc, of 7) */
+	CHECK(raw_exec(path, "DROP TABLE hyper; DROP TABLE forecasts; DROP TABLE task_acc; "
+	               "PRAGMA user_version = 4;") == 0, "to v4");
 	CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'hyper%'")
 	      == 0, "v4 has no hyper table");
 
@@ -2019,6 +2059,7 @@ int main(void)
 	TT_RUN(test_faults);
 	TT_RUN(test_hyper);
 	TT_RUN(test_migrate_hyper);
+	TT_RUN(test_migrate_task_acc);
 	TT_RUN(test_concurrency);
 	TT_RUN(test_polling);
 	TT_RUN(test_long_params);

@@ -869,16 +869,35 @@ typedef struct stage_mem {
 	double b[TT_MEM_KINDS], total;
 } stage_mem;
 
-/* The bytes of the rows that belong to the model as a whole (stage
- * TT_MEM_MODEL: the workspace), or -1 when there are none (a study stored
- * before the runner wrote them). */
-static double model_bytes(const db_layer_mem *r, int n)
+/* The bytes of kind k in the rows that belong to the model as a whole
+ * (stage TT_MEM_MODEL: the workspace, a method's own buffers), or -1 when
+ * there is no such row (a study stored before the runner wrote them). */
+static double model_bytes(const db_layer_mem *r, int n, int k)
 {
 	double b = -1;
 	for (int i = 0; i < n; i++)
-		if (r[i].stage == TT_MEM_MODEL)
+		if (r[i].stage == TT_MEM_MODEL && kind_index(r[i].kind) == k)
 			b = (b < 0 ? 0 : b) + (double)r[i].bytes;
 	return b;
+}
+
+/* After the stages' bars, one bar per kind the model holds as a whole
+ * (per_stage 0): the workspace when stored, a method's buffers when it
+ * has any.  Appended to s from s[ns]; returns the new count. */
+static int model_rows(const db_layer_mem *r, int n, stage_mem *s, int ns, double *max)
+{
+	for (int k = 0; k < TT_MEM_KINDS && ns < TT_MEM_MAX_STAGES; k++) {
+		double b = tt_memkinds[k].per_stage ? -1 : model_bytes(r, n, k);
+		if (b < 0 || (k != TT_MEM_WORK && b == 0))
+			continue;
+		memset(&s[ns], 0, sizeof s[ns]);
+		snprintf(s[ns].name, sizeof s[ns].name, "%s", tt_memkinds[k].name);
+		s[ns].b[k] = s[ns].total = b;
+		if (b > *max)
+			*max = b;
+		ns++;
+	}
+	return ns;
 }
 
 /* The stages' rows, the model's own left out (model_bytes). */
@@ -936,19 +955,13 @@ static void draw_memory(ui_view *v)
 	for (int i = 0; i < ns; i++)
 		if (s[i].total > max)
 			max = s[i].total;
-	/* the workspace: one bar of its own after the stages, on the same
-	 * scale; the summary below compares the stages only, as the
-	 * computed full training has no workspace figure */
-	double work = model_bytes(d->mem, d->nmem);
-	if (work >= 0 && ns < TT_MEM_MAX_STAGES) {
-		memset(&s[ns], 0, sizeof s[ns]);
-		snprintf(s[ns].name, sizeof s[ns].name, "%s", tt_memkinds[TT_MEM_WORK].name);
-		s[ns].b[TT_MEM_WORK] = s[ns].total = work;
-		if (work > max)
-			max = work;
-	}
-	int rows = ns + (work >= 0 && ns < TT_MEM_MAX_STAGES);
-	/* legend: the per-stage kinds (the workspace row names itself) */
+	/* the workspace and a method's buffers: a bar of their own each
+	 * after the stages, on the same scale; the summary below compares
+	 * the stages only, as the computed full training has no workspace
+	 * figure */
+	int rows = model_rows(d->mem, d->nmem, s, ns, &max);
+	/* legend: the per-stage kinds (the whole model's rows name
+	 * themselves) */
 	int x = pn->x + 1, y = pn->y + 1;
 	for (int k = 0; k < TT_MEM_KINDS; k++) {
 		if (!tt_memkinds[k].per_stage)
@@ -965,7 +978,7 @@ static void draw_memory(ui_view *v)
 	for (int r = 0; r < lines && pn->top + r < rows; r++) {
 		const stage_mem *st = &s[pn->top + r];
 		int yy = y + 1 + r;
-		if (pn->top + r == ns) /* the workspace's name is wider than a stage's */
+		if (pn->top + r >= ns) /* "workspace" is wider than a stage's name */
 			ui_putf(yy, pn->x, 10, n, "%-9.9s", st->name);
 		else
 			ui_putf(yy, pn->x, 9, n, "%-8.8s", st->name);
@@ -1304,12 +1317,14 @@ void ui_detail_draw(ui_view *v, int top, int *lines)
 	}
 	if (!ns)
 		tl_line(&tl, UI_NORMAL, "  none stored yet");
-	double work = model_bytes(d->mem, d->nmem);
-	if (work >= 0) {
+	for (int k = 0; k < TT_MEM_KINDS; k++) {
+		double mb = tt_memkinds[k].per_stage ? -1 : model_bytes(d->mem, d->nmem, k);
+		if (mb < 0 || (k != TT_MEM_WORK && mb == 0))
+			continue;
 		char b[24];
-		ui_bytes(b, sizeof b, work);
-		tl_line(&tl, UI_NORMAL, "  %-17s %11s  (the whole model's scratch, not per stage)",
-		        tt_memkinds[TT_MEM_WORK].name, b);
+		ui_bytes(b, sizeof b, mb);
+		tl_line(&tl, UI_NORMAL, "  %-17s %11s  (the whole model's, not per stage: %s)",
+		        tt_memkinds[k].name, b, tt_memkinds[k].help);
 	}
 	if (d->calc_why[0])
 		tl_line(&tl, UI_NORMAL, "  %s", d->calc_why);

@@ -474,7 +474,7 @@ static void point_strings(tt_study *s)
 	s->train.model = s->strs[0];
 	s->train.data = s->strs[1];
 	s->train.backend = s->strs[2];
-	s->train.init = s->strs[3][0] ? s->strs[3] : NULL;
+	s->train.init = s->strs[3][0] ? s->init_file : NULL;
 }
 
 /* Zero s, then the defaults: tt_train_defaults (the options table's, for
@@ -933,11 +933,11 @@ static int finish(pctx *c, int last)
 	int initline = c->key_line[SEC_TRAIN][tt_trainopt_find("init") - tt_trainopts];
 	if (s->strs[3][0]) {
 		snprintf(tmp, sizeof tmp, "%s", s->strs[3]);
-		if (beside(s->path, tmp, s->strs[3], sizeof s->strs[3]))
+		if (beside(s->path, tmp, s->init_file, sizeof s->init_file))
 			return fail_at(c, initline, "train", "init",
 			               "found '%.80s', expected a path of at most %zu bytes", tmp,
-			               sizeof s->strs[3] - 1);
-		if (tt_train_init_check(s->strs[0], s->strs[3], &e))
+			               sizeof s->init_file - 1);
+		if (tt_train_init_check(s->strs[0], s->init_file, &e))
 			return fail_at(c, initline, "train", "init",
 			               "found '%.80s', expected a checkpoint of [model] spec "
 			               "(%s)", tmp, e.msg);
@@ -1621,6 +1621,8 @@ static size_t fp_build(const tt_study *s, char *out, size_t len)
 					continue;
 				if (strcmp(o->name, "lr") == 0 && !s->lr_set)
 					snprintf(v, sizeof v, "follows the optimizer");
+				else if (o->off == offsetof(tt_train_config, init))
+					snprintf(v, sizeof v, "%s", s->strs[3]); /* as written */
 				else
 					fp_train_value(s, o, v, sizeof v);
 				put(out, len, &at, "[%s] %s = %s\n", sc->name, o->name, v);

@@ -100,7 +100,8 @@ typedef struct tt_study {
 	                           * full fidelity (trainable 0 = all, epochs =
 	                           * ceil(epochs)); string members point into
 	                           * strs: [0] model, [1] data, [2] backend,
-	                           * [3] init (empty: none).  A relative data
+	                           * and init_file ([train] init as written in
+	                           * strs[3]; empty: none).  A relative data
 	                           * directory or init checkpoint is resolved
 	                           * against the study file's directory. */
 	char strs[4][512];
@@ -108,6 +109,9 @@ typedef struct tt_study {
 	 * as strs[3] is (the choice text itself stays as written, for the
 	 * fingerprint and the trials' params) */
 	char inits[TT_CHOICE_MAX][512];
+	char init_file[512];      /* [train] init resolved (strs[3] keeps it as
+	                           * written, for the fingerprint: a study run
+	                           * from another directory is the same study) */
 	int lr_set;               /* lr was given in [train]; if not, lr follows
 	                           * the optimizer as in `tunetop train`:
 	                           * 0.05 for sgd, 0.001 for adamw */

@@ -114,6 +114,18 @@ if "$BIN" run --headless hub/init.ini 2>init.log; then
 else
 	fail study_searches_init "exit $?: $(tail -3 init.log)"
 fi
+# [train] init as written is the study's identity: run again from the
+# study's own directory (the path resolved differently) it resumes, and
+# starts from that checkpoint
+sed -e 's/^name = .*/name = tinit/' -e 's/^budget = .*/budget = 3/' -e '/^init = choice/d' \
+    -e '/^\[train\]/a init = a.ckpt' hub/init.ini > hub/tinit.ini
+if "$BIN" run --headless hub/tinit.ini 2>tinit.log &&
+   (cd hub && "$BIN" run --headless tinit.ini 2>>../tinit.log) &&
+   [ "$(sql hub/tinit.db "select count(*) from rungs")" = 3 ]; then
+	ok train_init_resumes_from_elsewhere
+else
+	fail train_init_resumes_from_elsewhere "$(tail -3 tinit.log)"
+fi
 # what is no checkpoint of the model: exit 2, file, line and value named
 sed 's/^init = choice .*/init = choice a.ckpt, nosuch.ckpt/' hub/init.ini > hub/bad1.ini
 "$BIN" run --headless hub/bad1.ini 2>bad1.log; rc=$?

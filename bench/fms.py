@@ -30,7 +30,9 @@ shrunk one that finishes in about 40 minutes on a shared 2-core machine
 steps, 10 initial configurations).  Every size can be set by env:
 FMS_CONFIGS, FMS_EPOCHS, FMS_HUB_SEEDS, FMS_HUB_TRAIN, FMS_TRAIN, FMS_VAL,
 FMS_THREADS, FMS_BUDGETS (50,100; shrunk 30,60), FMS_REPEATS (5), FMS_WIDTH, FMS_BLOCKS,
-FMS_INIT, FMS_FIRST, FMS_WARM, FMS_JOBS (replays at once, 2), FMS_LIVE (1).
+FMS_INIT, FMS_FIRST, FMS_WARM, FMS_JOBS (replays at once, 2), FMS_LIVE (1),
+FMS_SAMPLERS (which to replay now; the report reads every replay file
+there), FMS_FMS_REPEATS (fms's repeats, FMS_REPEATS by default).
 
 Targets (issue 12): FMS's tau at least 0.05 above DyHPO's at the smaller
 budget; FMS's regret at or below random's at every budget; a decision under
@@ -71,6 +73,15 @@ warm = int(env("FMS_WARM", 20, 5))
 jobs = int(env("FMS_JOBS", 2, 2))
 live = env("FMS_LIVE", 1, 1) == "1"
 samplers = ["fms", "dyhpo", "fms-flat", "random"]
+# FMS_SAMPLERS: replay only these (the report still reads every replay
+# file there is); FMS_FMS_REPEATS: fewer repeats for fms, the slow one
+run_samplers = os.environ.get("FMS_SAMPLERS", ",".join(samplers)).split(",")
+fms_repeats = int(os.environ.get("FMS_FMS_REPEATS", str(repeats)))
+
+
+def reps(s):
+    return fms_repeats if s == "fms" else repeats
+
 
 size = f"c{configs}e{epochs}h{2 * hub_seeds}n{ntrain}"
 out = os.path.join("bench", "out", "fms", size)
@@ -115,8 +126,13 @@ say(f"table: {len(final)} configs, final accuracy min {finals[0]:.4f} median "
 
 # ---- 2. the replays
 top = max(budgets)
-runs = [(s, k) for s in samplers for k in range(1, repeats + 1)]
 res = {}
+runs = [(s, k) for s in samplers if s in run_samplers for k in range(1, reps(s) + 1)]
+for s_ in samplers:  # replays done before, by another invocation
+    for k in range(1, reps(s_) + 1):
+        path = os.path.join(out, f"replay_{s_}_{k}.txt")
+        if s_ not in run_samplers and os.path.exists(path):
+            res[(s_, k)] = path
 pending = list(runs)
 live_p = {}
 while pending or live_p:
@@ -205,11 +221,11 @@ with open(os.path.join(out, "regret.csv"), "w") as f:
             f.write(f"{s},{k},{b},{reg[b]:.6f}\n")
 say("")
 say(f"Kendall tau (forecast of final accuracy vs the table's, configurations not at the "
-    f"top), mean ± sd over {repeats} repeats")
+    f"top), mean ± sd over {repeats} repeats ({fms_repeats} for fms)")
 say("sampler    " + "".join(f"{'budget ' + str(b):>20}" for b in budgets))
 for s in samplers[:3]:
     say(f"{s:10} " + "".join(
-        f"{mean_sd([tau.get((s, k, b), float('nan')) for k in range(1, repeats + 1)]):>20}"
+        f"{mean_sd([tau.get((s, k, b), float('nan')) for k in range(1, reps(s) + 1)]):>20}"
         for b in budgets))
 say("")
 say("regret (best accuracy in the table minus the best seen) against epochs spent, "
@@ -218,21 +234,21 @@ say("epochs " + "".join(f"{s:>10}" for s in samplers))
 for b in steps:
     row = []
     for s in samplers:
-        v = [regret[(s, k)][b] for k in range(1, repeats + 1)
+        v = [regret[(s, k)][b] for k in range(1, reps(s) + 1)
              if (s, k) in regret and b in regret[(s, k)]]
         row.append(f"{statistics.mean(v):10.4f}" if v else f"{'-':>10}")
     say(f"{b:6} " + "".join(row))
 say("")
 say("time per decision (s, one thread): mean, largest, over decisions after the initial design")
 for s in samplers[:3]:
-    v = [t for k in range(1, repeats + 1) for t in dtime.get((s, k), [])[init:]]
+    v = [t for k in range(1, reps(s) + 1) for t in dtime.get((s, k), [])[init:]]
     if v:
         say(f"{s:10} {statistics.mean(v):8.3f} {max(v):8.3f}")
 
 # ---- targets
 say("")
 lo = min(budgets)
-tf = [tau.get(("fms", k, lo), float("nan")) for k in range(1, repeats + 1)]
+tf = [tau.get(("fms", k, lo), float("nan")) for k in range(1, fms_repeats + 1)]
 td = [tau.get(("dyhpo", k, lo), float("nan")) for k in range(1, repeats + 1)]
 tf = [x for x in tf if x == x]
 td = [x for x in td if x == x]
@@ -241,7 +257,7 @@ if tf and td:
     say(f"target tau: fms {statistics.mean(tf):.3f} - dyhpo {statistics.mean(td):.3f} = "
         f"{gap:+.3f} at {lo} epochs (target >= +0.05): {'met' if gap >= 0.05 else 'NOT met'}")
 for b in budgets:
-    rf = [regret[("fms", k)].get(b) for k in range(1, repeats + 1) if ("fms", k) in regret]
+    rf = [regret[("fms", k)].get(b) for k in range(1, fms_repeats + 1) if ("fms", k) in regret]
     rr = [regret[("random", k)].get(b) for k in range(1, repeats + 1) if ("random", k) in regret]
     rf = [x for x in rf if x is not None]
     rr = [x for x in rr if x is not None]
@@ -249,7 +265,7 @@ for b in budgets:
         a, c = statistics.mean(rf), statistics.mean(rr)
         say(f"target regret at {b}: fms {a:.4f} vs random {c:.4f}: "
             f"{'met' if a <= c + 1e-12 else 'NOT met'}")
-v = [t for k in range(1, repeats + 1) for t in dtime.get(("fms", k), [])[init:]]
+v = [t for k in range(1, fms_repeats + 1) for t in dtime.get(("fms", k), [])[init:]]
 if v:
     say(f"target time: fms decision mean {statistics.mean(v):.2f} s, largest {max(v):.2f} s "
         f"(target < 2 s): {'met' if max(v) < 2 else 'NOT met'}")

@@ -11,6 +11,8 @@
 #   make bench-ladder  the frozen-depth ladder against random search
 #   make bench-gates   gated training: accuracy against FLOPs kept
 #   make bench-evograd EvoGrad: noisy labels, rotation, learned weight decay
+#   make bench-fms  FMS, DyHPO, flattened weights and random search replayed
+#                   on a Fashion-MNIST table (FMS_FULL=1: the paper's sizes)
 #   make install    install the binary, man pages, themes and example studies
 #                   under $(PREFIX)
 #   make clean      remove every build directory
@@ -99,7 +101,7 @@ DEPS_PKGS := gcc make python3 libopenblas-openmp-dev libsqlite3-dev libncurses-d
 # rpath names the OpenMP build) and the bench picks a build per run.
 BENCH_PKGS := python3-torch python3-numpy time libopenblas0-pthread
 
-.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-gates bench-evograd install clean
+.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-gates bench-evograd bench-fms install clean
 # objects of test and bench programs are not throw-away intermediates
 .SECONDARY:
 all: $(BUILD)/tunetop $(TEST_BIN) $(BENCH_BIN)
@@ -205,6 +207,10 @@ bench-gates: deps-bench
 bench-evograd: deps
 	$(MAKE) all
 	BUILD=$(BUILD) /usr/bin/python3 bench/evograd.py
+
+bench-fms: deps
+	$(MAKE) all
+	BUILD=$(BUILD) /usr/bin/python3 bench/fms.py
 
 # the frozen-depth ladder against random search (about half an hour)
 bench-ladder: deps

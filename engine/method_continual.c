@@ -66,7 +66,7 @@
 #include "hypernet.h"
 
 #define CL_MAGIC 0x4c435454u /* "TTCL" */
-#define CL_STREAM (TT_STREAM_REPLAY + 1)
+#define CL_STREAM TT_STREAM_CL
 #define ADAM_B1 0.9
 #define ADAM_B2 0.999
 #define ADAM_EPS 1e-8
@@ -82,6 +82,7 @@ typedef struct cl_run {
 	tt_cl_config cfg;
 	const tt_backend *be;
 	int T, kpt, C, B, strat, fs, nst;
+	int ctask[256], clab[256]; /* per class its task and label in it */
 	float smoothing;
 	int augment;
 	tt_model *m;          /* the loop's: front frozen for replay and hn */
@@ -196,7 +197,7 @@ static void cl_free(void *state)
 	free(s);
 }
 
-static int list_tasks(const tt_dataset *d, int T, int kpt, tasklist *l)
+static int list_tasks(const tt_dataset *d, int T, const int *ctask, tasklist *l)
 {
 	for (int t = 0; t < T; t++) {
 		l->ix[t] = malloc(((size_t)d->n + 1) * sizeof(int));
@@ -205,7 +206,7 @@ static int list_tasks(const tt_dataset *d, int T, int kpt, tasklist *l)
 		l->n[t] = 0;
 	}
 	for (int i = 0; i < d->n; i++) {
-		int t = d->label[i] / kpt;
+		int t = ctask[d->label[i]];
 		l->ix[t][l->n[t]++] = i;
 	}
 	return 0;
@@ -269,6 +270,7 @@ static int cl_setup(const tt_method_run *run, void **state, tt_err *err)
 	s->T = s->cfg.tasks;
 	s->strat = s->cfg.strategy;
 	s->C = d->train.classes;
+	TT_ASSERT(s->C >= 1 && s->C <= 256); /* labels are bytes */
 	s->m = run->m;
 	s->be = tt_model_backend(run->m);
 	s->nst = tt_model_stages(run->m);
@@ -281,21 +283,16 @@ static int cl_setup(const tt_method_run *run, void **state, tt_err *err)
 		                  "which %d experiences do not share equally", s->T,
 		                  d->source, s->C, s->T);
 	s->kpt = s->C / s->T;
-	if (s->total < s->T)
-		return tt_err_set(err, TT_EINPUT, "--continual split:%d: a run of %ld steps "
-		                  "has fewer steps than experiences", s->T, s->total);
-	if (!d->val.n && !d->test.n)
-		return tt_err_set(err, TT_EINPUT, "--continual: needs a validation set "
-		                  "(--val-size) or the test set (--test) to measure tasks on");
-	if (list_tasks(&d->train, s->T, s->kpt, &s->tr) ||
-	    list_tasks(&d->val, s->T, s->kpt, &s->va) ||
-	    list_tasks(&d->test, s->T, s->kpt, &s->te))
+	tt_cl_order(s->C, s->T, s->cfg.order, s->ctask, s->clab);
+	if (list_tasks(&d->train, s->T, s->ctask, &s->tr) ||
+	    list_tasks(&d->val, s->T, s->ctask, &s->va) ||
+	    list_tasks(&d->test, s->T, s->ctask, &s->te))
 		return tt_err_set(err, TT_ERUNTIME, "out of memory");
 	for (int t = 0; t < s->T; t++)
 		if (!s->tr.n[t])
 			return tt_err_set(err, TT_EINPUT, "--continual: experience %d (classes "
-			                  "%d..%d) has no training example in %s", t + 1,
-			                  t * s->kpt, t * s->kpt + s->kpt - 1, d->source);
+			                  "%d.. of the order) has no training example in %s",
+			                  t + 1, t * s->kpt, d->source);
 	s->B = c->batch < d->train.n ? c->batch : d->train.n;
 	s->bmax = s->B + (s->strat == TT_CL_REPLAY ? s->cfg.replay_batch : 0);
 	size_t dim = (size_t)d->train.h * d->train.w * d->train.c;
@@ -446,12 +443,17 @@ static const float *forward_task(cl_run *s, tt_model *W, int t, int n)
 	return tt_model_forward_on(W, &w, tt_model_input(W), n, 1);
 }
 
-/* Labels of rows 0..n-1 (global in s->hy): within their task, for a
- * head of classes/T outputs. */
-static void upload_labels(cl_run *s, tt_model *W, int n)
+/* Rows 0..n-1 of s->hy, global classes, become labels within their
+ * task, for a head of classes/T outputs. */
+static void task_labels(cl_run *s, int n)
 {
 	for (int i = 0; i < n; i++)
-		s->hy[i] %= s->kpt;
+		s->hy[i] = s->clab[s->hy[i]];
+}
+
+/* Labels of rows 0..n-1 (within their task in s->hy) to W. */
+static void upload_labels(cl_run *s, tt_model *W, int n)
+{
 	s->be->upload(tt_model_labels(W), s->hy, (size_t)n * sizeof(int));
 }
 
@@ -468,6 +470,7 @@ static double task_acc(cl_run *s, const tt_dataset *set, const int *ix, int n, i
 	for (int off = 0; off < n; off += s->B) {
 		int b = n - off < s->B ? n - off : s->B, ok = 0;
 		tt_data_batch(set, ix + off, b, 0, NULL, s->hx, s->hy);
+		task_labels(s, b);
 		s->be->upload(tt_model_input(W), s->hx, (size_t)b * dim * sizeof(float));
 		upload_labels(s, W, b);
 		forward_task(s, W, t, b);
@@ -529,6 +532,7 @@ static int draw(cl_run *s, const tt_dataset *tr, int t)
 	}
 	tt_data_batch(tr, o + s->cur[t], b, s->augment, s->augment ? &s->rng : NULL, s->hx,
 	              s->hy);
+	task_labels(s, b);
 	s->cur[t] += b;
 	return b;
 }
@@ -549,7 +553,7 @@ static void replay_fill(cl_run *s, const tt_dataset *tr, int e)
 		                (size_t)b * s->fdim * sizeof(float));
 		for (int i = 0; i < b; i++)
 			tt_cl_replay_add(&s->rb, s->hfeat + (size_t)i * s->fdim, s->hy[i], e,
-			                 s->hy[i] % s->kpt);
+			                 s->clab[s->hy[i]]);
 	}
 }
 

@@ -24,10 +24,12 @@
 /*
  * A continual run (method_continual.c): T experiences of a data set's
  * classes in sequence, task ids given, trained with one strategy.
- *   naive    fine-tune everything, one head per task
- *   replay   LR-k: after experience 1 the front (the stem and k blocks,
- *            1 + k stages) is frozen; a class-balanced buffer of its
- *            features (replay items) adds replay_batch of them per step
+ *   naive    fine-tune everything, one head of classes/T outputs shared
+ *            by every task (labels within the task)
+ *   replay   LR-k: naive's shared head; after experience 1 the front
+ *            (the stem and k blocks, 1 + k stages) is frozen; a
+ *            class-balanced buffer of its features (replay items) adds
+ *            replay_batch of them per step
  *   hn       HN-k: the same front, frozen after experience 1; the stages
  *            behind it are generated per task by a hypernetwork, held to
  *            a snapshot of itself by the look-ahead regulariser (beta,

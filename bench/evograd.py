@@ -17,7 +17,9 @@ is kept in bench/out/evograd/:
             over three seeds.
   rotate    train upright, validate and test rotated 30 degrees: the
             upright-trained baseline against EvoGrad learning the
-            training images' angle (--evograd rotate).  Targets: the
+            training images' angle (--evograd rotate), on mlp:256,128
+            with the paper's K = 2 and sigma = 0.001 and with K = 8,
+            sigma = 0.01, and on cnn:8,16 with the latter.  Targets: the
             angle within 5 degrees of 30, rotated-test accuracy clearly
             above the baseline's.
   wd        the weight decay learned online (--evograd wd from the
@@ -28,7 +30,8 @@ is kept in bench/out/evograd/:
 
 Usage: /usr/bin/python3 bench/evograd.py [--quick] [noisy] [rotate] [wd]
 Env: BUILD (build), THREADS (2), EVO_EPOCHS (10), EVO_TRAIN (55000),
-EVO_ROT_MODEL (cnn:8,16), EVO_ROT_TRAIN (20000), EVO_ROT_EPOCHS (6),
+EVO_ROT ("mlp:256,128 20000 2 rotate;mlp:256,128 20000 2 rotate,8,0.01;
+cnn:8,16 10000 4 rotate,8,0.01": model, images, epochs, --evograd per arm),
 EVO_SEEDS (1), EVO_SMALL_SEEDS (1,2,3).
 """
 import json
@@ -47,10 +50,11 @@ out_dir = os.path.join("bench", "out", "evograd")
 os.makedirs(out_dir, exist_ok=True)
 threads = os.environ.get("THREADS", "2")
 epochs = int(os.environ.get("EVO_EPOCHS", "2" if quick else "10"))
-rot_epochs = int(os.environ.get("EVO_ROT_EPOCHS", "1" if quick else "6"))
 train = int(os.environ.get("EVO_TRAIN", "8000" if quick else "55000"))
-rot_train = int(os.environ.get("EVO_ROT_TRAIN", "4000" if quick else "20000"))
-rot_model = os.environ.get("EVO_ROT_MODEL", "cnn:8,16")
+rot_arms = [a.split() for a in os.environ.get(
+    "EVO_ROT", "mlp:256,128 4000 1 rotate,8,0.01" if quick else
+    "mlp:256,128 20000 2 rotate;mlp:256,128 20000 2 rotate,8,0.01;"
+    "cnn:8,16 10000 4 rotate,8,0.01").split(";") if a.strip()]
 seeds = [int(s) for s in os.environ.get("EVO_SEEDS", "1").split(",")]
 small_seeds = [int(s) for s in os.environ.get("EVO_SMALL_SEEDS", "1" if quick else "1,2,3").split(",")]
 which = args or ["noisy", "rotate", "wd"]
@@ -135,18 +139,21 @@ if "noisy" in which:
           flush=True)
 
 if "rotate" in which:
-    print("rotation: %s, trained upright, validated and tested at 30 degrees, "
-          "%d epochs" % (rot_model, rot_epochs), flush=True)
+    print("rotation: trained upright, validated and tested at 30 degrees", flush=True)
+    baselines = {}
     for seed in seeds:
-        a = ["--model", rot_model, "--epochs", str(rot_epochs), "--val-rotate", "30",
-             "--seed", str(seed), "--train-size", str(rot_train), "--val-size", "5000"]
-        plain = run("rotate_plain_s%d" % seed, a)
-        evo = run("rotate_evograd_s%d" % seed, a + ["--evograd", "rotate"])
-        row("upright baseline", plain)
-        row("evograd rotate", evo, plain)
-        ang = evo["evograd"]["values"]["angle"]
-        print("  learned angle %.2f degrees (target 30 +- 5: %s)"
-              % (ang, "met" if abs(ang - 30) <= 5 else "missed"), flush=True)
+        for model, n, ep, evo in rot_arms:
+            a = ["--model", model, "--epochs", ep, "--val-rotate", "30", "--seed", str(seed),
+                 "--train-size", n, "--val-size", "5000"]
+            tag = "%s_%s_%s_s%d" % (model.replace(":", "_").replace(",", "-"), n, ep, seed)
+            if tag not in baselines:
+                baselines[tag] = run("rotate_plain_" + tag, a)
+                row("upright %s %s x%s" % (model, n, ep), baselines[tag])
+            j = run("rotate_%s_%s" % (evo.replace(",", "_"), tag), a + ["--evograd", evo])
+            row("evograd %s" % evo, j, baselines[tag])
+            ang = j["evograd"]["values"]["angle"]
+            print("  learned angle %.2f degrees (target 30 +- 5: %s)"
+                  % (ang, "met" if abs(ang - 30) <= 5 else "missed"), flush=True)
 
 if "wd" in which:
     print("weight decay: mlp:256,128, %d epochs, learned online against random "

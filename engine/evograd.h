@@ -61,7 +61,7 @@ typedef struct tt_evo_config {
 
 /* The learning rate WHAT uses when none is given: 0.01 on log(wd), 0.5
  * degree for the angle (the reference notebook's Adam at 0.01 radian),
- * 0.001 for the Meta-Weight-Net. */
+ * 0.0003 for the Meta-Weight-Net. */
 double tt_evo_default_lr(int what);
 
 /* The noise key of one copy: (seed, step, k). */

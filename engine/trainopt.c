@@ -263,7 +263,7 @@ const tt_trainopt tt_trainopts[] = {
 	  "0.001 the network hardly moves in a short run).",
 	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
 	{ "evograd-lr", "X", TT_TO_DOUBLE, 0, 100, NULL, OFF(evograd.lr), "0",
-	  "0.01 (wd, on its logarithm), 0.5 (rotate, degrees), 0.001 (mwn)",
+	  "0.01 (wd, on its logarithm), 0.5 (rotate, degrees), 0.0003 (mwn)",
 	  "EvoGrad: the learned hyperparameters' learning rate; 0: WHAT's own", NULL,
 	  CLI | TRAIN, NULL, NULL, TT_TO_REAL, NULL },
 	{ "rotate", "DEG", TT_TO_DOUBLE, -180, 180, NULL, OFF(rotate), "0", NULL,

@@ -664,6 +664,7 @@ static int cl_step(void *state, tt_method_run *run, tt_err *err)
 	}
 	upload_labels(s, W, n);
 	run->loss = tt_model_loss(W, tt_model_labels(W), n, s->smoothing, 1, &run->right);
+	run->batch = n; /* loss and right are over the drawn and replayed rows */
 	if (!isfinite(run->loss))
 		return TT_OK;
 	/* the schedule over this experience's steps */

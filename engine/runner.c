@@ -470,7 +470,8 @@ static int store_result(const runner *R, db_conn *db, int64_t id, int rung,
 	tt_method_result_value(r, "params_kept", &row.params_kept);
 	/* every kind of the table: the per-stage ones per stage, the rest
 	 * (the workspace, scratch the model allocates once for all its
-	 * stages) as one row of the whole model */
+	 * stages; a method's own buffers) as one row of the whole model,
+	 * the method's only when a method booked any */
 	db_layer_mem rows[TT_MEM_MAX_STAGES * TT_MEM_KINDS + TT_MEM_KINDS];
 	int nr = 0;
 	for (int s = 0; s < r->stages && s < TT_MEM_MAX_STAGES; s++) {
@@ -485,7 +486,7 @@ static int store_result(const runner *R, db_conn *db, int64_t id, int rung,
 				                             v[k], st->frozen };
 	}
 	for (int k = 0; k < TT_MEM_KINDS; k++)
-		if (!tt_memkinds[k].per_stage)
+		if (!tt_memkinds[k].per_stage && (k == TT_MEM_WORK || r->mem[k]))
 			rows[nr++] = (db_layer_mem){ TT_MEM_MODEL, "model", tt_memkinds[k].name,
 			                             r->mem[k], 0 };
 	int rc;

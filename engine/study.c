@@ -40,6 +40,7 @@
 #include "parse.h"
 #include "trainopt.h"
 #include "sampler.h"
+#include "scheduler.h"
 
 #define FASHION_TRAIN_N 60000 /* images in Fashion-MNIST's training set */
 
@@ -143,9 +144,11 @@ static const key model_keys[] = {
 };
 
 static const key fidelity_keys[] = {
-	{ "kind", "KIND", K_CHOICE, 0, 0, "frozen|epochs|joint", OFF(fid_kind),
+	{ "kind", "KIND", K_CHOICE, 0, 0, "frozen|epochs|joint|experiences", OFF(fid_kind),
 	  "frozen", NULL,
-	  "What grows from rung to rung: the trainable stages, the epochs, or both",
+	  "What grows from rung to rung: the trainable stages, the epochs, both, or "
+	  "(a continual study's, its default) the experiences seen, one rung per "
+	  "experience continued from the last one's checkpoint",
 	  NULL, NULL },
 	{ "min_trainable", "Z", K_INT, 1, 64, NULL, OFF(min_trainable), "1", NULL,
 	  "Trainable stages at the lowest rung, at most the model's stage count",
@@ -933,6 +936,35 @@ static int finish(pctx *c, int last)
 		               "min_trainable",
 		               "found '%d', expected at most %d, the stage count of "
 		               "model '%.80s'", s->min_trainable, s->stages, s->strs[0]);
+	}
+
+	/* continual: the rungs are experiences, the whole sequence over
+	 * [fidelity] epochs */
+	int fkl = line_of(c, SEC_FIDELITY, "kind");
+	int T = s->train.continual.tasks;
+	if (T > 0 && !fkl)
+		s->fid_kind = TT_FID_EXPERIENCES;
+	if (T > 0 && s->fid_kind != TT_FID_EXPERIENCES)
+		return fail_at(c, fkl, "fidelity", "kind",
+		               "found '%s', expected experiences in a continual study "
+		               "([train] continual-tasks = %d)",
+		               s->fid_kind == TT_FID_FROZEN ? "frozen" :
+		               s->fid_kind == TT_FID_EPOCHS ? "epochs" : "joint", T);
+	if (s->fid_kind == TT_FID_EXPERIENCES && T == 0)
+		return fail_at(c, fkl, "fidelity", "kind",
+		               "found 'experiences', expected [train] continual-tasks "
+		               "(the experiences) above 0");
+	if (T > TT_RUNG_MAX) {
+		int tl = c->key_line[SEC_TRAIN][tt_trainopt_find("continual-tasks") - tt_trainopts];
+		return fail_at(c, tl ? tl : last, "train", "continual-tasks",
+		               "found '%d', expected at most %d in a study (one rung per "
+		               "experience)", T, TT_RUNG_MAX);
+	}
+	if (T > 0 && s->sched_kind == TT_SCH_FREEZE_THAW) {
+		int kl = line_of(c, SEC_SCHEDULER, "kind");
+		return fail_at(c, kl, "scheduler", "kind",
+		               "found 'freeze-thaw', expected random, sh, asha or hyperband "
+		               "in a continual study (its rungs are experiences)");
 	}
 
 	s->sampler = tt_sampler_index(s->sampler_name);

@@ -68,6 +68,9 @@ typedef struct ui_trial {
 	                               * none reported */
 	int64_t hkey[UI_HYPER_MAX];   /* where it was reported: rung << 32 |
 	                               * step; -1: nowhere yet */
+	double aca, fgt;              /* continual: the average accuracy and
+	                               * forgetting of its accuracy matrix so
+	                               * far (task_acc); NaN: no row yet */
 } ui_trial;
 
 typedef struct ui_point {
@@ -120,6 +123,12 @@ typedef struct ui_detail {
 	int nmask;
 	db_command *hist;
 	int nhist;
+	/* continual: the accuracy matrix a[i][j] (row-major, TT_RUNG_MAX
+	 * columns, NaN: not stored), its rows (experiences finished) and
+	 * forgetting per task (cl_fgt[j], j < cl_rows - 1) */
+	double cl[TT_RUNG_MAX * TT_RUNG_MAX];
+	int cl_rows;
+	double cl_fgt[TT_RUNG_MAX];
 } ui_detail;
 
 typedef struct ui_stats {
@@ -145,6 +154,8 @@ typedef struct ui_model {
 	int nstages;
 	tt_rung_def rungdef[TT_RUNG_MAX];
 	int nrungs;                   /* rungs of the ladder (or seen) */
+	int continual;                /* experiences of a continual study (its
+	                               * rungs); 0: not continual */
 
 	int nkeyp;                    /* key parameter names */
 	char keyp[UI_KEYP_MAX][TT_NAME_LEN];

@@ -1655,10 +1655,13 @@ static const char *fp_find(const char *fp, const char *key, size_t klen, size_t 
 /* One pass over a's lines against b, described into out: forward, every
  * line of a whose value differs in b or that b lacks ("was A, now B" or
  * "now none"); backward (a and b swapped), every line that only a has
- * ("was none, now A").  only_order: the [space] order line alone, else
- * every line but it.  Returns how many differ. */
-static int fp_pass(const char *a, const char *b, int forward, int only_order, char *out,
-                   size_t len, size_t *at, int *shown)
+ * ("was none, now A"), unless dflt (the fingerprint of a study of
+ * defaults) has that very line: a key that a later build added, set to
+ * its default, which is how the older build that made the database ran.
+ * only_order: the [space] order line alone, else every line but it.
+ * Returns how many differ. */
+static int fp_pass(const char *a, const char *b, const char *dflt, int forward,
+                   int only_order, char *out, size_t len, size_t *at, int *shown)
 {
 	int diffs = 0;
 	for (const char *p = a + strlen(FP_HEAD); *p;) {
@@ -1675,6 +1678,10 @@ static int fp_pass(const char *a, const char *b, int forward, int only_order, ch
 		               strncmp(p, "[space] order", klen) == 0;
 		int differs = forward ? !bv || blen != vlen || strncmp(bv, eq + 3, vlen)
 		                      : !bv;
+		size_t dl = 0;
+		const char *dv = !forward && differs && dflt ? fp_find(dflt, p, klen, &dl) : NULL;
+		if (dv && dl == vlen && strncmp(dv, eq + 3, vlen) == 0)
+			differs = 0;
 		/* a [train] key that came into or left [space]: the [space] line
 		 * says so, once */
 		if (differs && klen > 8 && strncmp(p, "[train] ", 8) == 0) {
@@ -1708,12 +1715,20 @@ int tt_study_fingerprint_diff(const char *was, const char *now, char *out, size_
 		out[0] = 0;
 	if (strncmp(was, FP_HEAD, strlen(FP_HEAD)) || strncmp(now, FP_HEAD, strlen(FP_HEAD)))
 		return -1;
-	int n = fp_pass(was, now, 1, 0, out, len, &at, &shown) +
-	        fp_pass(now, was, 0, 0, out, len, &at, &shown);
+	tt_study *d = malloc(sizeof *d);
+	char *dflt = NULL;
+	if (d) {
+		study_init(d);
+		dflt = tt_study_fingerprint(d);
+		free(d);
+	}
+	int n = fp_pass(was, now, NULL, 1, 0, out, len, &at, &shown) +
+	        fp_pass(now, was, dflt, 0, 0, out, len, &at, &shown);
+	free(dflt);
 	/* the order of [space] counts only when its entries are the same:
 	 * otherwise the entries that came or went say it already */
 	if (n == 0)
-		n = fp_pass(was, now, 1, 1, out, len, &at, &shown);
+		n = fp_pass(was, now, NULL, 1, 1, out, len, &at, &shown);
 	if (n > shown)
 		put(out, len, &at, "%sand %d more", shown ? "; " : "", n - shown);
 	return n;

@@ -19,7 +19,7 @@ enum { TT_STREAM_INIT = 1, TT_STREAM_SPLIT, TT_STREAM_ORDER,
        TT_STREAM_AUGMENT, TT_STREAM_SYNTH, TT_STREAM_GATES,
        TT_STREAM_LABEL_NOISE, TT_STREAM_MWN, TT_STREAM_GMN,
        TT_STREAM_SURROGATE, TT_STREAM_HYPERNET,
-       TT_STREAM_REPLAY };
+       TT_STREAM_REPLAY, TT_STREAM_CL, TT_STREAM_CL_ORDER };
 
 void tt_rng_seed(tt_rng *r, uint64_t seed, uint64_t stream);
 uint64_t tt_rng_next(tt_rng *r);

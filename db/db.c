@@ -228,7 +228,7 @@ enum {
 	ST_STUDY_FP_GET, ST_STUDY_FP_SET,
 	ST_HYPER_PUT, ST_HYPER_TRIAL, ST_HYPER_ALL,
 	ST_FC_PUT, ST_FC_NEXT, ST_FC_TRIAL, ST_FC_ALL,
-	ST_TASK_ACC_PUT,
+	ST_TASK_ACC_PUT, ST_TASK_ACC_TRIAL,
 	ST_COUNT
 };
 
@@ -326,6 +326,8 @@ static const char *const st_sql[ST_COUNT] = {
 	              " ORDER BY rowid LIMIT ?",
 	[ST_TASK_ACC_PUT] = "INSERT OR REPLACE INTO task_acc (trial_id, experience,"
 	                    " task, acc) VALUES (?, ?, ?, ?)",
+	[ST_TASK_ACC_TRIAL] = "SELECT trial_id, experience, task, acc FROM task_acc"
+	                      " WHERE trial_id = ? ORDER BY experience, task",
 };
 
 struct db_conn {
@@ -1955,6 +1957,30 @@ int db_task_acc_put(db_conn *c, const db_task_acc *a, int n, tt_err *err)
 			return wr_abort(c, code);
 	}
 	return wr_end(c, op, err);
+}
+
+static int row_task_acc(db_conn *c, sqlite3_stmt *st, void *ctx, tt_err *err)
+{
+	db_task_acc *a = rows_next(c, ctx, err);
+	if (!a)
+		return TT_ERUNTIME;
+	a->trial = sqlite3_column_int64(st, 0);
+	a->experience = sqlite3_column_int(st, 1);
+	a->task = sqlite3_column_int(st, 2);
+	a->acc = col_dbl(st, 3);
+	return TT_OK;
+}
+
+int db_task_acc_get(db_conn *c, int64_t trial, db_task_acc **out, int *n, tt_err *err)
+{
+	struct rows r = {.sz = sizeof **out, .op = "reading task accuracies"};
+	sqlite3_stmt *st;
+	int code = read_stmt(c, ST_TASK_ACC_TRIAL, r.op, &st, err);
+	if (code == TT_OK) {
+		sqlite3_bind_int64(st, 1, trial);
+		code = read_rows(c, st, row_task_acc, &r, r.op, err);
+	}
+	return rows_done(&r, code, (void **)out, n);
 }
 
 /* A row of HYPER_COLS. */

@@ -287,6 +287,9 @@ typedef struct db_task_acc {
  * stored (a resumed trial) is replaced.  An unknown trial is TT_EINPUT
  * (foreign key). */
 int db_task_acc_put(db_conn *c, const db_task_acc *a, int n, tt_err *err);
+/* A trial's entries, by experience then task.  *out is malloc'd (NULL
+ * with *n = 0 when there are none). */
+int db_task_acc_get(db_conn *c, int64_t trial, db_task_acc **out, int *n, tt_err *err);
 
 /* ---- learned hyperparameters -------------------------------------------- */
 

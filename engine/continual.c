@@ -40,6 +40,25 @@ int tt_cl_split(const tt_dataset *all, int T, tt_dataset *tasks, tt_err *err)
 	return TT_OK;
 }
 
+void tt_cl_order(int classes, int T, int order, int *ctask, int *clab)
+{
+	int k = classes / T;
+	int *perm = malloc((size_t)classes * sizeof *perm);
+	TT_ASSERT(perm != NULL && k >= 1);
+	for (int c = 0; c < classes; c++)
+		perm[c] = c;
+	if (order) {
+		tt_rng r;
+		tt_rng_seed(&r, (uint64_t)order, TT_STREAM_CL_ORDER);
+		tt_rng_shuffle(&r, perm, classes);
+	}
+	for (int i = 0; i < classes; i++) {
+		ctask[perm[i]] = i / k;
+		clab[perm[i]] = i % k;
+	}
+	free(perm);
+}
+
 double tt_cl_aca(const double *a, int T)
 {
 	double s = 0;

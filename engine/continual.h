@@ -24,10 +24,12 @@
 /*
  * A continual run (method_continual.c): T experiences of a data set's
  * classes in sequence, task ids given, trained with one strategy.
- *   naive    fine-tune everything, one head per task
- *   replay   LR-k: after experience 1 the front (the stem and k blocks,
- *            1 + k stages) is frozen; a class-balanced buffer of its
- *            features (replay items) adds replay_batch of them per step
+ *   naive    fine-tune everything, one head of classes/T outputs shared
+ *            by every task (labels within the task)
+ *   replay   LR-k: naive's shared head; after experience 1 the front
+ *            (the stem and k blocks, 1 + k stages) is frozen; a
+ *            class-balanced buffer of its features (replay items) adds
+ *            replay_batch of them per step
  *   hn       HN-k: the same front, frozen after experience 1; the stages
  *            behind it are generated per task by a hypernetwork, held to
  *            a snapshot of itself by the look-ahead regulariser (beta,
@@ -44,6 +46,9 @@ typedef struct tt_cl_config {
 	int replay_batch;   /* replay items added to each step */
 	double beta;        /* the regulariser's weight */
 	int reg_tasks;      /* earlier tasks it samples per step, at most */
+	int order;          /* 0: task t holds classes t*k..t*k+k-1; else
+	                     * the classes in an order shuffled with this
+	                     * seed, task t the k classes at t*k.. of it */
 	long total;         /* the whole sequence's steps; 0: the run's.  A
 	                     * run cut short (a study's rung: experiences
 	                     * 1..r) sets its steps to tt_cl_exp_end(total,
@@ -66,6 +71,15 @@ long tt_cl_exp_end(long total, int T, int e);
  * memory (tasks[] then all freed).
  */
 int tt_cl_split(const tt_dataset *all, int T, tt_dataset *tasks, tt_err *err);
+
+/*
+ * The class order of T experiences of classes classes (T divides it):
+ * ctask[c] is class c's task and clab[c] its label in that task.  Order
+ * 0: task t holds classes t*k..t*k+k-1 (k = classes/T) as labels 0..k-1;
+ * else the classes shuffled with seed order, task t the k classes at
+ * t*k.. of the shuffled list, labelled in that list's order.
+ */
+void tt_cl_order(int classes, int T, int order, int *ctask, int *clab);
 
 /* Fill the last experience's row-derived summaries of the T x T matrix a
  * (row-major; entries above the diagonal are ignored).  forget (may be

@@ -91,7 +91,10 @@ typedef struct tt_method {
 	/*
 	 * The step itself instead of forward, loss, backward, after_backward
 	 * and the optimizer: run->loss and run->right set, the parameters
-	 * updated.  A non-finite loss is divergence, as for the plain step.
+	 * updated; run->batch set to the examples the loss and right are
+	 * over when the step drew its own (the training loss and accuracy
+	 * are per example).  A non-finite loss is divergence, as for the
+	 * plain step.
 	 * At most one method of a run may have it (partial hypernetworks:
 	 * generate the weights, step, step the hypernetwork).
 	 */

@@ -8,10 +8,14 @@
  * The loop's steps are shared equally by the experiences
  * (tt_cl_exp_end); the step hook replaces the loop's step and draws its
  * batch from the current experience's examples (the loop's own batch is
- * not used).  Labels: naive and replay run one head of all the classes
- * and mask every logit outside the example's task before the loss, which
- * is one head per task; the hypernetworks generate a head of classes/T
- * outputs per task.  Batch norm always normalises with the batch's
+ * not used).  Labels are renumbered within their task (0..classes/T-1)
+ * and every strategy's head has classes/T outputs.  Naive and replay
+ * share that one head between tasks, as the paper's baselines do (its
+ * reference code trains them on Avalanche's task-incremental benchmark
+ * with labels from zero in each experience and one classifier): the
+ * head learned for task t is overwritten by task t+1's, which is what
+ * naive forgets.  The hypernetworks generate the head per task from the
+ * task embedding, so theirs is one head per task.  Batch norm always normalises with the batch's
  * statistics (training and evaluation alike), as in the paper, so no
  * running statistic is shared between tasks.
  *
@@ -62,8 +66,7 @@
 #include "hypernet.h"
 
 #define CL_MAGIC 0x4c435454u /* "TTCL" */
-#define CL_STREAM (TT_STREAM_REPLAY + 1)
-#define MASKED (-1e30f)
+#define CL_STREAM TT_STREAM_CL
 #define ADAM_B1 0.9
 #define ADAM_B2 0.999
 #define ADAM_EPS 1e-8
@@ -79,6 +82,7 @@ typedef struct cl_run {
 	tt_cl_config cfg;
 	const tt_backend *be;
 	int T, kpt, C, B, strat, fs, nst;
+	int ctask[256], clab[256]; /* per class its task and label in it */
 	float smoothing;
 	int augment;
 	tt_model *m;          /* the loop's: front frozen for replay and hn */
@@ -93,8 +97,8 @@ typedef struct cl_run {
 	size_t *ooff;         /* per task its order's offset */
 	tt_rng rng;
 	long total;
-	float *hx, *hlog, *hfeat;
-	int *hy, *ht;
+	float *hx, *hfeat;
+	int *hy;
 	int bmax;             /* rows of the host buffers */
 	/* the hypernetwork */
 	tt_hn_config hc;
@@ -132,18 +136,18 @@ static int is_hn(const cl_run *s)
 	return s->strat == TT_CL_HN || s->strat == TT_CL_HN_FULL;
 }
 
-/* The loop's model: the front its frozen prefix, a head per task for the
- * hypernetworks, room for the replay rows, its own Adam for hn. */
+/* The loop's model: the front its frozen prefix, a head of classes/T
+ * outputs (shared by naive and replay, generated per task for the
+ * hypernetworks), room for the replay rows, its own Adam for hn. */
 static void cl_model_config(const tt_train_config *c, tt_model_config *mc)
 {
 	const tt_cl_config *k = &c->continual;
 	int n = 0, fs = tt_cl_front(k);
 	tt_model_spec_check(c->model, &n, NULL);
 	mc->trainable = fs > 0 ? n - fs : 0;
-	if (k->strategy == TT_CL_HN || k->strategy == TT_CL_HN_FULL) {
-		mc->classes = mc->classes / k->tasks;
+	mc->classes = mc->classes / k->tasks;
+	if (k->strategy == TT_CL_HN || k->strategy == TT_CL_HN_FULL)
 		mc->optim_slots = 0;
-	}
 	if (k->strategy == TT_CL_REPLAY)
 		mc->batch += k->replay_batch;
 }
@@ -167,10 +171,8 @@ static void cl_free(void *state)
 	free(s->cur);
 	free(s->ooff);
 	free(s->hx);
-	free(s->hlog);
 	free(s->hfeat);
 	free(s->hy);
-	free(s->ht);
 	free(s->it);
 	free(s->psi);
 	free(s->am);
@@ -195,7 +197,7 @@ static void cl_free(void *state)
 	free(s);
 }
 
-static int list_tasks(const tt_dataset *d, int T, int kpt, tasklist *l)
+static int list_tasks(const tt_dataset *d, int T, const int *ctask, tasklist *l)
 {
 	for (int t = 0; t < T; t++) {
 		l->ix[t] = malloc(((size_t)d->n + 1) * sizeof(int));
@@ -204,7 +206,7 @@ static int list_tasks(const tt_dataset *d, int T, int kpt, tasklist *l)
 		l->n[t] = 0;
 	}
 	for (int i = 0; i < d->n; i++) {
-		int t = d->label[i] / kpt;
+		int t = ctask[d->label[i]];
 		l->ix[t][l->n[t]++] = i;
 	}
 	return 0;
@@ -268,6 +270,7 @@ static int cl_setup(const tt_method_run *run, void **state, tt_err *err)
 	s->T = s->cfg.tasks;
 	s->strat = s->cfg.strategy;
 	s->C = d->train.classes;
+	TT_ASSERT(s->C >= 1 && s->C <= 256); /* labels are bytes */
 	s->m = run->m;
 	s->be = tt_model_backend(run->m);
 	s->nst = tt_model_stages(run->m);
@@ -280,34 +283,27 @@ static int cl_setup(const tt_method_run *run, void **state, tt_err *err)
 		                  "which %d experiences do not share equally", s->T,
 		                  d->source, s->C, s->T);
 	s->kpt = s->C / s->T;
-	if (s->total < s->T)
-		return tt_err_set(err, TT_EINPUT, "--continual split:%d: a run of %ld steps "
-		                  "has fewer steps than experiences", s->T, s->total);
-	if (!d->val.n && !d->test.n)
-		return tt_err_set(err, TT_EINPUT, "--continual: needs a validation set "
-		                  "(--val-size) or the test set (--test) to measure tasks on");
-	if (list_tasks(&d->train, s->T, s->kpt, &s->tr) ||
-	    list_tasks(&d->val, s->T, s->kpt, &s->va) ||
-	    list_tasks(&d->test, s->T, s->kpt, &s->te))
+	tt_cl_order(s->C, s->T, s->cfg.order, s->ctask, s->clab);
+	if (list_tasks(&d->train, s->T, s->ctask, &s->tr) ||
+	    list_tasks(&d->val, s->T, s->ctask, &s->va) ||
+	    list_tasks(&d->test, s->T, s->ctask, &s->te))
 		return tt_err_set(err, TT_ERUNTIME, "out of memory");
 	for (int t = 0; t < s->T; t++)
 		if (!s->tr.n[t])
 			return tt_err_set(err, TT_EINPUT, "--continual: experience %d (classes "
-			                  "%d..%d) has no training example in %s", t + 1,
-			                  t * s->kpt, t * s->kpt + s->kpt - 1, d->source);
+			                  "%d.. of the order) has no training example in %s",
+			                  t + 1, t * s->kpt, d->source);
 	s->B = c->batch < d->train.n ? c->batch : d->train.n;
 	s->bmax = s->B + (s->strat == TT_CL_REPLAY ? s->cfg.replay_batch : 0);
 	size_t dim = (size_t)d->train.h * d->train.w * d->train.c;
 	s->hx = malloc((size_t)s->bmax * dim * sizeof(float));
-	s->hlog = malloc((size_t)s->bmax * s->C * sizeof(float));
 	s->hy = malloc((size_t)s->bmax * sizeof(int));
-	s->ht = malloc((size_t)s->bmax * sizeof(int));
 	s->order = malloc(((size_t)d->train.n + 1) * sizeof(int));
 	s->cur = calloc((size_t)s->T, sizeof(int));
 	s->ooff = calloc((size_t)s->T, sizeof(size_t));
 	s->acc = calloc((size_t)s->T * s->T, sizeof(double));
 	s->exp_s = calloc((size_t)s->T, sizeof(double));
-	if (!s->hx || !s->hlog || !s->hy || !s->ht || !s->order || !s->cur || !s->ooff ||
+	if (!s->hx || !s->hy || !s->order || !s->cur || !s->ooff ||
 	    !s->acc || !s->exp_s)
 		return tt_err_set(err, TT_ERUNTIME, "out of memory");
 	tt_rng_seed(&s->rng, c->seed, CL_STREAM);
@@ -324,7 +320,7 @@ static int cl_setup(const tt_method_run *run, void **state, tt_err *err)
 		/* experience 1's model: every stage trainable */
 		tt_model_config mc = {
 			.spec = c->model, .h = d->train.h, .w = d->train.w, .c = d->train.c,
-			.classes = is_hn(s) ? s->kpt : s->C, .batch = s->B, .trainable = 0,
+			.classes = s->kpt, .batch = s->B, .trainable = 0,
 			.optim_slots = s->slots, .seed = c->seed, .be = s->be,
 		};
 		int rc = tt_model_create(&mc, &s->m0, err);
@@ -435,8 +431,8 @@ static void generate(cl_run *s, int t)
 }
 
 /* A train-mode forward (batch statistics, running ones untouched) of n
- * examples of task t already in W's input; the logits masked outside
- * each row's task (tasks in s->ht) for the one-head strategies. */
+ * examples of task t already in W's input, on task t's generated
+ * weights for the hypernetworks. */
 static const float *forward_task(cl_run *s, tt_model *W, int t, int n)
 {
 	tt_model_weights w = { .keep_stats = 1 };
@@ -447,27 +443,17 @@ static const float *forward_task(cl_run *s, tt_model *W, int t, int n)
 	return tt_model_forward_on(W, &w, tt_model_input(W), n, 1);
 }
 
-static void mask_logits(cl_run *s, const float *logits, int n)
+/* Rows 0..n-1 of s->hy, global classes, become labels within their
+ * task, for a head of classes/T outputs. */
+static void task_labels(cl_run *s, int n)
 {
-	if (is_hn(s))
-		return;
-	s->be->download(s->hlog, logits, (size_t)n * s->C * sizeof(float));
-	for (int i = 0; i < n; i++) {
-		int lo = s->ht[i] * s->kpt;
-		for (int k = 0; k < s->C; k++)
-			if (k < lo || k >= lo + s->kpt)
-				s->hlog[(size_t)i * s->C + k] = MASKED;
-	}
-	s->be->upload((float *)logits, s->hlog, (size_t)n * s->C * sizeof(float));
+	for (int i = 0; i < n; i++)
+		s->hy[i] = s->clab[s->hy[i]];
 }
 
-/* Labels of rows 0..n-1 (global in s->hy): within the task for the
- * hypernetworks' per-task heads. */
+/* Labels of rows 0..n-1 (within their task in s->hy) to W. */
 static void upload_labels(cl_run *s, tt_model *W, int n)
 {
-	if (is_hn(s))
-		for (int i = 0; i < n; i++)
-			s->hy[i] %= s->kpt;
 	s->be->upload(tt_model_labels(W), s->hy, (size_t)n * sizeof(int));
 }
 
@@ -484,12 +470,10 @@ static double task_acc(cl_run *s, const tt_dataset *set, const int *ix, int n, i
 	for (int off = 0; off < n; off += s->B) {
 		int b = n - off < s->B ? n - off : s->B, ok = 0;
 		tt_data_batch(set, ix + off, b, 0, NULL, s->hx, s->hy);
-		for (int i = 0; i < b; i++)
-			s->ht[i] = t;
+		task_labels(s, b);
 		s->be->upload(tt_model_input(W), s->hx, (size_t)b * dim * sizeof(float));
 		upload_labels(s, W, b);
-		const float *lg = forward_task(s, W, t, b);
-		mask_logits(s, lg, b);
+		forward_task(s, W, t, b);
 		sum += tt_model_loss(W, tt_model_labels(W), b, 0.0f, 0, &ok) * b;
 		right += ok;
 	}
@@ -548,9 +532,8 @@ static int draw(cl_run *s, const tt_dataset *tr, int t)
 	}
 	tt_data_batch(tr, o + s->cur[t], b, s->augment, s->augment ? &s->rng : NULL, s->hx,
 	              s->hy);
+	task_labels(s, b);
 	s->cur[t] += b;
-	for (int i = 0; i < b; i++)
-		s->ht[i] = t;
 	return b;
 }
 
@@ -570,7 +553,7 @@ static void replay_fill(cl_run *s, const tt_dataset *tr, int e)
 		                (size_t)b * s->fdim * sizeof(float));
 		for (int i = 0; i < b; i++)
 			tt_cl_replay_add(&s->rb, s->hfeat + (size_t)i * s->fdim, s->hy[i], e,
-			                 s->hy[i] % s->kpt);
+			                 s->clab[s->hy[i]]);
 	}
 }
 
@@ -666,24 +649,22 @@ static int cl_step(void *state, tt_method_run *run, tt_err *err)
 	size_t dim = (size_t)tr->h * tr->w * tr->c;
 	int b = draw(s, tr, e), n = b;
 	s->be->upload(tt_model_input(W), s->hx, (size_t)b * dim * sizeof(float));
-	const float *lg = forward_task(s, W, e, b);
+	forward_task(s, W, e, b);
 	if (s->strat == TT_CL_REPLAY && W == s->m && s->rb.n > 0) {
 		/* latent replay: stored front features behind the batch's */
 		int r = s->cfg.replay_batch;
 		tt_cl_replay_sample(&s->rb, r, s->rx, s->rt, s->rl);
 		s->be->upload(tt_model_boundary(s->m, NULL) + (size_t)b * s->fdim, s->rx,
 		              (size_t)r * s->fdim * sizeof(float));
-		for (int i = 0; i < r; i++) {
-			s->ht[b + i] = s->rt[i];
-			s->hy[b + i] = s->rt[i] * s->kpt + s->rl[i];
-		}
+		for (int i = 0; i < r; i++)
+			s->hy[b + i] = s->rl[i];
 		n = b + r;
 		tt_model_weights w = { .keep_stats = 1 };
-		lg = tt_model_forward_suffix_n(s->m, &w, n);
+		tt_model_forward_suffix_n(s->m, &w, n);
 	}
 	upload_labels(s, W, n);
-	mask_logits(s, lg, n);
 	run->loss = tt_model_loss(W, tt_model_labels(W), n, s->smoothing, 1, &run->right);
+	run->batch = n; /* loss and right are over the drawn and replayed rows */
 	if (!isfinite(run->loss))
 		return TT_OK;
 	/* the schedule over this experience's steps */

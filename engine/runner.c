@@ -446,11 +446,14 @@ out:
 /* Prune per the study's keep_checkpoints; joins the caller's transaction. */
 static int prune_checkpoints(const runner *R, db_conn *db, tt_err *err)
 {
-	/* freeze-thaw continues any trial from its latest rung at any time */
+	/* freeze-thaw continues any trial from its latest rung at any time; a
+	 * continual study's promoted trial continues from its last rung's
+	 * checkpoint, as continue mode does */
 	if (R->st->keep_checkpoints == TT_KEEP_ALL || R->sched.kind == TT_SCH_FREEZE_THAW ||
 	    (R->sampler.ops && R->sampler.ops->reads_checkpoints))
 		return TT_OK;
-	return db_checkpoints_prune(db, R->st->mode == TT_MODE_CONTINUE, R->nrungs - 1,
+	return db_checkpoints_prune(db, R->st->mode == TT_MODE_CONTINUE ||
+	                                R->st->fid_kind == TT_FID_EXPERIENCES, R->nrungs - 1,
 	                            KEEP_BEST, NULL, err);
 }
 
@@ -467,7 +470,8 @@ static int store_result(const runner *R, db_conn *db, int64_t id, int rung,
 	tt_method_result_value(r, "params_kept", &row.params_kept);
 	/* every kind of the table: the per-stage ones per stage, the rest
 	 * (the workspace, scratch the model allocates once for all its
-	 * stages) as one row of the whole model */
+	 * stages; a method's own buffers) as one row of the whole model,
+	 * the method's only when a method booked any */
 	db_layer_mem rows[TT_MEM_MAX_STAGES * TT_MEM_KINDS + TT_MEM_KINDS];
 	int nr = 0;
 	for (int s = 0; s < r->stages && s < TT_MEM_MAX_STAGES; s++) {
@@ -482,7 +486,7 @@ static int store_result(const runner *R, db_conn *db, int64_t id, int rung,
 				                             v[k], st->frozen };
 	}
 	for (int k = 0; k < TT_MEM_KINDS; k++)
-		if (!tt_memkinds[k].per_stage)
+		if (!tt_memkinds[k].per_stage && (k == TT_MEM_WORK || r->mem[k]))
 			rows[nr++] = (db_layer_mem){ TT_MEM_MODEL, "model", tt_memkinds[k].name,
 			                             r->mem[k], 0 };
 	int rc;
@@ -548,6 +552,16 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	c.steps = (long)ceil(rd->epochs * (double)spe);
 	if (c.steps < 1)
 		c.steps = 1;
+	int cont = st->fid_kind == TT_FID_EXPERIENCES;
+	if (cont) {
+		/* rung r: experiences 1..r+1 of the sequence of [fidelity]
+		 * epochs, cut where experience r+1 ends (continual.h) */
+		long total = (long)ceil(st->epochs * (double)spe);
+		if (total < c.continual.tasks)
+			total = c.continual.tasks;
+		c.continual.total = total;
+		c.steps = tt_cl_exp_end(total, c.continual.tasks, rung);
+	}
 	c.test = 0;
 
 	/* where to start: this rung's checkpoint (a crash or a pause), else in
@@ -558,11 +572,12 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	if (db_checkpoint_get(db, id, rung, &at, &blob, &len, &err) == TT_OK && blob) {
 		c.resume = blob;
 		c.resume_len = len;
-	} else if (st->sched_kind == TT_SCH_FREEZE_THAW && rung > 0 &&
+	} else if ((st->sched_kind == TT_SCH_FREEZE_THAW || cont) && rung > 0 &&
 	           db_checkpoint_get(db, id, rung - 1, &at, &blob, &len, &err) == TT_OK &&
 	           blob) {
-		/* freeze-thaw: the next epoch of the same run, exactly where the
-		 * last one ended (optimizer state, data order, streams) */
+		/* freeze-thaw: the next epoch of the same run, a continual
+		 * study the next experience, exactly where the last one ended
+		 * (optimizer state, data order, streams) */
 		c.resume = blob;
 		c.resume_len = len;
 	} else if (st->mode == TT_MODE_CONTINUE && rung > R->sched.t[i].bracket &&
@@ -576,6 +591,9 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 	      rd->trainable, rd->epochs, c.resume ? "resume" : "start",
 	      c.resume && !c.resume_weights_only && at < (long)(rung * spe) + 1 &&
 	      st->sched_kind == TT_SCH_FREEZE_THAW && rung > 0 ? " from the last epoch" :
+	      c.resume && !c.resume_weights_only && cont && rung > 0 &&
+	      at == tt_cl_exp_end(c.continual.total, c.continual.tasks, rung - 1) ?
+	      " from the last experience" :
 	      c.resume && !c.resume_weights_only ? " from its checkpoint" :
 	      c.resume ? " from the previous rung" : "");
 

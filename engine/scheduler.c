@@ -26,6 +26,16 @@ int tt_ladder(const tt_study *s, int nstages, tt_rung_def *out)
 	int lo = s->min_trainable < 1 ? 1 : s->min_trainable;
 	if (lo > nstages)
 		lo = nstages;
+	if (s->fid_kind == TT_FID_EXPERIENCES) {
+		/* a continual study: one rung per experience, every stage (the
+		 * strategy freezes its own front); epochs: the sequence's share
+		 * up to that experience's end */
+		int T = s->train.continual.tasks;
+		TT_ASSERT(T >= 1 && T <= TT_RUNG_MAX);
+		for (int r = 0; r < T; r++)
+			out[r] = (tt_rung_def){ nstages, s->epochs * (r + 1) / T };
+		return T;
+	}
 	if (s->sched_kind == TT_SCH_FREEZE_THAW) {
 		/* one rung per epoch, each from the last one's checkpoint */
 		int top = (int)ceil(s->epochs);

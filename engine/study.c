@@ -40,6 +40,7 @@
 #include "parse.h"
 #include "trainopt.h"
 #include "sampler.h"
+#include "scheduler.h"
 
 #define FASHION_TRAIN_N 60000 /* images in Fashion-MNIST's training set */
 
@@ -143,9 +144,11 @@ static const key model_keys[] = {
 };
 
 static const key fidelity_keys[] = {
-	{ "kind", "KIND", K_CHOICE, 0, 0, "frozen|epochs|joint", OFF(fid_kind),
+	{ "kind", "KIND", K_CHOICE, 0, 0, "frozen|epochs|joint|experiences", OFF(fid_kind),
 	  "frozen", NULL,
-	  "What grows from rung to rung: the trainable stages, the epochs, or both",
+	  "What grows from rung to rung: the trainable stages, the epochs, both, or "
+	  "(a continual study's, its default) the experiences seen, one rung per "
+	  "experience continued from the last one's checkpoint",
 	  NULL, NULL },
 	{ "min_trainable", "Z", K_INT, 1, 64, NULL, OFF(min_trainable), "1", NULL,
 	  "Trainable stages at the lowest rung, at most the model's stage count",
@@ -969,6 +972,35 @@ static int finish(pctx *c, int last)
 		               "model '%.80s'", s->min_trainable, s->stages, s->strs[0]);
 	}
 
+	/* continual: the rungs are experiences, the whole sequence over
+	 * [fidelity] epochs */
+	int fkl = line_of(c, SEC_FIDELITY, "kind");
+	int T = s->train.continual.tasks;
+	if (T > 0 && !fkl)
+		s->fid_kind = TT_FID_EXPERIENCES;
+	if (T > 0 && s->fid_kind != TT_FID_EXPERIENCES)
+		return fail_at(c, fkl, "fidelity", "kind",
+		               "found '%s', expected experiences in a continual study "
+		               "([train] continual-tasks = %d)",
+		               s->fid_kind == TT_FID_FROZEN ? "frozen" :
+		               s->fid_kind == TT_FID_EPOCHS ? "epochs" : "joint", T);
+	if (s->fid_kind == TT_FID_EXPERIENCES && T == 0)
+		return fail_at(c, fkl, "fidelity", "kind",
+		               "found 'experiences', expected [train] continual-tasks "
+		               "(the experiences) above 0");
+	if (T > TT_RUNG_MAX) {
+		int tl = c->key_line[SEC_TRAIN][tt_trainopt_find("continual-tasks") - tt_trainopts];
+		return fail_at(c, tl ? tl : last, "train", "continual-tasks",
+		               "found '%d', expected at most %d in a study (one rung per "
+		               "experience)", T, TT_RUNG_MAX);
+	}
+	if (T > 0 && s->sched_kind == TT_SCH_FREEZE_THAW) {
+		int kl = line_of(c, SEC_SCHEDULER, "kind");
+		return fail_at(c, kl, "scheduler", "kind",
+		               "found 'freeze-thaw', expected random, sh, asha or hyperband "
+		               "in a continual study (its rungs are experiences)");
+	}
+
 	s->sampler = tt_sampler_index(s->sampler_name);
 	TT_ASSERT(s->sampler >= 0); /* checked as it was read */
 	if (s->sched_kind == TT_SCH_FREEZE_THAW) {
@@ -1667,10 +1699,13 @@ static const char *fp_find(const char *fp, const char *key, size_t klen, size_t 
 /* One pass over a's lines against b, described into out: forward, every
  * line of a whose value differs in b or that b lacks ("was A, now B" or
  * "now none"); backward (a and b swapped), every line that only a has
- * ("was none, now A").  only_order: the [space] order line alone, else
- * every line but it.  Returns how many differ. */
-static int fp_pass(const char *a, const char *b, int forward, int only_order, char *out,
-                   size_t len, size_t *at, int *shown)
+ * ("was none, now A"), unless dflt (the fingerprint of a study of
+ * defaults) has that very line: a key that a later build added, set to
+ * its default, which is how the older build that made the database ran.
+ * only_order: the [space] order line alone, else every line but it.
+ * Returns how many differ. */
+static int fp_pass(const char *a, const char *b, const char *dflt, int forward,
+                   int only_order, char *out, size_t len, size_t *at, int *shown)
 {
 	int diffs = 0;
 	for (const char *p = a + strlen(FP_HEAD); *p;) {
@@ -1687,6 +1722,10 @@ static int fp_pass(const char *a, const char *b, int forward, int only_order, ch
 		               strncmp(p, "[space] order", klen) == 0;
 		int differs = forward ? !bv || blen != vlen || strncmp(bv, eq + 3, vlen)
 		                      : !bv;
+		size_t dl = 0;
+		const char *dv = !forward && differs && dflt ? fp_find(dflt, p, klen, &dl) : NULL;
+		if (dv && dl == vlen && strncmp(dv, eq + 3, vlen) == 0)
+			differs = 0;
 		/* a [train] key that came into or left [space]: the [space] line
 		 * says so, once */
 		if (differs && klen > 8 && strncmp(p, "[train] ", 8) == 0) {
@@ -1720,12 +1759,20 @@ int tt_study_fingerprint_diff(const char *was, const char *now, char *out, size_
 		out[0] = 0;
 	if (strncmp(was, FP_HEAD, strlen(FP_HEAD)) || strncmp(now, FP_HEAD, strlen(FP_HEAD)))
 		return -1;
-	int n = fp_pass(was, now, 1, 0, out, len, &at, &shown) +
-	        fp_pass(now, was, 0, 0, out, len, &at, &shown);
+	tt_study *d = malloc(sizeof *d);
+	char *dflt = NULL;
+	if (d) {
+		study_init(d);
+		dflt = tt_study_fingerprint(d);
+		free(d);
+	}
+	int n = fp_pass(was, now, NULL, 1, 0, out, len, &at, &shown) +
+	        fp_pass(now, was, dflt, 0, 0, out, len, &at, &shown);
+	free(dflt);
 	/* the order of [space] counts only when its entries are the same:
 	 * otherwise the entries that came or went say it already */
 	if (n == 0)
-		n = fp_pass(was, now, 1, 1, out, len, &at, &shown);
+		n = fp_pass(was, now, NULL, 1, 1, out, len, &at, &shown);
 	if (n > shown)
 		put(out, len, &at, "%sand %d more", shown ? "; " : "", n - shown);
 	return n;

@@ -56,7 +56,10 @@
 #define TT_STUDY_FILE_MAX (1 << 20)   /* bytes per study file */
 
 enum tt_param_type { TT_P_FLOAT, TT_P_LOGFLOAT, TT_P_INT, TT_P_LOGINT, TT_P_CHOICE };
-enum tt_fid_kind { TT_FID_FROZEN, TT_FID_EPOCHS, TT_FID_JOINT };
+/* TT_FID_EXPERIENCES: a continual study's rungs, one per experience
+ * ([train] continual-tasks), each continuing the last from its
+ * checkpoint. */
+enum tt_fid_kind { TT_FID_FROZEN, TT_FID_EPOCHS, TT_FID_JOINT, TT_FID_EXPERIENCES };
 /* (Not tt_sched_kind: optim.h has that name for learning-rate schedules.) */
 enum tt_scheduler_kind { TT_SCH_RANDOM, TT_SCH_SH, TT_SCH_ASHA, TT_SCH_HYPERBAND,
                          TT_SCH_FREEZE_THAW };

@@ -534,6 +534,7 @@ static int run_step(run *R, tt_err *err)
 	if (R->h->on_report && R->h->report_every > 0 && mr->step % R->h->report_every == 0 &&
 	    mr->step != mr->total)
 		run_report(R, 0);
+	b = mr->batch; /* a replacing step's own examples */
 	R->seen += b;
 	R->ep_seen += b;
 	R->ep_loss += mr->loss * b;

@@ -232,6 +232,15 @@ const tt_trainopt tt_trainopts[] = {
 	  "(the training images' rotation angle in degrees, from\n"
 	  ".BR \\-\\-rotate ,\n"
 	  "applied by bilinear resampling; every stage must train).\n"
+	  "The paper's\n"
+	  ".I K\n"
+	  "= 2 gives a noisy hypergradient: for\n"
+	  ".B rotate\n"
+	  "on Fashion-MNIST,\n"
+	  ".B rotate,8,0.01\n"
+	  "finds a 30-degree rotation within about 200 steps, where\n"
+	  ".B rotate\n"
+	  "takes several times longer.\n"
 	  "The meta-step draws its validation batches from the first\n"
 	  ".B \\-\\-clean\\-val\n"
 	  "validation examples.\n"
@@ -315,7 +324,9 @@ const tt_trainopt tt_trainopts[] = {
 	  "Continual learning with partial hypernetworks (Hemati et al., CoLLAs 2023): the\n"
 	  "training set's classes are split into\n"
 	  ".I T\n"
-	  "experiences of consecutive classes (two each for Fashion-MNIST and\n"
+	  "experiences of consecutive classes, or of classes in the order of\n"
+	  ".BR \\-\\-cl\\-order\n"
+	  "(two each for Fashion-MNIST and\n"
 	  ".IR T =5;\n"
 	  ".B split:\n"
 	  "names the same split for any IDX set), trained one after the other with\n"
@@ -377,6 +388,19 @@ const tt_trainopt tt_trainopts[] = {
 	{ "cl-split", "K", TT_TO_INT, 0, 62, NULL, OFF(continual.split), "0", NULL,
 	  "continual: blocks in the frozen front of replay and hn (--strategy replay:K)",
 	  NULL, TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },
+	{ "cl-order", "SEED", TT_TO_INT, 0, 2147483647, NULL, OFF(continual.order), "0",
+	  "classes in order",
+	  "continual: split the classes in an order shuffled with SEED; 0: in order",
+	  "The class order of the experiences: 0 keeps the classes in order (task\n"
+	  ".I t\n"
+	  "holds classes\n"
+	  ".IR t*k .. t*k+k\\-1 );\n"
+	  "any other value shuffles them with that seed first, as Avalanche's split\n"
+	  "benchmarks do by default.  Labels are numbered within each task, in the\n"
+	  "order's order, and naive and replay share one head of\n"
+	  ".I k\n"
+	  "outputs, so what label 0 means changes from task to task.",
+	  CLI | TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
 	{ "replay-size", "N", TT_TO_INT, 1, 1000000, NULL, OFF(continual.replay_size), "200",
 	  NULL, "latent replay: items in the class-balanced buffer of front features",
 	  NULL, CLI | TRAIN, NULL, NULL, TT_TO_INTEGER, NULL },

@@ -642,33 +642,7 @@ fi
 # mlp:32,32) a bar of their own, as the database has them.
 EV=$T/evo
 mkdir -p "$EV"
-cat >"$EV/evo.ini" <<'EOI'
-[study]
-name = evo
-seed = 5
-workers = 1
-[data]
-source = synthetic
-train_size = 512
-val_size = 128
-[model]
-spec = mlp:32,32
-[space]
-weight-decay = log-float 1e-4 1e-2
-[fidelity]
-kind = frozen
-min_trainable = 2
-eta = 2
-epochs = 2
-[scheduler]
-kind = asha
-max_trials = 2
-[train]
-evograd-what = wd
-evograd-lr = 0.05
-batch = 64
-threads = 1
-EOI
+sed 's/^max_trials = 3/max_trials = 2/' "$REPO/examples/evograd-quick.ini" >"$EV/evo.ini"
 if (cd "$EV" && "$BIN" run --headless evo.ini 2>"$T/evo-run.err"); then
 	mb=$(sql "$EV/evo.db" "SELECT bytes FROM layer_memory WHERE trial_id = 1 AND rung = 1
 	                       AND kind = 'method'")

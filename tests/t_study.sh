@@ -5,6 +5,7 @@
 # once without "database is locked".
 BIN=${TT_BIN:-build/tunetop}
 case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
+REPO_ROOT=$(pwd)
 T=$(mktemp -d); trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 cd "$T" || exit 1
 
@@ -406,39 +407,7 @@ now=$((96 - was))
 # --- EvoGrad in a study: [train] turns it on, [space] searches the start ---
 # The weight decay each trial starts from is searched; EvoGrad moves it
 # inside the trial, and the runner keeps its path in the hyper table.
-cat > evo.ini <<'EOI'
-[study]
-name = evo
-seed = 5
-workers = 1
-
-[data]
-source = synthetic
-train_size = 512
-val_size = 128
-
-[model]
-spec = mlp:32,32
-
-[space]
-weight-decay = log-float 1e-4 1e-2
-
-[fidelity]
-kind = frozen
-min_trainable = 2
-eta = 2
-epochs = 2
-
-[scheduler]
-kind = asha
-max_trials = 3
-
-[train]
-evograd-what = wd
-evograd-lr = 0.05
-batch = 64
-threads = 1
-EOI
+cp "$REPO_ROOT/examples/evograd-quick.ini" evo.ini
 "$BIN" run --headless evo.ini >evo.log 2>&1; rc=$?
 moved=$(python3 - evo.db <<'PY'
 import json, sqlite3, sys

@@ -42,6 +42,33 @@ static void split_by_classes(void)
 	tt_data_free(&all);
 }
 
+/* Order 0 keeps the classes in order; another order is a permutation,
+ * the same for the same seed: every task holds k classes labelled
+ * 0..k-1, and some class leaves its in-order task. */
+static void class_order(void)
+{
+	int ct[10], cl[10], ct2[10], cl2[10];
+	tt_cl_order(10, 5, 0, ct, cl);
+	for (int c = 0; c < 10; c++)
+		CHECK(ct[c] == c / 2 && cl[c] == c % 2, "order 0: class %d in task %d as %d", c,
+		      ct[c], cl[c]);
+	tt_cl_order(10, 5, 7, ct, cl);
+	tt_cl_order(10, 5, 7, ct2, cl2);
+	int moved = 0, seen[5][2] = {{0}};
+	for (int c = 0; c < 10; c++) {
+		CHECK(ct[c] == ct2[c] && cl[c] == cl2[c], "order 7 twice: class %d differs", c);
+		CHECK(ct[c] >= 0 && ct[c] < 5 && cl[c] >= 0 && cl[c] < 2,
+		      "order 7: class %d in task %d as %d", c, ct[c], cl[c]);
+		if (ct[c] >= 0 && ct[c] < 5 && cl[c] >= 0 && cl[c] < 2)
+			seen[ct[c]][cl[c]]++;
+		moved += ct[c] != c / 2;
+	}
+	for (int t = 0; t < 5; t++)
+		CHECK(seen[t][0] == 1 && seen[t][1] == 1, "order 7: task %d has labels %d, %d "
+		      "times", t, seen[t][0], seen[t][1]);
+	CHECK(moved > 0, "order 7 is the classes in order");
+}
+
 static void accuracy_matrix_summaries(void)
 {
 	/* a[i][j], 3 experiences */
@@ -99,6 +126,7 @@ static void replay_is_class_balanced_and_uniform(void)
 int main(void)
 {
 	TT_RUN(split_by_classes);
+	TT_RUN(class_order);
 	TT_RUN(accuracy_matrix_summaries);
 	TT_RUN(replay_is_class_balanced_and_uniform);
 	TT_EXIT();

@@ -1460,9 +1460,25 @@ static void test_migrate_task_acc(void)
 		OK(db_task_acc_put(c, &a[1], 1, &err));
 		db_task_acc bad = { t1 + 99, 0, 0, 0.5 };
 		FAILS(db_task_acc_put(c, &bad, 1, &err), TT_EINPUT, "FOREIGN KEY");
+		/* read back in (experience, task) order, written out of it */
+		db_task_acc late = { t1, 0, 1, NAN }, *r = NULL;
+		int n = -1;
+		OK(db_task_acc_get(c, t1, &r, &n, &err));
+		CHECK(n == 3 && r && r[0].experience == 0 && r[1].experience == 1 &&
+		      r[1].task == 0 && r[1].acc == 0.7 && r[2].task == 1 && r[2].acc == 0.95,
+		      "read back: %d entries", n);
+		free(r);
+		OK(db_task_acc_put(c, &late, 1, &err));
+		OK(db_task_acc_get(c, t1, &r, &n, &err));
+		CHECK(n == 4 && r && r[1].experience == 0 && r[1].task == 1 && isnan(r[1].acc),
+		      "NULL reads back as NaN, in order: %d entries", n);
+		free(r);
+		OK(db_task_acc_get(c, t1 + 99, &r, &n, &err));
+		CHECK(n == 0, "an unknown trial has %d entries", n);
+		free(r);
 		db_close(c);
 	}
-	CHECK(raw_int(path, "SELECT count(*) FROM task_acc") == 3, "three entries");
+	CHECK(raw_int(path, "SELECT count(*) FROM task_acc") == 4, "four entries");
 	CHECK(raw_int(path, "SELECT CAST(acc * 100 AS INTEGER) FROM task_acc WHERE "
 	              "experience = 1 AND task = 0") == 70, "the repeated entry replaced");
 }

@@ -872,6 +872,41 @@ static void fingerprint(void)
 	      "%d: %s", d, what);
 	CHECK(tt_study_fingerprint_diff("tunetop study fingerprint 0\n", "tunetop study "
 	      "fingerprint 1\n", what, sizeof what) == -1, "another version compared");
+	/* a database made by a build before a key existed: its fingerprint
+	 * lacks the line; the key at its default is how that build ran (no
+	 * difference), at another value it is one */
+	tt_study a, b;
+	tt_err e = {0};
+	char wd[1024];
+	snprintf(wd, sizeof wd, "%sevograd-what = wd\n", base);
+	if (tt_study_parse("f.ini", base, &a, &e) == TT_OK) {
+		if (tt_study_parse("f.ini", wd, &b, &e) == TT_OK) {
+			char *fa = tt_study_fingerprint(&a), *fb = tt_study_fingerprint(&b);
+			char *line = strstr(fa, "[train] evograd-what = off\n");
+			CHECK(line != NULL, "no evograd-what line in %s", fa);
+			if (line) {
+				memmove(line, line + strlen("[train] evograd-what = off\n"),
+				        strlen(line + strlen("[train] evograd-what = off\n")) + 1);
+				CHECK(tt_study_fingerprint_diff(fa, fa, what, sizeof what) == 0, "itself");
+				char *now = tt_study_fingerprint(&a);
+				d = tt_study_fingerprint_diff(fa, now, what, sizeof what);
+				CHECK(d == 0, "a key at its default that the old fingerprint lacks: "
+				      "%d: %s", d, what);
+				free(now);
+				/* the same older fingerprint against a study that sets it */
+				char *fw = tt_study_fingerprint(&b);
+				d = tt_study_fingerprint_diff(fa, fw, what, sizeof what);
+				CHECK(d == 1 && strstr(what, "[train] evograd-what: was none, now wd"),
+				      "%d: %s", d, what);
+				free(fw);
+			}
+			free(fa);
+			free(fb);
+			tt_study_free(&b);
+		}
+		tt_study_free(&a);
+	}
+	CHECK(e.code == 0, "%s", e.msg);
 }
 
 /* ---- the man pages ------------------------------------------------------ */

@@ -78,6 +78,9 @@ enum ui_role {
 	UI_GATE_ON,          /* "gate.on": probability 1 */
 	UI_RANK_HIGH,        /* "rank.high": correlation >= 0.8 */
 	UI_RANK_LOW,         /* "rank.low": correlation < 0.5 */
+	UI_HEAT_HIGH,        /* "heat.high": a task accuracy >= 90% */
+	UI_HEAT_MID,         /* "heat.mid": [70%, 90%) */
+	UI_HEAT_LOW,         /* "heat.low": below 70%, or forgetting >= 10 points */
 	UI_STATUS,           /* "status": the bottom key bar */
 	UI_KEY,              /* "status.key": key names in the key bar */
 	UI_MESSAGE,          /* "message": notices in the bottom line */

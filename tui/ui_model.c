@@ -22,6 +22,7 @@
 
 #include "backend.h"
 #include "clock.h"
+#include "continual.h"
 #include "optim.h"
 
 /* Why slack: a writer stamps updated_at before its transaction commits,
@@ -224,6 +225,7 @@ static ui_trial *trial_slot(ui_model *m, int64_t id, const char *params)
 		t->acc[r] = t->loss[r] = NAN;
 	for (int k = 0; k < UI_HYPER_MAX; k++) {
 		t->hval[k] = NAN;
+	t->aca = t->fgt = NAN;
 		t->hkey[k] = -1;
 	}
 	t->fmu = t->fsd = t->fei = NAN;
@@ -329,6 +331,8 @@ static void study_parse(ui_model *m)
 		m->have_cfg = 1;
 		if (tt_model_spec_check(m->cfg.train.model, &m->nstages, NULL) == TT_OK)
 			m->nrungs = tt_ladder(&m->cfg, m->nstages, m->rungdef);
+		if (m->cfg.fid_kind == TT_FID_EXPERIENCES)
+			m->continual = m->cfg.train.continual.tasks;
 	}
 }
 
@@ -444,6 +448,61 @@ static int poll_trials(ui_model *m, int scan)
 	return changed;
 }
 
+/* A trial's accuracy matrix from task_acc into a (TT_RUNG_MAX columns,
+ * NaN where nothing is stored); returns its rows (the experiences whose
+ * row is complete, from the first), -1 when it could not be read. */
+static int cl_matrix(ui_model *m, int64_t id, double *a)
+{
+	db_task_acc *r = NULL;
+	int n = 0;
+	for (int i = 0; i < TT_RUNG_MAX * TT_RUNG_MAX; i++)
+		a[i] = NAN;
+	if (db_task_acc_get(m->db, id, &r, &n, NULL))
+		return -1;
+	m->stats.rows += n;
+	for (int k = 0; k < n; k++)
+		if (r[k].experience >= 0 && r[k].experience < TT_RUNG_MAX && r[k].task >= 0 &&
+		    r[k].task <= r[k].experience)
+			a[r[k].experience * TT_RUNG_MAX + r[k].task] = r[k].acc;
+	free(r);
+	int rows = 0;
+	for (int i = 0; i < TT_RUNG_MAX; i++) {
+		int full = 1;
+		for (int j = 0; j <= i; j++)
+			full &= !isnan(a[i * TT_RUNG_MAX + j]);
+		if (!full)
+			break;
+		rows = i + 1;
+	}
+	return rows;
+}
+
+/* ACA (the mean of the last row) and mean forgetting of the first rows
+ * rows of a; fgt (may be NULL) gets forgetting per task. */
+static void cl_summary(const double *a, int rows, double *aca, double *fgt, double *per)
+{
+	double sub[TT_RUNG_MAX * TT_RUNG_MAX];
+	*aca = *fgt = NAN;
+	if (rows < 1)
+		return;
+	for (int i = 0; i < rows; i++)
+		for (int j = 0; j < rows; j++)
+			sub[i * rows + j] = j <= i ? a[i * TT_RUNG_MAX + j] : 0;
+	*aca = tt_cl_aca(sub, rows);
+	*fgt = tt_cl_forgetting(sub, rows, per);
+}
+
+static void cl_trial(ui_model *m, ui_trial *t)
+{
+	double a[TT_RUNG_MAX * TT_RUNG_MAX], aca, fgt;
+	int rows = cl_matrix(m, t->id, a);
+	if (rows < 0)
+		return;
+	cl_summary(a, rows, &aca, &fgt, NULL);
+	t->aca = aca;
+	t->fgt = fgt;
+}
+
 static int poll_rungs(ui_model *m)
 {
 	tt_err err = {0};
@@ -472,6 +531,9 @@ static int poll_rungs(ui_model *m)
 		t->loss[r[i].rung] = (float)r[i].val_loss;
 		if (r[i].rung + 1 > m->nrungs)
 			m->nrungs = r[i].rung + 1;
+		/* task_acc's row r lands before rung r's result */
+		if (m->continual)
+			cl_trial(m, t);
 		if (t->id == m->det.trial)
 			m->det.trial = -m->det.trial;
 	}
@@ -922,6 +984,15 @@ static void detail_read(ui_model *m, int64_t id)
 			d->dec = f;
 			d->ndec = k;
 		}
+	}
+	if (m->continual) {
+		double aca, fgt;
+		d->cl_rows = cl_matrix(m, id, d->cl);
+		if (d->cl_rows < 0)
+			d->cl_rows = 0;
+		for (int j = 0; j < TT_RUNG_MAX; j++)
+			d->cl_fgt[j] = NAN;
+		cl_summary(d->cl, d->cl_rows, &aca, &fgt, d->cl_fgt);
 	}
 }
 

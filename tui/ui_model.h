@@ -73,6 +73,9 @@ typedef struct ui_trial {
 	 * expected improvement then; NaN: never forecast */
 	float fmu, fsd, fei;
 	int64_t fat;                  /* that decision's number; -1: none */
+	double aca, fgt;              /* continual: the average accuracy and
+	                               * forgetting of its accuracy matrix so
+	                               * far (task_acc); NaN: no row yet */
 } ui_trial;
 
 typedef struct ui_point {
@@ -128,6 +131,12 @@ typedef struct ui_detail {
 	db_forecast *dec;             /* freeze-thaw: the decisions that chose
 	                               * it, in order (its chosen rows) */
 	int ndec;
+	/* continual: the accuracy matrix a[i][j] (row-major, TT_RUNG_MAX
+	 * columns, NaN: not stored), its rows (experiences finished) and
+	 * forgetting per task (cl_fgt[j], j < cl_rows - 1) */
+	double cl[TT_RUNG_MAX * TT_RUNG_MAX];
+	int cl_rows;
+	double cl_fgt[TT_RUNG_MAX];
 } ui_detail;
 
 typedef struct ui_stats {
@@ -153,6 +162,8 @@ typedef struct ui_model {
 	int nstages;
 	tt_rung_def rungdef[TT_RUNG_MAX];
 	int nrungs;                   /* rungs of the ladder (or seen) */
+	int continual;                /* experiences of a continual study (its
+	                               * rungs); 0: not continual */
 
 	int nkeyp;                    /* key parameter names */
 	char keyp[UI_KEYP_MAX][TT_NAME_LEN];

@@ -72,6 +72,10 @@ static void cols_build(ui_view *v)
 		col_add(v, UI_C_FORECAST, 0, 14, "FORECAST");
 		col_add(v, UI_C_EI, 0, 9, "EI");
 	}
+	if (m->continual) {
+		col_add(v, UI_C_ACA, 0, 7, "ACA");
+		col_add(v, UI_C_FGT, 0, 7, "FORGET");
+	}
 	for (int r = 0; r < m->nrungs && r < TT_RUNG_MAX; r++) {
 		char n[16];
 		snprintf(n, sizeof n, "ACC@%d", r);
@@ -125,6 +129,16 @@ static int cmp_trials(const void *a, const void *b, void *ctx)
 	}
 	case UI_C_HYPER: {
 		float p = x->hval[c->arg], q = y->hval[c->arg];
+		if (isnan(p) != isnan(q))
+			missing = isnan(p) ? 1 : -1;
+		else if (!isnan(p))
+			r = (p > q) - (p < q);
+		break;
+	}
+	case UI_C_ACA:
+	case UI_C_FGT: {
+		double p = c->kind == UI_C_ACA ? x->aca : x->fgt;
+		double q = c->kind == UI_C_ACA ? y->aca : y->fgt;
 		if (isnan(p) != isnan(q))
 			missing = isnan(p) ? 1 : -1;
 		else if (!isnan(p))
@@ -246,7 +260,9 @@ static void heading(ui_view *v, int p, const char *info)
 	const ui_pane *pn = &v->pane[p];
 	attr_t a = ui_role(v, p == v->focus ? UI_PANE_FOCUS : UI_PANE_TITLE);
 	ui_fill(pn->y, pn->x, pn->w, a);
-	int n = ui_putf(pn->y, pn->x, pn->w, a, " %s ", ui_pane_title[p]);
+	/* a continual study's ladder pane is its continual pane */
+	const char *title = p == UI_P_LADDER && v->m->continual ? "Continual" : ui_pane_title[p];
+	int n = ui_putf(pn->y, pn->x, pn->w, a, " %s ", title);
 	if (info && *info)
 		ui_put(pn->y, pn->x + n + 1, pn->w - n - 2, a, info);
 }
@@ -338,6 +354,15 @@ static void trial_cell(const ui_view *v, const ui_trial *t, const ui_col *c, cha
 		else
 			snprintf(s, cap, "%6.4f", t->acc[c->arg]);
 		break;
+	case UI_C_ACA:
+	case UI_C_FGT: {
+		double f = c->kind == UI_C_ACA ? t->aca : t->fgt;
+		if (isnan(f))
+			snprintf(s, cap, "%6s", "-");
+		else
+			snprintf(s, cap, "%6.1f", 100 * f);
+		break;
+	}
 	case UI_C_RANK:
 		if (t->rank[c->arg])
 			snprintf(s, cap, "%5d", t->rank[c->arg]);
@@ -759,6 +784,68 @@ static void draw_curves(ui_view *v)
 	plot_area(v, nid, np, xs, ys, x0, x1, y0, y1, ylab, v->by_epoch ? "ep" : "steps");
 }
 
+/* ---- continual ---------------------------------------------------------- */
+
+/* The heat role of an accuracy. */
+static int heat_role(double acc)
+{
+	return acc >= 0.9 ? UI_HEAT_HIGH : acc >= 0.7 ? UI_HEAT_MID : UI_HEAT_LOW;
+}
+
+/* In place of the ladder in a continual study: the selected trial's
+ * accuracy matrix a[i][j] (row: after experience i; column: task j) as a
+ * heat map of percentages, then forgetting per task, ACA and the mean
+ * forgetting. */
+static void draw_continual(ui_view *v)
+{
+	const ui_model *m = v->m;
+	const ui_detail *d = &m->det;
+	ui_pane *pn = &v->pane[UI_P_LADDER];
+	char info[96];
+	snprintf(info, sizeof info, "%d experiences, accuracy %% by task", m->continual);
+	heading(v, UI_P_LADDER, info);
+	attr_t n = ui_role(v, UI_NORMAL), hd = ui_role(v, UI_TABLE_HEADER);
+	int T = m->continual < TT_RUNG_MAX ? m->continual : TT_RUNG_MAX;
+	if (!v->sel_id || d->trial != v->sel_id) {
+		ui_put(pn->y + 1, pn->x + 1, pn->w - 2, n, "no trial selected");
+		return;
+	}
+	if (!d->cl_rows) {
+		ui_putf(pn->y + 1, pn->x + 1, pn->w - 2, n,
+		        "trial %lld: no experience finished yet", (long long)d->trial);
+		return;
+	}
+	int y = pn->y + 1, bottom = pn->y + pn->h;
+	int x = pn->x + ui_putf(y, pn->x, pn->w, hd, "#%-6lld", (long long)d->trial);
+	for (int j = 0; j < T && x + 6 <= pn->x + pn->w; j++)
+		x += ui_putf(y, x, 6, hd, " T%-3d ", j + 1);
+	y++;
+	/* the rows that fit, the latest kept when not all do: 3 lines below */
+	int room = bottom - y - 3, first = d->cl_rows > room ? d->cl_rows - room : 0;
+	for (int i = first; i < d->cl_rows && y < bottom; i++, y++) {
+		x = pn->x + ui_putf(y, pn->x, pn->w, ui_role(v, UI_RUNG), "after%-2d", i + 1);
+		for (int j = 0; j <= i && x + 6 <= pn->x + pn->w; j++) {
+			double a = d->cl[i * TT_RUNG_MAX + j];
+			char c[16];
+			snprintf(c, sizeof c, "%5.1f ", 100 * a);
+			x += ui_put(y, x, 6, isnan(a) ? n : ui_role(v, heat_role(a)), c);
+		}
+	}
+	if (y < bottom) {
+		x = pn->x + ui_put(y, pn->x, pn->w, hd, "forget ");
+		for (int j = 0; j + 1 < d->cl_rows && x + 6 <= pn->x + pn->w; j++) {
+			char c[16];
+			snprintf(c, sizeof c, "%5.1f ", 100 * d->cl_fgt[j]);
+			x += ui_put(y, x, 6, d->cl_fgt[j] >= 0.1 ? ui_role(v, UI_HEAT_LOW) : n, c);
+		}
+		y++;
+	}
+	const ui_trial *t = ui_model_trial(m, d->trial);
+	if (y < bottom && t)
+		ui_putf(y, pn->x, pn->w, n, "ACA %.1f%%  forgetting %.1f points  (%d of %d)",
+		        100 * t->aca, 100 * t->fgt, d->cl_rows, m->continual);
+}
+
 /* ---- ladder ------------------------------------------------------------- */
 
 static char state_letter(int st)
@@ -1169,7 +1256,12 @@ void ui_pane_draw(ui_view *v, int p)
 	switch (p) {
 	case UI_P_TRIALS: draw_trials(v); break;
 	case UI_P_CURVES: draw_curves(v); break;
-	case UI_P_LADDER: draw_ladder(v); break;
+	case UI_P_LADDER:
+		if (v->m->continual)
+			draw_continual(v);
+		else
+			draw_ladder(v);
+		break;
 	case UI_P_MEMORY: draw_memory(v); break;
 	case UI_P_MASKS: draw_masks(v); break;
 	case UI_P_RANKS: draw_ranks(v); break;
@@ -1385,6 +1477,10 @@ void ui_help_draw(ui_view *v, int top, int *lines, const char *const *keys, int 
 	        "against steps instead, a curve per name");
 	tl_line(&tl, UI_NORMAL, "  Ladder  one row per rung (top rung first): depth, epochs, "
 	        "trials in/capacity, best; a letter per trial standing there");
+	tl_line(&tl, UI_NORMAL, "  Continual  in place of the Ladder in a continual study: the "
+	        "selected trial's accuracy %% per task");
+	tl_line(&tl, UI_NORMAL, "          after each experience as a heat map, forgetting per "
+	        "task, ACA; the Trials table adds ACA, FORGET");
 	tl_line(&tl, UI_NORMAL, "  Memory  per stage of the selected trial, stacked by kind; "
 	        "F = frozen; the saving against full training");
 	tl_line(&tl, UI_NORMAL, "  Masks   gate probabilities per stage and unit (L/l: layer "

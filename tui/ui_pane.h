@@ -19,7 +19,8 @@ extern const char *const ui_pane_title[UI_NPANES];
 
 /* Columns of the trial table. */
 enum ui_col_kind { UI_C_ID, UI_C_STATE, UI_C_CMD, UI_C_RUNG, UI_C_DEPTH, UI_C_PARAM,
-                   UI_C_HYPER, UI_C_ACC, UI_C_RANK, UI_C_FORECAST, UI_C_EI };
+                   UI_C_HYPER, UI_C_ACC, UI_C_RANK, UI_C_FORECAST, UI_C_EI,
+                   UI_C_ACA, UI_C_FGT };  /* continual: ACA, forgetting (%) */
 
 typedef struct ui_col {
 	int kind, arg;                /* arg: parameter index or rung */
@@ -27,7 +28,7 @@ typedef struct ui_col {
 	char name[24];
 } ui_col;
 
-#define UI_COLS_MAX (5 + UI_KEYP_MAX + UI_HYPER_MAX + 2 * TT_RUNG_MAX)
+#define UI_COLS_MAX (7 + UI_KEYP_MAX + UI_HYPER_MAX + 2 * TT_RUNG_MAX)
 
 /* Curve metrics, cycled by a key. */
 enum ui_metric { UI_M_VAL_ACC, UI_M_VAL_LOSS, UI_M_TRAIN_LOSS, UI_NMETRICS };

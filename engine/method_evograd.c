@@ -89,6 +89,8 @@ typedef struct evo_run {
 	float *vx;                /* a validation batch, host */
 	int *vy, *vidx;
 	int nval;                 /* examples the meta-step draws from */
+	int batch;                /* the largest batch: the run's, or the
+	                           * training set when that is smaller */
 	long voff;                /* the next one */
 	/* results */
 	int nv;                   /* summary values */
@@ -241,6 +243,7 @@ static int evo_setup(const tt_method_run *run, void **state, tt_err *err)
 		                  d->val.n);
 	e->nval = c->clean_val > 0 ? c->clean_val : d->val.n;
 	int K = e->cfg.k, B = c->batch < d->train.n ? c->batch : d->train.n;
+	e->batch = B;
 	e->nh = e->cfg.what == TT_EVO_MWN ? tt_mwn_nparams(TT_MWN_HIDDEN) : 1;
 	e->nv = e->cfg.what == TT_EVO_MWN ? (int)(sizeof mwn_at / sizeof *mwn_at) : 1;
 	e->n = tt_model_ntrainable(m);
@@ -440,10 +443,7 @@ static int val_batch(evo_run *e, const tt_method_run *run)
 {
 	const tt_dataset *v = &run->d->val;
 	tt_model *m = run->m;
-	int b = run->c->batch < e->nval ? run->c->batch : e->nval;
-	int cap = run->c->batch < run->d->train.n ? run->c->batch : run->d->train.n;
-	if (b > cap)
-		b = cap;
+	int b = e->batch < e->nval ? e->batch : e->nval;
 	if (e->voff + b > e->nval)
 		e->voff = 0;
 	tt_data_batch(v, e->vidx + e->voff, b, 0, NULL, e->vx, e->vy);
@@ -583,16 +583,17 @@ static int evo_ck_read(void *state, const tt_method_run *run, const char *p, siz
 		e->meta_steps = h.meta_steps;
 		e->skipped = h.skipped;
 		e->t_meta = h.t_meta;
-		e->npath = 0;
-		const char *q = p + 3 * nh;
-		for (uint64_t i = 0; i < h.npath; i++) {
-			double row[1 + TT_EVO_VALUES];
-			memcpy(row, q + i * (1 + e->nv) * sizeof(double),
-			       (1 + e->nv) * sizeof(double));
-			for (int j = 0; j < e->nv; j++)
-				e->val[j].value = row[1 + j];
-			path_add(e, (long)row[0]);
-		}
+		size_t bytes = h.npath * (1 + e->nv) * sizeof(double);
+		double *path = bytes ? malloc(bytes) : NULL;
+		if (bytes && !path)
+			return tt_err_set(err, TT_ERUNTIME, "checkpoint: out of memory for "
+			                  "EvoGrad's path of %llu points",
+			                  (unsigned long long)h.npath);
+		if (bytes)
+			memcpy(path, p + 3 * nh, bytes);
+		free(e->path);
+		e->path = path;
+		e->npath = e->cpath = (int)h.npath;
 	}
 	lam_apply(e, run);
 	summarise(e);

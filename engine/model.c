@@ -126,6 +126,13 @@ struct tt_model {
 	const float *wpre, *wsuf;
 	float *gout;
 	int keep_stats;
+	/* frozen_bn fixed: the frozen prefix's batch norms use their running
+	 * statistics in every forward, so the prefix is a function of each
+	 * example alone; calibrating: tt_model_calibrate's forward, which
+	 * estimates them (momentum bn_mom). */
+	int prefix_fixed, calibrating;
+	float bn_mom;
+	size_t prefix_nstate; /* state floats of the frozen prefix's norms */
 	struct gate_state *gs; /* NULL without gates */
 	float *mask_d, *score_d, *coef_d, *wsq_d; /* nunits each, device */
 	size_t nunits;    /* unit gates present */
@@ -626,6 +633,7 @@ static int model_layout(tt_model *m, const tt_model_config *cfg, gate_state *gs,
 		for (int s = 0; s < m->n; s++)
 			memcpy(m->st[s].grp, m->gs->sg[s], sizeof m->st[s].grp);
 	m->toff = m->st[m->first].poff;
+	m->prefix_fixed = cfg->frozen_bn == TT_FROZEN_BN_FIXED;
 	m->slots = cfg->optim_slots;
 	TT_ASSERT(m->slots >= 0 && m->slots <= 2);
 	for (int s = 0; s < m->n; s++) {
@@ -640,9 +648,13 @@ static int model_layout(tt_model *m, const tt_model_config *cfg, gate_state *gs,
 			need = st->in_elems;
 		if (need > m->pool_max)
 			m->pool_max = need;
-		for (int j = 0; j < 3 && st->frozen; j++)
-			if (st->cv[j].K > m->max_frozen_k)
-				m->max_frozen_k = st->cv[j].K;
+		for (int j = 0; j < 3 && st->frozen; j++) {
+			const conv *cv = &st->cv[j];
+			if (cv->K > m->max_frozen_k)
+				m->max_frozen_k = cv->K;
+			if (cv->K && cv->run + 2 * (size_t)cv->K > m->prefix_nstate)
+				m->prefix_nstate = cv->run + 2 * (size_t)cv->K;
+		}
 		for (int j = 0; j < 3; j++) {
 			tt_conv_shape cs = st->cv[j].s;
 			cs.n = m->batch;
@@ -916,11 +928,12 @@ static void bn_fwd(tt_model *m, const conv *cv, int frozen, const float *x,
 	const float *gamma = wt(m, cv->gamma);
 	float *run = m->state + cv->run;
 	int rows = n * cv->s.oh * cv->s.ow;
-	if (m->last_train) {
+	if (m->last_train && (!frozen || !m->prefix_fixed || m->calibrating)) {
 		float *smean = frozen ? m->statscratch : cv->smean;
 		float *sistd = frozen ? m->statscratch + m->max_frozen_k : cv->sistd;
 		/* NULL running statistics: the backend leaves them alone */
-		m->be->bn_train(x, rows, cv->K, gamma, gamma + cv->K, BN_MOMENTUM,
+		m->be->bn_train(x, rows, cv->K, gamma, gamma + cv->K,
+		                m->calibrating ? m->bn_mom : BN_MOMENTUM,
 		                BN_EPS, m->keep_stats ? NULL : run,
 		                m->keep_stats ? NULL : run + cv->K, smean, sistd, relu, y);
 	} else {
@@ -1271,6 +1284,54 @@ const float *tt_model_forward_suffix_n(tt_model *m, const tt_model_weights *w, i
 	TT_ASSERT(m->first > 0 || n == m->last_n);
 	m->last_n = n;
 	return tt_model_forward_suffix(m, w);
+}
+
+int tt_model_prefix_pure(const tt_model *m)
+{
+	return m->first > 0 && (m->prefix_fixed || !m->max_frozen_k);
+}
+
+double tt_model_prefix_macs(const tt_model *m)
+{
+	double t = 0;
+	for (int s = 0; s < m->first; s++)
+		t += m->st[s].macs;
+	return t;
+}
+
+size_t tt_model_prefix_nstate(const tt_model *m)
+{
+	return m->prefix_nstate;
+}
+
+void tt_model_calibrate(tt_model *m, const float *x, int n, int t)
+{
+	TT_ASSERT(m->first > 0 && n >= 1 && n <= m->batch && t >= 0);
+	m->x = x;
+	m->last_train = 1;
+	m->dx_in = NULL;
+	use_weights(m, NULL, 1);
+	m->calibrating = 1;
+	m->bn_mom = 1.0f / (float)(t + 1);
+	const float *in = x;
+	for (int s = 0; s < m->first; s++) {
+		stage_fwd(m, &m->st[s], in, n);
+		in = m->st[s].out;
+	}
+	m->calibrating = 0;
+	m->last_n = 0; /* nothing a backward or a suffix forward may use */
+}
+
+const float *tt_model_forward_boundary(tt_model *m, int n, int train)
+{
+	TT_ASSERT(m->first > 0 && n >= 1 && n <= m->batch);
+	m->x = NULL;
+	m->last_n = n;
+	m->last_train = train;
+	m->dx_in = NULL;
+	use_weights(m, NULL, 1);
+	m->st[m->first - 1].out = m->boundary;
+	return run_stages(m, m->first);
 }
 
 static int put_tensor(tt_model_tensor *t, int i, int max, int kind, size_t off, int out,

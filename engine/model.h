@@ -57,6 +57,16 @@ typedef struct tt_model tt_model;
 
 #define TT_STAGE_NAME_MAX_LEN 32 /* bytes of a stage name, NUL included */
 
+/* How a frozen stage's batch norms normalise in a training forward. */
+enum tt_frozen_bn {
+	TT_FROZEN_BN_BATCH, /* batch statistics, running averages updated, as
+	                     * a trained stage's (methods.md section 1) */
+	TT_FROZEN_BN_FIXED  /* running statistics, as in evaluation: the
+	                     * prefix maps each example on its own, so its
+	                     * output can be cached (tt_model_calibrate sets
+	                     * the statistics of a fresh model) */
+};
+
 typedef struct tt_model_config {
 	const char *spec;
 	int h, w, c;            /* input shape; 28, 28, 1 for Fashion-MNIST */
@@ -70,6 +80,7 @@ typedef struct tt_model_config {
 	int input_grad;         /* 1: backward also computes d loss / d input
 	                         * (tt_model_input_grad); needs every stage
 	                         * trained, else TT_EINPUT */
+	int frozen_bn;          /* enum tt_frozen_bn */
 } tt_model_config;
 
 typedef struct tt_stage_mem {
@@ -284,6 +295,33 @@ int tt_model_tensors(const tt_model *m, int s, tt_model_tensor *t, int max);
  */
 float *tt_model_boundary(tt_model *m, size_t *per_example);
 const float *tt_model_forward_suffix_n(tt_model *m, const tt_model_weights *w, int n);
+
+/*
+ * The frozen prefix as a cacheable function (the feature cache, fcache.h).
+ *
+ * tt_model_prefix_pure: 1 when the model has a frozen prefix whose output
+ * for an example depends on that example alone: its batch norms are
+ * fixed (TT_FROZEN_BN_FIXED) or it has none.  tt_model_prefix_macs: the
+ * prefix's forward multiply-accumulates per example (what a cached
+ * example saves).  tt_model_prefix_nstate: the state floats (running
+ * statistics) that the prefix's norms own, a prefix of the state buffer.
+ *
+ * tt_model_calibrate: the t-th (from 0) of a series of forwards through
+ * the prefix alone on x (device, n <= batch examples) that set its batch
+ * norms' running statistics to the mean of the series' batch statistics
+ * (momentum 1 / (t + 1)), as a fixed prefix of a fresh model needs
+ * before its first forward.  Leaves nothing for a backward.
+ *
+ * tt_model_forward_boundary: a forward of n examples whose prefix output
+ * the caller already put in the boundary buffer (tt_model_boundary):
+ * only the trainable stages run; a backward may follow, as after
+ * tt_model_forward.
+ */
+int tt_model_prefix_pure(const tt_model *m);
+double tt_model_prefix_macs(const tt_model *m);
+size_t tt_model_prefix_nstate(const tt_model *m);
+void tt_model_calibrate(tt_model *m, const float *x, int n, int t);
+const float *tt_model_forward_boundary(tt_model *m, int n, int train);
 
 const tt_mem *tt_model_mem(const tt_model *m);
 /* Device memory that a training method of the run needs beside the model

@@ -41,6 +41,7 @@
 
 #include "clock.h"
 #include "db.h"
+#include "fcache.h"
 #include "method.h"
 #include "rank.h"
 #include "sampler.h"
@@ -94,6 +95,7 @@ typedef struct runner {
 	 * (under mu), for new_trial and the forecasts table */
 	int proposed;
 	tt_sampler_proposal proposal;
+	tt_fcache *fcache;        /* the trials' frozen-prefix feature cache */
 } runner;
 
 static void logf_(runner *R, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -541,6 +543,7 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 		db_trial_set(db, id, "failed", rung, NULL);
 		return;
 	}
+	c.fcache = R->fcache;
 	/* workers x threads <= cores, and no more than [train] threads asks */
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	int share = (int)(cores > st->workers ? cores / st->workers : 1);
@@ -681,9 +684,13 @@ static void run_job(runner *R, db_conn *db, job_slot *slot, int i, int rung)
 		update_rank_corr(R, db);
 		if (paused || killed)
 			db_trial_set(db, id, paused ? "paused" : "killed", rung, NULL);
+		char fc[96] = "";
+		if (r.fcache)
+			snprintf(fc, sizeof fc, ", prefix cached for %lld of %lld examples",
+			         r.fcache_hits, r.fcache_hits + r.fcache_misses);
 		logf_(R, "trial %lld rung %d (z=%d): val_acc %.4f val_loss %.4f, %.1fs, "
-		      "%.0f samples/s, %.1f MiB", (long long)id, rung, r.trainable, r.val_acc,
-		      r.val_loss, r.seconds, r.samples_per_s, r.mem_peak / 1048576.0);
+		      "%.0f samples/s, %.1f MiB%s", (long long)id, rung, r.trainable, r.val_acc,
+		      r.val_loss, r.seconds, r.samples_per_s, r.mem_peak / 1048576.0, fc);
 	}
 	{
 		/* the result as store_result stored it, so that a resume re-tells
@@ -1285,6 +1292,13 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 	if ((rc = tt_train_data_load(&st->train, &R.data, err)) ||
 	    (rc = study_check(&R, err)))
 		goto out;
+	/* a budget past the machine's memory only fails allocations, which
+	 * the cache answers by recomputing */
+	if (st->feature_cache > 0 && !(R.fcache = tt_fcache_new((size_t)(st->feature_cache *
+	                                                                  1048576.0)))) {
+		rc = tt_err_set(err, TT_ERUNTIME, "out of memory");
+		goto out;
+	}
 	if ((rc = db_open(st->db, DB_CREATE, &db, err)))
 		goto out;
 	lock_wait_on(&R, db);
@@ -1384,6 +1398,16 @@ int tt_runner_run(const tt_study *st, const tt_runner_opts *o, tt_err *err)
 		summary(&R, db);
 	}
 out:
+	if (R.fcache) {
+		tt_fcache_stats fs;
+		tt_fcache_stats_get(R.fcache, &fs);
+		if (fs.hits + fs.misses)
+			logf_(&R, "feature cache: %lld examples served, %lld computed, %.1f of "
+			      "%.0f MiB held, %lld sets recomputed for want of room, %lld "
+			      "evicted", fs.hits, fs.misses, fs.bytes / 1048576.0,
+			      fs.budget / 1048576.0, fs.refused, fs.evicted);
+		tt_fcache_free(R.fcache);
+	}
 	tt_train_data_free(&R.data);
 	tt_sched_free(&R.sched);
 	tt_sampler_close(&R.sampler);

@@ -118,6 +118,14 @@ static const key study_keys[] = {
 	  "of a trial that may be promoted in continue mode) and deletes the rest "
 	  "as trials finish, with each rung's best; all keeps every (trial, rung) "
 	  "checkpoint, as does a sampler that reads checkpoints", NULL, NULL },
+	{ "feature_cache", "MIB", K_DOUBLE, 0, 1e9, NULL, OFF(feature_cache), "1024",
+	  NULL,
+	  "Memory in MiB for the frozen-prefix feature cache, which the study's "
+	  "trials share: a frozen prefix that maps each example on its own "
+	  "([train] frozen-bn = fixed, no augmentation) is computed once per "
+	  "example and trainable depth, and every later epoch and trial runs only "
+	  "the trainable stages; what does not fit is recomputed; 0 turns it off",
+	  NULL, NULL },
 };
 
 static const key data_keys[] = {
@@ -1497,7 +1505,7 @@ static const struct { int sec; const char *key; } fp_free[] = {
 	{ SEC_STUDY, "name" },       { SEC_STUDY, "db" },
 	{ SEC_STUDY, "workers" },    { SEC_STUDY, "budget" },
 	{ SEC_STUDY, "checkpoint_every" }, { SEC_STUDY, "lock_timeout" },
-	{ SEC_STUDY, "keep_checkpoints" },
+	{ SEC_STUDY, "keep_checkpoints" }, { SEC_STUDY, "feature_cache" },
 	{ SEC_SCHEDULER, "max_trials" },
 	/* the FMS surrogate's sizes change the decisions to come, not what a
 	 * stored result means (and databases made before them still open) */
@@ -1696,12 +1704,19 @@ static const char *fp_find(const char *fp, const char *key, size_t klen, size_t 
 	return NULL;
 }
 
+/* [train] keys that came with a default other than how the builds before
+ * them ran: a database made before one of them ran value. */
+static const struct { const char *key, *value; } fp_before[] = {
+	{ "[train] frozen-bn", "batch" },
+};
+
 /* One pass over a's lines against b, described into out: forward, every
  * line of a whose value differs in b or that b lacks ("was A, now B" or
  * "now none"); backward (a and b swapped), every line that only a has
  * ("was none, now A"), unless dflt (the fingerprint of a study of
  * defaults) has that very line: a key that a later build added, set to
- * its default, which is how the older build that made the database ran.
+ * its default, which is how the older build that made the database ran
+ * (fp_before names the keys where it is not, and what they ran).
  * only_order: the [space] order line alone, else every line but it.
  * Returns how many differ. */
 static int fp_pass(const char *a, const char *b, const char *dflt, int forward,
@@ -1724,6 +1739,13 @@ static int fp_pass(const char *a, const char *b, const char *dflt, int forward,
 		                      : !bv;
 		size_t dl = 0;
 		const char *dv = !forward && differs && dflt ? fp_find(dflt, p, klen, &dl) : NULL;
+		/* a key whose default is not how the builds before it ran: the
+		 * database ran the older behaviour */
+		const char *was = NULL;
+		for (size_t k = 0; !forward && differs && k < sizeof fp_before / sizeof *fp_before;
+		     k++)
+			if (strlen(fp_before[k].key) == klen && !strncmp(p, fp_before[k].key, klen))
+				dv = was = fp_before[k].value, dl = strlen(was);
 		if (dv && dl == vlen && strncmp(dv, eq + 3, vlen) == 0)
 			differs = 0;
 		/* a [train] key that came into or left [space]: the [space] line
@@ -1740,7 +1762,8 @@ static int fp_pass(const char *a, const char *b, const char *dflt, int forward,
 			if (*at + n + 40 < len) {
 				put(out, len, at, "%s%.*s: was %.*s, now %.*s", *shown ? "; " : "",
 				    (int)klen, p,
-				    (int)(forward ? vlen : 4), forward ? eq + 3 : "none",
+				    (int)(forward ? vlen : was ? strlen(was) : 4),
+				    forward ? eq + 3 : was ? was : "none",
 				    (int)(forward ? (bv ? blen : 4) : vlen),
 				    forward ? (bv ? bv : "none") : eq + 3);
 				++*shown;

@@ -4,7 +4,7 @@
  * A study file is INI (documented in man/tunetop-study.5):
  *
  *   [study]      name, db, seed, workers, budget, checkpoint_every,
- *                lock_timeout, keep_checkpoints
+ *                lock_timeout, keep_checkpoints, feature_cache
  *   [data]       source, train_size, val_size, augment
  *   [model]      spec
  *   [space]      one line per hyperparameter:  NAME = TYPE ARGS
@@ -94,6 +94,8 @@ typedef struct tt_study {
 	double budget;            /* compute budget in full-fidelity epochs
 	                           * (0: until max_trials are done) */
 	long checkpoint_every;    /* training steps between checkpoints */
+	double feature_cache;     /* MiB for the trials' shared frozen-prefix
+	                           * feature cache (fcache.h); 0: none */
 	double lock_timeout;      /* seconds a write waits out another
 	                           * process's lock, retrying (0: the busy
 	                           * timeout alone) */
@@ -197,7 +199,7 @@ int tt_study_params_parse(const tt_study *s, const char *json, double *values,
  * by its real path), every [train] setting as it applies (defaults
  * included), [fidelity], [study] seed, [scheduler] kind, mode and
  * sampler.  Out, free to change between runs: [study] name, db, workers,
- * budget and checkpoint_every, [scheduler] max_trials, [train] threads,
+ * budget, checkpoint_every, lock_timeout, keep_checkpoints and feature_cache, [scheduler] max_trials, [train] threads,
  * backend and test.  The first line names the format's version.  Returns
  * a malloc'd string, NULL when out of memory.
  */

@@ -13,6 +13,7 @@
 
 #include "ckpt.h"
 #include "clock.h"
+#include "fcache.h"
 #include "method.h"
 #include "trainopt.h"
 #include "transform.h"
@@ -117,26 +118,6 @@ typedef struct batcher {
 	int *eidx;        /* 0..n-1 for evaluation */
 } batcher;
 
-/* Mean loss and accuracy of m over d, in batches, evaluation mode. */
-static void evaluate(tt_model *m, const tt_dataset *d, int batch, batcher *bt,
-                     double *loss, double *acc)
-{
-	const tt_backend *be = tt_model_backend(m);
-	double sum = 0;
-	long right = 0;
-	for (int off = 0; off < d->n; off += batch) {
-		int b = d->n - off < batch ? d->n - off : batch, ok = 0;
-		tt_data_batch(d, bt->eidx + off, b, 0, NULL, bt->hx, bt->hy);
-		be->upload(tt_model_input(m), bt->hx, (size_t)b * d->h * d->w * d->c * sizeof(float));
-		be->upload(tt_model_labels(m), bt->hy, (size_t)b * sizeof(int));
-		tt_model_forward(m, tt_model_input(m), b, 0);
-		sum += tt_model_loss(m, tt_model_labels(m), b, 0.0f, 0, &ok) * b;
-		right += ok;
-	}
-	*loss = d->n ? sum / d->n : NAN;
-	*acc = d->n ? (double)right / d->n : NAN;
-}
-
 static void fill_result(const tt_train_config *c, tt_model *m, tt_train_result *r)
 {
 	const tt_mem *mem = tt_model_mem(m);
@@ -194,7 +175,66 @@ typedef struct run {
 	int stop, evaluated;
 	char *ckbuf;              /* the checkpoint blob, ckcap bytes */
 	size_t ckcap;
+	/* The feature cache (fcache.h), when the run's prefix can use it: the
+	 * slots of the training, validation and test sets (NULL: recomputed),
+	 * a batch of boundary rows on the host, floats per example. */
+	tt_fcache_slot *fc[3];
+	float *fch;
+	size_t fcper;
+	double macs_done;         /* computed since open: steps, calibration */
+	long seen0;               /* examples trained before open (resumed) */
 } run;
+
+/* Boundary rows of the last forward, b of them, into the cache slot as
+ * examples idx. */
+static void fcache_store(run *R, tt_fcache_slot *s, const int *idx, int b)
+{
+	R->be->download(R->fch, tt_model_boundary(R->m, NULL), (size_t)b * R->fcper * sizeof(float));
+	tt_fcache_put(R->c->fcache, s, idx, b, R->fch);
+}
+
+/* A forward of the b examples idx of set whose images and labels are on
+ * the device: from the cached prefix outputs when slot s holds them all,
+ * else the whole model (and the outputs then go to the cache). */
+static void forward_cached(run *R, tt_fcache_slot *s, const int *idx, int b, int train)
+{
+	tt_model *m = R->m;
+	if (s && tt_fcache_get(R->c->fcache, s, idx, b, R->fch)) {
+		R->be->upload(tt_model_boundary(m, NULL), R->fch, (size_t)b * R->fcper * sizeof(float));
+		tt_model_forward_boundary(m, b, train);
+		R->r->fcache_hits += b;
+		return;
+	}
+	tt_model_forward(m, tt_model_input(m), b, train);
+	if (s) {
+		fcache_store(R, s, idx, b);
+		R->r->fcache_misses += b;
+	}
+}
+
+/* Mean loss and accuracy of the model over d, in batches, evaluation mode;
+ * the prefix's outputs from cache slot s when it has them. */
+static void evaluate(run *R, const tt_dataset *d, tt_fcache_slot *s, double *loss,
+                     double *acc)
+{
+	tt_model *m = R->m;
+	batcher *bt = &R->bt;
+	int batch = R->batch;
+	double sum = 0;
+	long right = 0;
+	for (int off = 0; off < d->n; off += batch) {
+		int b = d->n - off < batch ? d->n - off : batch, ok = 0;
+		tt_data_batch(d, bt->eidx + off, b, 0, NULL, bt->hx, bt->hy);
+		R->be->upload(tt_model_input(m), bt->hx,
+		              (size_t)b * d->h * d->w * d->c * sizeof(float));
+		R->be->upload(tt_model_labels(m), bt->hy, (size_t)b * sizeof(int));
+		forward_cached(R, s, bt->eidx + off, b, 0);
+		sum += tt_model_loss(m, tt_model_labels(m), b, 0.0f, 0, &ok) * b;
+		right += ok;
+	}
+	*loss = d->n ? sum / d->n : NAN;
+	*acc = d->n ? (double)right / d->n : NAN;
+}
 
 /* ---- checkpoints ------------------------------------------------------- */
 
@@ -382,6 +422,108 @@ static int run_resume(run *R, tt_err *err)
 
 /* ---- the run's parts --------------------------------------------------- */
 
+/* ---- the frozen prefix: calibration and the feature cache ------------- */
+
+#define CALIB_EXAMPLES 2048 /* the first training examples ... */
+#define CALIB_CHUNK 32      /* ... in batches of this many (or the batch) */
+
+/* A hash of what the frozen prefix computes: the model, its depth, the
+ * prefix's weights and its norms' statistics. */
+static int prefix_key(run *R, uint64_t *key, tt_err *err)
+{
+	tt_model *m = R->m;
+	size_t np = tt_model_trainable_offset(m), ns = tt_model_prefix_nstate(m);
+	float *h = malloc((np > ns ? np : ns) * sizeof *h + 1);
+	if (!h)
+		return tt_err_set(err, TT_ERUNTIME, "out of memory");
+	int z = tt_model_trainable(m);
+	uint64_t k = tt_fcache_hash(TT_FCACHE_HASH0, R->c->model, strlen(R->c->model) + 1);
+	k = tt_fcache_hash(k, &z, sizeof z);
+	R->be->download(h, tt_model_params(m), np * sizeof *h);
+	k = tt_fcache_hash(k, h, np * sizeof *h);
+	R->be->download(h, tt_model_state(m), ns * sizeof *h);
+	*key = tt_fcache_hash(k, h, ns * sizeof *h);
+	free(h);
+	return TT_OK;
+}
+
+/*
+ * A fresh model's fixed frozen norms (--frozen-bn fixed) get their
+ * running statistics: the mean of the batch statistics over the first
+ * CALIB_EXAMPLES training examples in batches of CALIB_CHUNK, a series
+ * that depends on neither the run's batch size nor its order, so every
+ * trial of a study calibrates the same prefix alike.  With a cache the
+ * result is kept under the prefix's key and later runs take it.
+ */
+static int run_calibrate(run *R, tt_err *err)
+{
+	tt_model *m = R->m;
+	const tt_dataset *tr = &R->d->train;
+	size_t ns = tt_model_prefix_nstate(m);
+	if (R->c->frozen_bn != TT_FROZEN_BN_FIXED || !ns)
+		return TT_OK;
+	int chunk = R->batch < CALIB_CHUNK ? R->batch : CALIB_CHUNK;
+	int total = tr->n < CALIB_EXAMPLES ? tr->n : CALIB_EXAMPLES;
+	uint64_t key = 0;
+	float *h = malloc(ns * sizeof *h);
+	if (!h)
+		return tt_err_set(err, TT_ERUNTIME, "out of memory");
+	int rc = TT_OK;
+	if (R->c->fcache) {
+		int at[3] = { chunk, total, tr->n };
+		if ((rc = prefix_key(R, &key, err)))
+			goto out;
+		key = tt_fcache_hash(key, at, sizeof at);
+		key = tt_fcache_hash(key, &tr, sizeof tr);
+		if (tt_fcache_state_get(R->c->fcache, key, h, ns)) {
+			R->be->upload(tt_model_state(m), h, ns * sizeof *h);
+			goto out;
+		}
+	}
+	/* whole batches only: every one weighs the same (a set smaller than
+	 * one batch is one batch) */
+	for (int off = 0, t = 0; off + chunk <= total; off += chunk, t++) {
+		tt_data_batch(tr, R->bt.eidx + off, chunk, 0, NULL, R->bt.hx, R->bt.hy);
+		R->be->upload(tt_model_input(m), R->bt.hx,
+		              (size_t)chunk * tr->h * tr->w * tr->c * sizeof(float));
+		tt_model_calibrate(m, tt_model_input(m), chunk, t);
+		R->macs_done += tt_model_prefix_macs(m) * chunk;
+	}
+	if (R->c->fcache) {
+		R->be->download(h, tt_model_state(m), ns * sizeof *h);
+		tt_fcache_state_put(R->c->fcache, key, h, ns);
+	}
+out:
+	free(h);
+	return rc;
+}
+
+/* The cache's slots for the sets, when the run's prefix can be cached:
+ * the prefix maps each example on its own, the images reach it as they
+ * are stored (no augmentation, no learned rotation) and no method changes
+ * the step or the data (methods are left out as a whole). */
+static int run_fcache_open(run *R, tt_err *err)
+{
+	const tt_train_config *c = R->c;
+	const tt_train_data *d = R->d;
+	tt_model *m = R->m;
+	if (!c->fcache || R->nmeth || c->augment || c->rotate != 0 || !tt_model_prefix_pure(m))
+		return TT_OK;
+	uint64_t key;
+	int rc = prefix_key(R, &key, err);
+	if (rc)
+		return rc;
+	tt_model_boundary(m, &R->fcper);
+	if (!(R->fch = malloc((size_t)R->batch * R->fcper * sizeof *R->fch)))
+		return tt_err_set(err, TT_ERUNTIME, "out of memory");
+	const tt_dataset *set[3] = { &d->train, &d->val, c->test ? &d->test : NULL };
+	for (int i = 0; i < 3; i++)
+		if (set[i] && set[i]->n)
+			R->fc[i] = tt_fcache_acquire(c->fcache, key, set[i], set[i]->n, R->fcper);
+	R->r->fcache = 1;
+	return TT_OK;
+}
+
 /* The model with what the run's methods need of it, the methods' state,
  * the buffers, the streams, and the resumed state if any. */
 static int run_open(run *R, tt_err *err)
@@ -399,6 +541,7 @@ static int run_open(run *R, tt_err *err)
 		.spec = c->model, .h = tr->h, .w = tr->w, .c = tr->c,
 		.classes = tr->classes, .batch = R->batch, .trainable = c->trainable,
 		.optim_slots = tt_optim_slots(&c->opt), .seed = c->seed, .be = R->be,
+		.frozen_bn = c->frozen_bn,
 	};
 	for (int i = 0; i < tt_method_count(); i++) {
 		const tt_method *m = tt_method_get(i);
@@ -453,9 +596,13 @@ static int run_open(run *R, tt_err *err)
 		R->bt.idx[i] = i;
 	for (int i = 0; i < maxn; i++)
 		R->bt.eidx[i] = i;
-	if (c->resume)
-		return run_resume(R, err);
-	return c->init ? tt_train_init_model(R->m, c->model, c->init, NULL, err) : TT_OK;
+	rc = c->resume ? run_resume(R, err)
+	   : c->init   ? tt_train_init_model(R->m, c->model, c->init, NULL, err)
+	               : run_calibrate(R, err);
+	if (rc)
+		return rc;
+	R->seen0 = R->seen;
+	return run_fcache_open(R, err);
 }
 
 /* What each method reports, to on_report. */
@@ -502,8 +649,12 @@ static int run_step(run *R, tt_err *err)
 	if (R->stepper) {
 		if ((rc = R->stepper->m->step(R->stepper->st, mr, err)))
 			return rc;
+		R->macs_done += (double)mr->batch * tt_model_train_macs(m);
 	} else {
-		tt_model_forward(m, tt_model_input(m), b, 1);
+		long long hits = R->r->fcache_hits;
+		forward_cached(R, R->fc[0], R->bt.idx + off, b, 1);
+		R->macs_done += b * (tt_model_train_macs(m) -
+		                     (R->r->fcache_hits > hits ? tt_model_prefix_macs(m) : 0));
 		if (R->loss) {
 			if ((rc = R->loss->m->loss(R->loss->st, mr, err)))
 				return rc;
@@ -550,7 +701,8 @@ static int run_evaluate(run *R, const tt_dataset *set, double *loss, double *acc
 {
 	if (R->eval)
 		return R->eval->m->evaluate(R->eval->st, &R->mr, set, loss, acc, err);
-	evaluate(R->m, set, R->batch, &R->bt, loss, acc);
+	evaluate(R, set, set == &R->d->train ? R->fc[0] : set == &R->d->val ? R->fc[1] :
+	         R->fc[2], loss, acc);
 	return TT_OK;
 }
 
@@ -610,6 +762,10 @@ static int run_finish(run *R, tt_err *err)
 			return rc;
 	}
 	fill_result(R->c, R->m, r);
+	/* what was computed: a resumed run's earlier examples at the full
+	 * price (not known better), this part as it went */
+	if (R->seen > 0)
+		r->train_macs = (R->seen0 * r->train_macs + R->macs_done) / R->seen;
 	for (int i = 0; i < R->nmeth; i++)
 		if (R->meth[i].m->result)
 			R->meth[i].m->result(R->meth[i].st, &R->mr, r);
@@ -623,6 +779,9 @@ static void run_close(run *R)
 	for (int i = 0; i < R->nmeth; i++)
 		if (R->meth[i].m->free)
 			R->meth[i].m->free(R->meth[i].st);
+	for (int i = 0; i < 3; i++)
+		tt_fcache_release(R->c->fcache, R->fc[i]);
+	free(R->fch);
 	free(R->ckbuf);
 	free(R->bt.hx);
 	free(R->bt.hy);

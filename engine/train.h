@@ -79,6 +79,15 @@ typedef struct tt_train_config {
 	 */
 	const char *init;
 	const char *save_checkpoint;
+	/* enum tt_frozen_bn (model.h): how a frozen stage's batch norms
+	 * normalise; fixed ones are calibrated before a fresh model's first
+	 * step (tt_model_calibrate) */
+	int frozen_bn;
+	/* The frozen-prefix feature cache (fcache.h) the run uses when its
+	 * prefix can be cached; NULL: none.  feature_cache: the MiB `tunetop
+	 * train` gives the one it makes (the engine reads only fcache). */
+	struct tt_fcache *fcache;
+	double feature_cache;
 } tt_train_config;
 
 /* Fills c with the defaults that `tunetop train --help` lists. */
@@ -191,7 +200,15 @@ typedef struct tt_train_result {
 	double train_macs;       /* per example per step, as computed (with
 	                          * gates: the mean over the run's steps of
 	                          * what was computed, skipped branches and
-	                          * compacted layers left out) */
+	                          * compacted layers left out; with the feature
+	                          * cache: the prefix's forward counted only for
+	                          * the examples computed, the calibration's
+	                          * included) */
+	/* The frozen-prefix feature cache: whether the run used one, and the
+	 * examples (training steps and evaluations together) whose prefix
+	 * output it served and computed. */
+	int fcache;
+	long long fcache_hits, fcache_misses;
 	int diverged;
 	size_t mem[TT_MEM_KINDS];/* current bytes per kind at the end */
 	size_t mem_total, mem_peak;

@@ -73,6 +73,36 @@ const tt_trainopt tt_trainopts[] = {
 	  "stages; the first ones stay frozen.",
 	  CLI, "[fidelity] min_trainable",
 	  "the fidelity ladder sets each rung's trainable stages", TT_TO_FIXED, NULL },
+	{ "frozen-bn", "batch|fixed", TT_TO_CHOICE, 0, 0, "batch|fixed", OFF(frozen_bn),
+	  "fixed", NULL,
+	  "frozen stages' batch norms: running statistics set once, or each batch's",
+	  "How the batch norms of the frozen stages normalise while training.\n"
+	  ".B fixed\n"
+	  "sets their running statistics once, before the first step of a fresh\n"
+	  "model, as the mean of the batch statistics over the first 2048 training\n"
+	  "examples in batches of 32, and then uses them as evaluation does: the\n"
+	  "frozen prefix maps each example on its own, so its output can be cached\n"
+	  "(see\n"
+	  ".BR --feature-cache ).\n"
+	  ".B batch\n"
+	  "normalises with each batch's statistics and updates the running ones,\n"
+	  "as a trained stage does (how tunetop ran before this option existed).",
+	  CLI | TRAIN, NULL, NULL, TT_TO_CHOICES, NULL },
+	{ "feature-cache", "MIB", TT_TO_DOUBLE, 0, 1e9, NULL, OFF(feature_cache), "1024",
+	  NULL,
+	  "memory for the frozen prefix's cached outputs; 0: off",
+	  "Memory in MiB for the frozen-prefix feature cache: when the frozen\n"
+	  "prefix maps each example on its own\n"
+	  ".RB ( --frozen-bn\n"
+	  "fixed, or no batch norm in it), the input is not augmented and no\n"
+	  "training method is on, each example's prefix output is computed once\n"
+	  "and later epochs run only the trainable stages.  A set of examples\n"
+	  "whose features do not fit is recomputed each time.  The numbers are\n"
+	  "those of the run without the cache; the compute reported\n"
+	  ".RB ( train_macs )\n"
+	  "counts only what was computed.",
+	  CLI, "[study] feature_cache", "the study's trials share one cache",
+	  TT_TO_FIXED, NULL },
 	{ "epochs", "E", TT_TO_INT, 1, 100000, NULL, OFF(epochs), "10", NULL,
 	  "passes over the training examples", NULL,
 	  CLI, "[fidelity] epochs", "the fidelity ladder sets each rung's epochs",

@@ -343,6 +343,9 @@ static void frozen_config(tt_train_config *c)
 {
 	base_config(c, "cnn:4,8");
 	c->trainable = 2;
+	/* the frozen norms as the recording build ran them (frozen-bn fixed
+	 * is checked against them in test_fcache) */
+	c->frozen_bn = TT_FROZEN_BN_BATCH;
 	c->opt.kind = TT_OPT_ADAMW;
 	c->opt.lr = 1e-3f;
 	c->augment = 0;

@@ -295,7 +295,7 @@ static const bad_case bad_cases[] = {
 	{ "unknown [train] key", "[train]\nlearning-rate = 0.1\n",
 	  "bad.ini:2: [train] learning-rate: ",
 	  { "found unknown key 'learning-rate'",
-	    "expected one of: batch, optimizer, lr, momentum, nesterov, weight-decay, "
+	    "expected one of: frozen-bn, batch, optimizer, lr, momentum, nesterov, weight-decay, "
 	    "schedule, warmup, label-smoothing, test, threads, backend" } },
 	{ "unknown [study] key", "[study]\nnmae = x\n", "bad.ini:2: [study] nmae: ",
 	  { "expected one of: name, db, seed, workers, budget, checkpoint_every" } },
@@ -389,7 +389,7 @@ static const bad_case bad_cases[] = {
 	  { "found 'x', expected" } },
 	/* [space] */
 	{ "unknown hyperparameter", "[space]\nfoo = float 0 1\n", "bad.ini:2: [space] foo: ",
-	  { "found 'foo', expected a searchable [train] option: batch, optimizer, lr, "
+	  { "found 'foo', expected a searchable [train] option: frozen-bn, batch, optimizer, lr, "
 	    "momentum, nesterov, weight-decay, schedule, warmup, label-smoothing" } },
 	{ "epochs in [space]", "[space]\nepochs = int 1 4\n", "bad.ini:2: [space] epochs: ",
 	  { "epochs is set by [fidelity] epochs" } },
@@ -904,6 +904,30 @@ static void fingerprint(void)
 			free(fb);
 			tt_study_free(&b);
 		}
+		/* frozen-bn came with a default (fixed) other than how older
+		 * builds ran (batch): a database without the line ran batch */
+		char *fa = tt_study_fingerprint(&a);
+		const char *fl = "[train] frozen-bn = fixed\n";
+		char *line = strstr(fa, fl);
+		CHECK(line != NULL, "no frozen-bn line in %s", fa);
+		if (line) {
+			memmove(line, line + strlen(fl), strlen(line + strlen(fl)) + 1);
+			char *now = tt_study_fingerprint(&a);
+			d = tt_study_fingerprint_diff(fa, now, what, sizeof what);
+			CHECK(d == 1 && strstr(what, "[train] frozen-bn: was batch, now fixed"),
+			      "%d: %s", d, what);
+			free(now);
+			char bt[1024];
+			snprintf(bt, sizeof bt, "%sfrozen-bn = batch\n", base);
+			if (tt_study_parse("f.ini", bt, &b, &e) == TT_OK) {
+				now = tt_study_fingerprint(&b);
+				d = tt_study_fingerprint_diff(fa, now, what, sizeof what);
+				CHECK(d == 0, "batch is what the old database ran: %d: %s", d, what);
+				free(now);
+				tt_study_free(&b);
+			}
+		}
+		free(fa);
 		tt_study_free(&a);
 	}
 	CHECK(e.code == 0, "%s", e.msg);

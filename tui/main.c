@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "data.h"
 #include "db.h"
+#include "fcache.h"
 #include "runner.h"
 #include "sanitize.h"
 #include "study.h"
@@ -249,7 +250,12 @@ static int cmd_train(int argc, char **argv)
 	tt_train_hooks hooks = { .ud = &p, .on_step = on_step, .on_epoch = on_epoch,
 	                         .on_checkpoint = c.save_checkpoint ? keep_ck : NULL };
 	tt_train_result r;
+	/* more than the machine has only fails an allocation, which the
+	 * cache answers by recomputing */
+	if (c.feature_cache > 0)
+		c.fcache = tt_fcache_new((size_t)(c.feature_cache * 1048576.0));
 	rc = tt_train_run(&c, &data, &hooks, &r, &err);
+	tt_fcache_free(c.fcache);
 	tt_train_data_free(&data);
 	if (rc == TT_OK || rc == TT_EDIVERGED) {
 		if (c.gates.strength > 0 && r.gates.ngates == 0)

@@ -310,6 +310,7 @@ static const tt_sampler_ops *const samplers[] = {
 	&tt_sampler_fms,
 	&tt_sampler_dyhpo,
 	&tt_sampler_fms_flat,
+	&tt_sampler_tpe,
 };
 
 #define NSAMPLERS ((int)(sizeof samplers / sizeof samplers[0]))

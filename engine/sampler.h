@@ -304,6 +304,9 @@ extern const tt_sampler_ops tt_sampler_random, tt_sampler_halton;
 /* freeze-thaw (sampler_fms.c): configuration, curve and the weights'
  * graph; without weights (DyHPO); flattened weights (the ablation) */
 extern const tt_sampler_ops tt_sampler_fms, tt_sampler_dyhpo, tt_sampler_fms_flat;
+/* the Tree-structured Parzen Estimator of tpe.h, modelling the highest
+ * rung with enough results (sampler_tpe.c) */
+extern const tt_sampler_ops tt_sampler_tpe;
 
 /* The built-in sampler called name, or NULL. */
 const tt_sampler_ops *tt_sampler_find(const char *name);

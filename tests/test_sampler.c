@@ -450,7 +450,7 @@ static void test_table(void)
 	CHECK(tt_sampler_nth(TT_SAMP_RANDOM) == &tt_sampler_random &&
 	      tt_sampler_nth(TT_SAMP_HALTON) == &tt_sampler_halton && !tt_sampler_nth(99),
 	      "the first entries do not follow enum tt_sampler_kind");
-	CHECK(strcmp(tt_sampler_names(), "random, halton, fms, dyhpo, fms-flat") == 0, "names '%s'",
+	CHECK(strcmp(tt_sampler_names(), "random, halton, fms, dyhpo, fms-flat, tpe") == 0, "names '%s'",
 	      tt_sampler_names());
 	tt_study st;
 	if (load_study(&st))

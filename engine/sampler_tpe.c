@@ -1,7 +1,8 @@
 /*
  * sampler_tpe.c — the tpe entry of the sampler table: the Tree-structured
- * Parzen Estimator of tpe.h behind ask and tell, for every scheduler that
- * starts whole configurations (random, sh, asha, hyperband).
+ * Parzen Estimator of tpe.h behind ask and tell.  It only ever answers
+ * NEW: under random, sh, asha and hyperband the scheduler decides the
+ * rungs; under freeze-thaw each configuration trains to the top.
  *
  * State, all of it rebuilt by created and tell (sampler.h's rule 1):
  *

@@ -192,6 +192,44 @@ double tt_sampler_map(const tt_param_spec *p, double u)
 	return NAN;
 }
 
+double tt_sampler_unmap(const tt_param_spec *p, double v)
+{
+	TT_ASSERT(p);
+	double lo = p->lo, hi = p->hi, u;
+	if (isnan(v) || isnan(tt_sampler_map(p, 0)))
+		return NAN;
+	switch (p->type) {
+	case TT_P_FLOAT:
+		u = hi > lo ? (v - lo) / (hi - lo) : 0;
+		break;
+	case TT_P_LOGFLOAT:
+		/* v <= 0 is below every value: log gives -inf or NaN, both the
+		 * lower end */
+		u = hi > lo && v > 0 ? log(v / lo) / log(hi / lo) : 0;
+		break;
+	case TT_P_INT:
+		lo = ceil(lo);
+		hi = floor(hi);
+		u = (clamp(round(v), lo, hi) - lo + 0.5) / (hi - lo + 1);
+		break;
+	case TT_P_LOGINT: {
+		lo = ceil(lo);
+		hi = floor(hi);
+		double k = clamp(round(v), lo, hi);
+		/* the middle of [log k, log(k + 1)): map's exp gives
+		 * sqrt(k (k + 1)), strictly inside (k, k + 1) */
+		u = 0.5 * (log(k / lo) + log((k + 1) / lo)) / log((hi + 1) / lo);
+		break;
+	}
+	case TT_P_CHOICE:
+		u = (clamp(round(v), 0, p->nchoices - 1) + 0.5) / p->nchoices;
+		break;
+	default:
+		return NAN;
+	}
+	return isnan(u) ? 0 : clamp(u, 0, nextafter(1.0, 0.0));
+}
+
 /* ---- the first two entries: random and halton --------------------------- */
 
 /* Both are the point stream of their kind, one point per trial, mapped to
@@ -272,6 +310,7 @@ static const tt_sampler_ops *const samplers[] = {
 	&tt_sampler_fms,
 	&tt_sampler_dyhpo,
 	&tt_sampler_fms_flat,
+	&tt_sampler_tpe,
 };
 
 #define NSAMPLERS ((int)(sizeof samplers / sizeof samplers[0]))

@@ -107,6 +107,28 @@ void tt_sampler_skip(tt_sampler *s, uint64_t n);
  */
 double tt_sampler_map(const tt_param_spec *p, double u);
 
+/*
+ * The inverse of tt_sampler_map: a u in [0, 1) that maps back to v, for a
+ * sampler that models the unit cube but is told values (created gets a
+ * trial's stored values, not the u it was proposed from):
+ *
+ *   TT_P_FLOAT     (v - lo) / (hi - lo)
+ *   TT_P_LOGFLOAT  log(v / lo) / log(hi / lo)
+ *   TT_P_INT       the centre of k's cell, (k - lo + 0.5) / (hi - lo + 1)
+ *   TT_P_LOGINT    the centre of k's cell [k, k + 1) on the log axis over
+ *                  [lo, hi + 1): log(sqrt(k (k + 1)) / lo) / log((hi + 1) / lo)
+ *   TT_P_CHOICE    the centre of choice c's cell, (c + 0.5) / nchoices
+ *
+ * with k = v rounded to the nearest integer (c likewise) and integer
+ * bounds narrowed as map narrows them.  The result is clamped into
+ * [0, 1): a value outside the bounds (a parameter edited in the
+ * database) becomes the nearest end, so map(unmap(v)) is v for every v
+ * inside them (integers and choices exactly, floats to rounding) and the
+ * nearest bound otherwise; a value of lo == hi maps to 0.  NaN when v is
+ * NaN or p cannot be sampled (where map gives NaN).
+ */
+double tt_sampler_unmap(const tt_param_spec *p, double v);
+
 /* ==== samplers as plug-ins: ask and tell =================================
  *
  * The runner's side of the contract, in the order it calls:
@@ -282,6 +304,9 @@ extern const tt_sampler_ops tt_sampler_random, tt_sampler_halton;
 /* freeze-thaw (sampler_fms.c): configuration, curve and the weights'
  * graph; without weights (DyHPO); flattened weights (the ablation) */
 extern const tt_sampler_ops tt_sampler_fms, tt_sampler_dyhpo, tt_sampler_fms_flat;
+/* the Tree-structured Parzen Estimator of tpe.h, modelling the highest
+ * rung with enough results (sampler_tpe.c) */
+extern const tt_sampler_ops tt_sampler_tpe;
 
 /* The built-in sampler called name, or NULL. */
 const tt_sampler_ops *tt_sampler_find(const char *name);

@@ -182,7 +182,7 @@ static const key scheduler_keys[] = {
 	{ "sampler", "NAME", K_STRING, 0, TT_NAME_LEN, NULL, OFF(sampler_name),
 	  "halton", NULL,
 	  "How configurations are drawn from [space]: one of the samplers built "
-	  "in (random, halton, fms, dyhpo, fms-flat); see SCHEDULERS", check_sampler,
+	  "in (random, halton, fms, dyhpo, fms-flat, tpe); see SCHEDULERS", check_sampler,
 	  NULL },
 	{ "gmn_width", "N", K_INT, 2, 1024, NULL, OFF(gmn_width), "32", NULL,
 	  "fms: the graph metanetwork's width (16 on 2 cores)", NULL, NULL },

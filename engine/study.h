@@ -14,9 +14,9 @@
  *                epochs (per rung at the top: the full budget)
  *   [scheduler]  kind = random | sh | asha | hyperband | freeze-thaw,
  *                max_trials, mode = restart | continue, sampler = random |
- *                halton | fms | dyhpo | fms-flat, and the FMS surrogate's
- *                sizes: gmn_width, gmn_blocks, fit_steps_first, fit_steps,
- *                init_configs
+ *                halton | fms | dyhpo | fms-flat | tpe, and the FMS
+ *                surrogate's sizes: gmn_width, gmn_blocks, fit_steps_first,
+ *                fit_steps, init_configs
  *   [train]      the fixed training settings, by their `tunetop train`
  *                option names, ranges and meanings: batch, optimizer, lr,
  *                momentum, nesterov, weight-decay, schedule, warmup,

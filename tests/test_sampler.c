@@ -369,6 +369,62 @@ static void test_map_invalid(void)
 		      bad[i].what);
 }
 
+/* unmap inverts map: every integer and choice exactly, floats to 1e-12
+ * relative, from inside [0, 1); outside the bounds, the nearest bound. */
+static void test_unmap(void)
+{
+	static const struct { int type; double lo, hi; int nc; } P[] = {
+		{ TT_P_FLOAT, -2, 3, 0 },    { TT_P_FLOAT, 0.5, 0.95, 0 },
+		{ TT_P_LOGFLOAT, 1e-5, 1e-1, 0 }, { TT_P_LOGFLOAT, 0.001, 0.5, 0 },
+		{ TT_P_INT, -3, 3, 0 },      { TT_P_INT, 16, 512, 0 },
+		{ TT_P_INT, 0.5, 3.5, 0 },   { TT_P_LOGINT, 1, 1000, 0 },
+		{ TT_P_LOGINT, 16, 4096, 0 }, { TT_P_CHOICE, 0, 0, 2 },
+		{ TT_P_CHOICE, 0, 0, 16 },
+	};
+	for (size_t t = 0; t < sizeof P / sizeof P[0]; t++) {
+		tt_param_spec p = spec(P[t].type, P[t].lo, P[t].hi, P[t].nc);
+		int bad = 0, outside = 0, n = 0;
+		double worst = 0;
+		if (p.type == TT_P_FLOAT || p.type == TT_P_LOGFLOAT) {
+			for (int i = 0; i <= 1000; i++, n++) {
+				double v = p.type == TT_P_FLOAT
+				         ? p.lo + (p.hi - p.lo) * i / 1000
+				         : p.lo * pow(p.hi / p.lo, i / 1000.0);
+				v = i == 1000 ? p.hi : v; /* hi itself, inclusive */
+				double u = tt_sampler_unmap(&p, v);
+				outside += !(u >= 0 && u < 1);
+				if (!(u >= 0 && u < 1))
+					continue;
+				double e = fabs(tt_sampler_map(&p, u) - v) / fabs(v);
+				worst = e > worst ? e : worst;
+			}
+			bad = !(worst <= 1e-12);
+		} else {
+			double lo = p.type == TT_P_CHOICE ? 0 : ceil(p.lo);
+			double hi = p.type == TT_P_CHOICE ? p.nchoices - 1 : floor(p.hi);
+			for (double k = lo; k <= hi; k++, n++) {
+				double u = tt_sampler_unmap(&p, k);
+				outside += !(u >= 0 && u < 1);
+				bad += u >= 0 && u < 1 && tt_sampler_map(&p, u) != k;
+			}
+		}
+		CHECK(!bad && !outside && n > 1, "type %d [%g, %g]: %d of %d values do not map "
+		      "back (worst relative error %.3g), %d outside [0, 1)", p.type, p.lo,
+		      p.hi, bad, n, worst, outside);
+		/* beyond the bounds: the nearest bound */
+		double below = p.type == TT_P_CHOICE ? -3 : p.lo - 10 * (p.hi - p.lo) - 1;
+		double above = p.type == TT_P_CHOICE ? p.nchoices + 2 : p.hi + 10 * (p.hi - p.lo) + 1;
+		double ub = tt_sampler_unmap(&p, below), ua = tt_sampler_unmap(&p, above);
+		CHECK(ub >= 0 && ua < 1 && tt_sampler_map(&p, ub) == tt_sampler_map(&p, 0) &&
+		      tt_sampler_map(&p, ua) == tt_sampler_map(&p, u_max),
+		      "type %d: %g -> u %.17g, %g -> u %.17g", p.type, below, ub, above, ua);
+		CHECK(isnan(tt_sampler_unmap(&p, NAN)), "type %d: NaN not NaN", p.type);
+	}
+	tt_param_spec same = spec(TT_P_FLOAT, 0.25, 0.25, 0);
+	CHECK(tt_sampler_unmap(&same, 0.25) == 0, "lo == hi");
+	tt_param_spec none = spec(TT_P_LOGFLOAT, 0, 1, 0);
+	CHECK(isnan(tt_sampler_unmap(&none, 0.5)), "a spec map refuses: not NaN");
+}
 
 /* ---- samplers as a table -------------------------------------------------- */
 
@@ -394,7 +450,7 @@ static void test_table(void)
 	CHECK(tt_sampler_nth(TT_SAMP_RANDOM) == &tt_sampler_random &&
 	      tt_sampler_nth(TT_SAMP_HALTON) == &tt_sampler_halton && !tt_sampler_nth(99),
 	      "the first entries do not follow enum tt_sampler_kind");
-	CHECK(strcmp(tt_sampler_names(), "random, halton, fms, dyhpo, fms-flat") == 0, "names '%s'",
+	CHECK(strcmp(tt_sampler_names(), "random, halton, fms, dyhpo, fms-flat, tpe") == 0, "names '%s'",
 	      tt_sampler_names());
 	tt_study st;
 	if (load_study(&st))
@@ -620,6 +676,7 @@ int main(void)
 	TT_RUN(test_map_logint);
 	TT_RUN(test_map_choice);
 	TT_RUN(test_map_invalid);
+	TT_RUN(test_unmap);
 	TT_RUN(test_table);
 	TT_RUN(test_builtin_ask_created);
 	TT_RUN(test_toy_retell);

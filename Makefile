@@ -99,7 +99,8 @@ DEPS_PKGS := gcc make python3 libopenblas-openmp-dev libsqlite3-dev libncurses-d
 # fastest, so it wants the pthread build beside the OpenMP one.  Installing
 # it makes it the alternatives' libblas.so.3; tunetop does not care (its
 # rpath names the OpenMP build) and the bench picks a build per run.
-BENCH_PKGS := python3-torch python3-numpy time libopenblas0-pthread
+# bench-optuna drives tunetop train from Debian's Optuna.
+BENCH_PKGS := python3-torch python3-numpy time libopenblas0-pthread python3-optuna
 
 .PHONY: all deps deps-bench run test test-long bench bench-ladder bench-gates bench-evograd bench-fms install clean
 # objects of test and bench programs are not throw-away intermediates

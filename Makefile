@@ -9,6 +9,8 @@
 #   make bench      deps (+ python3-torch, OpenBLAS pthread), build, the
 #                   engine against PyTorch at its best
 #   make bench-ladder  the frozen-depth ladder against random search
+#   make bench-optuna  the ladder against Optuna (TPE + Hyperband) at equal
+#                   compute (QUICK=1: a minute or two)
 #   make bench-gates   gated training: accuracy against FLOPs kept
 #   make bench-evograd EvoGrad: noisy labels, rotation, learned weight decay
 #   make bench-fms  FMS, DyHPO, flattened weights and random search replayed
@@ -99,9 +101,10 @@ DEPS_PKGS := gcc make python3 libopenblas-openmp-dev libsqlite3-dev libncurses-d
 # fastest, so it wants the pthread build beside the OpenMP one.  Installing
 # it makes it the alternatives' libblas.so.3; tunetop does not care (its
 # rpath names the OpenMP build) and the bench picks a build per run.
-BENCH_PKGS := python3-torch python3-numpy time libopenblas0-pthread
+# bench-optuna drives tunetop train from Debian's Optuna.
+BENCH_PKGS := python3-torch python3-numpy time libopenblas0-pthread python3-optuna
 
-.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-gates bench-evograd bench-fms install clean
+.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-optuna bench-gates bench-evograd bench-fms install clean
 # objects of test and bench programs are not throw-away intermediates
 .SECONDARY:
 all: $(BUILD)/tunetop $(TEST_BIN) $(BENCH_BIN)
@@ -216,6 +219,12 @@ bench-fms: deps
 bench-ladder: deps
 	$(MAKE) all
 	BUILD=$(BUILD) sh bench/ladder.sh
+
+# the ladder against Optuna, TPE with the Hyperband pruner, at equal compute
+# (about 4 hours on 2 cores; QUICK=1 make bench-optuna: a minute or two)
+bench-optuna: deps-bench
+	$(MAKE) $(BUILD)/tunetop
+	BUILD=$(BUILD) sh bench/vs_optuna.sh
 
 # The themes are compiled in; the installed copies are to read and to copy
 # into ~/.config/tunetop/themes as the start of one's own.  The example

@@ -9,6 +9,7 @@
 #   make bench      deps (+ python3-torch, OpenBLAS pthread), build, the
 #                   engine against PyTorch at its best
 #   make bench-ladder  the frozen-depth ladder against random search
+#   make bench-fcache  a low rung's cost with and without the feature cache
 #   make bench-optuna  the ladder against Optuna (TPE + Hyperband) at equal
 #                   compute (QUICK=1: a minute or two)
 #   make bench-gates   gated training: accuracy against FLOPs kept
@@ -104,7 +105,7 @@ DEPS_PKGS := gcc make python3 libopenblas-openmp-dev libsqlite3-dev libncurses-d
 # bench-optuna drives tunetop train from Debian's Optuna.
 BENCH_PKGS := python3-torch python3-numpy time libopenblas0-pthread python3-optuna
 
-.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-optuna bench-gates bench-evograd bench-fms install clean
+.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-fcache bench-optuna bench-gates bench-evograd bench-fms install clean
 # objects of test and bench programs are not throw-away intermediates
 .SECONDARY:
 all: $(BUILD)/tunetop $(TEST_BIN) $(BENCH_BIN)
@@ -219,6 +220,11 @@ bench-fms: deps
 bench-ladder: deps
 	$(MAKE) all
 	BUILD=$(BUILD) sh bench/ladder.sh
+
+# a low rung's cost with and without the frozen-prefix feature cache (minutes)
+bench-fcache: deps
+	$(MAKE) all
+	BUILD=$(BUILD) sh bench/fcache.sh
 
 # the ladder against Optuna, TPE with the Hyperband pruner, at equal compute
 # (about 4 hours on 2 cores; QUICK=1 make bench-optuna: a minute or two)

@@ -1130,6 +1130,20 @@ static void summary(runner *R, db_conn *db)
 			        rc[k].n, rc[k].spearman, rc[k].kendall);
 	}
 	free(rc);
+	/* a ladder that spent its budget below the top says so: its best is
+	 * a low-fidelity number, not what the study was for */
+	int top = s->nrungs - 1, at_top = 0;
+	double spent = 0;
+	for (int r = 0; r < s->nrungs; r++)
+		spent += R->macs[r];
+	for (int i = 0; i < s->n; i++)
+		at_top += s->t[i].done > top;
+	if (!at_top && best >= 0 && R->budget_macs > 0 && spent >= R->budget_macs)
+		fprintf(f, "NOTE: the budget (%.3g full-fidelity epochs) ran out before any "
+		        "trial reached the top rung (z=%d, %.3g epochs): the best result is "
+		        "from rung %d; raise [study] budget, or start the ladder higher "
+		        "([fidelity] min_trainable) or steeper (eta)\n", R->st->budget,
+		        s->rung[top].trainable, s->rung[top].epochs, best_done - 1);
 }
 
 /* ---- the study file against its database -------------------------------- */

@@ -232,6 +232,19 @@ if [ $rc -eq 0 ] && grep -q "budget: 1 full-fidelity epochs" budget.log && [ "$t
 else
 	fail budget-stops-early "exit $rc, $trials trials and $spent results with a budget of 1 epoch"
 fi
+# this ladder (z = 1, 2, 4) cannot reach its top within 1 epoch: the study
+# says so, and says it only when the database has no top-rung result
+top=$(sql budget.db 'SELECT count(*) FROM rungs WHERE rung = 2')
+if [ "$top" = 0 ] && grep -q "NOTE: the budget (1 full-fidelity epochs) ran out before any trial reached the top rung (z=4" budget.log; then
+	ok budget-below-top-says-so
+else
+	fail budget-below-top-says-so "$top top-rung results; log: $(grep NOTE budget.log)"
+fi
+if [ ! -s live.log ] || grep -q "NOTE: the budget" live.log; then
+	fail budget-note-only-when-short "no live.log, or the study without a budget says its budget ran out"
+else
+	ok budget-note-only-when-short
+fi
 
 # --- promote by hand, continue mode, diverging trials -----------------------
 cat > small.ini <<'INI'

@@ -260,6 +260,7 @@ spec = mlp:64,64
 [space]
 lr = log-float 0.01 0.3
 [fidelity]
+kind = frozen
 epochs = 4
 [scheduler]
 kind = sh
@@ -285,7 +286,7 @@ grep -q "from the previous rung" small.log && ok mode-continue ||
 
 sed -e 's/^name = small/name = wild/' -e 's/^lr = log-float 0.01 0.3/lr = choice 0.05,1000/' \
     -e 's/^train_size = 4096/train_size = 1024/' \
-    -e 's/^mode = continue/mode = restart/' -e 's/^epochs = 4/kind = epochs\nepochs = 4/' small.ini >wild.ini
+    -e 's/^mode = continue/mode = restart/' -e 's/^kind = frozen/kind = epochs/' small.ini >wild.ini
 printf 'momentum = 0.99\nweight-decay = 0\nschedule = constant\n' >>wild.ini
 "$BIN" run --headless wild.ini >wild.log 2>&1; rc=$?
 div=$(sql wild.db "SELECT count(*) FROM trials WHERE state = 'diverged'")

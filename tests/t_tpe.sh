@@ -83,8 +83,8 @@ same_params() {
 	fi
 }
 
-# --- stopped by a budget after 5 trials, resumed without it
-sed -e 's/^name = tpe/name = budget/' -e 's/^workers = 1/&\nbudget = 5/' tpe.ini >budget.ini
+# --- stopped by a budget of 3 epochs (6 trials), resumed without it
+sed -e 's/^name = tpe/name = budget/' -e 's/^workers = 1/&\nbudget = 3/' tpe.ini >budget.ini
 "$BIN" run --headless budget.ini >budget.log 2>&1
 n=$(sql budget.db "SELECT count(*) FROM trials")
 sed -i '/^budget = /d' budget.ini

@@ -20,6 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "sampler.h"
 #include "study.h"
 #include "test.h"
 #include "trainopt.h"
@@ -173,10 +174,11 @@ static void defaults(void)
 	CHECK(s.workers == 1, "workers %d", s.workers);
 	CHECK(s.budget == 0, "budget %g", s.budget);
 	CHECK(s.checkpoint_every == 100, "checkpoint_every %ld", s.checkpoint_every);
-	CHECK(s.fid_kind == TT_FID_FROZEN, "fidelity kind");
+	CHECK(s.fid_kind == TT_FID_JOINT, "fidelity kind");
 	CHECK(s.min_trainable == 1 && s.eta == 2 && s.epochs == 1, "fidelity");
 	CHECK(s.sched_kind == TT_SCH_ASHA && s.max_trials == 16, "scheduler");
-	CHECK(s.mode == TT_MODE_RESTART && s.sampler == TT_SAMP_HALTON, "mode, sampler");
+	CHECK(s.mode == TT_MODE_RESTART && s.sampler == tt_sampler_index("tpe"),
+	      "mode, sampler");
 	/* The tables' defaults of [data], [model] and [train] are those of
 	 * `tunetop train` (tt_train_defaults). */
 	CHECK(strcmp(s.train.model, d.model) == 0, "model '%s'", s.train.model);
@@ -211,6 +213,17 @@ static void defaults(void)
 	CHECK(s.train.opt.lr == 1e-3f, "adamw's default lr, got %g", s.train.opt.lr);
 	tt_study_free(&s);
 	tt_study_free(&s); /* safe twice */
+
+	/* with a budget, the budget ends the study: max_trials is a backstop
+	 * of 1000 unless the file names one */
+	rc = tt_study_parse("b", "[study]\nbudget = 24\n[space]\nlr = log-float 0.001 0.1\n",
+	                    &s, &e);
+	CHECK(rc == TT_OK && s.max_trials == 1000, "budget: max_trials %d", s.max_trials);
+	tt_study_free(&s);
+	rc = tt_study_parse("b", "[study]\nbudget = 24\n[space]\nlr = log-float 0.001 0.1\n"
+	                    "[scheduler]\nmax_trials = 7\n", &s, &e);
+	CHECK(rc == TT_OK && s.max_trials == 7, "budget, max_trials 7: %d", s.max_trials);
+	tt_study_free(&s);
 }
 
 static void syntax(void)
@@ -827,7 +840,7 @@ static void fingerprint(void)
 		  "[train] optimizer: was sgd, now adamw" },
 		{ "batch = 32", "batch = 32\nlr = 0.05", 0, "" }, /* lr is in [space] */
 		{ "max_trials = 4", "max_trials = 4\nsampler = random", 1,
-		  "[scheduler] sampler: was halton, now random" },
+		  "[scheduler] sampler: was tpe, now random" },
 		{ "max_trials = 4", "max_trials = 4\n[fidelity]\neta = 3", 1,
 		  "[fidelity] eta: was 2, now 3" },
 		{ "momentum = float 0.5 0.9", "momentum = float 0.5 0.9\nwarmup = int 0 9", 1,
@@ -970,7 +983,7 @@ static void man_keys(void)
 		      "TT_WRITE_MAN=1", path);
 	}
 	/* Every default the tables give is in the page. */
-	CHECK(strstr(man, "Default: 55000.") && strstr(man, "Default: halton."),
+	CHECK(strstr(man, "Default: 55000.") && strstr(man, "Default: tpe."),
 	      "defaults in the page");
 	free(man);
 	free(gen);
@@ -1156,7 +1169,7 @@ static void check_valid(const tt_study *s, const char *text)
 	CHECK(s->fid_kind >= 0 && s->fid_kind <= TT_FID_JOINT &&
 	      s->sched_kind >= 0 && s->sched_kind <= TT_SCH_HYPERBAND &&
 	      s->mode >= 0 && s->mode <= TT_MODE_CONTINUE &&
-	      s->sampler >= 0 && s->sampler <= TT_SAMP_HALTON, "enums");
+	      tt_sampler_nth(s->sampler) != NULL, "enums");
 	CHECK(s->train.batch >= 1 && s->train.opt.lr > 0 && s->train.val_size >= 1,
 	      "train");
 	CHECK(s->nspace >= 1 && s->nspace <= TT_SPACE_MAX, "nspace %d", s->nspace);

@@ -157,7 +157,7 @@ static const key fidelity_keys[] = {
 	  "What grows from rung to rung: the trainable stages, the epochs, both, or "
 	  "(a continual study's, its default) the experiences seen, one rung per "
 	  "experience continued from the last one's checkpoint.  joint is the default "
-	  "because it measured best against Optuna at equal compute (bench/vs_optuna.sh); "
+	  "because it measured best against Optuna's TPE + Hyperband at equal compute; "
 	  "earlier builds defaulted to frozen, and a database one made with the default "
 	  "resumes only with kind = frozen in the file",
 	  NULL, NULL },

@@ -221,7 +221,13 @@ for _ in range(3000):
     except sqlite3.Error:
         pass
     time.sleep(0.01)
-c.execute("BEGIN IMMEDIATE")
+# the study may hold the write lock at this instant: try until it is ours
+for _ in range(3000):
+    try:
+        c.execute("BEGIN IMMEDIATE")
+        break
+    except sqlite3.OperationalError:
+        time.sleep(0.01)
 time.sleep(secs)
 c.execute("COMMIT")
 PY

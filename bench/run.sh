@@ -174,8 +174,8 @@ engine_label() {
 	echo "${l:-defaults (tunetop: GOMP_SPINCOUNT=1000)}"
 }
 
-# engine_run TAG MODEL Z STEPS [ENV...]: one `tunetop train` (the feature
-# cache off: the peer recomputes its frozen prefix every step) with the
+# engine_run TAG MODEL Z STEPS [ENV...]: one `tunetop train` (as the peer
+# runs: no feature cache, frozen batch norms in training mode) with the
 # environment assignments ENV (and VAL, the validation set size, VAL_SIZE
 # unless set), JSON to RAW/TAG.json, stderr to RAW/TAG.err, peak RSS
 # (KiB) to RAW/TAG.rss.  Status of tunetop.
@@ -187,6 +187,7 @@ engine_run() {
 		--train-size "$TRAIN_SIZE" --val-size "${VAL:-$VAL_SIZE}" --steps "$es" \
 		--batch "$BATCH" --threads "$THREADS" --optimizer sgd --lr 0.01 \
 		--momentum 0.9 --weight-decay 0 --schedule constant --feature-cache 0 \
+		--frozen-bn batch \
 		>"$RAW/$et.json" 2>"$RAW/$et.err"
 }
 

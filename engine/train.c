@@ -424,6 +424,7 @@ static int run_resume(run *R, tt_err *err)
 
 /* ---- the frozen prefix: calibration and the feature cache ------------- */
 
+#define FCACHE_MIN_MACS 32  /* prefix multiply-adds per cached float */
 #define CALIB_EXAMPLES 2048 /* the first training examples ... */
 #define CALIB_CHUNK 32      /* ... in batches of this many (or the batch) */
 
@@ -500,8 +501,10 @@ out:
 
 /* The cache's slots for the sets, when the run's prefix can be cached:
  * the prefix maps each example on its own, the images reach it as they
- * are stored (no augmentation, no learned rotation) and no method changes
- * the step or the data (methods are left out as a whole). */
+ * are stored (no augmentation, no learned rotation), no method changes
+ * the step or the data (methods are left out as a whole), and it is
+ * worth keeping: at least FCACHE_MIN_MACS of its multiply-adds per
+ * float of its output. */
 static int run_fcache_open(run *R, tt_err *err)
 {
 	const tt_train_config *c = R->c;
@@ -509,11 +512,16 @@ static int run_fcache_open(run *R, tt_err *err)
 	tt_model *m = R->m;
 	if (!c->fcache || R->nmeth || c->augment || c->rotate != 0 || !tt_model_prefix_pure(m))
 		return TT_OK;
+	/* a prefix whose output costs little to compute for its size (a stem
+	 * alone) is cheaper to run again than to copy in and out, and would
+	 * take the room of the deep prefixes that pay */
+	tt_model_boundary(m, &R->fcper);
+	if (tt_model_prefix_macs(m) < FCACHE_MIN_MACS * (double)R->fcper)
+		return TT_OK;
 	uint64_t key;
 	int rc = prefix_key(R, &key, err);
 	if (rc)
 		return rc;
-	tt_model_boundary(m, &R->fcper);
 	if (!(R->fch = malloc((size_t)R->batch * R->fcper * sizeof *R->fch)))
 		return tt_err_set(err, TT_ERUNTIME, "out of memory");
 	const tt_dataset *set[3] = { &d->train, &d->val, c->test ? &d->test : NULL };

@@ -442,7 +442,8 @@ static int prefix_key(run *R, uint64_t *key, tt_err *err)
 	k = tt_fcache_hash(k, &z, sizeof z);
 	R->be->download(h, tt_model_params(m), np * sizeof *h);
 	k = tt_fcache_hash(k, h, np * sizeof *h);
-	R->be->download(h, tt_model_state(m), ns * sizeof *h);
+	if (ns) /* a model without norms has no state buffer */
+		R->be->download(h, tt_model_state(m), ns * sizeof *h);
 	*key = tt_fcache_hash(k, h, ns * sizeof *h);
 	free(h);
 	return TT_OK;

@@ -9,23 +9,35 @@
  * The tape keeps, per block, the normalised LN(x) and LN(e) with their
  * reciprocal deviations, the pre-activations of E1 and N1 with their
  * sigmoids (so that neither SiLU nor its derivative calls exp again in
- * backward) and the updated e; then the final x and the readout's
- * pre-activations.  Memory is about (6 B + 1) E w doubles for E edges: a
- * 5k edge graph at width 32 and 4 blocks keeps about 32 MB, at width 8 and
- * 1 block about 2 MB.  A tape is reused by the next forward given it (any
- * graph), so a fit of many steps allocates once per observation.
+ * backward), the updated e and each node's mean N2 input; then the final
+ * x and the readout's pre-activations.  Memory is about (6 B + 1) E w
+ * doubles for E edges: a 5k edge graph at width 32 and 4 blocks keeps
+ * about 32 MB, at width 8 and 1 block about 2 MB.  A tape is reused by
+ * the next forward given it (any graph), so a fit of many steps allocates
+ * once per observation.
  *
- * Speed.  Every edge of a graph goes through four small Linear layers in
+ * Speed.  Every edge of a graph goes through the message-passing MLPs in
  * each block, forward and backward, once per observation per fit step:
- * this file is nearly all of an FMS decision's time.  Both passes run edge
- * by edge (one row through E1, E2, N1 and N2 at a time, reading LN(x) of
- * its two nodes in place instead of gathering [x_src, x_dst, e] rows), so
- * the working set stays in L1 and no E x 3w buffer is filled.  Every sum
- * is still taken in the order of the plain definition (y[o] = b[o] + W[o,0]
- * x[0] + W[o,1] x[1] + ..., gradients accumulated row after row), so the
- * results are bit for bit those of the straightforward loops; the forward
- * keeps W transposed so that the outputs, not the reduction, are the
- * vectorised inner loop.
+ * this file is nearly all of an FMS decision's time.  Three things keep
+ * it short, none of which changes the function computed:
+ *   - E1 and N1 are split by input segment, and the segments that read a
+ *     node's LN(x) are applied once per node rather than once per edge;
+ *     N2 is linear, so the mean of its outputs over a node's incoming
+ *     edges is N2 of the mean of its inputs, applied once per node.  An
+ *     edge costs three w x w products forward and six backward, not seven
+ *     and fourteen.
+ *   - Both passes run edge by edge (one row at a time through what is
+ *     left of E1, E2 and N1), so the working set stays in L1; the block
+ *     loops are compiled once per width in use (8, 16, 32) so the row
+ *     loops unroll into vector registers, and the forward keeps W
+ *     transposed so that the outputs, not the reduction, are the vector
+ *     loop.
+ *   - Backward adds four edges' weight gradients at once.
+ * Sums are taken in another order than the plain per-edge definition, so
+ * results differ from it in the last bits (1e-14 relative on a bench-size
+ * graph); the gradient is checked against central differences and the
+ * forward and gradient against PyTorch (tests/test_gmn.c,
+ * test_methods_ref.c).
  */
 #include "gmn.h"
 
@@ -188,6 +200,17 @@ static void transpose(const lin *l, const double *p, double *wt)
 			wt[(size_t)k * l->out + o] = W[(size_t)o * l->in + k];
 }
 
+/* s[i] = 1 / (1 + exp(-a[i])) for n values: the calls to exp in a loop
+ * of their own, so the rest of the sigmoid vectorises (a polynomial exp
+ * in vector code was measured no faster than libm's here) */
+INLINE void sigmoid(const int n, const double *restrict a, double *restrict s)
+{
+	for (int i = 0; i < n; i++)
+		s[i] = exp(-a[i]);
+	for (int i = 0; i < n; i++)
+		s[i] = 1 / (1 + s[i]);
+}
+
 static double sig(double x) { return 1 / (1 + exp(-x)); }
 
 /* SiLU'(a) from a and its sigmoid s */
@@ -235,6 +258,8 @@ typedef struct blk {
 	double *a1, *s1;         /* E1 pre-activation and its sigmoid (E, w) */
 	double *e1;              /* the updated e (E, w) */
 	double *b1, *s2;         /* N1 pre-activation and its sigmoid (E, w) */
+	double *sm;              /* each node's mean of silu(b1) over its
+	                          * incoming edges (N, w) */
 } blk;
 
 struct tt_gmn_tape {
@@ -245,9 +270,9 @@ struct tt_gmn_tape {
 	double *pooled, *oa;     /* (w) */
 	double *inv;             /* 1 / in-degree (N), 0 without incoming edges */
 	/* scratch: the edge embedding in forward, d e in backward (E, w); dx
-	 * and d LN(x) in backward (N, w each); one row's temporaries (8 w);
-	 * W transposed (nparams) */
-	double *ework, *dx, *dlx, *row, *wt;
+	 * and d LN(x) in backward (N, w each); four (N, w) arrays of per-node
+	 * sums; one row's temporaries (22 w); W transposed (nparams) */
+	double *ework, *dx, *dlx, *nwork, *row, *wt;
 	double *mem;             /* one allocation behind every array */
 	size_t cap;              /* its doubles */
 	int bcap;                /* b's entries */
@@ -268,8 +293,8 @@ static int tape_layout(tt_gmn_tape *t, const tt_gmn_config *c, int N, int E, siz
 {
 	int w = c->width, B = c->blocks;
 	size_t NW = (size_t)N * w, EW = (size_t)E * w;
-	size_t per = NW + N + 6 * EW + E;
-	size_t total = B * per + 3 * NW + 2 * (size_t)w + N + EW + 2 * NW + 8 * (size_t)w + np;
+	size_t per = 2 * NW + N + 6 * EW + E;
+	size_t total = B * per + 3 * NW + 2 * (size_t)w + N + EW + 6 * NW + 22 * (size_t)w + np;
 	if (total > t->cap) {
 		double *m = malloc(total * sizeof *m);
 		if (!m)
@@ -302,6 +327,7 @@ static int tape_layout(tt_gmn_tape *t, const tt_gmn_config *c, int N, int E, siz
 		k->e1 = m; m += EW;
 		k->b1 = m; m += EW;
 		k->s2 = m; m += EW;
+		k->sm = m; m += NW;
 	}
 	t->xf = m; m += NW;
 	t->ra = m; m += NW;
@@ -312,45 +338,102 @@ static int tape_layout(tt_gmn_tape *t, const tt_gmn_config *c, int N, int E, siz
 	t->ework = m; m += EW;
 	t->dx = m; m += NW;
 	t->dlx = m; m += NW;
-	t->row = m; m += 8 * (size_t)w;
+	t->nwork = m; m += 4 * NW;
+	t->row = m; m += 22 * (size_t)w;
 	t->wt = m;
 	return 0;
 }
 
+/* dx[0..w) += sum over o < w of v[o] W[o][off + k]: one segment of a
+ * Linear's input gradient, W (w, in) row-major */
+INLINE void tmul_row(const int w, const double *restrict W, const int in, const int off,
+                     const double *restrict v, double *restrict dx)
+{
+	for (int o = 0; o < w; o++) {
+		const double *restrict wr = W + (size_t)o * in + off;
+		double vo = v[o];
+		for (int k = 0; k < w; k++)
+			dx[k] += vo * wr[k];
+	}
+}
+
+/* dW[o][off + k] += v[o] x[k] for o, k < w: one segment of a Linear's
+ * weight gradient */
+INLINE void outer_row(const int w, double *restrict dW, const int in, const int off,
+                      const double *restrict v, const double *restrict x)
+{
+	for (int o = 0; o < w; o++) {
+		double *restrict dr = dW + (size_t)o * in + off;
+		double vo = v[o];
+		for (int k = 0; k < w; k++)
+			dr[k] += vo * x[k];
+	}
+}
+
+/* dW[o][off + k] += sum over c < 4 of v[c][o] x[c][k] for o, k < w: four
+ * edges' outer products at once (v is 4 rows of w), a quarter of the
+ * stores of four outer_row */
+INLINE void outer4(const int w, double *restrict dW, const int in, const int off,
+                   const double *restrict v, const double *const *x)
+{
+	const double *restrict x0 = x[0], *restrict x1 = x[1], *restrict x2 = x[2];
+	const double *restrict x3 = x[3];
+	for (int o = 0; o < w; o++) {
+		double *restrict dr = dW + (size_t)o * in + off;
+		double v0 = v[o], v1 = v[w + o], v2 = v[2 * w + o], v3 = v[3 * w + o];
+		for (int k = 0; k < w; k++)
+			dr[k] += (v0 * x0[k] + v1 * x1[k]) + (v2 * x2[k] + v3 * x3[k]);
+	}
+}
+
 /*
- * One block's edges, forward, edge by edge: e1 = e + E2(silu(E1([LN(x)_src,
- * LN(x)_dst, LN(e)]))), then the message N2(silu(N1([LN(x)_src, e1])))
- * added into the mean at its destination node.  LN(x) was taken before
- * any node moved, so the order of the edges changes nothing but the order
- * of each node's sum, which is the edges' order as it always was.  wt
- * holds E1, E2, N1 and N2 transposed, back to back; m and y are w values
- * of scratch each.
+ * One block, forward, after LN(x) and LN(e):
+ *   e1 = e + E2(silu(E1([LN(x)_src, LN(x)_dst, LN(e)])))
+ *   x += mean over the edges into each node of N2(silu(N1([LN(x)_src, e1])))
+ * E1 and N1 are split by input segment: the parts that read a node's LN(x)
+ * are taken once per node (ps, pd, qs, biases folded in), not once per
+ * edge; N2 is linear, so the mean of its outputs over a node's edges is N2
+ * of the mean of its inputs (sm), taken once per node.  Per edge that
+ * leaves three w x w products instead of seven.  wt holds E1, E2, N1 and
+ * N2 transposed, back to back; nw is 3 (N, w) arrays; m and y are w
+ * values each.
  */
 INLINE void block_fwd_w(const int w, const tt_graph *g, const lin *E1, const double *p,
                         const double *wt, const blk *k, const double *e,
-                        const double *inv, double *x, double *restrict m,
+                        const double *inv, double *x, double *nw, double *restrict m,
                         double *restrict y)
 {
+	const int N = g->nnodes;
 	const double *te1 = wt, *te2 = te1 + 3 * w * w, *tn1 = te2 + w * w;
 	const double *tn2 = tn1 + 2 * w * w;
 	const double *be1 = p + E1[0].off + 3 * w * w, *be2 = p + E1[1].off + w * w;
 	const double *bn1 = p + E1[2].off + 2 * w * w, *bn2 = p + E1[3].off + w * w;
+	double *ps = nw, *pd = ps + (size_t)N * w, *qs = pd + (size_t)N * w;
+	for (int v = 0; v < N; v++) {
+		const double *lv = k->lx + (size_t)v * w;
+		double *a = ps + (size_t)v * w, *b = pd + (size_t)v * w, *c = qs + (size_t)v * w;
+		for (int o = 0; o < w; o++) {
+			a[o] = be1[o];
+			b[o] = 0;
+			c[o] = bn1[o];
+		}
+		acc_row(w, te1, lv, w, a);
+		acc_row(w, te1 + w * w, lv, w, b);
+		acc_row(w, tn1, lv, w, c);
+	}
+	memset(k->sm, 0, (size_t)N * w * sizeof *k->sm);
 	for (int q = 0; q < g->nedges; q++) {
 		size_t qw = (size_t)q * w;
-		const double *ls = k->lx + (size_t)g->src[q] * w;
-		const double *ld = k->lx + (size_t)g->dst[q] * w;
+		int vs = g->src[q], vd = g->dst[q];
 		double *a1 = k->a1 + qw, *s1 = k->s1 + qw, *e1 = k->e1 + qw;
-		double *b1 = k->b1 + qw, *s2 = k->s2 + qw;
+		double *b1 = k->b1 + qw, *s2 = k->s2 + qw, *sm = k->sm + (size_t)vd * w;
 		for (int o = 0; o < w; o++)
-			y[o] = be1[o];
-		acc_row(w, te1, ls, w, y);
-		acc_row(w, te1 + w * w, ld, w, y);
+			y[o] = ps[(size_t)vs * w + o] + pd[(size_t)vd * w + o];
 		acc_row(w, te1 + 2 * w * w, k->le + qw, w, y);
+		sigmoid(w, y, s1);
 		for (int o = 0; o < w; o++) {
-			double sg = 1 / (1 + exp(-y[o]));
 			a1[o] = y[o];
-			s1[o] = sg;
-			m[o] = y[o] * sg;
+			m[o] = y[o] * s1[o];
 		}
 		for (int o = 0; o < w; o++)
 			y[o] = be2[o];
@@ -358,73 +441,151 @@ INLINE void block_fwd_w(const int w, const tt_graph *g, const lin *E1, const dou
 		for (int o = 0; o < w; o++)
 			e1[o] = y[o] + e[qw + o];
 		for (int o = 0; o < w; o++)
-			y[o] = bn1[o];
-		acc_row(w, tn1, ls, w, y);
+			y[o] = qs[(size_t)vs * w + o];
 		acc_row(w, tn1 + w * w, e1, w, y);
+		sigmoid(w, y, s2);
 		for (int o = 0; o < w; o++) {
-			double sg = 1 / (1 + exp(-y[o]));
 			b1[o] = y[o];
-			s2[o] = sg;
-			m[o] = y[o] * sg;
+			sm[o] += y[o] * s2[o];
 		}
-		for (int o = 0; o < w; o++)
+	}
+	for (int v = 0; v < N; v++) {
+		if (inv[v] == 0)
+			continue;  /* no incoming edges: no message */
+		double *sm = k->sm + (size_t)v * w, *xv = x + (size_t)v * w;
+		for (int o = 0; o < w; o++) {
+			sm[o] *= inv[v];
 			y[o] = bn2[o];
-		acc_row(w, tn2, m, w, y);
-		double sc = inv[g->dst[q]], *xv = x + (size_t)g->dst[q] * w;
+		}
+		acc_row(w, tn2, sm, w, y);
 		for (int o = 0; o < w; o++)
-			xv[o] += sc * y[o];
+			xv[o] += y[o];
 	}
 }
 
 /*
- * One block's edges, backward, given dx (d of the block's output x) and de
- * (d of its output e): first the node update edge by edge (dlx and de
- * gain what N1's input passes back), then the edge update edge by edge (de
- * becomes d of the block's input e, in place; dlx gains E1's share).  Each
- * dlx row and each gradient entry is summed in the edges' order, as the
- * plain loops did.  r is 6 w values of scratch.
+ * One block, backward, given dx (d of the block's output x) and de (d of
+ * its output e): de becomes d of the block's input e, in place, and dlx
+ * gets d LN(x).  The mirror of block_fwd_w: N2 and the node segments of E1
+ * and N1 per node, the rest per edge, the edges' weight gradients four
+ * edges at a time.  nw is 4 (N, w) arrays; r is 22 w values.
  */
 INLINE void block_bwd_w(const int w, const tt_graph *g, const lin *E1, const double *p,
                         const blk *k, const double *inv, const double *dx,
-                        double *dlx, double *de, double *dp, double *restrict r)
+                        double *dlx, double *de, double *dp, double *nw,
+                        double *restrict r)
 {
+	const int N = g->nnodes;
 	const lin *E2 = E1 + 1, *N1 = E1 + 2, *N2 = E1 + 3;
-	double *gm = r, *sa = r + w, *d = r + 2 * w, *dcat = r + 3 * w;
-	for (int q = 0; q < g->nedges; q++) {
-		size_t qw = (size_t)q * w;
-		int vs = g->src[q], vd = g->dst[q];
-		double sc = inv[vd];
-		for (int j = 0; j < w; j++) {
-			gm[j] = sc * dx[(size_t)vd * w + j];
-			sa[j] = k->b1[qw + j] * k->s2[qw + j];
-		}
-		bwd_row(w, 1, p + N2->off, dp + N2->off, dp + N2->off + w * w, sa, NULL, NULL, gm,
-		        d);
-		for (int j = 0; j < w; j++)
-			d[j] *= dsilu_s(k->b1[qw + j], k->s2[qw + j]);
-		bwd_row(w, 2, p + N1->off, dp + N1->off, dp + N1->off + 2 * w * w,
-		        k->lx + (size_t)vs * w, k->e1 + qw, NULL, d, dcat);
-		for (int j = 0; j < w; j++) {
-			dlx[(size_t)vs * w + j] += dcat[j];
-			de[qw + j] += dcat[w + j];
-		}
+	const double *W1 = p + E1->off, *W2 = p + E2->off, *Wn1 = p + N1->off;
+	const double *Wn2 = p + N2->off;
+	double *dW1 = dp + E1->off, *db1 = dW1 + 3 * w * w, *dW2 = dp + E2->off;
+	double *db2 = dW2 + w * w, *dWn1 = dp + N1->off, *dbn1 = dWn1 + 2 * w * w;
+	double *dWn2 = dp + N2->off, *dbn2 = dWn2 + w * w;
+	double *dsm = nw, *das = dsm + (size_t)N * w, *dad = das + (size_t)N * w;
+	double *dbs = dad + (size_t)N * w;
+	/* four edges' gb, ge, silu(a1) and ga rows, then a row of zeros for
+	 * the slots past the last edge */
+	double *gb4 = r, *ge4 = r + 4 * w, *sa4 = r + 8 * w, *ga4 = r + 12 * w;
+	double *dl = r + 16 * w, *zero = r + 17 * w;
+	const double *e1p[4], *lep[4], *sap[4];
+	for (int o = 0; o < w; o++)
+		zero[o] = 0;
+	for (int c = 0; c < 4; c++)
+		sap[c] = sa4 + c * w;
+	memset(nw, 0, 4 * (size_t)N * w * sizeof *nw);
+	/* N2 per node: d sm = N2' dx, each edge's silu(b1) gets inv of it */
+	for (int v = 0; v < N; v++) {
+		if (inv[v] == 0)
+			continue;
+		const double *dxv = dx + (size_t)v * w;
+		outer_row(w, dWn2, w, 0, dxv, k->sm + (size_t)v * w);
+		for (int o = 0; o < w; o++)
+			dbn2[o] += dxv[o];
+		double *d = dsm + (size_t)v * w;
+		tmul_row(w, Wn2, w, 0, dxv, d);
+		for (int o = 0; o < w; o++)
+			d[o] *= inv[v];
 	}
 	for (int q = 0; q < g->nedges; q++) {
 		size_t qw = (size_t)q * w;
-		int vs = g->src[q], vd = g->dst[q];
-		for (int j = 0; j < w; j++)
-			sa[j] = k->a1[qw + j] * k->s1[qw + j];
-		bwd_row(w, 1, p + E2->off, dp + E2->off, dp + E2->off + w * w, sa, NULL, NULL,
-		        de + qw, d);
-		for (int j = 0; j < w; j++)
-			d[j] *= dsilu_s(k->a1[qw + j], k->s1[qw + j]);
-		bwd_row(w, 3, p + E1->off, dp + E1->off, dp + E1->off + 3 * w * w,
-		        k->lx + (size_t)vs * w, k->lx + (size_t)vd * w, k->le + qw, d, dcat);
-		for (int j = 0; j < w; j++) {
-			dlx[(size_t)vs * w + j] += dcat[j];
-			dlx[(size_t)vd * w + j] += dcat[w + j];
+		int vs = g->src[q], vd = g->dst[q], c = q & 3;
+		const double *a1 = k->a1 + qw, *s1 = k->s1 + qw, *b1 = k->b1 + qw;
+		const double *s2 = k->s2 + qw;
+		double *gb = gb4 + c * w, *ge = ge4 + c * w, *sa = sa4 + c * w, *ga = ga4 + c * w;
+		/* N1: its e1 segment here, its LN(x)_src segment per node */
+		for (int o = 0; o < w; o++)
+			gb[o] = dsm[(size_t)vd * w + o] * dsilu_s(b1[o], s2[o]);
+		e1p[c] = k->e1 + qw;
+		for (int o = 0; o < w; o++) {
+			ge[o] = de[qw + o];
+			dbs[(size_t)vs * w + o] += gb[o];
 		}
-		ln_bwd(k->le + qw, k->re + q, dcat + 2 * w, 1, w, de + qw);
+		tmul_row(w, Wn1, 2 * w, w, gb, ge);       /* ge: d e1 */
+		/* E2, then E1's LN(e) segment here, its LN(x) segments per node */
+		for (int o = 0; o < w; o++)
+			sa[o] = a1[o] * s1[o];
+		for (int o = 0; o < w; o++) {
+			db2[o] += ge[o];
+			ga[o] = 0;
+		}
+		tmul_row(w, W2, w, 0, ge, ga);
+		for (int o = 0; o < w; o++) {
+			ga[o] *= dsilu_s(a1[o], s1[o]);
+			das[(size_t)vs * w + o] += ga[o];
+			dad[(size_t)vd * w + o] += ga[o];
+			dl[o] = 0;
+		}
+		lep[c] = k->le + qw;
+		tmul_row(w, W1, 3 * w, 2 * w, ga, dl);
+		/* the residual passes d e1 through; LN(e) adds its part */
+		for (int o = 0; o < w; o++)
+			de[qw + o] = ge[o];
+		ln_bwd(k->le + qw, k->re + q, dl, 1, w, de + qw);
+		if (c == 3 || q == g->nedges - 1) {
+			for (int z = c + 1; z < 4; z++) {  /* past the last edge: add 0 */
+				for (int o = 0; o < w; o++)
+					gb4[z * w + o] = ge4[z * w + o] = ga4[z * w + o] = 0;
+				e1p[z] = lep[z] = zero;
+				sap[z] = zero;
+			}
+			outer4(w, dWn1, 2 * w, w, gb4, e1p);
+			outer4(w, dW2, w, 0, ge4, sap);
+			outer4(w, dW1, 3 * w, 2 * w, ga4, lep);
+		}
+	}
+	/* the node segments of E1 and N1, and their biases (folded into the
+	 * per-node sums in forward) */
+	for (int v = 0; v < N; v++) {
+		const double *lv = k->lx + (size_t)v * w;
+		const double *as = das + (size_t)v * w, *ad = dad + (size_t)v * w;
+		const double *bs = dbs + (size_t)v * w;
+		double *dlv = dlx + (size_t)v * w;
+		outer_row(w, dW1, 3 * w, 0, as, lv);
+		outer_row(w, dW1, 3 * w, w, ad, lv);
+		outer_row(w, dWn1, 2 * w, 0, bs, lv);
+		for (int o = 0; o < w; o++) {
+			db1[o] += as[o];
+			dbn1[o] += bs[o];
+		}
+		tmul_row(w, W1, 3 * w, 0, as, dlv);
+		tmul_row(w, W1, 3 * w, w, ad, dlv);
+		tmul_row(w, Wn1, 2 * w, 0, bs, dlv);
+	}
+}
+
+/* y (n, w) = x (n, in) W' + b, row by row, wt W transposed (in, w); acc
+ * is w values */
+INLINE void embed_w(const int w, const double *restrict wt, const double *restrict b,
+                    const double *restrict x, int n, int in, double *restrict y,
+                    double *restrict acc)
+{
+	for (int i = 0; i < n; i++) {
+		for (int o = 0; o < w; o++)
+			acc[o] = b[o];
+		acc_row(w, wt, x + (size_t)i * in, in, acc);
+		for (int o = 0; o < w; o++)
+			y[(size_t)i * w + o] = acc[o];
 	}
 }
 
@@ -433,17 +594,23 @@ INLINE void block_bwd_w(const int w, const tt_graph *g, const lin *E1, const dou
 #define BLOCK_W(W)                                                                        \
 	static void block_fwd_##W(const tt_graph *g, const lin *E1, const double *p,       \
 	                          const double *wt, const blk *k, const double *e,          \
-	                          const double *inv, double *x)                             \
+	                          const double *inv, double *x, double *nw)                 \
 	{                                                                                   \
 		double m[W], y[W];                                                          \
-		block_fwd_w(W, g, E1, p, wt, k, e, inv, x, m, y);                           \
+		block_fwd_w(W, g, E1, p, wt, k, e, inv, x, nw, m, y);                       \
 	}                                                                                   \
 	static void block_bwd_##W(const tt_graph *g, const lin *E1, const double *p,       \
 	                          const blk *k, const double *inv, const double *dx,        \
-	                          double *dlx, double *de, double *dp)                      \
+	                          double *dlx, double *de, double *dp, double *nw)          \
 	{                                                                                   \
-		double r[6 * W];                                                            \
-		block_bwd_w(W, g, E1, p, k, inv, dx, dlx, de, dp, r);                       \
+		double r[22 * W];                                                           \
+		block_bwd_w(W, g, E1, p, k, inv, dx, dlx, de, dp, nw, r);                   \
+	}                                                                                   \
+	static void embed_##W(const double *wt, const double *b, const double *x, int n,   \
+	                      int in, double *y)                                            \
+	{                                                                                   \
+		double acc[W];                                                              \
+		embed_w(W, wt, b, x, n, in, y, acc);                                        \
 	}
 BLOCK_W(8)
 BLOCK_W(16)
@@ -451,39 +618,59 @@ BLOCK_W(32)
 
 static void block_fwd(int w, const tt_graph *g, const lin *E1, const double *p,
                       const double *wt, const blk *k, const double *e, const double *inv,
-                      double *x, double *row)
+                      double *x, double *nw, double *row)
 {
 	switch (w) {
 	case 8:
-		block_fwd_8(g, E1, p, wt, k, e, inv, x);
+		block_fwd_8(g, E1, p, wt, k, e, inv, x, nw);
 		break;
 	case 16:
-		block_fwd_16(g, E1, p, wt, k, e, inv, x);
+		block_fwd_16(g, E1, p, wt, k, e, inv, x, nw);
 		break;
 	case 32:
-		block_fwd_32(g, E1, p, wt, k, e, inv, x);
+		block_fwd_32(g, E1, p, wt, k, e, inv, x, nw);
 		break;
 	default:
-		block_fwd_w(w, g, E1, p, wt, k, e, inv, x, row, row + w);
+		block_fwd_w(w, g, E1, p, wt, k, e, inv, x, nw, row, row + w);
+	}
+}
+
+static void embed(int w, const lin *l, const double *p, const double *x, int n, double *wt,
+                  double *y, double *row)
+{
+	const double *b = p + l->off + (size_t)l->in * l->out;
+	transpose(l, p, wt);
+	switch (w) {
+	case 8:
+		embed_8(wt, b, x, n, l->in, y);
+		break;
+	case 16:
+		embed_16(wt, b, x, n, l->in, y);
+		break;
+	case 32:
+		embed_32(wt, b, x, n, l->in, y);
+		break;
+	default:
+		embed_w(w, wt, b, x, n, l->in, y, row);
 	}
 }
 
 static void block_bwd(int w, const tt_graph *g, const lin *E1, const double *p,
                       const blk *k, const double *inv, const double *dx, double *dlx,
-                      double *de, double *dp, double *row)
+                      double *de, double *dp, double *nw, double *row)
 {
 	switch (w) {
 	case 8:
-		block_bwd_8(g, E1, p, k, inv, dx, dlx, de, dp);
+		block_bwd_8(g, E1, p, k, inv, dx, dlx, de, dp, nw);
 		break;
 	case 16:
-		block_bwd_16(g, E1, p, k, inv, dx, dlx, de, dp);
+		block_bwd_16(g, E1, p, k, inv, dx, dlx, de, dp, nw);
 		break;
 	case 32:
-		block_bwd_32(g, E1, p, k, inv, dx, dlx, de, dp);
+		block_bwd_32(g, E1, p, k, inv, dx, dlx, de, dp, nw);
 		break;
 	default:
-		block_bwd_w(w, g, E1, p, k, inv, dx, dlx, de, dp, row);
+		block_bwd_w(w, g, E1, p, k, inv, dx, dlx, de, dp, nw, row);
 	}
 }
 
@@ -522,8 +709,8 @@ int tt_gmn_forward(const tt_gmn_config *c, const double *p, const tt_graph *g,
 	for (int v = 0; v < N; v++)
 		inv[v] = inv[v] > 0 ? 1 / inv[v] : 0;
 
-	lin_fwd(&L[0], p, g->xnode, N, x);
-	lin_fwd(&L[1], p, g->xedge, E, e);
+	embed(w, &L[0], p, g->xnode, N, t->wt, x, t->row);
+	embed(w, &L[1], p, g->xedge, E, t->wt, e, t->row);
 	for (int b = 0; b < B; b++) {
 		const blk *k = &t->b[b];
 		const lin *E1 = &L[2 + 4 * b];
@@ -534,7 +721,7 @@ int tt_gmn_forward(const tt_gmn_config *c, const double *p, const tt_graph *g,
 		}
 		ln_fwd(x, N, w, k->lx, k->rx);
 		ln_fwd(e, E, w, k->le, k->re);
-		block_fwd(w, g, E1, p, t->wt, k, e, inv, x, t->row);
+		block_fwd(w, g, E1, p, t->wt, k, e, inv, x, t->nwork, t->row);
 		e = k->e1;
 	}
 	/* readout, node by node: pooled = mean over nodes of R2(silu(R1(x))) */
@@ -550,10 +737,9 @@ int tt_gmn_forward(const tt_gmn_config *c, const double *p, const tt_graph *g,
 		for (int j = 0; j < w; j++)
 			ra[j] = br1[j];
 		acc_row(w, tr1, x + (size_t)i * w, w, ra);
-		for (int j = 0; j < w; j++) {
-			rs[j] = sig(ra[j]);
+		sigmoid(w, ra, rs);
+		for (int j = 0; j < w; j++)
 			m[j] = ra[j] * rs[j];
-		}
 		for (int j = 0; j < w; j++)
 			r[j] = br2[j];
 		acc_row(w, tr2, m, w, r);
@@ -610,7 +796,7 @@ void tt_gmn_backward(const tt_gmn_config *c, const double *p, const tt_graph *g,
 	for (int b = B - 1; b >= 0; b--) {
 		const blk *k = &t->b[b];
 		memset(dlx, 0, NW * sizeof *dlx);
-		block_bwd(w, g, &L[2 + 4 * b], p, k, t->inv, dx, dlx, de, dp, t->row);
+		block_bwd(w, g, &L[2 + 4 * b], p, k, t->inv, dx, dlx, de, dp, t->nwork, t->row);
 		ln_bwd(k->lx, k->rx, dlx, N, w, dx);
 	}
 	lin_bwd(&L[0], p, g->xnode, dx, N, dp, NULL);

@@ -152,6 +152,23 @@ static void lin_bwd(const lin *l, const double *p, const double *x, const double
 INLINE void acc_row(const int out, const double *restrict Wt, const double *restrict x,
                     const int n, double *restrict y)
 {
+	if (out <= 32 && n % 2 == 0) {
+		/* two partial sums (even and odd k): twice the independent adds
+		 * in flight, the chain of n dependent adds halved */
+		double z[32];
+		for (int o = 0; o < out; o++)
+			z[o] = 0;
+		for (int k = 0; k < n; k += 2) {
+			double x0 = x[k], x1 = x[k + 1];
+			for (int o = 0; o < out; o++) {
+				y[o] += Wt[(size_t)k * out + o] * x0;
+				z[o] += Wt[(size_t)(k + 1) * out + o] * x1;
+			}
+		}
+		for (int o = 0; o < out; o++)
+			y[o] += z[o];
+		return;
+	}
 	for (int k = 0; k < n; k++) {
 		double xk = x[k];
 		for (int o = 0; o < out; o++)
@@ -349,6 +366,22 @@ static int tape_layout(tt_gmn_tape *t, const tt_gmn_config *c, int N, int E, siz
 INLINE void tmul_row(const int w, const double *restrict W, const int in, const int off,
                      const double *restrict v, double *restrict dx)
 {
+	if (w <= 32 && w % 2 == 0) {
+		double z[32];  /* odd o's partial sum, as in acc_row */
+		for (int k = 0; k < w; k++)
+			z[k] = 0;
+		for (int o = 0; o < w; o += 2) {
+			const double *restrict w0 = W + (size_t)o * in + off, *restrict w1 = w0 + in;
+			double v0 = v[o], v1 = v[o + 1];
+			for (int k = 0; k < w; k++) {
+				dx[k] += v0 * w0[k];
+				z[k] += v1 * w1[k];
+			}
+		}
+		for (int k = 0; k < w; k++)
+			dx[k] += z[k];
+		return;
+	}
 	for (int o = 0; o < w; o++) {
 		const double *restrict wr = W + (size_t)o * in + off;
 		double vo = v[o];

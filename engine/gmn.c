@@ -152,19 +152,23 @@ static void lin_bwd(const lin *l, const double *p, const double *x, const double
 INLINE void acc_row(const int out, const double *restrict Wt, const double *restrict x,
                     const int n, double *restrict y)
 {
-	if (out <= 32 && n % 2 == 0) {
+	if (out <= 32) {
 		/* two partial sums (even and odd k): twice the independent adds
 		 * in flight, the chain of n dependent adds halved */
 		double z[32];
 		for (int o = 0; o < out; o++)
 			z[o] = 0;
-		for (int k = 0; k < n; k += 2) {
+		int k = 0;
+		for (; k + 1 < n; k += 2) {
 			double x0 = x[k], x1 = x[k + 1];
 			for (int o = 0; o < out; o++) {
 				y[o] += Wt[(size_t)k * out + o] * x0;
 				z[o] += Wt[(size_t)(k + 1) * out + o] * x1;
 			}
 		}
+		if (k < n)
+			for (int o = 0; o < out; o++)
+				y[o] += Wt[(size_t)k * out + o] * x[k];
 		for (int o = 0; o < out; o++)
 			y[o] += z[o];
 		return;
@@ -622,6 +626,41 @@ INLINE void embed_w(const int w, const double *restrict wt, const double *restri
 	}
 }
 
+/* The W and b gradients of an embedding y (n, w) = x (n, in) W' + b, given
+ * dy (no input gradient): four rows at a time into W transposed (wt, in x
+ * w, scratch), so each row of wt is written once per four rows of x, then
+ * added into dW. */
+INLINE void embed_bwd_w(const int w, const int in, const double *restrict x,
+                        const double *restrict dy, int n, double *restrict wt,
+                        double *restrict dW, double *restrict db)
+{
+	memset(wt, 0, (size_t)in * w * sizeof *wt);
+	int i = 0;
+	for (; i + 4 <= n; i += 4) {
+		const double *d0 = dy + (size_t)i * w, *d1 = d0 + w, *d2 = d1 + w, *d3 = d2 + w;
+		const double *x0 = x + (size_t)i * in, *x1 = x0 + in, *x2 = x1 + in, *x3 = x2 + in;
+		for (int f = 0; f < in; f++) {
+			double a0 = x0[f], a1 = x1[f], a2 = x2[f], a3 = x3[f];
+			double *r = wt + (size_t)f * w;
+			for (int o = 0; o < w; o++)
+				r[o] += (a0 * d0[o] + a1 * d1[o]) + (a2 * d2[o] + a3 * d3[o]);
+		}
+		for (int o = 0; o < w; o++)
+			db[o] += (d0[o] + d1[o]) + (d2[o] + d3[o]);
+	}
+	for (; i < n; i++) {
+		const double *d = dy + (size_t)i * w, *xr = x + (size_t)i * in;
+		for (int f = 0; f < in; f++)
+			for (int o = 0; o < w; o++)
+				wt[(size_t)f * w + o] += xr[f] * d[o];
+		for (int o = 0; o < w; o++)
+			db[o] += d[o];
+	}
+	for (int o = 0; o < w; o++)
+		for (int f = 0; f < in; f++)
+			dW[(size_t)o * in + f] += wt[(size_t)f * w + o];
+}
+
 /* The instances: a constant width each, then any width (with scratch from
  * the tape). */
 #define BLOCK_W(W)                                                                        \
@@ -644,6 +683,11 @@ INLINE void embed_w(const int w, const double *restrict wt, const double *restri
 	{                                                                                   \
 		double acc[W];                                                              \
 		embed_w(W, wt, b, x, n, in, y, acc);                                        \
+	}                                                                                   \
+	static void embed_bwd_##W(int in, const double *x, const double *dy, int n,         \
+	                          double *wt, double *dW, double *db)                       \
+	{                                                                                   \
+		embed_bwd_w(W, in, x, dy, n, wt, dW, db);                                   \
 	}
 BLOCK_W(8)
 BLOCK_W(16)
@@ -685,6 +729,25 @@ static void embed(int w, const lin *l, const double *p, const double *x, int n, 
 		break;
 	default:
 		embed_w(w, wt, b, x, n, l->in, y, row);
+	}
+}
+
+static void embed_bwd(int w, const lin *l, const double *x, const double *dy, int n,
+                      double *wt, double *dp)
+{
+	double *dW = dp + l->off, *db = dW + (size_t)l->in * l->out;
+	switch (w) {
+	case 8:
+		embed_bwd_8(l->in, x, dy, n, wt, dW, db);
+		break;
+	case 16:
+		embed_bwd_16(l->in, x, dy, n, wt, dW, db);
+		break;
+	case 32:
+		embed_bwd_32(l->in, x, dy, n, wt, dW, db);
+		break;
+	default:
+		embed_bwd_w(w, l->in, x, dy, n, wt, dW, db);
 	}
 }
 
@@ -832,6 +895,6 @@ void tt_gmn_backward(const tt_gmn_config *c, const double *p, const tt_graph *g,
 		block_bwd(w, g, &L[2 + 4 * b], p, k, t->inv, dx, dlx, de, dp, t->nwork, t->row);
 		ln_bwd(k->lx, k->rx, dlx, N, w, dx);
 	}
-	lin_bwd(&L[0], p, g->xnode, dx, N, dp, NULL);
-	lin_bwd(&L[1], p, g->xedge, de, E, dp, NULL);
+	embed_bwd(w, &L[0], g->xnode, dx, N, t->wt, dp);
+	embed_bwd(w, &L[1], g->xedge, de, E, t->wt, dp);
 }

@@ -101,6 +101,16 @@ int tt_surr_new(const tt_surr_config *c, tt_surr **out, tt_err *err)
 	return TT_OK;
 }
 
+/* Free the tapes a fit or a gradient kept. */
+static void tapes_release(tt_surr *s)
+{
+	for (int i = 0; i < s->ntapes; i++)
+		tt_gmn_tape_free(s->tapes[i]);
+	free(s->tapes);
+	s->tapes = NULL;
+	s->ntapes = 0;
+}
+
 void tt_surr_free(tt_surr *s)
 {
 	if (!s)
@@ -112,9 +122,7 @@ void tt_surr_free(tt_surr *s)
 	free(s->bn_mu);
 	free(s->bn_var);
 	tt_gp_free(&s->gp);
-	for (int i = 0; i < s->ntapes; i++)
-		tt_gmn_tape_free(s->tapes[i]);
-	free(s->tapes);
+	tapes_release(s);
 	free(s);
 }
 
@@ -180,16 +188,6 @@ static void fwd_free(fwd *f)
 	free(f->arg);
 	free(f->bmu);
 	memset(f, 0, sizeof *f);
-}
-
-/* Free the tapes a fit or a gradient kept. */
-static void tapes_release(tt_surr *s)
-{
-	for (int i = 0; i < s->ntapes; i++)
-		tt_gmn_tape_free(s->tapes[i]);
-	free(s->tapes);
-	s->tapes = NULL;
-	s->ntapes = 0;
 }
 
 /* At least n tapes (NULL until a forward fills them); -1 when out of

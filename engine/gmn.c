@@ -147,8 +147,8 @@ static void lin_bwd(const lin *l, const double *p, const double *x, const double
  * and keeps a row in vector registers, and once for any other width.
  */
 
-/* y[0..out) += sum over k < n of Wt[k][o] x[k], in k's order (Wt (n, out),
- * W transposed, so the outputs are the inner loop) */
+/* y[0..out) += sum over k < n of Wt[k][o] x[k] (Wt (n, out), W transposed,
+ * so the outputs are the inner loop) */
 INLINE void acc_row(const int out, const double *restrict Wt, const double *restrict x,
                     const int n, double *restrict y)
 {

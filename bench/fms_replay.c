@@ -18,7 +18,10 @@
  *   fms_replay replay DIR SAMPLER SEED BUDGET [WIDTH BLOCKS INIT FIRST WARM]
  *     SAMPLER fms, dyhpo, fms-flat or random spends BUDGET epochs over the
  *     table; prints a line per decision
- *       d K INDEX EPOCH ACC SECONDS
+ *       d K INDEX EPOCH ACC SECONDS CPU_SECONDS
+ *     (the decision's wall time, and the CPU time of every thread of the
+ *     process during it: on a loaded machine the wall time grows with the
+ *     load, the CPU time does not)
  *     and, after the decision that spends budget B (every 10 epochs and
  *     the last), the surrogate's forecast at the top epoch of every
  *     configuration not at the top:
@@ -30,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "ckpt.h"
 #include "clock.h"
@@ -80,6 +84,14 @@ static void spit(const char *path, const void *p, size_t n)
 	FILE *f = fopen(tmp, "wb");
 	if (!f || fwrite(p, 1, n, f) != n || fclose(f) || rename(tmp, path))
 		die(NULL, path);
+}
+
+/* CPU seconds of the whole process (every thread) so far. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
 /* ---- build ----------------------------------------------------------------- */
@@ -497,7 +509,7 @@ static int replay(int argc, char **argv)
 		int k = 0;
 		for (int p = 0; p < n && k < budget; p++)
 			for (int e = 1; e <= E && k < budget; e++, k++)
-				printf("d %d %d %d %.6f 0\n", k + 1, perm[p], e,
+				printf("d %d %d %d %.6f 0 0\n", k + 1, perm[p], e,
 				       T.acc[(size_t)perm[p] * (E + 1) + e]);
 		return 0;
 	}
@@ -542,18 +554,18 @@ static int replay(int argc, char **argv)
 		                     .graph = c.surr.weights == TT_SURR_GMN ? w_graph : NULL,
 		                     .flat = c.surr.weights == TT_SURR_FLAT ? w_flat : NULL };
 		tt_fms_choice ch;
-		double t0 = tt_clock_mono();
+		double t0 = tt_clock_mono(), c0 = cpu_now();
 		if (tt_fms_decide(f, tc, n, &w, &ch, &err)) {
 			if (err.code == TT_EINPUT)
 				break;
 			die(&err, "decide");
 		}
-		double dt = tt_clock_mono() - t0;
+		double dt = tt_clock_mono() - t0, dc = cpu_now() - c0;
 		int p = ch.index, e = ch.budget, i = perm[p];
 		double a = T.acc[(size_t)i * (E + 1) + e];
 		curve[(size_t)p * (E + 1) + e - 1] = a;
 		b[p] = e;
-		printf("d %d %d %d %.6f %.4f\n", k + 1, i, e, a, dt);
+		printf("d %d %d %d %.6f %.4f %.4f\n", k + 1, i, e, a, dt, dc);
 		if ((k + 1) % 10 == 0 || k + 1 == budget)
 			for (int q = 0; q < ch.ncand; q++)
 				if (ch.final_mu)

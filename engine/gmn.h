@@ -53,15 +53,19 @@ typedef struct tt_gmn_tape tt_gmn_tape;
 
 /*
  * out[0..c->out) = GMN(g).  With tape != NULL, *tape gets what backward
- * needs (free it with tt_gmn_tape_free).  TT_EINPUT for a graph whose
- * feature widths differ from c's or whose edges name missing nodes;
- * TT_ERUNTIME when out of memory.
+ * needs (free it with tt_gmn_tape_free): a NULL *tape is allocated, an
+ * earlier one (of any graph and c) is reused and grown when needed, so
+ * repeated forwards allocate once.  TT_EINPUT for a graph whose feature
+ * widths differ from c's or whose edges name missing nodes; TT_ERUNTIME
+ * when out of memory (an existing *tape stays valid to free).
  */
 int tt_gmn_forward(const tt_gmn_config *c, const double *params, const tt_graph *g,
                    double *out, tt_gmn_tape **tape, tt_err *err);
-/* dparams += d(dout . out)/dparams for the forward that made tape. */
+/* dparams += d(dout . out)/dparams for the forward that made tape (the
+ * same params and g).  The tape is only read, apart from its scratch, so
+ * one forward may serve several backwards with different dout. */
 void tt_gmn_backward(const tt_gmn_config *c, const double *params, const tt_graph *g,
-                     const tt_gmn_tape *tape, const double *dout, double *dparams);
+                     tt_gmn_tape *tape, const double *dout, double *dparams);
 void tt_gmn_tape_free(tt_gmn_tape *t);
 
 #endif

@@ -8,6 +8,16 @@
  * gamma and beta (hidden); conv W (conv, 3) and b; flat W (flat_out,
  * flat_len) and b (TT_SURR_FLAT); L2 W (feat, hidden+conv+g) and b; the
  * GMN's parameters (TT_SURR_GMN); the GP's log_s, log_l, log_sn, mean.
+ *
+ * The GMN is nearly all of a fit's time: every step embeds every
+ * observation's graph and backpropagates through it.  Two things keep
+ * that to what the method needs.  A fit keeps one GMN tape per
+ * observation for all its steps (allocated at the first, freed at the
+ * end), not one per observation per step.  And points that share a graph
+ * (the same tt_graph, as every configuration's starting weights are in a
+ * live study) share one forward: its output and tape serve each of them,
+ * and each still runs its own backward with its own gradient, so the
+ * result is exactly that of embedding them one by one.
  */
 #include "surrogate.h"
 
@@ -30,6 +40,8 @@ struct tt_surr {
 	double ymean, ysd;
 	tt_gp gp;
 	int fitted;
+	tt_gmn_tape **tapes;     /* a fit's, one per observation (ntapes) */
+	int ntapes;
 };
 
 void tt_surr_defaults(tt_surr_config *c, int d, int bmax)
@@ -89,6 +101,16 @@ int tt_surr_new(const tt_surr_config *c, tt_surr **out, tt_err *err)
 	return TT_OK;
 }
 
+/* Free the tapes a fit or a gradient kept. */
+static void tapes_release(tt_surr *s)
+{
+	for (int i = 0; i < s->ntapes; i++)
+		tt_gmn_tape_free(s->tapes[i]);
+	free(s->tapes);
+	s->tapes = NULL;
+	s->ntapes = 0;
+}
+
 void tt_surr_free(tt_surr *s)
 {
 	if (!s)
@@ -100,6 +122,7 @@ void tt_surr_free(tt_surr *s)
 	free(s->bn_mu);
 	free(s->bn_var);
 	tt_gp_free(&s->gp);
+	tapes_release(s);
 	free(s);
 }
 
@@ -152,16 +175,14 @@ typedef struct fwd {
 	double *pad;             /* (n, maxlen) padded curves */
 	int maxlen;
 	int *arg;                /* (n, conv) the max position */
-	tt_gmn_tape **tapes;     /* n */
+	int *first;              /* (n) the first point with the same graph: its
+	                          * tape (s->tapes) is point i's */
 	double *bmu, *brs;       /* BN mean and 1/sd used */
 } fwd;
 
 static void fwd_free(fwd *f)
 {
-	if (f->tapes)
-		for (int i = 0; i < f->n; i++)
-			tt_gmn_tape_free(f->tapes[i]);
-	free(f->tapes);
+	free(f->first);
 	free(f->in1);
 	free(f->pad);
 	free(f->arg);
@@ -169,11 +190,28 @@ static void fwd_free(fwd *f)
 	memset(f, 0, sizeof *f);
 }
 
+/* At least n tapes (NULL until a forward fills them); -1 when out of
+ * memory. */
+static int tapes_reserve(tt_surr *s, int n)
+{
+	if (n <= s->ntapes)
+		return 0;
+	tt_gmn_tape **t = realloc(s->tapes, (size_t)n * sizeof *t);
+	if (!t)
+		return -1;
+	for (int i = s->ntapes; i < n; i++)
+		t[i] = NULL;
+	s->tapes = t;
+	s->ntapes = n;
+	return 0;
+}
+
 static double leaky(double x) { return x > 0 ? x : SLOPE * x; }
 static double dleaky(double x) { return x > 0 ? 1 : SLOPE; }
 
 /* Features of n points.  train: BN on the batch statistics (stored into
- * s), else on the stored ones. */
+ * s), else on the stored ones.  keep: the GMN tapes stay in s->tapes for
+ * features_backward (until tapes_release). */
 static int features(tt_surr *s, const tt_surr_point *pt, int n, int train, int keep,
                     fwd *f, tt_err *err)
 {
@@ -191,9 +229,9 @@ static int features(tt_surr *s, const tt_surr_point *pt, int n, int train, int k
 	f->pad = calloc((size_t)n * maxlen, sizeof *f->pad);
 	f->arg = calloc((size_t)n * (C ? C : 1), sizeof *f->arg);
 	f->bmu = malloc(2 * (size_t)H * sizeof *f->bmu);
-	f->tapes = c->weights == TT_SURR_GMN && keep ? calloc((size_t)n, sizeof *f->tapes) : NULL;
-	if (!f->in1 || !f->pad || !f->arg || !f->bmu ||
-	    (c->weights == TT_SURR_GMN && keep && !f->tapes)) {
+	f->first = c->weights == TT_SURR_GMN ? malloc((size_t)n * sizeof *f->first) : NULL;
+	if (!f->in1 || !f->pad || !f->arg || !f->bmu || (c->weights == TT_SURR_GMN && !f->first) ||
+	    (c->weights == TT_SURR_GMN && keep && tapes_reserve(s, n))) {
 		fwd_free(f);
 		return tt_err_set(err, TT_ERUNTIME, "surrogate: out of memory for %d points", n);
 	}
@@ -268,17 +306,29 @@ static int features(tt_surr *s, const tt_surr_point *pt, int n, int train, int k
 			f->cat[(size_t)i * s->cat + H + ch] = best;
 		}
 	}
-	/* g */
+	/* g: one forward per distinct graph; without keep one tape serves
+	 * them all in turn */
+	tt_gmn_tape *spare = NULL;
 	for (int i = 0; i < n && G; i++) {
 		double *gout = f->cat + (size_t)i * s->cat + H + C;
 		if (c->weights == TT_SURR_GMN) {
 			if (!pt[i].graph) {
+				tt_gmn_tape_free(spare);
 				fwd_free(f);
 				return tt_err_set(err, TT_EINPUT, "surrogate: point %d has no weight graph", i);
 			}
+			int j = 0;
+			while (j < i && pt[j].graph != pt[i].graph)
+				j++;
+			f->first[i] = j;
+			if (j < i) {
+				memcpy(gout, f->cat + (size_t)j * s->cat + H + C, (size_t)G * sizeof *gout);
+				continue;
+			}
 			int rc = tt_gmn_forward(&c->gmn, p + s->o_gmn, pt[i].graph, gout,
-			                        keep ? &f->tapes[i] : NULL, err);
+			                        keep ? &s->tapes[i] : &spare, err);
 			if (rc) {
+				tt_gmn_tape_free(spare);
 				fwd_free(f);
 				return rc;
 			}
@@ -293,6 +343,7 @@ static int features(tt_surr *s, const tt_surr_point *pt, int n, int train, int k
 			}
 		}
 	}
+	tt_gmn_tape_free(spare);
 	/* phi */
 	for (int i = 0; i < n; i++)
 		for (int o = 0; o < F; o++) {
@@ -338,8 +389,8 @@ static int features_backward(tt_surr *s, const tt_surr_point *pt, const fwd *f,
 	for (int i = 0; i < n && G; i++) {
 		const double *dg = dcat + (size_t)i * s->cat + H + C;
 		if (c->weights == TT_SURR_GMN) {
-			tt_gmn_backward(&c->gmn, p + s->o_gmn, pt[i].graph, f->tapes[i], dg,
-			                g + s->o_gmn);
+			tt_gmn_backward(&c->gmn, p + s->o_gmn, pt[i].graph, s->tapes[f->first[i]],
+			                dg, g + s->o_gmn);
 		} else {
 			double *gW = g + s->o_flat, *gb = gW + (size_t)G * c->flat_len;
 			size_t m = pt[i].nflat < (size_t)c->flat_len ? pt[i].nflat : (size_t)c->flat_len;
@@ -477,6 +528,7 @@ int tt_surr_fit(tt_surr *s, const tt_surr_point *obs, int n, int steps, int fres
 	rc = tt_err_set(err, TT_ERUNTIME, "surrogate: the kernel matrix of %d observations "
 	                "could not be factored after 4 starts", n);
 out:
+	tapes_release(s);
 	free(y);
 	free(dphi);
 	return rc;
@@ -517,6 +569,7 @@ int tt_surr_gradient(tt_surr *s, const tt_surr_point *obs, int n, double *nll,
 	tt_gp_free(&gp);
 	fwd_free(&f);
 out:
+	tapes_release(s);
 	free(y);
 	free(dphi);
 	return rc;

@@ -1,7 +1,10 @@
 /*
  * test_gmn.c — the graph metanetwork (engine/gmn.h): the gradient of its
- * output in every parameter against central differences, and invariance
- * to permuting the hidden units of the network the graph describes.
+ * output in every parameter against central differences (at width 6, and
+ * at 8 and 16, which gmn.c runs through copies of its loops compiled for
+ * that width), invariance to permuting the hidden units of the network
+ * the graph describes, and a tape reused across graphs giving what a
+ * fresh one gives.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -111,45 +114,98 @@ static void invariant_to_hidden_permutations(void)
 	free(p);
 }
 
-static void gradient_matches_central_differences(void)
+static void gradient_check(const tt_gmn_config *c)
 {
 	double xn[NN * 5], xe[NE * 3], out[4], r[4] = { 0.7, -1.3, 0.4, 1.1 };
 	int src[NE], dst[NE];
 	const int id[NH] = { 0, 1, 2, 3, 4 };
 	tt_graph g;
 	build(id, 0, &g, xn, xe, src, dst);
-	size_t np = tt_gmn_nparams(&CFG);
+	size_t np = tt_gmn_nparams(c);
 	double *p = malloc(np * sizeof *p), *dp = calloc(np, sizeof *dp);
-	tt_gmn_init(&CFG, p, 4);
+	tt_gmn_init(c, p, 4);
 	tt_gmn_tape *t = NULL;
 	tt_err err = {0};
-	CHECK(tt_gmn_forward(&CFG, p, &g, out, &t, &err) == TT_OK, "%s", err.msg);
-	tt_gmn_backward(&CFG, p, &g, t, r, dp);
+	CHECK(tt_gmn_forward(c, p, &g, out, &t, &err) == TT_OK, "%s", err.msg);
+	tt_gmn_backward(c, p, &g, t, r, dp);
 	tt_gmn_tape_free(t);
 	int bad = 0;
 	double worst = 0;
 	for (size_t i = 0; i < np; i++) {
 		double keep = p[i], e = 1e-6, up = 0, dn = 0;
 		p[i] = keep + e;
-		tt_gmn_forward(&CFG, p, &g, out, NULL, NULL);
+		tt_gmn_forward(c, p, &g, out, NULL, NULL);
 		for (int j = 0; j < 4; j++)
 			up += r[j] * out[j];
 		p[i] = keep - e;
-		tt_gmn_forward(&CFG, p, &g, out, NULL, NULL);
+		tt_gmn_forward(c, p, &g, out, NULL, NULL);
 		for (int j = 0; j < 4; j++)
 			dn += r[j] * out[j];
 		p[i] = keep;
 		double fd = (up - dn) / (2 * e), d = fabs(fd - dp[i]);
 		if (d > 1e-6 + 1e-4 * fabs(fd)) {
 			if (bad++ < 5)
-				fprintf(stderr, "  parameter %zu: analytic %.8g, central %.8g\n", i,
-				        dp[i], fd);
+				fprintf(stderr, "  width %d, parameter %zu: analytic %.8g, central %.8g\n",
+				        c->width, i, dp[i], fd);
 		}
 		worst = fmax(worst, d);
 	}
-	CHECK(bad == 0, "%d of %zu parameters off (worst %g)", bad, np, worst);
+	CHECK(bad == 0, "width %d: %d of %zu parameters off (worst %g)", c->width, bad, np,
+	      worst);
 	free(p);
 	free(dp);
+}
+
+static void gradient_matches_central_differences(void)
+{
+	gradient_check(&CFG);
+	for (int w = 8; w <= 16; w *= 2) {
+		tt_gmn_config c = CFG;
+		c.width = w;
+		gradient_check(&c);
+	}
+}
+
+/* One tape through graphs of other sizes and widths: each forward and
+ * backward as with a tape of its own, bit for bit. */
+static void reused_tape_gives_what_a_fresh_one_gives(void)
+{
+	double xn[NN * 5], xe[NE * 3], r[4] = { 0.7, -1.3, 0.4, 1.1 };
+	int src[NE], dst[NE];
+	const int id[NH] = { 0, 1, 2, 3, 4 };
+	tt_graph g;
+	build(id, 0, &g, xn, xe, src, dst);
+	tt_graph small = g;
+	small.nedges = NE / 2;   /* a prefix of the edges: still a graph */
+	tt_gmn_tape *kept = NULL;
+	tt_err err = {0};
+	const int widths[4] = { 6, 8, 16, 8 };
+	const tt_graph *graphs[4] = { &g, &small, &g, &small };
+	for (int k = 0; k < 4; k++) {
+		tt_gmn_config c = CFG;
+		c.width = widths[k];
+		size_t np = tt_gmn_nparams(&c);
+		double *p = malloc(np * sizeof *p), *da = calloc(np, sizeof *da);
+		double *db = calloc(np, sizeof *db), oa[4], ob[4];
+		tt_gmn_init(&c, p, 5 + k);
+		tt_gmn_tape *fresh = NULL;
+		CHECK(tt_gmn_forward(&c, p, graphs[k], oa, &fresh, &err) == TT_OK, "%s", err.msg);
+		CHECK(tt_gmn_forward(&c, p, graphs[k], ob, &kept, &err) == TT_OK, "%s", err.msg);
+		tt_gmn_backward(&c, p, graphs[k], fresh, r, da);
+		tt_gmn_backward(&c, p, graphs[k], kept, r, db);
+		CHECK(memcmp(oa, ob, sizeof oa) == 0, "graph %d: outputs differ", k);
+		CHECK(memcmp(da, db, np * sizeof *da) == 0, "graph %d: gradients differ", k);
+		/* a second backward from the same tape gives the same again */
+		memset(db, 0, np * sizeof *db);
+		tt_gmn_backward(&c, p, graphs[k], kept, r, db);
+		CHECK(memcmp(da, db, np * sizeof *da) == 0, "graph %d: a second backward from "
+		      "one tape differs", k);
+		tt_gmn_tape_free(fresh);
+		free(p);
+		free(da);
+		free(db);
+	}
+	tt_gmn_tape_free(kept);
 }
 
 static void refuses_bad_graphs(void)
@@ -174,6 +230,7 @@ int main(void)
 {
 	TT_RUN(invariant_to_hidden_permutations);
 	TT_RUN(gradient_matches_central_differences);
+	TT_RUN(reused_tape_gives_what_a_fresh_one_gives);
 	TT_RUN(refuses_bad_graphs);
 	TT_EXIT();
 }

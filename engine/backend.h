@@ -72,7 +72,8 @@ typedef struct tt_backend {
 
 	/* y(rows, c) += b(c) broadcast over rows. */
 	void (*bias_add)(float *y, const float *b, int rows, int c);
-	/* db(c) += column sums of dy(rows, c). */
+	/* db(c) = column sums of dy(rows, c) (assigned: a gradient's first
+	 * and only writer, so the buffer need not be zeroed first). */
 	void (*bias_grad)(const float *dy, int rows, int c, float *db);
 	/* y = max(y, 0) in place. */
 	void (*relu)(float *y, size_t n);
@@ -98,8 +99,8 @@ typedef struct tt_backend {
 	void (*bn_eval)(const float *x, int rows, int c, const float *gamma,
 	                const float *beta, const float *run_mean,
 	                const float *run_var, float eps, int relu, float *y);
-	/* From dy and the saved statistics: dgamma, dbeta (+=) and, when dx
-	 * is not NULL, dx (=). */
+	/* From dy and the saved statistics: dgamma, dbeta and, when dx is
+	 * not NULL, dx, all assigned (=). */
 	void (*bn_bwd)(const float *x, const float *dy, int rows, int c,
 	               const float *gamma, const float *save_mean,
 	               const float *save_istd, float *dx, float *dgamma,

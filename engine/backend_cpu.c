@@ -259,6 +259,8 @@ static void cpu_bias_add(float *y, const float *b, int rows, int c)
 
 static void cpu_bias_grad(const float *dy, int rows, int c, float *db)
 {
+	for (int j = 0; j < c; j++)
+		db[j] = 0.0f;
 	for (int r = 0; r < rows; r++)
 		for (int j = 0; j < c; j++)
 			db[j] += dy[(size_t)r * c + j];
@@ -410,8 +412,8 @@ static void cpu_bn_bwd(const float *x, const float *dy, int rows, int c,
 	double sdy[c], sdyx[c];
 	channel_sums(dy, x, save_mean, save_istd, rows, c, sdy, sdyx);
 	for (int j = 0; j < c; j++) {
-		dgamma[j] += (float)sdyx[j];
-		dbeta[j] += (float)sdy[j];
+		dgamma[j] = (float)sdyx[j];
+		dbeta[j] = (float)sdy[j];
 	}
 	if (!dx)
 		return;

@@ -960,12 +960,12 @@ static void dense_fwd(tt_model *m, const stage *st, const float *x, int n,
 		m->be->relu(y, (size_t)n * st->dout);
 }
 
-/* dW += dy^T x, db += colsum(dy), dx = dy W when dx is not NULL. */
+/* dW = dy^T x, db = colsum(dy), dx = dy W when dx is not NULL. */
 static void dense_bwd(tt_model *m, const stage *st, const float *x,
                       const float *dy, int n, float *dx)
 {
 	float *dW = gr(m, st->dw), *db = gr(m, st->db);
-	m->be->gemm(1, 0, st->dout, st->din, n, 1.0f, dy, st->dout, x, st->din, 1.0f,
+	m->be->gemm(1, 0, st->dout, st->din, n, 1.0f, dy, st->dout, x, st->din, 0.0f,
 	            dW, st->din);
 	m->be->bias_grad(dy, n, st->dout, db);
 	if (dx)
@@ -1082,8 +1082,8 @@ static void block_fwd_gated(tt_model *m, stage *st, const float *x, int n)
  * Its backward; ga, gb, gc are free pool buffers, dy is not one of them.
  * u2's score comes from BN2's own gradients: on a channel whose mask is
  * 1 the gated output is gamma * xhat + beta, so out . d = gamma dgamma +
- * beta dbeta (its gradients are this batch's alone: zeroed at the start
- * of backward, written once); on a channel at 0 both are 0.  The layer
+ * beta dbeta (its gradients are this batch's alone: bn_bwd assigns
+ * them); on a channel at 0 both are 0.  The layer
  * gate's score, F . d, is the sum of u2's (gates_collect_scores).
  */
 static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
@@ -1122,8 +1122,14 @@ static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
 		float *sc = m->score_d + gs->goff[g2];
 		be->col_dot(gamma, dg, 1, k2, sc);
 		be->col_dot(gamma + k2, dg + k2, 1, k2, sc);
-	} else if (need_dx) {
-		be->zero(gc, in_e * sizeof(float));
+	} else {
+		/* the branch did not run: its gradients (conv1, bn1, conv2, bn2,
+		 * one run of the layout) are 0, and nothing else writes them */
+		size_t b0 = st->cv[0].w, b1 = st->cv[1].gamma + 2 * (size_t)st->cv[1].K;
+		if (b1 > b0)
+			be->zero(gr(m, b0), (b1 - b0) * sizeof(float));
+		if (need_dx)
+			be->zero(gc, in_e * sizeof(float));
 	}
 	if (st->proj) {
 		bn_bwd(m, &st->cv[2], st->t[3], dy, n, gb);     /* gb: d proj out */
@@ -1484,7 +1490,11 @@ void tt_model_backward_into(tt_model *m, float *grads)
 	TT_ASSERT(m->last_train);
 	int n = m->last_n;
 	m->gout = grads ? grads : m->grads;
-	m->be->zero(m->gout, tt_model_ntrainable(m) * sizeof(float));
+	/* No zeroing pass: every trainable parameter's gradient has exactly
+	 * one writer in a backward (its layer's GEMM with beta 0, bias_grad,
+	 * bn_bwd, conv_bwd), and each assigns.  The one tensor group without
+	 * a writer, the branch of a gated block that did not run, is zeroed
+	 * by block_bwd_gated. */
 	if (m->nunits)
 		m->be->zero(m->score_d, m->nunits * sizeof(float));
 	float *dy = m->dlogits;

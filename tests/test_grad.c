@@ -10,7 +10,7 @@
  * double-precision computation, so a forward and a backward that are
  * wrong in the same way cannot pass together; the += / = contracts of
  * bias_grad, col2im, bn_bwd and maxpool_bwd are checked by starting their
- * outputs from a known value.
+ * outputs from a known value (bias_grad and bn_bwd assign, col2im adds).
  *
  * Part B builds models through the model API (input 8x8x1, 10 classes,
  * batch 4) and compares tt_model_grads with central differences of the
@@ -336,13 +336,11 @@ static void grad_dense(void)
 	         gW_d, c.din);
 	be->gemm(0, 0, c.n, c.din, c.dout, 1.0f, r_d, c.dout, c.W_d, c.din, 0.0f,
 	         gx_d, c.din);
-	/* bias_grad accumulates: start from 0.5 and take it off again */
-	fill_const(gb, c.dout, 0.5f);
+	/* bias_grad assigns: start from garbage */
+	fill_const(gb, c.dout, 7.0f);
 	put(gb_d, gb, c.dout);
 	be->bias_grad(r_d, c.n, c.dout, gb_d);
 	get(gx, gx_d, nx), get(gW, gW_d, nw), get(gb, gb_d, c.dout);
-	for (int o = 0; o < c.dout; o++)
-		gb[o] -= 0.5f;
 	fd_check("dense dx", dense_obj, &c, c.x, gx, nx, &op_linear);
 	fd_check("dense dW", dense_obj, &c, c.W, gW, nw, &op_linear);
 	fd_check("dense db", dense_obj, &c, c.b, gb, c.dout, &op_linear);
@@ -574,21 +572,19 @@ static void bn_case(int relu)
 	put(dy_d, c.r, n);
 	if (relu)
 		be->relu_bwd(c.y_d, dy_d, n);
-	/* dgamma and dbeta accumulate (start from 0.5); dx is assigned (start
-	 * from garbage) */
+	/* dgamma, dbeta and dx are assigned (start from garbage) */
 	fill_const(gg, c.c, 0.5f), fill_const(gb, c.c, 0.5f), fill_const(gx, n, 7.0f);
 	put(gg_d, gg, c.c), put(gb_d, gb, c.c), put(gx_d, gx, n);
 	be->bn_bwd(c.x_d, dy_d, c.rows, c.c, c.g_d, c.sm_d, c.si_d, gx_d, gg_d, gb_d);
 	get(gx, gx_d, n), get(gg, gg_d, c.c), get(gb, gb_d, c.c);
-	for (int j = 0; j < c.c; j++)
-		gg[j] -= 0.5f, gb[j] -= 0.5f;
 	fd_check("bn dx", bn_obj, &c, c.x, gx, n, &op_curved);
 	fd_check("bn dgamma", bn_obj, &c, c.gamma, gg, c.c, &op_curved);
 	fd_check("bn dbeta", bn_obj, &c, c.beta, gb, c.c, &op_curved);
 
 	/* without dx, dgamma and dbeta alone */
 	float *gg2 = hbuf(c.c), *gb2 = hbuf(c.c);
-	be->zero(gg_d, c.c * sizeof(float)), be->zero(gb_d, c.c * sizeof(float));
+	fill_const(gg2, c.c, -3.0f), fill_const(gb2, c.c, -3.0f);
+	put(gg_d, gg2, c.c), put(gb_d, gb2, c.c);
 	be->bn_bwd(c.x_d, dy_d, c.rows, c.c, c.g_d, c.sm_d, c.si_d, NULL, gg_d, gb_d);
 	get(gg2, gg_d, c.c), get(gb2, gb_d, c.c);
 	for (int j = 0; j < c.c; j++) {

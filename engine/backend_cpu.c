@@ -280,6 +280,49 @@ static void cpu_relu_bwd(const float *y, float *dy, size_t n)
 		dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
+static void cpu_bias_relu(float *y, const float *b, int rows, int c)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * c > PAR_MIN)
+	for (int r = 0; r < rows; r++) {
+		float *yr = y + (size_t)r * c;
+		for (int j = 0; j < c; j++) {
+			float v = yr[j] + b[j];
+			yr[j] = v > 0.0f ? v : 0.0f;
+		}
+	}
+}
+
+/*
+ * Threads take blocks of columns (whole cache lines of db), not of rows:
+ * each db(j) is then summed over the rows in order by one thread, as
+ * cpu_bias_grad sums it, so the two ways give the same bits.
+ */
+static void cpu_relu_bias_grad(const float *y, float *dy, int rows, int c, float *db)
+{
+	int nblk = (c + 15) / 16;
+	int nt = (size_t)rows * c > PAR_MIN ? omp_get_max_threads() : 1;
+	if (nt > nblk)
+		nt = nblk;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+	{
+		int t = omp_get_thread_num(), T = omp_get_num_threads();
+		int j0 = 16 * (nblk * t / T), j1 = 16 * (nblk * (t + 1) / T);
+		if (j1 > c)
+			j1 = c;
+		for (int j = j0; j < j1; j++)
+			db[j] = 0.0f;
+		for (int r = 0; r < rows; r++) {
+			const float *yr = y + (size_t)r * c;
+			float *dr = dy + (size_t)r * c;
+			for (int j = j0; j < j1; j++) {
+				float v = yr[j] > 0.0f ? dr[j] : 0.0f;
+				dr[j] = v;
+				db[j] += v;
+			}
+		}
+	}
+}
+
 static void cpu_add(float *y, const float *x, size_t n)
 {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
@@ -760,6 +803,8 @@ const tt_backend tt_backend_cpu = {
 	.bias_grad = cpu_bias_grad,
 	.relu = cpu_relu,
 	.relu_bwd = cpu_relu_bwd,
+	.bias_relu = cpu_bias_relu,
+	.relu_bias_grad = cpu_relu_bias_grad,
 	.add = cpu_add,
 	.add_relu = cpu_add_relu,
 	.bn_train = cpu_bn_train,

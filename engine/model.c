@@ -953,21 +953,37 @@ static void bn_bwd(tt_model *m, const conv *cv, const float *x, const float *dy,
 static void dense_fwd(tt_model *m, const stage *st, const float *x, int n,
                       int relu, float *y)
 {
-	m->be->gemm(0, 1, n, st->dout, st->din, 1.0f, x, st->din, wt(m, st->dw),
-	            st->din, 0.0f, y, st->dout);
-	m->be->bias_add(y, wt(m, st->db), n, st->dout);
-	if (relu)
-		m->be->relu(y, (size_t)n * st->dout);
+	const tt_backend *be = m->be;
+	be->gemm(0, 1, n, st->dout, st->din, 1.0f, x, st->din, wt(m, st->dw),
+	         st->din, 0.0f, y, st->dout);
+	if (relu && be->bias_relu) {
+		be->bias_relu(y, wt(m, st->db), n, st->dout);
+	} else {
+		be->bias_add(y, wt(m, st->db), n, st->dout);
+		if (relu)
+			be->relu(y, (size_t)n * st->dout);
+	}
 }
 
-/* dW = dy^T x, db = colsum(dy), dx = dy W when dx is not NULL. */
-static void dense_bwd(tt_model *m, const stage *st, const float *x,
-                      const float *dy, int n, float *dx)
+/*
+ * dW = dy^T x, db = colsum(dy), dx = dy W when dx is not NULL.  With
+ * relu_y (the stage's ReLU output) dy is first masked by it, in place:
+ * the gradient at the pre-activation.
+ */
+static void dense_bwd(tt_model *m, const stage *st, const float *x, float *dy,
+                      const float *relu_y, int n, float *dx)
 {
+	const tt_backend *be = m->be;
 	float *dW = gr(m, st->dw), *db = gr(m, st->db);
-	m->be->gemm(1, 0, st->dout, st->din, n, 1.0f, dy, st->dout, x, st->din, 0.0f,
-	            dW, st->din);
-	m->be->bias_grad(dy, n, st->dout, db);
+	if (relu_y && be->relu_bias_grad) {
+		be->relu_bias_grad(relu_y, dy, n, st->dout, db);
+	} else {
+		if (relu_y)
+			be->relu_bwd(relu_y, dy, (size_t)n * st->dout);
+		be->bias_grad(dy, n, st->dout, db);
+	}
+	be->gemm(1, 0, st->dout, st->din, n, 1.0f, dy, st->dout, x, st->din, 0.0f,
+	         dW, st->din);
 	if (dx)
 		m->be->gemm(0, 0, n, st->din, st->dout, 1.0f, dy, st->dout,
 		            wt(m, st->dw), st->din, 0.0f, dx, st->din);
@@ -1421,16 +1437,15 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 	case ST_DENSE:
 	case ST_HEAD_DENSE:
 		gate_units_bwd(m, st->grp[1], st->t[0], dy, n);
-		if (st->kind == ST_DENSE)
-			be->relu_bwd(st->t[0], dy, (size_t)n * st->dout);
-		dense_bwd(m, st, x, dy, n, need_dx ? ga : NULL);
+		dense_bwd(m, st, x, dy, st->kind == ST_DENSE ? st->t[0] : NULL, n,
+		          need_dx ? ga : NULL);
 		return need_dx ? ga : NULL;
 	default:
 		break;
 	}
 	float *gb = pick(m->g, m->npool, dy, ga);
 	if (st->kind == ST_HEAD_GAP) {
-		dense_bwd(m, st, st->t[0], dy, n, need_dx ? ga : NULL);
+		dense_bwd(m, st, st->t[0], dy, NULL, n, need_dx ? ga : NULL);
 		if (!need_dx)
 			return NULL;
 		be->gap_bwd(ga, n, st->h * st->w, st->c, gb);

@@ -9,6 +9,11 @@
  *                        comes out bit for bit as a zeroed one, for every
  *                        kind of model, frozen prefixes and gated blocks
  *                        whose branch is skipped included.
+ *   fused_elementwise    bias_relu is bias_add then relu, relu_bias_grad
+ *                        is relu_bwd then bias_grad, bit for bit, on odd
+ *                        shapes (1 row, 1 channel, widths that are not a
+ *                        multiple of the vector width, and large enough
+ *                        to run on every thread).
  *
  * Models are tiny (8x8x1 inputs, batch 5: not a multiple of anything).
  * Finite-difference checks of the same operations are in test_grad.c.
@@ -132,10 +137,87 @@ static void backward_overwrites(void)
 	overwrite_case("resnet:1,1:w4", 2, 1, 2);
 }
 
+/* ---- fused_elementwise ------------------------------------------------- */
+
+static void fill_normal(float *p, size_t n, tt_rng *r)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = tt_rng_normal(r);
+}
+
+static float *upload_new(const float *h, size_t n)
+{
+	float *d = be->alloc((n ? n : 1) * sizeof *d);
+	TT_ASSERT(d);
+	be->upload(d, h, n * sizeof *h);
+	return d;
+}
+
+/* bitwise equality of n floats; the first difference is reported */
+static void same_bits(const char *what, const float *a, const float *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (memcmp(&a[i], &b[i], sizeof *a) != 0) {
+			CHECK(0, "%s: [%zu] %.9g, reference %.9g", what, i, a[i], b[i]);
+			return;
+		}
+}
+
+static void fused_case(int rows, int c)
+{
+	size_t n = (size_t)rows * c;
+	tt_rng r;
+	tt_rng_seed(&r, SEED + (uint64_t)n, TT_STREAM_SYNTH);
+	float *y = malloc(n * sizeof *y), *b = malloc(c * sizeof *b);
+	float *dy = malloc(n * sizeof *dy);
+	TT_ASSERT(y && b && dy);
+	fill_normal(y, n, &r), fill_normal(b, c, &r), fill_normal(dy, n, &r);
+	char what[96];
+
+	/* forward: y + b, then the ReLU */
+	float *f = upload_new(y, n), *ref = upload_new(y, n), *b_d = upload_new(b, c);
+	be->bias_relu(f, b_d, rows, c);
+	be->bias_add(ref, b_d, rows, c);
+	be->relu(ref, n);
+	float *hf = download(f, n), *href = download(ref, n);
+	snprintf(what, sizeof what, "bias_relu %dx%d", rows, c);
+	same_bits(what, hf, href, n);
+
+	/* backward: mask dy by the ReLU output (href), column sums; db
+	 * starts from garbage in both (both assign) */
+	float *d1 = upload_new(dy, n), *d2 = upload_new(dy, n);
+	float *db1 = upload_new(y, c), *db2 = upload_new(y, c);
+	be->relu_bias_grad(ref, d1, rows, c, db1);
+	be->relu_bwd(ref, d2, n);
+	be->bias_grad(d2, rows, c, db2);
+	float *hd1 = download(d1, n), *hd2 = download(d2, n);
+	float *hb1 = download(db1, c), *hb2 = download(db2, c);
+	snprintf(what, sizeof what, "relu_bias_grad dy %dx%d", rows, c);
+	same_bits(what, hd1, hd2, n);
+	snprintf(what, sizeof what, "relu_bias_grad db %dx%d", rows, c);
+	same_bits(what, hb1, hb2, c);
+
+	be->free(f), be->free(ref), be->free(b_d), be->free(d1), be->free(d2);
+	be->free(db1), be->free(db2);
+	free(hf), free(href), free(hd1), free(hd2), free(hb1), free(hb2);
+	free(y), free(b), free(dy);
+}
+
+static void fused_elementwise(void)
+{
+	static const int shapes[][2] = {
+		{ 1, 1 }, { 1, 13 }, { 7, 1 }, { 5, 17 }, { 3, 33 }, { 37, 1001 },
+		{ 128, 512 }, { 40000, 1 },
+	};
+	for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++)
+		fused_case(shapes[k][0], shapes[k][1]);
+}
+
 int main(void)
 {
 	be = tt_backend_get("cpu");
 	TT_ASSERT(be);
 	TT_RUN(backward_overwrites);
+	TT_RUN(fused_elementwise);
 	TT_EXIT();
 }

@@ -656,6 +656,64 @@ static void relu_case(int add)
 	bufs_free();
 }
 
+/* bias_relu: y (rows, c) = relu(a + b), b broadcast; its backward is
+ * relu_bias_grad, which gives da (dy masked) and db at once */
+typedef struct bias_relu_ctx {
+	int rows, c;
+	float *a, *b, *r, *y;
+	float *a_d, *b_d;
+} bias_relu_ctx;
+
+static double bias_relu_obj(void *ctx, int mode, uint64_t *pattern)
+{
+	(void)mode;
+	bias_relu_ctx *c = ctx;
+	size_t n = (size_t)c->rows * c->c;
+	put(c->a_d, c->a, n);
+	put(c->b_d, c->b, c->c);
+	be->bias_relu(c->a_d, c->b_d, c->rows, c->c);
+	for (size_t i = 0; i < n; i++)
+		c->y[i] = c->a[i] + c->b[i % (size_t)c->c];
+	*pattern = hash_signs(c->y, n);
+	get(c->y, c->a_d, n);
+	return dot(c->r, c->y, n);
+}
+
+static void grad_bias_relu(void)
+{
+	/* 13 channels: not a multiple of any vector width */
+	bias_relu_ctx c = { .rows = 7, .c = 13 };
+	size_t n = (size_t)c.rows * c.c;
+	c.a = hbuf(n), c.b = hbuf(c.c), c.r = hbuf(n), c.y = hbuf(n);
+	c.a_d = dbuf(n), c.b_d = dbuf(c.c);
+	fill(c.a, n, 0, 1), fill(c.b, c.c, 0, 1), fill(c.r, n, 0, 1);
+	/* keep every a + b away from the kink */
+	for (size_t i = 0; i < n; i++) {
+		float v = c.a[i] + c.b[i % (size_t)c.c];
+		if (fabsf(v) < 0.1f)
+			c.a[i] += v < 0 ? -0.2f : 0.2f;
+	}
+	uint64_t pat;
+	bias_relu_obj(&c, FD_FREE, &pat);
+	for (size_t i = 0; i < n; i++) {
+		float v = c.a[i] + c.b[i % (size_t)c.c];
+		CHECK(c.y[i] == (v > 0 ? v : 0), "bias_relu forward [%zu]: %g of %g", i,
+		      c.y[i], v);
+	}
+	/* the output y_d is the ReLU's; db starts from garbage (assigned) */
+	float *y_d = dbuf(n), *dy_d = dbuf(n), *db_d = dbuf(c.c);
+	float *ga = hbuf(n), *gb = hbuf(c.c);
+	put(y_d, c.y, n);
+	put(dy_d, c.r, n);
+	fill_const(gb, c.c, 7.0f);
+	put(db_d, gb, c.c);
+	be->relu_bias_grad(y_d, dy_d, c.rows, c.c, db_d);
+	get(ga, dy_d, n), get(gb, db_d, c.c);
+	fd_check("bias_relu da", bias_relu_obj, &c, c.a, ga, n, &op_linear);
+	fd_check("bias_relu db", bias_relu_obj, &c, c.b, gb, c.c, &op_linear);
+	bufs_free();
+}
+
 static void grad_relu(void) { relu_case(0); }
 static void grad_add_relu(void) { relu_case(1); }
 
@@ -1025,9 +1083,9 @@ static const layer_desc resnet_layers[] = {
 };
 
 /*
- * The models run on watch_be: the cpu backend's table with the four
+ * The models run on watch_be: the cpu backend's table with the five
  * operations that make a decision (relu, bn_train with its fused ReLU,
- * add_relu, maxpool) wrapped.  With watch_mode FD_FREE or FD_RECORD each
+ * add_relu, bias_relu, maxpool) wrapped.  With watch_mode FD_FREE or FD_RECORD each
  * wrapper hashes the decision it is about to make (the signs of its
  * pre-activations, the first maximum of each window) into watch_hash,
  * FD_RECORD also keeps it, and then the cpu operation itself runs: the
@@ -1134,6 +1192,22 @@ static void watch_add_relu(float *y, const float *x, size_t n)
 	be->add_relu(y, x, n);
 }
 
+static void watch_bias_relu(float *y, const float *b, int rows, int c)
+{
+	if (watch_on) {
+		size_t n = (size_t)rows * c;
+		float *v = watch_fetch(0, y, n);
+		const float *bh = watch_fetch(1, b, (size_t)c);
+		for (size_t i = 0; i < n; i++)
+			v[i] += bh[i % (size_t)c];
+		if (watch_relu_decide(v, n)) {
+			be->upload(y, v, n * sizeof *v);
+			return;
+		}
+	}
+	be->bias_relu(y, b, rows, c);
+}
+
 static void watch_bn_train(const float *x, int rows, int c, const float *gamma,
                            const float *beta, float momentum, float eps,
                            float *run_mean, float *run_var, float *save_mean,
@@ -1197,6 +1271,7 @@ static void watch_init(void)
 	watch_be.name = "cpu-watched";
 	watch_be.relu = watch_relu;
 	watch_be.add_relu = watch_add_relu;
+	watch_be.bias_relu = be->bias_relu ? watch_bias_relu : NULL;
 	watch_be.bn_train = watch_bn_train;
 	watch_be.maxpool = watch_maxpool;
 }
@@ -1953,6 +2028,7 @@ int main(void)
 	TT_RUN(grad_bn);
 	TT_RUN(grad_bn_relu);
 	TT_RUN(grad_relu);
+	TT_RUN(grad_bias_relu);
 	TT_RUN(grad_add_relu);
 	TT_RUN(grad_maxpool2x2_s2);
 	TT_RUN(maxpool_ties);

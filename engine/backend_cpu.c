@@ -5,6 +5,13 @@
  * This file is the reference every other backend is tested against, so it
  * favours loops whose meaning is plain; the inner loops run over the
  * channel axis (contiguous in NHWC) so the compiler vectorises them.
+ *
+ * Two tables come out of it.  "cpu" takes the fast paths: convolutions
+ * by the direct kernels of conv_direct.c, and the fused elementwise
+ * operations.  "cpu-ref" is the same backend with only the plain ways:
+ * convolution through im2col and GEMM, no fused operations (the model
+ * then calls the two operations each fused one replaces).  Tests compare
+ * the two; --backend cpu-ref runs a training on the reference.
  */
 #include <cblas.h>
 #include <math.h>
@@ -13,6 +20,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "conv_direct.h"
 #include "err.h"
 
 void openblas_set_num_threads(int n);
@@ -169,14 +177,17 @@ static int conv_chunk(const conv_plan *p, const tt_conv_shape *s, int ch,
 	return b0;
 }
 
+/* Enough for either way, so that both tables can share it. */
 static size_t cpu_conv_ws(const tt_conv_shape *s, int K)
 {
 	conv_plan p = conv_plan_make(s, K, (size_t)-1);
-	return (size_t)p.nt * (p.col + p.part) * sizeof(float);
+	size_t ref = (size_t)p.nt * (p.col + p.part) * sizeof(float);
+	size_t direct = conv_direct_ws(s, K, omp_get_max_threads());
+	return ref > direct ? ref : direct;
 }
 
-static void cpu_conv(const float *x, const tt_conv_shape *s, int K,
-                     const float *W, float *y, void *ws, size_t ws_bytes)
+static void cpu_conv_ref(const float *x, const tt_conv_shape *s, int K,
+                         const float *W, float *y, void *ws, size_t ws_bytes)
 {
 	conv_plan p = conv_plan_make(s, K, ws_bytes);
 	const int kkc = s->k * s->k * s->c, ohw = s->oh * s->ow;
@@ -202,9 +213,9 @@ static void cpu_conv(const float *x, const tt_conv_shape *s, int K,
 	}
 }
 
-static void cpu_conv_bwd(const float *x, const float *dy, const tt_conv_shape *s,
-                         int K, const float *W, float *dW, float *dx, void *ws,
-                         size_t ws_bytes)
+static void cpu_conv_bwd_ref(const float *x, const float *dy, const tt_conv_shape *s,
+                             int K, const float *W, float *dW, float *dx, void *ws,
+                             size_t ws_bytes)
 {
 	conv_plan p = conv_plan_make(s, K, ws_bytes);
 	const int kkc = s->k * s->k * s->c, ohw = s->oh * s->ow;
@@ -247,6 +258,19 @@ static void cpu_conv_bwd(const float *x, const float *dy, const tt_conv_shape *s
 			sum += parts[(size_t)t * stride + i];
 		dW[i] = sum;
 	}
+}
+
+static void cpu_conv(const float *x, const tt_conv_shape *s, int K,
+                     const float *W, float *y, void *ws, size_t ws_bytes)
+{
+	conv_direct_fwd(x, s, K, W, y, ws, ws_bytes);
+}
+
+static void cpu_conv_bwd(const float *x, const float *dy, const tt_conv_shape *s,
+                         int K, const float *W, float *dW, float *dx, void *ws,
+                         size_t ws_bytes)
+{
+	conv_direct_bwd(x, dy, s, K, W, dW, dx, ws, ws_bytes);
 }
 
 static void cpu_bias_add(float *y, const float *b, int rows, int c)
@@ -782,50 +806,61 @@ static int cpu_all_finite(const float *p, size_t n)
 	return !bad;
 }
 
+/* Every operation both tables share. */
+#define CPU_COMMON_OPS \
+	.host_memory = 1, \
+	.alloc = cpu_alloc, \
+	.free = cpu_free, \
+	.upload = cpu_copy, \
+	.download = cpu_copy, \
+	.copy = cpu_copy, \
+	.zero = cpu_zero, \
+	.sync = cpu_sync, \
+	.set_threads = cpu_set_threads, \
+	.gemm = cpu_gemm, \
+	.conv_ws = cpu_conv_ws, \
+	.im2col = cpu_im2col, \
+	.col2im = cpu_col2im, \
+	.bias_add = cpu_bias_add, \
+	.bias_grad = cpu_bias_grad, \
+	.relu = cpu_relu, \
+	.relu_bwd = cpu_relu_bwd, \
+	.add = cpu_add, \
+	.add_relu = cpu_add_relu, \
+	.bn_train = cpu_bn_train, \
+	.bn_eval = cpu_bn_eval, \
+	.bn_bwd = cpu_bn_bwd, \
+	.maxpool = cpu_maxpool, \
+	.maxpool_bwd = cpu_maxpool_bwd, \
+	.avgpool = cpu_avgpool, \
+	.avgpool_bwd = cpu_avgpool_bwd, \
+	.gap = cpu_gap, \
+	.gap_bwd = cpu_gap_bwd, \
+	.subsample = cpu_subsample, \
+	.subsample_bwd = cpu_subsample_bwd, \
+	.xent = cpu_xent, \
+	.sgd_step = cpu_sgd_step, \
+	.adamw_step = cpu_adamw_step, \
+	.scale_cols = cpu_scale_cols, \
+	.col_dot = cpu_col_dot, \
+	.scatter_cols = cpu_scatter_cols, \
+	.gather_cols = cpu_gather_cols, \
+	.row_axpy = cpu_row_axpy, \
+	.row_dot = cpu_row_dot, \
+	.all_finite = cpu_all_finite
+
 const tt_backend tt_backend_cpu = {
 	.name = "cpu",
-	.host_memory = 1,
-	.alloc = cpu_alloc,
-	.free = cpu_free,
-	.upload = cpu_copy,
-	.download = cpu_copy,
-	.copy = cpu_copy,
-	.zero = cpu_zero,
-	.sync = cpu_sync,
-	.set_threads = cpu_set_threads,
-	.gemm = cpu_gemm,
-	.conv_ws = cpu_conv_ws,
+	CPU_COMMON_OPS,
 	.conv = cpu_conv,
 	.conv_bwd = cpu_conv_bwd,
-	.im2col = cpu_im2col,
-	.col2im = cpu_col2im,
-	.bias_add = cpu_bias_add,
-	.bias_grad = cpu_bias_grad,
-	.relu = cpu_relu,
-	.relu_bwd = cpu_relu_bwd,
 	.bias_relu = cpu_bias_relu,
 	.relu_bias_grad = cpu_relu_bias_grad,
-	.add = cpu_add,
-	.add_relu = cpu_add_relu,
-	.bn_train = cpu_bn_train,
-	.bn_eval = cpu_bn_eval,
-	.bn_bwd = cpu_bn_bwd,
-	.maxpool = cpu_maxpool,
-	.maxpool_bwd = cpu_maxpool_bwd,
-	.avgpool = cpu_avgpool,
-	.avgpool_bwd = cpu_avgpool_bwd,
-	.gap = cpu_gap,
-	.gap_bwd = cpu_gap_bwd,
-	.subsample = cpu_subsample,
-	.subsample_bwd = cpu_subsample_bwd,
-	.xent = cpu_xent,
-	.sgd_step = cpu_sgd_step,
-	.adamw_step = cpu_adamw_step,
-	.scale_cols = cpu_scale_cols,
-	.col_dot = cpu_col_dot,
-	.scatter_cols = cpu_scatter_cols,
-	.gather_cols = cpu_gather_cols,
-	.row_axpy = cpu_row_axpy,
-	.row_dot = cpu_row_dot,
-	.all_finite = cpu_all_finite,
+};
+
+const tt_backend tt_backend_cpu_ref = {
+	.name = "cpu-ref",
+	CPU_COMMON_OPS,
+	.conv = cpu_conv_ref,
+	.conv_bwd = cpu_conv_bwd_ref,
 };

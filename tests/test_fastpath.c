@@ -9,6 +9,14 @@
  *                        comes out bit for bit as a zeroed one, for every
  *                        kind of model, frozen prefixes and gated blocks
  *                        whose branch is skipped included.
+ *   conv_direct          the direct convolution kernels ("cpu") against
+ *                        im2col and GEMM ("cpu-ref"): y, dW and dx (added
+ *                        onto what dx held) agree to float rounding, for
+ *                        1 image, 1 channel in or out, channel counts and
+ *                        image sizes that are not multiples of the vector
+ *                        width, kernels 1, 3 and 5, strides 1 and 2, with
+ *                        and without dx, on every thread and on a
+ *                        workspace with room for one thread only.
  *   fused_elementwise    bias_relu is bias_add then relu, relu_bias_grad
  *                        is relu_bwd then bias_grad, bit for bit, on odd
  *                        shapes (1 row, 1 channel, widths that are not a
@@ -25,6 +33,7 @@
 #include <string.h>
 
 #include "backend.h"
+#include "conv_direct.h"
 #include "model.h"
 #include "rng.h"
 #include "test.h"
@@ -137,8 +146,6 @@ static void backward_overwrites(void)
 	overwrite_case("resnet:1,1:w4", 2, 1, 2);
 }
 
-/* ---- fused_elementwise ------------------------------------------------- */
-
 static void fill_normal(float *p, size_t n, tt_rng *r)
 {
 	for (size_t i = 0; i < n; i++)
@@ -152,6 +159,99 @@ static float *upload_new(const float *h, size_t n)
 	be->upload(d, h, n * sizeof *h);
 	return d;
 }
+
+/* ---- conv_direct ------------------------------------------------------- */
+
+static const tt_backend *ref;
+
+/* The largest |a - b| over n floats, relative to the largest |b| (at
+ * least 1): float sums of up to k*k*C or n*oh*ow terms taken in another
+ * order differ by a few units of the last place of the largest term. */
+static double rel_diff(const float *a, const float *b, size_t n)
+{
+	double d = 0, m = 1;
+	for (size_t i = 0; i < n; i++) {
+		if (fabs(a[i] - b[i]) > d)
+			d = fabs(a[i] - b[i]);
+		if (fabs(b[i]) > m)
+			m = fabs(b[i]);
+	}
+	return d / m;
+}
+
+/* one_thread: the workspace of the direct path for one thread only */
+static void conv_case(int n, int h, int w, int c, int K, int k, int stride,
+                      int one_thread)
+{
+	tt_conv_shape s = { .n = n, .h = h, .w = w, .c = c, .k = k, .stride = stride,
+	                    .pad = k / 2 };
+	s.oh = (h + 2 * s.pad - k) / stride + 1;
+	s.ow = (w + 2 * s.pad - k) / stride + 1;
+	size_t nx = (size_t)n * h * w * c, ny = (size_t)n * s.oh * s.ow * K;
+	size_t nw = (size_t)K * k * k * c;
+	tt_rng r;
+	tt_rng_seed(&r, SEED + nx + ny, TT_STREAM_SYNTH);
+	float *hx = malloc(nx * sizeof *hx), *hdy = malloc(ny * sizeof *hdy);
+	float *hw = malloc(nw * sizeof *hw), *hdx0 = malloc(nx * sizeof *hdx0);
+	TT_ASSERT(hx && hdy && hw && hdx0);
+	fill_normal(hx, nx, &r), fill_normal(hdy, ny, &r), fill_normal(hw, nw, &r);
+	fill_normal(hdx0, nx, &r);
+	float *x = upload_new(hx, nx), *dy = upload_new(hdy, ny), *W = upload_new(hw, nw);
+	size_t wsb = be->conv_ws(&s, K);
+	TT_ASSERT(wsb == ref->conv_ws(&s, K));
+	if (one_thread)
+		wsb = conv_direct_ws(&s, K, 1);
+	void *ws = be->alloc(wsb), *wsr = be->alloc(ref->conv_ws(&s, K));
+	TT_ASSERT(ws && wsr);
+	float *y[2], *dW[2], *dW1[2], *dx[2];
+	for (int v = 0; v < 2; v++) {
+		const tt_backend *b = v ? ref : be;
+		void *wv = v ? wsr : ws;
+		size_t wb = v ? ref->conv_ws(&s, K) : wsb;
+		float *yd = be->alloc(ny * sizeof(float)), *dwd = be->alloc(nw * sizeof(float));
+		float *dxd = upload_new(hdx0, nx);
+		b->conv(x, &s, K, W, yd, wv, wb);
+		b->conv_bwd(x, dy, &s, K, W, dwd, dxd, wv, wb);
+		y[v] = download(yd, ny), dW[v] = download(dwd, nw), dx[v] = download(dxd, nx);
+		be->upload(dwd, hw, nw * sizeof(float)); /* garbage: dW is assigned */
+		b->conv_bwd(x, dy, &s, K, W, dwd, NULL, wv, wb);
+		dW1[v] = download(dwd, nw);
+		be->free(yd), be->free(dwd), be->free(dxd);
+	}
+	char what[160];
+	snprintf(what, sizeof what, "conv n%d %dx%dx%d K%d k%d s%d%s", n, h, w, c, K, k,
+	         stride, one_thread ? " one thread" : "");
+	double ey = rel_diff(y[0], y[1], ny), ew = rel_diff(dW[0], dW[1], nw);
+	double ex = rel_diff(dx[0], dx[1], nx), ew1 = rel_diff(dW1[0], dW[0], nw);
+	CHECK(ey < 1e-5, "%s: y differs from the reference by %.3g", what, ey);
+	CHECK(ew < 1e-5, "%s: dW differs from the reference by %.3g", what, ew);
+	CHECK(ex < 1e-5, "%s: dx differs from the reference by %.3g", what, ex);
+	CHECK(ew1 == 0, "%s: dW without dx differs from dW with it by %.3g", what, ew1);
+	for (int v = 0; v < 2; v++)
+		free(y[v]), free(dW[v]), free(dW1[v]), free(dx[v]);
+	be->free(x), be->free(dy), be->free(W), be->free(ws), be->free(wsr);
+	free(hx), free(hdy), free(hw), free(hdx0);
+}
+
+static void conv_direct(void)
+{
+	/* n, h, w, c, K, k, stride */
+	static const int cases[][7] = {
+		{ 1, 1, 1, 1, 1, 3, 1 },   { 1, 5, 4, 1, 16, 3, 1 },  { 3, 7, 5, 3, 4, 3, 1 },
+		{ 2, 7, 6, 3, 13, 3, 2 },  { 2, 6, 7, 5, 9, 1, 2 },   { 2, 8, 8, 16, 16, 3, 1 },
+		{ 3, 9, 9, 16, 32, 3, 2 }, { 2, 9, 9, 16, 32, 1, 2 }, { 2, 5, 5, 17, 24, 3, 1 },
+		{ 1, 7, 7, 64, 64, 3, 1 }, { 2, 6, 5, 2, 7, 5, 1 },   { 5, 4, 4, 8, 1, 3, 2 },
+		{ 4, 3, 3, 33, 40, 3, 1 }, { 2, 1, 9, 4, 8, 3, 1 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		const int *c = cases[i];
+		conv_case(c[0], c[1], c[2], c[3], c[4], c[5], c[6], 0);
+		if (c[0] > 1)
+			conv_case(c[0], c[1], c[2], c[3], c[4], c[5], c[6], 1);
+	}
+}
+
+/* ---- fused_elementwise ------------------------------------------------- */
 
 /* bitwise equality of n floats; the first difference is reported */
 static void same_bits(const char *what, const float *a, const float *b, size_t n)
@@ -216,8 +316,10 @@ static void fused_elementwise(void)
 int main(void)
 {
 	be = tt_backend_get("cpu");
-	TT_ASSERT(be);
+	ref = tt_backend_get("cpu-ref");
+	TT_ASSERT(be && ref);
 	TT_RUN(backward_overwrites);
+	TT_RUN(conv_direct);
 	TT_RUN(fused_elementwise);
 	TT_EXIT();
 }

@@ -2,7 +2,9 @@
  * test_grad.c — finite-difference gradient checks of every backward
  * operation of the backend and of whole models.
  *
- * Part A takes each operation of the cpu backend on its own: a forward f
+ * Part A takes each operation of the cpu backend on its own (the
+ * convolution both as im2col and GEMM, the reference composition, and as
+ * the backend's conv and conv_bwd, its fast path): a forward f
  * on small random tensors, the scalar objective L = sum(r ⊙ f(x)) for a
  * fixed random r (so the analytic gradient is the op's backward applied
  * to dy = r), and central differences of L in the inputs' elements.
@@ -435,6 +437,74 @@ static void conv_case(int k, int stride, int pad)
 	fd_check("conv dx", conv_obj, &c, c.x, gx, nx, &op_linear);
 	fd_check("conv dW", conv_obj, &c, c.W, gW, nw, &op_linear);
 	bufs_free();
+}
+
+/*
+ * The backend's own conv and conv_bwd (for "cpu", the direct kernels of
+ * conv_direct.c) on shapes that are no multiple of the vector width: K
+ * output channels, C input channels, odd image sizes.
+ */
+typedef struct conv_op_ctx {
+	tt_conv_shape s;
+	int K;
+	size_t wsb;
+	float *x, *W, *r, *y;
+	float *x_d, *W_d, *y_d, *ws_d;
+} conv_op_ctx;
+
+static double conv_op_obj(void *ctx, int mode, uint64_t *pattern)
+{
+	(void)mode;
+	conv_op_ctx *c = ctx;
+	size_t ny = (size_t)c->s.n * c->s.oh * c->s.ow * c->K;
+	put(c->x_d, c->x, (size_t)c->s.n * c->s.h * c->s.w * c->s.c);
+	put(c->W_d, c->W, (size_t)c->K * c->s.k * c->s.k * c->s.c);
+	be->conv(c->x_d, &c->s, c->K, c->W_d, c->y_d, c->ws_d, c->wsb);
+	get(c->y, c->y_d, ny);
+	*pattern = 0;
+	return dot(c->r, c->y, ny);
+}
+
+static void conv_op_case(int n, int h, int w, int C, int K, int k, int stride)
+{
+	conv_op_ctx c = { .s = { .n = n, .h = h, .w = w, .c = C, .k = k, .stride = stride,
+	                         .pad = k / 2 }, .K = K };
+	c.s.oh = (h + 2 * c.s.pad - k) / stride + 1;
+	c.s.ow = (w + 2 * c.s.pad - k) / stride + 1;
+	size_t nx = (size_t)n * h * w * C, nw = (size_t)K * k * k * C;
+	size_t ny = (size_t)n * c.s.oh * c.s.ow * K;
+	c.wsb = be->conv_ws(&c.s, K);
+	c.x = hbuf(nx), c.W = hbuf(nw), c.r = hbuf(ny), c.y = hbuf(ny);
+	c.x_d = dbuf(nx), c.W_d = dbuf(nw), c.y_d = dbuf(ny);
+	c.ws_d = dbuf(c.wsb / sizeof(float) + 1);
+	fill(c.x, nx, 0, 1), fill(c.W, nw, 0, 0.5f), fill(c.r, ny, 0, 1);
+	uint64_t pat;
+	conv_op_obj(&c, FD_FREE, &pat);
+	float *r_d = dbuf(ny), *gx_d = dbuf(nx), *gW_d = dbuf(nw);
+	float *gx = hbuf(nx), *gW = hbuf(nw);
+	put(r_d, c.r, ny);
+	/* dx accumulates (start from 1 and take it off), dW is assigned
+	 * (start from garbage) */
+	fill_const(gx, nx, 1.0f), fill_const(gW, nw, 5.0f);
+	put(gx_d, gx, nx), put(gW_d, gW, nw);
+	be->conv_bwd(c.x_d, r_d, &c.s, K, c.W_d, gW_d, gx_d, c.ws_d, c.wsb);
+	get(gx, gx_d, nx), get(gW, gW_d, nw);
+	for (size_t i = 0; i < nx; i++)
+		gx[i] -= 1.0f;
+	char what[64];
+	snprintf(what, sizeof what, "conv op %dx%dx%d K%d k%d s%d dx", h, w, C, K, k, stride);
+	fd_check(what, conv_op_obj, &c, c.x, gx, nx, &op_linear);
+	snprintf(what, sizeof what, "conv op %dx%dx%d K%d k%d s%d dW", h, w, C, K, k, stride);
+	fd_check(what, conv_op_obj, &c, c.W, gW, nw, &op_linear);
+	bufs_free();
+}
+
+static void grad_conv_op(void)
+{
+	conv_op_case(2, 7, 6, 3, 5, 3, 1);
+	conv_op_case(2, 7, 6, 3, 13, 3, 2);
+	conv_op_case(1, 5, 7, 1, 9, 1, 2);
+	conv_op_case(2, 5, 5, 11, 17, 3, 1);
 }
 
 static void grad_conv3x3_s1_p1(void) { conv_case(3, 1, 1); }
@@ -2025,6 +2095,7 @@ int main(void)
 	TT_RUN(grad_conv3x3_s1_p1);
 	TT_RUN(grad_conv3x3_s2_p1);
 	TT_RUN(grad_conv1x1_s2_p0);
+	TT_RUN(grad_conv_op);
 	TT_RUN(grad_bn);
 	TT_RUN(grad_bn_relu);
 	TT_RUN(grad_relu);

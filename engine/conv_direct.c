@@ -18,7 +18,11 @@
  *   forward          y(p, o) = sum over ky, t of win(p)(ky, t) W(o, ky, t)
  *                    tile: FWD_P pixels x FWD_NV vectors of channels o;
  *                    the weights rearranged as (ky, t, o), o contiguous
- *   input gradient   win(p)(ky, t) += sum over o of dy(p, o) W(o, ky, t)
+ *   input gradient   with stride 1, the forward's tile on dy padded by
+ *                    k-1-pad with the weights flipped and transposed (a
+ *                    stride-1 convolution itself), each tile added onto
+ *                    dx once; with stride 2,
+ *                    win(p)(ky, t) += sum over o of dy(p, o) W(o, ky, t)
  *                    tile: DX_P pixels x TNV vectors of window floats t,
  *                    added onto a padded copy of dx (windows overlap),
  *                    whose inside is then added onto dx
@@ -86,17 +90,21 @@ typedef struct plan {
 	int kpad;            /* K rounded up to VL */
 	size_t rs;           /* floats of a padded image row */
 	size_t img;          /* floats of a padded image, SLACK included */
-	size_t wfloats;      /* shared: the rearranged weights */
-	size_t part;         /* per thread: a weight-gradient partial (K, k, kcp) */
-	size_t per;          /* per thread: two padded images and a partial */
+	size_t wt;           /* floats of the forward's weights (k, kc, kpad) */
+	size_t wd;           /* ... and the input gradient's (K, k, kcp) */
+	/* workspace: shared rearranged weights, then per thread a padded
+	 * image, a second one (dx's or dy's) and a weight-gradient partial */
+	size_t wfloats, img2, part, per;
 	int nt;
 } plan;
 
 static size_t round_up(size_t v, size_t m) { return (v + m - 1) / m * m; }
 
-static plan plan_make(const tt_conv_shape *s, int K, int nt)
+/* The geometry of s with K outputs; no workspace. */
+static plan plan_core(const tt_conv_shape *s, int K)
 {
 	plan p;
+	memset(&p, 0, sizeof p);
 	p.n = s->n, p.k = s->k, p.s = s->stride, p.pad = s->pad, p.C = s->c, p.K = K;
 	p.h = s->h, p.w = s->w, p.oh = s->oh, p.ow = s->ow;
 	p.hp = s->h + 2 * s->pad;
@@ -106,11 +114,48 @@ static plan plan_make(const tt_conv_shape *s, int K, int nt)
 	p.kpad = (int)round_up((size_t)K, VL);
 	p.rs = (size_t)p.wp * s->c;
 	p.img = (size_t)p.hp * p.rs + SLACK;
-	size_t wt = (size_t)s->k * p.kc * p.kpad;  /* forward: (k, kc, kpad) */
-	size_t wd = (size_t)K * s->k * p.kcp;      /* backward: (K, k, kcp) */
-	p.wfloats = round_up(wt > wd ? wt : wd, ALIGN_FLOATS);
-	p.part = wd;
-	p.per = round_up(2 * p.img + p.part, ALIGN_FLOATS);
+	p.wt = (size_t)s->k * p.kc * p.kpad;
+	p.wd = (size_t)K * s->k * p.kcp;
+	return p;
+}
+
+/*
+ * With stride 1 the input gradient is itself a stride-1 convolution: of
+ * dy, padded by k-1-pad, with the weights flipped in space and
+ * transposed (C outputs from K inputs).  It then runs as a forward
+ * (gathered: each dx tile summed in registers and added once) instead of
+ * scattering every window onto a padded dx, which needs that padded dx
+ * zeroed and added back, and a load and a store per tile vector: 8% off
+ * a resnet:1,1,1:w16 step.  Not below VL input channels, where the
+ * forward's tile would compute mostly padding (C = 1: 6.4 against 4.5 ms).
+ */
+static int dx_gathers(const tt_conv_shape *s)
+{
+	return s->stride == 1 && s->pad <= s->k - 1 && s->c >= VL;
+}
+
+static tt_conv_shape transposed(const tt_conv_shape *s, int K)
+{
+	tt_conv_shape t = { .n = s->n, .h = s->oh, .w = s->ow, .c = K, .k = s->k,
+	                    .stride = 1, .pad = s->k - 1 - s->pad, .oh = s->h,
+	                    .ow = s->w };
+	return t;
+}
+
+static plan plan_make(const tt_conv_shape *s, int K, int nt)
+{
+	plan p = plan_core(s, K);
+	size_t wb = p.wd;
+	p.img2 = p.img;
+	if (dx_gathers(s)) {
+		tt_conv_shape t = transposed(s, K);
+		plan q = plan_core(&t, s->c);
+		wb = q.wt;
+		p.img2 = q.img;
+	}
+	p.wfloats = round_up(p.wt > wb ? p.wt : wb, ALIGN_FLOATS);
+	p.part = p.wd;
+	p.per = round_up(p.img + p.img2 + p.part, ALIGN_FLOATS);
 	p.nt = nt < s->n ? nt : s->n;
 	if (p.nt < 1)
 		p.nt = 1;
@@ -151,16 +196,17 @@ static size_t window(const plan *p, int q)
 	return (size_t)oy * p->s * p->rs + (size_t)ox * p->s * p->C;
 }
 
-/* Store the first n lanes of v at o. */
-INLINE void st_part(float *o, v8 v, int n)
+/* Store the first n lanes of v at o, or with add, add them onto it. */
+INLINE void st_part(float *o, v8 v, int n, int add)
 {
 	if (n >= VL) {
-		st(o, v);
+		st(o, add ? ld(o) + v : v);
 	} else if (n > 0) {
 		float t[VL];
 		st(t, v); /* not memcpy from &v: that would keep every
 		           * accumulator of the tile in memory */
-		memcpy(o, t, (size_t)n * sizeof *o);
+		for (int j = 0; j < n; j++)
+			o[j] = add ? o[j] + t[j] : t[j];
 	}
 }
 
@@ -168,11 +214,11 @@ INLINE void st_part(float *o, v8 v, int n)
 
 /*
  * P pixels (window origins xw[i]) by NV vectors of channels: yo[i][v*VL
- * + lane] = sum over ky, t of xw[i][ky*rs + t] * w[(ky*kc + t)*kpad +
- * v*VL + lane], the first nvalid channels stored.
+ * + lane] = (or with add, +=) sum over ky, t of xw[i][ky*rs + t] *
+ * w[(ky*kc + t)*kpad + v*VL + lane], the first nvalid channels stored.
  */
 INLINE void fwd_tile(int P, int NV, const float *const *xw, int k, int kc, size_t rs,
-                     const float *w, int kpad, float *const *yo, int nvalid)
+                     const float *w, int kpad, float *const *yo, int nvalid, int add)
 {
 	v8 acc[FWD_P][FWD_NV];
 	for (int i = 0; i < P; i++)
@@ -194,16 +240,17 @@ INLINE void fwd_tile(int P, int NV, const float *const *xw, int k, int kc, size_
 	}
 	for (int i = 0; i < P; i++)
 		for (int v = 0; v < NV; v++)
-			st_part(yo[i] + v * VL, acc[i][v], nvalid - v * VL);
+			st_part(yo[i] + v * VL, acc[i][v], nvalid - v * VL, add);
 }
 
 #define FWD_CASE(P, NV)                                                    \
 	case (P) * 4 + (NV):                                               \
-		fwd_tile(P, NV, xw, p->k, p->kc, p->rs, w, p->kpad, yo, nvalid); \
+		fwd_tile(P, NV, xw, p->k, p->kc, p->rs, w, p->kpad, yo, nvalid, add); \
 		break
 
-/* y (oh*ow, K) of one padded image xp; wt the weights as (k, kc, kpad). */
-static void fwd_image(const plan *p, const float *xp, const float *wt, float *y)
+/* y (oh*ow, K) of one padded image xp (with add, added onto y); wt the
+ * weights as (k, kc, kpad). */
+static void fwd_image(const plan *p, const float *xp, const float *wt, float *y, int add)
 {
 	int npix = p->oh * p->ow;
 	for (int o = 0; o < p->K; o += FWD_NV * VL) {
@@ -248,7 +295,7 @@ void conv_direct_fwd(const float *x, const tt_conv_shape *s, int K, const float 
 		memset(xp, 0, p.img * sizeof *xp);
 		for (int n = p.n * t / T; n < p.n * (t + 1) / T; n++) {
 			pad_image(&p, x + n * in_img, xp);
-			fwd_image(&p, xp, wt, y + n * out_img);
+			fwd_image(&p, xp, wt, y + n * out_img, 0);
 		}
 	}
 }
@@ -401,8 +448,24 @@ void conv_direct_bwd(const float *x, const float *dy, const tt_conv_shape *s, in
                      const float *W, float *dW, float *dx, void *ws, size_t ws_bytes)
 {
 	plan p = plan_fit(s, K, ws_bytes);
+	int gather = dx && dx_gathers(s);
+	tt_conv_shape ts = transposed(s, K);
+	plan q = gather ? plan_core(&ts, s->c) : p; /* the input gradient's */
 	float *wd = ws;
-	if (dx) {
+	if (gather) {
+		/* wd(ky, kx*K + o, c) = W(o, k-1-ky, k-1-kx, c): q's forward
+		 * weights, zero past C */
+		int k = p.k;
+		for (int ky = 0; ky < k; ky++)
+			for (int kx = 0; kx < k; kx++)
+				for (int o = 0; o < K; o++) {
+					float *d = wd + ((size_t)ky * q.kc + (size_t)kx * K + o) * q.kpad;
+					const float *w = W + (((size_t)o * k + (k - 1 - ky)) * k +
+					                      (k - 1 - kx)) * p.C;
+					for (int c = 0; c < q.kpad; c++)
+						d[c] = c < p.C ? w[c] : 0.0f;
+				}
+	} else if (dx) {
 		/* wd(o, ky, t) = W(o, ky, t), each window row zero-padded to kcp */
 		for (size_t r = 0; r < (size_t)K * p.k; r++)
 			for (int t = 0; t < p.kcp; t++)
@@ -414,23 +477,31 @@ void conv_direct_bwd(const float *x, const float *dy, const tt_conv_shape *s, in
 	{
 		int t = omp_get_thread_num(), T = omp_get_num_threads();
 		float *xp = (float *)ws + p.wfloats + (size_t)t * p.per;
-		float *dxp = xp + p.img, *part = dxp + p.img;
+		float *b2 = xp + p.img, *part = b2 + p.img2;
 		if (t == 0)
 			used = T;
 		memset(xp, 0, p.img * sizeof *xp);
 		memset(part, 0, p.part * sizeof *part);
+		if (gather)
+			memset(b2, 0, q.img * sizeof *b2);
 		for (int n = p.n * t / T; n < p.n * (t + 1) / T; n++) {
+			const float *dyn = dy + n * out_img;
 			pad_image(&p, x + n * in_img, xp);
-			dw_image(&p, xp, dy + n * out_img, part);
-			if (!dx)
-				continue;
-			memset(dxp, 0, p.img * sizeof *dxp);
-			dx_image(&p, dy + n * out_img, wd, dxp);
-			unpad_add(&p, dxp, dx + n * in_img);
+			dw_image(&p, xp, dyn, part);
+			if (gather) {
+				/* b2: dy padded; its border stays zero */
+				pad_image(&q, dyn, b2);
+				fwd_image(&q, b2, wd, dx + n * in_img, 1);
+			} else if (dx) {
+				/* b2: the padded dx, windows scattered onto it */
+				memset(b2, 0, p.img * sizeof *b2);
+				dx_image(&p, dyn, wd, b2);
+				unpad_add(&p, b2, dx + n * in_img);
+			}
 		}
 	}
 	/* dW = the partials, added in thread order, without their padding */
-	float *part0 = (float *)ws + p.wfloats + 2 * p.img;
+	float *part0 = (float *)ws + p.wfloats + p.img + p.img2;
 	for (size_t r = 0; r < (size_t)K * p.k; r++)
 		for (int c = 0; c < p.kc; c++) {
 			float sum = 0.0f;

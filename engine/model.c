@@ -1500,10 +1500,7 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 	return NULL;
 }
 
-/* The backward into grads (NULL: the model's own), update (may be NULL)
- * called on each trainable stage's range once it is done. */
-static void backward_run(tt_model *m, float *grads, tt_model_update_fn update,
-                         void *ctx)
+void tt_model_backward_into(tt_model *m, float *grads)
 {
 	TT_ASSERT(m->last_train);
 	int n = m->last_n;
@@ -1519,28 +1516,15 @@ static void backward_run(tt_model *m, float *grads, tt_model_update_fn update,
 	for (int s = m->n - 1; s >= m->first; s--) {
 		const float *x = s ? m->st[s - 1].out : m->x;
 		dy = stage_bwd(m, &m->st[s], x, dy, n);
-		if (update && m->st[s].pcount)
-			update(ctx, m->st[s].poff - m->toff, m->st[s].pcount);
 	}
 	m->dx_in = dy; /* stage 0's input gradient, or NULL when not wanted */
 	if (m->gs)
 		gates_collect_scores(m);
 }
 
-void tt_model_backward_into(tt_model *m, float *grads)
-{
-	backward_run(m, grads, NULL, NULL);
-}
-
 void tt_model_backward(tt_model *m)
 {
-	backward_run(m, NULL, NULL, NULL);
-}
-
-void tt_model_backward_update(tt_model *m, tt_model_update_fn update, void *ctx)
-{
-	TT_ASSERT(m->wsuf == m->params + m->toff);
-	backward_run(m, NULL, update, ctx);
+	tt_model_backward_into(m, NULL);
 }
 
 const float *tt_model_input_grad(const tt_model *m)

@@ -182,21 +182,6 @@ double tt_model_loss_ex(tt_model *m, const int *labels, int n, float smoothing,
 void tt_model_backward(tt_model *m);
 
 /*
- * tt_model_backward with the parameter update folded in: as soon as the
- * backward has written stage s's gradients and will read its weights no
- * more, update(ctx, off, n) runs on [off, off + n) of the trainable
- * suffix (offsets from tt_model_trainable_offset, into tt_model_params +
- * that offset, tt_model_grads and tt_model_optim alike), while the
- * stage's weights and gradients are still in cache.  Stages go last to
- * first, and every trainable parameter is in exactly one call.  For an
- * elementwise update (tt_optim_step_range) the result is bit for bit
- * tt_model_backward followed by that update over the whole suffix.  Only
- * after a forward on the model's own weights (the update writes them).
- */
-typedef void (*tt_model_update_fn)(void *ctx, size_t off, size_t n);
-void tt_model_backward_update(tt_model *m, tt_model_update_fn update, void *ctx);
-
-/*
  * With tt_model_config.input_grad, backward (tt_model_backward or
  * tt_model_backward_into) also takes the loss gradient through the first
  * stage to its input: d loss / d x of the last forward's batch (device,

@@ -1,7 +1,6 @@
 /*
  * optim.c — learning-rate schedules and the update over the trainable
- * suffix, whole or stage by stage inside the backward; see optim.h.  The
- * arithmetic itself is a backend operation.
+ * suffix; see optim.h.  The arithmetic itself is a backend operation.
  */
 #include "optim.h"
 
@@ -32,43 +31,17 @@ float tt_optim_lr(const tt_optim_config *c, long step)
 	}
 }
 
-void tt_optim_step_range(tt_model *m, const tt_optim_config *c, long step,
-                         size_t off, size_t n)
-{
-	const tt_backend *be = tt_model_backend(m);
-	float *w = tt_model_params(m) + tt_model_trainable_offset(m) + off;
-	float *g = tt_model_grads(m) + off;
-	/* a slot the kind does not use is NULL, and stays NULL */
-	float *m0 = tt_model_optim(m, 0), *m1 = tt_model_optim(m, 1);
-	m0 = m0 ? m0 + off : NULL;
-	m1 = m1 ? m1 + off : NULL;
-	float lr = tt_optim_lr(c, step);
-	if (c->kind == TT_OPT_ADAMW)
-		be->adamw_step(w, g, m0, m1, n, lr, c->beta1, c->beta2, c->eps,
-		               c->weight_decay, step + 1);
-	else
-		be->sgd_step(w, g, m0, n, lr, c->momentum, c->weight_decay, c->nesterov);
-}
-
 void tt_optim_step(tt_model *m, const tt_optim_config *c, long step)
 {
-	tt_optim_step_range(m, c, step, 0, tt_model_ntrainable(m));
-}
-
-typedef struct step_ctx {
-	tt_model *m;
-	const tt_optim_config *c;
-	long step;
-} step_ctx;
-
-static void step_stage(void *ctx, size_t off, size_t n)
-{
-	const step_ctx *s = ctx;
-	tt_optim_step_range(s->m, s->c, s->step, off, n);
-}
-
-void tt_optim_backward_step(tt_model *m, const tt_optim_config *c, long step)
-{
-	step_ctx s = { m, c, step };
-	tt_model_backward_update(m, step_stage, &s);
+	const tt_backend *be = tt_model_backend(m);
+	float *w = tt_model_params(m) + tt_model_trainable_offset(m);
+	size_t n = tt_model_ntrainable(m);
+	float lr = tt_optim_lr(c, step);
+	if (c->kind == TT_OPT_ADAMW)
+		be->adamw_step(w, tt_model_grads(m), tt_model_optim(m, 0),
+		               tt_model_optim(m, 1), n, lr, c->beta1, c->beta2, c->eps,
+		               c->weight_decay, step + 1);
+	else
+		be->sgd_step(w, tt_model_grads(m), tt_model_optim(m, 0), n, lr,
+		             c->momentum, c->weight_decay, c->nesterov);
 }

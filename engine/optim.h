@@ -34,19 +34,5 @@ int tt_optim_slots(const tt_optim_config *c);
 float tt_optim_lr(const tt_optim_config *c, long step);
 /* One update of the trainable parameters; step is 0-based. */
 void tt_optim_step(tt_model *m, const tt_optim_config *c, long step);
-/* The same update of [off, off + n) of the trainable suffix alone
- * (offsets as in tt_model_backward_update): the update is elementwise,
- * so tt_optim_step is this over the whole suffix, bit for bit. */
-void tt_optim_step_range(tt_model *m, const tt_optim_config *c, long step,
-                         size_t off, size_t n);
-/*
- * tt_model_backward, then tt_optim_step, with each stage updated as soon
- * as its gradients are done (tt_model_backward_update): the same result
- * bit for bit, but the update reads the stage's weights and gradients
- * while they are still in cache rather than in one more pass over all of
- * them.  Only when nothing has to see or change the gradients between
- * the backward and the update.
- */
-void tt_optim_backward_step(tt_model *m, const tt_optim_config *c, long step);
 
 #endif

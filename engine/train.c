@@ -670,20 +670,11 @@ static int run_step(run *R, tt_err *err)
 		return TT_OK;
 	}
 	if (!R->stepper) {
-		/* with no hook between them, each stage is updated as soon as
-		 * its gradients are done, while they are still in cache */
-		int hooked = 0;
+		tt_model_backward(m);
 		for (int i = 0; i < R->nmeth; i++)
-			hooked |= R->meth[i].m->after_backward != NULL;
-		if (!hooked) {
-			tt_optim_backward_step(m, &R->opt, mr->step);
-		} else {
-			tt_model_backward(m);
-			for (int i = 0; i < R->nmeth; i++)
-				if (R->meth[i].m->after_backward)
-					R->meth[i].m->after_backward(R->meth[i].st, mr);
-			tt_optim_step(m, &R->opt, mr->step);
-		}
+			if (R->meth[i].m->after_backward)
+				R->meth[i].m->after_backward(R->meth[i].st, mr);
+		tt_optim_step(m, &R->opt, mr->step);
 	}
 	mr->step++;
 	for (int i = 0; i < R->nmeth; i++)

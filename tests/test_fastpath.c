@@ -23,13 +23,6 @@
  *                        shapes (1 row, 1 channel, widths that are not a
  *                        multiple of the vector width, and large enough
  *                        to run on every thread).
- *   backward_update      tt_optim_backward_step (each stage updated inside
- *                        the backward) against tt_model_backward then
- *                        tt_optim_step: the same parameters, optimizer
- *                        state and statistics, bit for bit, after a few
- *                        steps, for every model kind, trainable depth and
- *                        optimizer (SGD with and without momentum,
- *                        Nesterov, weight decay; AdamW).
  *
  * Models are tiny (8x8x1 inputs, batch 5: not a multiple of anything).
  * Finite-difference checks of the same operations are in test_grad.c.
@@ -43,7 +36,6 @@
 #include "backend.h"
 #include "conv_direct.h"
 #include "model.h"
-#include "optim.h"
 #include "rng.h"
 #include "test.h"
 
@@ -332,104 +324,6 @@ static void fused_elementwise(void)
 		fused_case(shapes[k][0], shapes[k][1]);
 }
 
-/* ---- backward_update --------------------------------------------------- */
-
-/* A model's every buffer that training changes, on the host. */
-typedef struct snapshot {
-	float *p, *o0, *o1, *st;
-	size_t np, nt, ns;
-} snapshot;
-
-static snapshot snap(tt_model *m)
-{
-	snapshot s = { .np = tt_model_nparams(m), .nt = tt_model_ntrainable(m),
-	               .ns = tt_model_nstate(m) };
-	s.p = download(tt_model_params(m), s.np);
-	s.o0 = tt_model_optim(m, 0) ? download(tt_model_optim(m, 0), s.nt) : NULL;
-	s.o1 = tt_model_optim(m, 1) ? download(tt_model_optim(m, 1), s.nt) : NULL;
-	s.st = s.ns ? download(tt_model_state(m), s.ns) : NULL;
-	return s;
-}
-
-static void snap_free(snapshot *s)
-{
-	free(s->p), free(s->o0), free(s->o1), free(s->st);
-}
-
-static void update_case(const char *spec, int trainable, const tt_optim_config *oc,
-                        const char *oname)
-{
-	tt_model_config cfg = { .spec = spec, .h = H, .w = H, .c = 1, .classes = CLASSES,
-	                        .batch = BATCH, .trainable = trainable,
-	                        .optim_slots = tt_optim_slots(oc), .seed = SEED, .be = be };
-	tt_model *a = NULL, *b = NULL;
-	tt_err err = { 0 };
-	if (tt_model_create(&cfg, &a, &err) || tt_model_create(&cfg, &b, &err)) {
-		CHECK(0, "%s: %s", spec, err.msg);
-		tt_model_free(a);
-		return;
-	}
-	batch(a);
-	batch(b);
-	for (long step = 0; step < 3; step++) {
-		tt_model_forward(a, tt_model_input(a), BATCH, 1);
-		tt_model_loss(a, tt_model_labels(a), BATCH, 0.0f, 1, NULL);
-		tt_model_backward(a);
-		tt_optim_step(a, oc, step);
-		tt_model_forward(b, tt_model_input(b), BATCH, 1);
-		tt_model_loss(b, tt_model_labels(b), BATCH, 0.0f, 1, NULL);
-		tt_optim_backward_step(b, oc, step);
-	}
-	snapshot sa = snap(a), sb = snap(b);
-	char what[128];
-	snprintf(what, sizeof what, "%s z=%d %s params", spec, trainable, oname);
-	same_bits(what, sb.p, sa.p, sa.np);
-	if (sa.o0) {
-		snprintf(what, sizeof what, "%s z=%d %s optimizer state 0", spec, trainable, oname);
-		same_bits(what, sb.o0, sa.o0, sa.nt);
-	}
-	if (sa.o1) {
-		snprintf(what, sizeof what, "%s z=%d %s optimizer state 1", spec, trainable, oname);
-		same_bits(what, sb.o1, sa.o1, sa.nt);
-	}
-	if (sa.st) {
-		snprintf(what, sizeof what, "%s z=%d %s running statistics", spec, trainable, oname);
-		same_bits(what, sb.st, sa.st, sa.ns);
-	}
-	/* the gradients are left as tt_model_backward leaves them */
-	float *ga = download(tt_model_grads(a), sa.nt), *gb = download(tt_model_grads(b), sa.nt);
-	snprintf(what, sizeof what, "%s z=%d %s gradients", spec, trainable, oname);
-	same_bits(what, gb, ga, sa.nt);
-	free(ga), free(gb);
-	snap_free(&sa);
-	snap_free(&sb);
-	tt_model_free(a);
-	tt_model_free(b);
-}
-
-static void backward_update(void)
-{
-	static const char *const specs[] = { "mlp:16,7", "cnn:4,3", "resnet:1,1:w4" };
-	tt_optim_config opts[5];
-	static const char *const names[5] = { "sgd", "sgd-momentum-wd", "nesterov",
-	                                      "adamw", "adamw-warmup-cosine" };
-	for (int k = 0; k < 5; k++)
-		opts[k] = (tt_optim_config){ .kind = TT_OPT_SGD, .lr = 0.05f,
-		                             .schedule = TT_SCHED_CONSTANT, .total_steps = 3,
-		                             .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f };
-	opts[1].momentum = 0.9f, opts[1].weight_decay = 0.01f;
-	opts[2].momentum = 0.8f, opts[2].nesterov = 1, opts[2].weight_decay = 0.001f;
-	opts[3].kind = TT_OPT_ADAMW, opts[3].lr = 0.01f, opts[3].weight_decay = 0.05f;
-	opts[4] = opts[3];
-	opts[4].schedule = TT_SCHED_COSINE, opts[4].warmup = 1;
-	for (int i = 0; i < 3; i++)
-		for (int k = 0; k < 5; k++) {
-			update_case(specs[i], 0, &opts[k], names[k]);
-			update_case(specs[i], 1, &opts[k], names[k]);
-			update_case(specs[i], 2, &opts[k], names[k]);
-		}
-}
-
 int main(void)
 {
 	be = tt_backend_get("cpu");
@@ -438,6 +332,5 @@ int main(void)
 	TT_RUN(backward_overwrites);
 	TT_RUN(conv_direct);
 	TT_RUN(fused_elementwise);
-	TT_RUN(backward_update);
 	TT_EXIT();
 }

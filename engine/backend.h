@@ -72,12 +72,20 @@ typedef struct tt_backend {
 
 	/* y(rows, c) += b(c) broadcast over rows. */
 	void (*bias_add)(float *y, const float *b, int rows, int c);
-	/* db(c) += column sums of dy(rows, c). */
+	/* db(c) = column sums of dy(rows, c) (assigned: a gradient's first
+	 * and only writer, so the buffer need not be zeroed first). */
 	void (*bias_grad)(const float *dy, int rows, int c, float *db);
 	/* y = max(y, 0) in place. */
 	void (*relu)(float *y, size_t n);
 	/* dy *= (y > 0), y the ReLU output. */
 	void (*relu_bwd)(const float *y, float *dy, size_t n);
+	/* y(rows, c) = max(y + b, 0), b(c) broadcast over rows: bias_add
+	 * and relu in one pass.  Optional (NULL: those two). */
+	void (*bias_relu)(float *y, const float *b, int rows, int c);
+	/* dy(rows, c) *= (y > 0) and db(c) = column sums of the masked dy:
+	 * relu_bwd and bias_grad in one pass, each db(c) summed over the
+	 * rows in the same order as bias_grad.  Optional (NULL: those two). */
+	void (*relu_bias_grad)(const float *y, float *dy, int rows, int c, float *db);
 	/* y += x */
 	void (*add)(float *y, const float *x, size_t n);
 	/* y = relu(y + x) in place */
@@ -98,8 +106,8 @@ typedef struct tt_backend {
 	void (*bn_eval)(const float *x, int rows, int c, const float *gamma,
 	                const float *beta, const float *run_mean,
 	                const float *run_var, float eps, int relu, float *y);
-	/* From dy and the saved statistics: dgamma, dbeta (+=) and, when dx
-	 * is not NULL, dx (=). */
+	/* From dy and the saved statistics: dgamma, dbeta and, when dx is
+	 * not NULL, dx, all assigned (=). */
 	void (*bn_bwd)(const float *x, const float *dy, int rows, int c,
 	               const float *gamma, const float *save_mean,
 	               const float *save_istd, float *dx, float *dgamma,
@@ -200,7 +208,8 @@ const char *tt_backend_list(void);
  * "profile_calls":{kind: calls, ...}}.
  *
  * Kinds: gemm (gemm), conv (conv, conv_bwd, im2col, col2im), bn (bn_*),
- * elementwise (bias_add, bias_grad, relu, relu_bwd, add, add_relu), pool
+ * elementwise (bias_add, bias_grad, relu, relu_bwd, bias_relu,
+ * relu_bias_grad, add, add_relu), pool
  * (maxpool, avgpool, gap, subsample and their backwards), zero_copy (zero,
  * copy), optimizer (sgd_step, adamw_step), loss (xent), data (upload,
  * download), gates (scale_cols .. row_dot), other (sync, set_threads,

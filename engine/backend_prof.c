@@ -139,6 +139,16 @@ static void p_bias_grad(const float *dy, int rows, int c, float *db)
 	TIMED(TT_PROF_ELEMENTWISE, bias_grad(dy, rows, c, db));
 }
 
+static void p_bias_relu(float *y, const float *b, int rows, int c)
+{
+	TIMED(TT_PROF_ELEMENTWISE, bias_relu(y, b, rows, c));
+}
+
+static void p_relu_bias_grad(const float *y, float *dy, int rows, int c, float *db)
+{
+	TIMED(TT_PROF_ELEMENTWISE, relu_bias_grad(y, dy, rows, c, db));
+}
+
 static void p_relu(float *y, size_t n) { TIMED(TT_PROF_ELEMENTWISE, relu(y, n)); }
 
 static void p_relu_bwd(const float *y, float *dy, size_t n)
@@ -309,7 +319,8 @@ static void wrap(const tt_backend *b)
 #define W(f) if (b->f) wrapped.f = p_##f
 	W(alloc); W(free); W(upload); W(download); W(copy); W(zero); W(sync);
 	W(set_threads); W(gemm); W(conv); W(conv_bwd); W(im2col);
-	W(col2im); W(bias_add); W(bias_grad); W(relu); W(relu_bwd); W(add);
+	W(col2im); W(bias_add); W(bias_grad); W(relu); W(relu_bwd); W(bias_relu);
+	W(relu_bias_grad); W(add);
 	W(add_relu); W(bn_train); W(bn_eval); W(bn_bwd); W(maxpool);
 	W(maxpool_bwd); W(avgpool); W(avgpool_bwd); W(gap); W(gap_bwd);
 	W(subsample); W(subsample_bwd); W(xent); W(sgd_step); W(adamw_step);

@@ -953,21 +953,37 @@ static void bn_bwd(tt_model *m, const conv *cv, const float *x, const float *dy,
 static void dense_fwd(tt_model *m, const stage *st, const float *x, int n,
                       int relu, float *y)
 {
-	m->be->gemm(0, 1, n, st->dout, st->din, 1.0f, x, st->din, wt(m, st->dw),
-	            st->din, 0.0f, y, st->dout);
-	m->be->bias_add(y, wt(m, st->db), n, st->dout);
-	if (relu)
-		m->be->relu(y, (size_t)n * st->dout);
+	const tt_backend *be = m->be;
+	be->gemm(0, 1, n, st->dout, st->din, 1.0f, x, st->din, wt(m, st->dw),
+	         st->din, 0.0f, y, st->dout);
+	if (relu && be->bias_relu) {
+		be->bias_relu(y, wt(m, st->db), n, st->dout);
+	} else {
+		be->bias_add(y, wt(m, st->db), n, st->dout);
+		if (relu)
+			be->relu(y, (size_t)n * st->dout);
+	}
 }
 
-/* dW += dy^T x, db += colsum(dy), dx = dy W when dx is not NULL. */
-static void dense_bwd(tt_model *m, const stage *st, const float *x,
-                      const float *dy, int n, float *dx)
+/*
+ * dW = dy^T x, db = colsum(dy), dx = dy W when dx is not NULL.  With
+ * relu_y (the stage's ReLU output) dy is first masked by it, in place:
+ * the gradient at the pre-activation.
+ */
+static void dense_bwd(tt_model *m, const stage *st, const float *x, float *dy,
+                      const float *relu_y, int n, float *dx)
 {
+	const tt_backend *be = m->be;
 	float *dW = gr(m, st->dw), *db = gr(m, st->db);
-	m->be->gemm(1, 0, st->dout, st->din, n, 1.0f, dy, st->dout, x, st->din, 1.0f,
-	            dW, st->din);
-	m->be->bias_grad(dy, n, st->dout, db);
+	if (relu_y && be->relu_bias_grad) {
+		be->relu_bias_grad(relu_y, dy, n, st->dout, db);
+	} else {
+		if (relu_y)
+			be->relu_bwd(relu_y, dy, (size_t)n * st->dout);
+		be->bias_grad(dy, n, st->dout, db);
+	}
+	be->gemm(1, 0, st->dout, st->din, n, 1.0f, dy, st->dout, x, st->din, 0.0f,
+	         dW, st->din);
 	if (dx)
 		m->be->gemm(0, 0, n, st->din, st->dout, 1.0f, dy, st->dout,
 		            wt(m, st->dw), st->din, 0.0f, dx, st->din);
@@ -1082,8 +1098,8 @@ static void block_fwd_gated(tt_model *m, stage *st, const float *x, int n)
  * Its backward; ga, gb, gc are free pool buffers, dy is not one of them.
  * u2's score comes from BN2's own gradients: on a channel whose mask is
  * 1 the gated output is gamma * xhat + beta, so out . d = gamma dgamma +
- * beta dbeta (its gradients are this batch's alone: zeroed at the start
- * of backward, written once); on a channel at 0 both are 0.  The layer
+ * beta dbeta (its gradients are this batch's alone: bn_bwd assigns
+ * them); on a channel at 0 both are 0.  The layer
  * gate's score, F . d, is the sum of u2's (gates_collect_scores).
  */
 static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
@@ -1122,8 +1138,14 @@ static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
 		float *sc = m->score_d + gs->goff[g2];
 		be->col_dot(gamma, dg, 1, k2, sc);
 		be->col_dot(gamma + k2, dg + k2, 1, k2, sc);
-	} else if (need_dx) {
-		be->zero(gc, in_e * sizeof(float));
+	} else {
+		/* the branch did not run: its gradients (conv1, bn1, conv2, bn2,
+		 * one run of the layout) are 0, and nothing else writes them */
+		size_t b0 = st->cv[0].w, b1 = st->cv[1].gamma + 2 * (size_t)st->cv[1].K;
+		if (b1 > b0)
+			be->zero(gr(m, b0), (b1 - b0) * sizeof(float));
+		if (need_dx)
+			be->zero(gc, in_e * sizeof(float));
 	}
 	if (st->proj) {
 		bn_bwd(m, &st->cv[2], st->t[3], dy, n, gb);     /* gb: d proj out */
@@ -1415,16 +1437,15 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 	case ST_DENSE:
 	case ST_HEAD_DENSE:
 		gate_units_bwd(m, st->grp[1], st->t[0], dy, n);
-		if (st->kind == ST_DENSE)
-			be->relu_bwd(st->t[0], dy, (size_t)n * st->dout);
-		dense_bwd(m, st, x, dy, n, need_dx ? ga : NULL);
+		dense_bwd(m, st, x, dy, st->kind == ST_DENSE ? st->t[0] : NULL, n,
+		          need_dx ? ga : NULL);
 		return need_dx ? ga : NULL;
 	default:
 		break;
 	}
 	float *gb = pick(m->g, m->npool, dy, ga);
 	if (st->kind == ST_HEAD_GAP) {
-		dense_bwd(m, st, st->t[0], dy, n, need_dx ? ga : NULL);
+		dense_bwd(m, st, st->t[0], dy, NULL, n, need_dx ? ga : NULL);
 		if (!need_dx)
 			return NULL;
 		be->gap_bwd(ga, n, st->h * st->w, st->c, gb);
@@ -1484,7 +1505,11 @@ void tt_model_backward_into(tt_model *m, float *grads)
 	TT_ASSERT(m->last_train);
 	int n = m->last_n;
 	m->gout = grads ? grads : m->grads;
-	m->be->zero(m->gout, tt_model_ntrainable(m) * sizeof(float));
+	/* No zeroing pass: every trainable parameter's gradient has exactly
+	 * one writer in a backward (its layer's GEMM with beta 0, bias_grad,
+	 * bn_bwd, conv_bwd), and each assigns.  The one tensor group without
+	 * a writer, the branch of a gated block that did not run, is zeroed
+	 * by block_bwd_gated. */
 	if (m->nunits)
 		m->be->zero(m->score_d, m->nunits * sizeof(float));
 	float *dy = m->dlogits;

@@ -167,10 +167,14 @@ const tt_trainopt tt_trainopts[] = {
 	  "compute threads (per worker in a study)", NULL,
 	  CLI | TRAIN, NULL, NULL, TT_TO_FIXED, NULL },
 	{ "backend", "NAME", TT_TO_STRING, 0, 0, NULL, OFF(backend), "cpu", NULL,
-	  "compute backend: cpu, or cuda when built with CUDA=1",
+	  "compute backend: cpu, cpu-ref (cpu without its fast paths), or cuda "
+	  "when built with CUDA=1",
 	  "Compute backend:\n"
 	  ".B cpu\n"
 	  "always,\n"
+	  ".B cpu\\-ref\n"
+	  "the same without its fast paths (direct convolution kernels, fused\n"
+	  "operations): slower, the reference they are tested against,\n"
 	  ".B cuda\n"
 	  "when built with CUDA=1.",
 	  CLI | TRAIN, NULL, NULL, TT_TO_FIXED, check_backend },

@@ -2,7 +2,9 @@
  * test_grad.c — finite-difference gradient checks of every backward
  * operation of the backend and of whole models.
  *
- * Part A takes each operation of the cpu backend on its own: a forward f
+ * Part A takes each operation of the cpu backend on its own (the
+ * convolution both as im2col and GEMM, the reference composition, and as
+ * the backend's conv and conv_bwd, its fast path): a forward f
  * on small random tensors, the scalar objective L = sum(r ⊙ f(x)) for a
  * fixed random r (so the analytic gradient is the op's backward applied
  * to dy = r), and central differences of L in the inputs' elements.
@@ -10,7 +12,7 @@
  * double-precision computation, so a forward and a backward that are
  * wrong in the same way cannot pass together; the += / = contracts of
  * bias_grad, col2im, bn_bwd and maxpool_bwd are checked by starting their
- * outputs from a known value.
+ * outputs from a known value (bias_grad and bn_bwd assign, col2im adds).
  *
  * Part B builds models through the model API (input 8x8x1, 10 classes,
  * batch 4) and compares tt_model_grads with central differences of the
@@ -336,13 +338,11 @@ static void grad_dense(void)
 	         gW_d, c.din);
 	be->gemm(0, 0, c.n, c.din, c.dout, 1.0f, r_d, c.dout, c.W_d, c.din, 0.0f,
 	         gx_d, c.din);
-	/* bias_grad accumulates: start from 0.5 and take it off again */
-	fill_const(gb, c.dout, 0.5f);
+	/* bias_grad assigns: start from garbage */
+	fill_const(gb, c.dout, 7.0f);
 	put(gb_d, gb, c.dout);
 	be->bias_grad(r_d, c.n, c.dout, gb_d);
 	get(gx, gx_d, nx), get(gW, gW_d, nw), get(gb, gb_d, c.dout);
-	for (int o = 0; o < c.dout; o++)
-		gb[o] -= 0.5f;
 	fd_check("dense dx", dense_obj, &c, c.x, gx, nx, &op_linear);
 	fd_check("dense dW", dense_obj, &c, c.W, gW, nw, &op_linear);
 	fd_check("dense db", dense_obj, &c, c.b, gb, c.dout, &op_linear);
@@ -437,6 +437,74 @@ static void conv_case(int k, int stride, int pad)
 	fd_check("conv dx", conv_obj, &c, c.x, gx, nx, &op_linear);
 	fd_check("conv dW", conv_obj, &c, c.W, gW, nw, &op_linear);
 	bufs_free();
+}
+
+/*
+ * The backend's own conv and conv_bwd (for "cpu", the direct kernels of
+ * conv_direct.c) on shapes that are no multiple of the vector width: K
+ * output channels, C input channels, odd image sizes.
+ */
+typedef struct conv_op_ctx {
+	tt_conv_shape s;
+	int K;
+	size_t wsb;
+	float *x, *W, *r, *y;
+	float *x_d, *W_d, *y_d, *ws_d;
+} conv_op_ctx;
+
+static double conv_op_obj(void *ctx, int mode, uint64_t *pattern)
+{
+	(void)mode;
+	conv_op_ctx *c = ctx;
+	size_t ny = (size_t)c->s.n * c->s.oh * c->s.ow * c->K;
+	put(c->x_d, c->x, (size_t)c->s.n * c->s.h * c->s.w * c->s.c);
+	put(c->W_d, c->W, (size_t)c->K * c->s.k * c->s.k * c->s.c);
+	be->conv(c->x_d, &c->s, c->K, c->W_d, c->y_d, c->ws_d, c->wsb);
+	get(c->y, c->y_d, ny);
+	*pattern = 0;
+	return dot(c->r, c->y, ny);
+}
+
+static void conv_op_case(int n, int h, int w, int C, int K, int k, int stride)
+{
+	conv_op_ctx c = { .s = { .n = n, .h = h, .w = w, .c = C, .k = k, .stride = stride,
+	                         .pad = k / 2 }, .K = K };
+	c.s.oh = (h + 2 * c.s.pad - k) / stride + 1;
+	c.s.ow = (w + 2 * c.s.pad - k) / stride + 1;
+	size_t nx = (size_t)n * h * w * C, nw = (size_t)K * k * k * C;
+	size_t ny = (size_t)n * c.s.oh * c.s.ow * K;
+	c.wsb = be->conv_ws(&c.s, K);
+	c.x = hbuf(nx), c.W = hbuf(nw), c.r = hbuf(ny), c.y = hbuf(ny);
+	c.x_d = dbuf(nx), c.W_d = dbuf(nw), c.y_d = dbuf(ny);
+	c.ws_d = dbuf(c.wsb / sizeof(float) + 1);
+	fill(c.x, nx, 0, 1), fill(c.W, nw, 0, 0.5f), fill(c.r, ny, 0, 1);
+	uint64_t pat;
+	conv_op_obj(&c, FD_FREE, &pat);
+	float *r_d = dbuf(ny), *gx_d = dbuf(nx), *gW_d = dbuf(nw);
+	float *gx = hbuf(nx), *gW = hbuf(nw);
+	put(r_d, c.r, ny);
+	/* dx accumulates (start from 1 and take it off), dW is assigned
+	 * (start from garbage) */
+	fill_const(gx, nx, 1.0f), fill_const(gW, nw, 5.0f);
+	put(gx_d, gx, nx), put(gW_d, gW, nw);
+	be->conv_bwd(c.x_d, r_d, &c.s, K, c.W_d, gW_d, gx_d, c.ws_d, c.wsb);
+	get(gx, gx_d, nx), get(gW, gW_d, nw);
+	for (size_t i = 0; i < nx; i++)
+		gx[i] -= 1.0f;
+	char what[64];
+	snprintf(what, sizeof what, "conv op %dx%dx%d K%d k%d s%d dx", h, w, C, K, k, stride);
+	fd_check(what, conv_op_obj, &c, c.x, gx, nx, &op_linear);
+	snprintf(what, sizeof what, "conv op %dx%dx%d K%d k%d s%d dW", h, w, C, K, k, stride);
+	fd_check(what, conv_op_obj, &c, c.W, gW, nw, &op_linear);
+	bufs_free();
+}
+
+static void grad_conv_op(void)
+{
+	conv_op_case(2, 7, 6, 3, 5, 3, 1);
+	conv_op_case(2, 7, 6, 3, 13, 3, 2);
+	conv_op_case(1, 5, 7, 1, 9, 1, 2);
+	conv_op_case(2, 5, 5, 11, 17, 3, 1);
 }
 
 static void grad_conv3x3_s1_p1(void) { conv_case(3, 1, 1); }
@@ -574,21 +642,19 @@ static void bn_case(int relu)
 	put(dy_d, c.r, n);
 	if (relu)
 		be->relu_bwd(c.y_d, dy_d, n);
-	/* dgamma and dbeta accumulate (start from 0.5); dx is assigned (start
-	 * from garbage) */
+	/* dgamma, dbeta and dx are assigned (start from garbage) */
 	fill_const(gg, c.c, 0.5f), fill_const(gb, c.c, 0.5f), fill_const(gx, n, 7.0f);
 	put(gg_d, gg, c.c), put(gb_d, gb, c.c), put(gx_d, gx, n);
 	be->bn_bwd(c.x_d, dy_d, c.rows, c.c, c.g_d, c.sm_d, c.si_d, gx_d, gg_d, gb_d);
 	get(gx, gx_d, n), get(gg, gg_d, c.c), get(gb, gb_d, c.c);
-	for (int j = 0; j < c.c; j++)
-		gg[j] -= 0.5f, gb[j] -= 0.5f;
 	fd_check("bn dx", bn_obj, &c, c.x, gx, n, &op_curved);
 	fd_check("bn dgamma", bn_obj, &c, c.gamma, gg, c.c, &op_curved);
 	fd_check("bn dbeta", bn_obj, &c, c.beta, gb, c.c, &op_curved);
 
 	/* without dx, dgamma and dbeta alone */
 	float *gg2 = hbuf(c.c), *gb2 = hbuf(c.c);
-	be->zero(gg_d, c.c * sizeof(float)), be->zero(gb_d, c.c * sizeof(float));
+	fill_const(gg2, c.c, -3.0f), fill_const(gb2, c.c, -3.0f);
+	put(gg_d, gg2, c.c), put(gb_d, gb2, c.c);
 	be->bn_bwd(c.x_d, dy_d, c.rows, c.c, c.g_d, c.sm_d, c.si_d, NULL, gg_d, gb_d);
 	get(gg2, gg_d, c.c), get(gb2, gb_d, c.c);
 	for (int j = 0; j < c.c; j++) {
@@ -657,6 +723,64 @@ static void relu_case(int add)
 	         &op_linear);
 	if (add)
 		fd_check("add_relu dx", relu_obj, &c, c.b, g, c.n, &op_linear);
+	bufs_free();
+}
+
+/* bias_relu: y (rows, c) = relu(a + b), b broadcast; its backward is
+ * relu_bias_grad, which gives da (dy masked) and db at once */
+typedef struct bias_relu_ctx {
+	int rows, c;
+	float *a, *b, *r, *y;
+	float *a_d, *b_d;
+} bias_relu_ctx;
+
+static double bias_relu_obj(void *ctx, int mode, uint64_t *pattern)
+{
+	(void)mode;
+	bias_relu_ctx *c = ctx;
+	size_t n = (size_t)c->rows * c->c;
+	put(c->a_d, c->a, n);
+	put(c->b_d, c->b, c->c);
+	be->bias_relu(c->a_d, c->b_d, c->rows, c->c);
+	for (size_t i = 0; i < n; i++)
+		c->y[i] = c->a[i] + c->b[i % (size_t)c->c];
+	*pattern = hash_signs(c->y, n);
+	get(c->y, c->a_d, n);
+	return dot(c->r, c->y, n);
+}
+
+static void grad_bias_relu(void)
+{
+	/* 13 channels: not a multiple of any vector width */
+	bias_relu_ctx c = { .rows = 7, .c = 13 };
+	size_t n = (size_t)c.rows * c.c;
+	c.a = hbuf(n), c.b = hbuf(c.c), c.r = hbuf(n), c.y = hbuf(n);
+	c.a_d = dbuf(n), c.b_d = dbuf(c.c);
+	fill(c.a, n, 0, 1), fill(c.b, c.c, 0, 1), fill(c.r, n, 0, 1);
+	/* keep every a + b away from the kink */
+	for (size_t i = 0; i < n; i++) {
+		float v = c.a[i] + c.b[i % (size_t)c.c];
+		if (fabsf(v) < 0.1f)
+			c.a[i] += v < 0 ? -0.2f : 0.2f;
+	}
+	uint64_t pat;
+	bias_relu_obj(&c, FD_FREE, &pat);
+	for (size_t i = 0; i < n; i++) {
+		float v = c.a[i] + c.b[i % (size_t)c.c];
+		CHECK(c.y[i] == (v > 0 ? v : 0), "bias_relu forward [%zu]: %g of %g", i,
+		      c.y[i], v);
+	}
+	/* the output y_d is the ReLU's; db starts from garbage (assigned) */
+	float *y_d = dbuf(n), *dy_d = dbuf(n), *db_d = dbuf(c.c);
+	float *ga = hbuf(n), *gb = hbuf(c.c);
+	put(y_d, c.y, n);
+	put(dy_d, c.r, n);
+	fill_const(gb, c.c, 7.0f);
+	put(db_d, gb, c.c);
+	be->relu_bias_grad(y_d, dy_d, c.rows, c.c, db_d);
+	get(ga, dy_d, n), get(gb, db_d, c.c);
+	fd_check("bias_relu da", bias_relu_obj, &c, c.a, ga, n, &op_linear);
+	fd_check("bias_relu db", bias_relu_obj, &c, c.b, gb, c.c, &op_linear);
 	bufs_free();
 }
 
@@ -1029,9 +1153,9 @@ static const layer_desc resnet_layers[] = {
 };
 
 /*
- * The models run on watch_be: the cpu backend's table with the four
+ * The models run on watch_be: the cpu backend's table with the five
  * operations that make a decision (relu, bn_train with its fused ReLU,
- * add_relu, maxpool) wrapped.  With watch_mode FD_FREE or FD_RECORD each
+ * add_relu, bias_relu, maxpool) wrapped.  With watch_mode FD_FREE or FD_RECORD each
  * wrapper hashes the decision it is about to make (the signs of its
  * pre-activations, the first maximum of each window) into watch_hash,
  * FD_RECORD also keeps it, and then the cpu operation itself runs: the
@@ -1138,6 +1262,22 @@ static void watch_add_relu(float *y, const float *x, size_t n)
 	be->add_relu(y, x, n);
 }
 
+static void watch_bias_relu(float *y, const float *b, int rows, int c)
+{
+	if (watch_on) {
+		size_t n = (size_t)rows * c;
+		float *v = watch_fetch(0, y, n);
+		const float *bh = watch_fetch(1, b, (size_t)c);
+		for (size_t i = 0; i < n; i++)
+			v[i] += bh[i % (size_t)c];
+		if (watch_relu_decide(v, n)) {
+			be->upload(y, v, n * sizeof *v);
+			return;
+		}
+	}
+	be->bias_relu(y, b, rows, c);
+}
+
 static void watch_bn_train(const float *x, int rows, int c, const float *gamma,
                            const float *beta, float momentum, float eps,
                            float *run_mean, float *run_var, float *save_mean,
@@ -1201,6 +1341,7 @@ static void watch_init(void)
 	watch_be.name = "cpu-watched";
 	watch_be.relu = watch_relu;
 	watch_be.add_relu = watch_add_relu;
+	watch_be.bias_relu = be->bias_relu ? watch_bias_relu : NULL;
 	watch_be.bn_train = watch_bn_train;
 	watch_be.maxpool = watch_maxpool;
 }
@@ -1954,9 +2095,11 @@ int main(void)
 	TT_RUN(grad_conv3x3_s1_p1);
 	TT_RUN(grad_conv3x3_s2_p1);
 	TT_RUN(grad_conv1x1_s2_p0);
+	TT_RUN(grad_conv_op);
 	TT_RUN(grad_bn);
 	TT_RUN(grad_bn_relu);
 	TT_RUN(grad_relu);
+	TT_RUN(grad_bias_relu);
 	TT_RUN(grad_add_relu);
 	TT_RUN(grad_maxpool2x2_s2);
 	TT_RUN(maxpool_ties);

@@ -184,6 +184,16 @@ int tt_fcache_get(tt_fcache *c, tt_fcache_slot *s, const int *idx, int b, float 
 	return all;
 }
 
+int tt_fcache_has(tt_fcache *c, tt_fcache_slot *s, const int *idx, int b)
+{
+	pthread_mutex_lock(&c->mu);
+	int all = 1;
+	for (int i = 0; i < b && all; i++)
+		all = s->have[idx[i]];
+	pthread_mutex_unlock(&c->mu);
+	return all;
+}
+
 void tt_fcache_put(tt_fcache *c, tt_fcache_slot *s, const int *idx, int b,
                    const float *src)
 {

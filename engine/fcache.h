@@ -69,6 +69,8 @@ void tt_fcache_release(tt_fcache *c, tt_fcache_slot *s);
  * puts them).
  */
 int tt_fcache_get(tt_fcache *c, tt_fcache_slot *s, const int *idx, int b, float *dst);
+/* 1 when examples idx[0..b) are all stored (nothing counted). */
+int tt_fcache_has(tt_fcache *c, tt_fcache_slot *s, const int *idx, int b);
 /* Store rows src[0..b) as examples idx[0..b). */
 void tt_fcache_put(tt_fcache *c, tt_fcache_slot *s, const int *idx, int b,
                    const float *src);

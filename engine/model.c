@@ -1344,6 +1344,21 @@ void tt_model_calibrate(tt_model *m, const float *x, int n, int t)
 	m->last_n = 0; /* nothing a backward or a suffix forward may use */
 }
 
+void tt_model_forward_prefix(tt_model *m, const float *x, int n)
+{
+	TT_ASSERT(m->first > 0 && n >= 1 && n <= m->batch);
+	m->x = x;
+	m->last_train = 0;
+	m->dx_in = NULL;
+	use_weights(m, NULL, 1);
+	const float *in = x;
+	for (int s = 0; s < m->first; s++) {
+		stage_fwd(m, &m->st[s], in, n);
+		in = m->st[s].out;
+	}
+	m->last_n = 0; /* nothing a backward or a suffix forward may use */
+}
+
 const float *tt_model_forward_boundary(tt_model *m, int n, int train)
 {
 	TT_ASSERT(m->first > 0 && n >= 1 && n <= m->batch);

@@ -322,6 +322,9 @@ double tt_model_prefix_macs(const tt_model *m);
 size_t tt_model_prefix_nstate(const tt_model *m);
 void tt_model_calibrate(tt_model *m, const float *x, int n, int t);
 const float *tt_model_forward_boundary(tt_model *m, int n, int train);
+/* The prefix alone, in evaluation mode, on x (device, n <= batch): its
+ * output in the boundary buffer; nothing for a backward. */
+void tt_model_forward_prefix(tt_model *m, const float *x, int n);
 
 const tt_mem *tt_model_mem(const tt_model *m);
 /* Device memory that a training method of the run needs beside the model

@@ -425,6 +425,7 @@ static int run_resume(run *R, tt_err *err)
 /* ---- the frozen prefix: calibration and the feature cache ------------- */
 
 #define FCACHE_MIN_MACS 32  /* prefix multiply-adds per cached float */
+#define FILL_CHUNK 32       /* examples per batch filling the cache */
 #define CALIB_EXAMPLES 2048 /* the first training examples ... */
 #define CALIB_CHUNK 32      /* ... in batches of this many (or the batch) */
 
@@ -500,6 +501,36 @@ out:
 	return rc;
 }
 
+/*
+ * Every example of set that slot s lacks, computed now in the canonical
+ * batches: the set in order, FILL_CHUNK at a time (or the run's batch,
+ * when smaller, which the slot's key then says).  Whichever run fills
+ * an example, it is computed in the same batch, so it has the same bits
+ * (OpenBLAS may sum a row otherwise when the rows around it differ): a
+ * run resumed after a crash, with an empty cache, trains on what the
+ * uninterrupted run did.  Training-set examples count as computed
+ * training work (macs); evaluation sets, like evaluation, do not.
+ */
+static void fcache_fill(run *R, tt_fcache_slot *s, const tt_dataset *set, int training)
+{
+	tt_model *m = R->m;
+	int chunk = R->batch < FILL_CHUNK ? R->batch : FILL_CHUNK;
+	for (int off = 0; off < set->n; off += chunk) {
+		int b = set->n - off < chunk ? set->n - off : chunk;
+		const int *idx = R->bt.eidx + off;
+		if (tt_fcache_has(R->c->fcache, s, idx, b))
+			continue;
+		tt_data_batch(set, idx, b, 0, NULL, R->bt.hx, R->bt.hy);
+		R->be->upload(tt_model_input(m), R->bt.hx,
+		              (size_t)b * set->h * set->w * set->c * sizeof(float));
+		tt_model_forward_prefix(m, tt_model_input(m), b);
+		fcache_store(R, s, idx, b);
+		R->r->fcache_misses += b;
+		if (training)
+			R->macs_done += tt_model_prefix_macs(m) * b;
+	}
+}
+
 /* The cache's slots for the sets, when the run's prefix can be cached:
  * the prefix maps each example on its own, the images reach it as they
  * are stored (no augmentation, no learned rotation), no method changes
@@ -523,12 +554,16 @@ static int run_fcache_open(run *R, tt_err *err)
 	int rc = prefix_key(R, &key, err);
 	if (rc)
 		return rc;
+	/* the batches that fill it (a run of smaller batches fills its own) */
+	int chunk = R->batch < FILL_CHUNK ? R->batch : FILL_CHUNK;
+	key = tt_fcache_hash(key, &chunk, sizeof chunk);
 	if (!(R->fch = malloc((size_t)R->batch * R->fcper * sizeof *R->fch)))
 		return tt_err_set(err, TT_ERUNTIME, "out of memory");
 	const tt_dataset *set[3] = { &d->train, &d->val, c->test ? &d->test : NULL };
 	for (int i = 0; i < 3; i++)
-		if (set[i] && set[i]->n)
-			R->fc[i] = tt_fcache_acquire(c->fcache, key, set[i], set[i]->n, R->fcper);
+		if (set[i] && set[i]->n &&
+		    (R->fc[i] = tt_fcache_acquire(c->fcache, key, set[i], set[i]->n, R->fcper)))
+			fcache_fill(R, R->fc[i], set[i], i == 0);
 	R->r->fcache = 1;
 	return TT_OK;
 }

@@ -455,7 +455,7 @@ static void test_table(void)
 	tt_study st;
 	if (load_study(&st))
 		return;
-	CHECK(st.sampler == TT_SAMP_HALTON && strcmp(st.sampler_name, "halton") == 0,
+	CHECK(tt_sampler_nth(st.sampler) == &tt_sampler_tpe && strcmp(st.sampler_name, "tpe") == 0,
 	      "the default sampler is %d '%s'", st.sampler, st.sampler_name);
 	/* a table without ask is refused, and closing it twice is fine */
 	tt_sampler_ops bad = tt_sampler_random;

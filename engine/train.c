@@ -508,13 +508,14 @@ out:
  * an example, it is computed in the same batch, so it has the same bits
  * (OpenBLAS may sum a row otherwise when the rows around it differ): a
  * run resumed after a crash, with an empty cache, trains on what the
- * uninterrupted run did.  Training-set examples count as computed
- * training work (macs); evaluation sets, like evaluation, do not.
+ * uninterrupted run did.  Training-set examples count as training work
+ * (macs, seconds); evaluation sets, like evaluation, do not.
  */
 static void fcache_fill(run *R, tt_fcache_slot *s, const tt_dataset *set, int training)
 {
 	tt_model *m = R->m;
 	int chunk = R->batch < FILL_CHUNK ? R->batch : FILL_CHUNK;
+	double t0 = tt_clock_mono();
 	for (int off = 0; off < set->n; off += chunk) {
 		int b = set->n - off < chunk ? set->n - off : chunk;
 		const int *idx = R->bt.eidx + off;
@@ -528,6 +529,11 @@ static void fcache_fill(run *R, tt_fcache_slot *s, const tt_dataset *set, int tr
 		R->r->fcache_misses += b;
 		if (training)
 			R->macs_done += tt_model_prefix_macs(m) * b;
+	}
+	/* the training set's part is training time, as its misses were */
+	if (training) {
+		R->be->sync();
+		R->t_train += tt_clock_mono() - t0;
 	}
 }
 

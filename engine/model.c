@@ -859,12 +859,18 @@ void tt_model_stage_params(const tt_model *m, int s, size_t *offset, size_t *cou
 	*count = m->st[s].pcount;
 }
 
-double tt_model_macs(const tt_model *m)
+/* Forward multiply-accumulates per example of stages [from, to). */
+static double stages_macs(const tt_model *m, int from, int to)
 {
 	double t = 0;
-	for (int s = 0; s < m->n; s++)
+	for (int s = from; s < to; s++)
 		t += m->st[s].macs;
 	return t;
+}
+
+double tt_model_macs(const tt_model *m)
+{
+	return stages_macs(m, 0, m->n);
 }
 
 double tt_model_train_macs(const tt_model *m)
@@ -1315,10 +1321,7 @@ int tt_model_prefix_pure(const tt_model *m)
 
 double tt_model_prefix_macs(const tt_model *m)
 {
-	double t = 0;
-	for (int s = 0; s < m->first; s++)
-		t += m->st[s].macs;
-	return t;
+	return stages_macs(m, 0, m->first);
 }
 
 size_t tt_model_prefix_nstate(const tt_model *m)
@@ -1326,37 +1329,35 @@ size_t tt_model_prefix_nstate(const tt_model *m)
 	return m->prefix_nstate;
 }
 
-void tt_model_calibrate(tt_model *m, const float *x, int n, int t)
+/* The frozen prefix alone on x, into the boundary buffer; nothing left
+ * for a backward or a suffix forward. */
+static void prefix_fwd(tt_model *m, const float *x, int n, int train)
 {
-	TT_ASSERT(m->first > 0 && n >= 1 && n <= m->batch && t >= 0);
+	TT_ASSERT(m->first > 0 && n >= 1 && n <= m->batch);
 	m->x = x;
-	m->last_train = 1;
+	m->last_train = train;
 	m->dx_in = NULL;
 	use_weights(m, NULL, 1);
-	m->calibrating = 1;
-	m->bn_mom = 1.0f / (float)(t + 1);
 	const float *in = x;
 	for (int s = 0; s < m->first; s++) {
 		stage_fwd(m, &m->st[s], in, n);
 		in = m->st[s].out;
 	}
+	m->last_n = 0;
+}
+
+void tt_model_calibrate(tt_model *m, const float *x, int n, int t)
+{
+	TT_ASSERT(t >= 0);
+	m->calibrating = 1;
+	m->bn_mom = 1.0f / (float)(t + 1);
+	prefix_fwd(m, x, n, 1);
 	m->calibrating = 0;
-	m->last_n = 0; /* nothing a backward or a suffix forward may use */
 }
 
 void tt_model_forward_prefix(tt_model *m, const float *x, int n)
 {
-	TT_ASSERT(m->first > 0 && n >= 1 && n <= m->batch);
-	m->x = x;
-	m->last_train = 0;
-	m->dx_in = NULL;
-	use_weights(m, NULL, 1);
-	const float *in = x;
-	for (int s = 0; s < m->first; s++) {
-		stage_fwd(m, &m->st[s], in, n);
-		in = m->st[s].out;
-	}
-	m->last_n = 0; /* nothing a backward or a suffix forward may use */
+	prefix_fwd(m, x, n, 0);
 }
 
 const float *tt_model_forward_boundary(tt_model *m, int n, int train)

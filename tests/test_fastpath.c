@@ -44,42 +44,7 @@
 #define BATCH 5
 #define SEED 31
 
-static const tt_backend *be;
-
-static tt_model *model(const char *spec, int trainable, int gates)
-{
-	tt_model_config cfg = { .spec = spec, .h = H, .w = H, .c = 1, .classes = CLASSES,
-	                        .batch = BATCH, .trainable = trainable, .optim_slots = 1,
-	                        .seed = SEED, .be = be, .gates = gates };
-	tt_model *m = NULL;
-	tt_err err = { 0 };
-	int rc = tt_model_create(&cfg, &m, &err);
-	CHECK(rc == TT_OK, "%s: %s", spec, err.msg);
-	return rc == TT_OK ? m : NULL;
-}
-
-/* A fixed random batch in the model's own input and label buffers. */
-static void batch(tt_model *m)
-{
-	float x[BATCH * H * H];
-	int y[BATCH];
-	tt_rng r;
-	tt_rng_seed(&r, SEED, TT_STREAM_SYNTH);
-	for (size_t i = 0; i < sizeof x / sizeof *x; i++)
-		x[i] = tt_rng_normal(&r);
-	for (int i = 0; i < BATCH; i++)
-		y[i] = (int)tt_rng_below(&r, CLASSES);
-	be->upload(tt_model_input(m), x, sizeof x);
-	be->upload(tt_model_labels(m), y, sizeof y);
-}
-
-static float *download(const float *d, size_t n)
-{
-	float *h = malloc((n ? n : 1) * sizeof *h);
-	TT_ASSERT(h);
-	be->download(h, d, n * sizeof *h);
-	return h;
-}
+#include "small_model.h"
 
 /* ---- backward_overwrites ----------------------------------------------- */
 
@@ -97,7 +62,7 @@ static float *grads_from(tt_model *m, float fill)
 	tt_model_forward(m, tt_model_input(m), BATCH, 1);
 	tt_model_loss(m, tt_model_labels(m), BATCH, 0.0f, 1, NULL);
 	tt_model_backward(m);
-	return download(tt_model_grads(m), nt);
+	return host(tt_model_grads(m), nt);
 }
 
 /* skip: in a gated model, the layer gate of that stage off (-1: none) */
@@ -219,13 +184,13 @@ static void conv_case(int n, int h, int w, int c, int K, int k, int stride,
 			conv_direct_fwd(x, &s, K, W, yd, wv, wb);
 			conv_direct_bwd(x, dy, &s, K, W, dwd, dxd, wv, wb);
 		}
-		y[v] = download(yd, ny), dW[v] = download(dwd, nw), dx[v] = download(dxd, nx);
+		y[v] = host(yd, ny), dW[v] = host(dwd, nw), dx[v] = host(dxd, nx);
 		be->upload(dwd, hw, nw * sizeof(float)); /* garbage: dW is assigned */
 		if (v)
 			ref->conv_bwd(x, dy, &s, K, W, dwd, NULL, wv, wb);
 		else
 			conv_direct_bwd(x, dy, &s, K, W, dwd, NULL, wv, wb);
-		dW1[v] = download(dwd, nw);
+		dW1[v] = host(dwd, nw);
 		be->free(yd), be->free(dwd), be->free(dxd);
 	}
 	char what[160];
@@ -290,7 +255,7 @@ static void fused_case(int rows, int c)
 	be->bias_relu(f, b_d, rows, c);
 	be->bias_add(ref, b_d, rows, c);
 	be->relu(ref, n);
-	float *hf = download(f, n), *href = download(ref, n);
+	float *hf = host(f, n), *href = host(ref, n);
 	snprintf(what, sizeof what, "bias_relu %dx%d", rows, c);
 	same_bits(what, hf, href, n);
 
@@ -301,8 +266,8 @@ static void fused_case(int rows, int c)
 	be->relu_bias_grad(ref, d1, rows, c, db1);
 	be->relu_bwd(ref, d2, n);
 	be->bias_grad(d2, rows, c, db2);
-	float *hd1 = download(d1, n), *hd2 = download(d2, n);
-	float *hb1 = download(db1, c), *hb2 = download(db2, c);
+	float *hd1 = host(d1, n), *hd2 = host(d2, n);
+	float *hb1 = host(db1, c), *hb2 = host(db2, c);
 	snprintf(what, sizeof what, "relu_bias_grad dy %dx%d", rows, c);
 	same_bits(what, hd1, hd2, n);
 	snprintf(what, sizeof what, "relu_bias_grad db %dx%d", rows, c);

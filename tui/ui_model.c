@@ -222,7 +222,7 @@ static ui_trial *trial_slot(ui_model *m, int64_t id, const char *params)
 	if (!t->params)
 		return NULL;
 	for (int r = 0; r < TT_RUNG_MAX; r++)
-		t->acc[r] = t->loss[r] = NAN;
+		t->acc[r] = t->loss[r] = t->kept[r] = NAN;
 	for (int k = 0; k < UI_HYPER_MAX; k++) {
 		t->hval[k] = NAN;
 	t->aca = t->fgt = NAN;
@@ -529,6 +529,8 @@ static int poll_rungs(ui_model *m)
 		touch(m, t->id);
 		t->acc[r[i].rung] = (float)r[i].val_acc;
 		t->loss[r[i].rung] = (float)r[i].val_loss;
+		/* the Masks pane's front: read with the result, no query of its own */
+		t->kept[r[i].rung] = (float)r[i].macs_kept;
 		if (r[i].rung + 1 > m->nrungs)
 			m->nrungs = r[i].rung + 1;
 		/* task_acc's row r lands before rung r's result */

@@ -58,6 +58,10 @@ typedef struct ui_trial {
 	double updated_at;
 	float acc[TT_RUNG_MAX];       /* val_acc per rung; NaN: no result */
 	float loss[TT_RUNG_MAX];
+	float kept[TT_RUNG_MAX];      /* FLOPs kept by the gates at the rung's
+	                               * end, a fraction of the dense network
+	                               * (rungs.macs_kept); NaN: ungated, or
+	                               * no result */
 	int rank[TT_RUNG_MAX];        /* 1 = best at that rung; 0: none */
 	double promoted_at;           /* monotonic time its rung last rose */
 	int tagged;

@@ -61,6 +61,7 @@ static const char *const role_names[UI_ROLES] = {
 	[UI_CURVE4] = "plot.curve4",
 	[UI_CURVE5] = "plot.curve5",
 	[UI_CURVE6] = "plot.curve6",
+	[UI_FRONT] = "plot.front",
 	[UI_RUNG] = "ladder.rung",
 	[UI_PROMOTED] = "ladder.promoted",
 	/* UI_MEM_PARAMS .. UI_MEM_METHOD: base/memkind.h's roles */

@@ -63,6 +63,7 @@ enum ui_role {
 	UI_CURVE4,
 	UI_CURVE5,
 	UI_CURVE6,
+	UI_FRONT,            /* "plot.front": the Masks pane's Pareto front */
 	UI_RUNG,             /* "ladder.rung": rung labels */
 	UI_PROMOTED,         /* "ladder.promoted": a promotion just seen */
 	UI_MEM_PARAMS,       /* "mem.params" */

@@ -182,9 +182,13 @@ static int act_prev_pane(ui *u)
 	return R_DRAW;
 }
 
-/* Arrows move the selection in the trial table, scroll the other panes. */
+/* Arrows move the selection in the trial table, and in the Masks pane
+ * along the front (Up: more FLOPs kept); they scroll the other panes. */
 static int scroll_by(ui *u, int delta, int absolute)
 {
+	if (u->v.focus == UI_P_MASKS && !absolute && (delta == 1 || delta == -1) &&
+	    ui_front_step(&u->v, -delta))
+		return R_DRAW;
 	if (u->v.focus == UI_P_TRIALS) {
 		if (absolute)
 			ui_trials_goto(&u->v, delta);
@@ -374,8 +378,10 @@ static const ui_key keys[] = {
 	  act_quit },
 	{ { KEY_TAB }, "Tab", "next pane", act_next_pane },
 	{ { KEY_BTAB }, "Shift-Tab", "previous pane", act_prev_pane },
-	{ { KEY_UP }, "Up", "select the previous trial, or scroll the focused pane", act_up },
-	{ { KEY_DOWN }, "Down", "select the next trial, or scroll the focused pane", act_down },
+	{ { KEY_UP }, "Up", "select the previous trial (Masks: the next up the front), or "
+	  "scroll the focused pane", act_up },
+	{ { KEY_DOWN }, "Down", "select the next trial (Masks: the next down the front), or "
+	  "scroll the focused pane", act_down },
 	{ { KEY_PPAGE }, "PgUp", "a page up", act_pgup },
 	{ { KEY_NPAGE }, "PgDn", "a page down", act_pgdn },
 	{ { KEY_HOME }, "Home", "the first trial", act_home },
@@ -856,5 +862,6 @@ int ui_run(const ui_opts *o, tt_err *err)
 	ui_model_close(&u.m);
 	ui_theme_free(u.v.theme);
 	free(u.v.order);
+	free(u.v.fp);
 	return TT_OK;
 }

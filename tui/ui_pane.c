@@ -1117,32 +1117,160 @@ static void draw_memory(ui_view *v)
 	}
 }
 
-/* ---- masks ------------------------------------------------------------------ */
+/* ---- masks and the front ---------------------------------------------------- */
 
 static int gate_role(double p)
 {
 	return p <= 0 ? UI_GATE_OFF : p < 0.5 ? UI_GATE_LOW : p < 1 ? UI_GATE_HIGH : UI_GATE_ON;
 }
 
-static void draw_masks(ui_view *v)
+/* By FLOPs kept, then the more accurate first, then id: the sweep below
+ * meets every trial after all that could dominate it. */
+static int cmp_fpoint(const void *a, const void *b)
+{
+	const ui_fpoint *p = a, *q = b;
+	if (p->x != q->x)
+		return p->x < q->x ? -1 : 1;
+	if (p->y != q->y)
+		return p->y > q->y ? -1 : 1;
+	return (p->i > q->i) - (p->i < q->i);
+}
+
+int ui_front_update(ui_view *v)
+{
+	const ui_model *m = v->m;
+	if (v->front_ok && v->front_gen == m->gen)
+		return 0;
+	v->nfp = v->nfront = v->nwait = 0;
+	v->front_ok = 0;
+	if (v->capfp < m->nt) {
+		int cap = m->nt + 256;
+		ui_fpoint *p = realloc(v->fp, (size_t)cap * sizeof *p);
+		if (!p)
+			return -1;
+		v->fp = p;
+		v->capfp = cap;
+	}
+	/* the trial's score as the table ranks it (rank_all's top): its
+	 * highest rung with a result; FLOPs kept come with that result */
+	for (int i = 0; i < m->nt; i++) {
+		const ui_trial *t = &m->t[i];
+		int hr = -1;
+		for (int r = TT_RUNG_MAX - 1; r >= 0 && hr < 0; r--)
+			if (!isnan(t->acc[r]))
+				hr = r;
+		if (hr < 0)
+			continue;
+		if (!isfinite(t->kept[hr]) || !isfinite(t->acc[hr])) {
+			v->nwait++;
+			continue;
+		}
+		v->fp[v->nfp++] = (ui_fpoint){ i, t->kept[hr], t->acc[hr], 0 };
+	}
+	if (v->nfp > 1)
+		qsort(v->fp, (size_t)v->nfp, sizeof *v->fp, cmp_fpoint);
+	/* a trial is on the front when no trial with as few FLOPs is as
+	 * accurate: in this order, when it beats every one before it; two
+	 * trials alike in both are both on it */
+	float best = -INFINITY, lx = NAN;
+	for (int k = 0; k < v->nfp; k++) {
+		ui_fpoint *p = &v->fp[k];
+		if (p->y > best || (p->y == best && p->x == lx)) {
+			p->on = 1;
+			v->nfront++;
+			best = p->y;
+			lx = p->x;
+		}
+	}
+	v->front_ok = 1;
+	v->front_gen = m->gen;
+	return 0;
+}
+
+/* The n-th trial along the front (fewest FLOPs first), an index into m->t. */
+static int front_nth(const ui_view *v, int n)
+{
+	for (int k = 0; k < v->nfp; k++)
+		if (v->fp[k].on && n-- == 0)
+			return v->fp[k].i;
+	return -1;
+}
+
+int ui_front_step(ui_view *v, int dir)
+{
+	ui_front_update(v);
+	if (!v->nfront)
+		return 0;
+	const ui_trial *sel = ui_trials_selected(v);
+	int pos = -1, n = 0, near = -1;
+	double nd = INFINITY;
+	const ui_fpoint *sp = NULL;
+	for (int k = 0; k < v->nfp; k++)
+		if (sel && v->m->t[v->fp[k].i].id == sel->id)
+			sp = &v->fp[k];
+	for (int k = 0; k < v->nfp; k++) {
+		if (!v->fp[k].on)
+			continue;
+		if (sp == &v->fp[k])
+			pos = n;
+		if (sp && fabs(v->fp[k].x - sp->x) < nd) {
+			nd = fabs(v->fp[k].x - sp->x);
+			near = n;
+		}
+		n++;
+	}
+	int step = dir > 0 ? 1 : -1;
+	int want = pos >= 0 ? pos + step : near >= 0 ? near : step > 0 ? 0 : n - 1;
+	for (; want >= 0 && want < n; want += step) {
+		int i = front_nth(v, want);
+		for (int o = 0; o < v->norder; o++)
+			if (v->order[o] == i) {
+				ui_trials_goto(v, o);
+				return 1;
+			}
+	}
+	return 1; /* the end of the front: stay */
+}
+
+/* Rows the selected trial's masks want (one per stage and the summary
+ * line, or the one line saying it has none) and columns (the widest
+ * stage's units, its label and count). */
+static int masks_size(const ui_view *v, int *cols)
+{
+	const ui_detail *d = &v->m->det;
+	*cols = 24;
+	if (!ui_trials_selected(v) || !d->nmask)
+		return 1;
+	int stages = 0, units = 0;
+	for (int i = 0; i < d->nmask; i++) {
+		if (i == 0 || d->mask[i].stage != d->mask[i - 1].stage) {
+			stages++;
+			units = 0;
+		}
+		units += d->mask[i].unit >= 0;
+		if (6 + units + 8 > *cols)
+			*cols = 6 + units + 8;
+	}
+	return stages + 1;
+}
+
+/* The selected trial's masks in (x, y, w, h): a row per stage (layer
+ * gate, unit cells, units kept), scrolled by the pane, and on the last
+ * row the FLOPs and parameters kept. */
+static void masks_draw(ui_view *v, int x0, int y0, int w, int h)
 {
 	const ui_model *m = v->m;
 	ui_pane *pn = &v->pane[UI_P_MASKS];
 	const ui_detail *d = &m->det;
-	heading(v, UI_P_MASKS, "");
 	attr_t n = ui_role(v, UI_NORMAL);
-	if (!m->masks_exist) {
-		ui_put(pn->y + 1, pn->x + 1, pn->w - 2, n, "no gates in this study");
+	if (h < 1 || w < 8)
 		return;
-	}
 	const ui_trial *t = ui_trials_selected(v);
 	if (!t || !d->nmask) {
-		ui_putf(pn->y + 1, pn->x + 1, pn->w - 2, n, "trial %lld: no gates",
-		        t ? (long long)t->id : 0LL);
+		ui_putf(y0, x0 + 1, w - 2, n, "trial %lld: no gates", t ? (long long)t->id : 0LL);
 		return;
 	}
-	/* one row per stage: layer gate, unit cells, units kept */
-	int lines = pn->h - 2, row = 0, stages = 0, on_all = 0, units_all = 0;
+	int lines = h - 1, row = 0, stages = 0, on_all = 0, units_all = 0;
 	for (int i = 0; i < d->nmask;) {
 		int st = d->mask[i].stage, j = i, on = 0, units = 0, layer = -1;
 		while (j < d->nmask && d->mask[j].stage == st) {
@@ -1155,12 +1283,12 @@ static void draw_masks(ui_view *v)
 		on_all += on, units_all += units;
 		stages++;
 		if (row - pn->top >= 0 && row - pn->top < lines) {
-			int y = pn->y + 1 + row - pn->top, x = pn->x;
+			int y = y0 + row - pn->top, x = x0;
 			x += ui_putf(y, x, 4, n, "s%-2d", st);
 			if (layer >= 0)
 				ui_put(y, x, 2, ui_role(v, layer ? UI_GATE_ON : UI_GATE_OFF), layer ? "L " : "l ");
 			x += 2;
-			int room = pn->w - (x - pn->x) - 7;
+			int room = w - (x - x0) - 7;
 			for (int k = i, c = 0; k < j; k++) {
 				if (d->mask[k].unit < 0)
 					continue;
@@ -1172,7 +1300,7 @@ static void draw_masks(ui_view *v)
 				int g = p <= 0 ? 0 : p < 0.5 ? 1 : p < 1 ? 2 : 3;
 				ui_putwc(y, x + c++, shade[g], ascii[g], ui_role(v, gate_role(p)));
 			}
-			ui_putf(y, pn->x + pn->w - 7, 7, n, "%3d/%-3d", on, units);
+			ui_putf(y, x0 + w - 7, 7, n, "%3d/%-3d", on, units);
 		}
 		row++;
 		i = j;
@@ -1186,12 +1314,186 @@ static void draw_masks(ui_view *v)
 		if (isfinite(d->rungs[i].macs_kept))
 			kr = &d->rungs[i];
 	if (kr)
-		ui_putf(pn->y + pn->h - 1, pn->x, pn->w, n, "r%d kept FLOPs %.1f%% "
+		ui_putf(y0 + h - 1, x0, w, n, "r%d kept FLOPs %.1f%% "
 		        "params %.1f%%, units %d/%d", kr->rung, 100 * kr->macs_kept,
 		        100 * kr->params_kept, on_all, units_all);
 	else
-		ui_putf(pn->y + pn->h - 1, pn->x, pn->w, n, "units on %d/%d (FLOPs "
+		ui_putf(y0 + h - 1, x0, w, n, "units on %d/%d (FLOPs "
 		        "kept: at the rung's end)", on_all, units_all);
+}
+
+/* Marks of the front's plot, the weightier winning a shared cell. */
+enum { FM_NONE, FM_TRIAL, FM_FRONT, FM_SEL };
+
+/*
+ * The front in (x, y, w, h): the gated trials as marks at (FLOPs kept,
+ * accuracy) over x in [0, 1] and the accuracies' range, the front joined
+ * as a staircase in dots (with b FLOPs to spend, the best accuracy is the
+ * step's height at b), the selected trial marked; below the x axis, the
+ * selected trial's numbers.  Marks take whole cells so that they read in
+ * any glyph set; a cell several trials share shows the weightiest
+ * (selected, front, other).
+ */
+static void front_draw(ui_view *v, int x0, int y0, int w, int h)
+{
+	const ui_model *m = v->m;
+	attr_t n = ui_role(v, UI_NORMAL), ax = ui_role(v, UI_AXIS);
+	if (!v->nfp) {
+		ui_put(y0, x0 + 1, w - 2, n, v->nwait ? "no gated results yet (FLOPs kept "
+		       "come with a gated rung's result)" : "no results yet");
+		return;
+	}
+	int lab = 5, cw = w - lab - 1, ch = h - 2, caption = 1;
+	if (ch < 3)
+		ch = h - 1, caption = 0;
+	if (cw < 8 || ch < 2)
+		return;
+	const ui_trial *sel = ui_trials_selected(v);
+	double y0v = INFINITY, y1v = -INFINITY;
+	for (int k = 0; k < v->nfp; k++) {
+		y0v = v->fp[k].y < y0v ? v->fp[k].y : y0v;
+		y1v = v->fp[k].y > y1v ? v->fp[k].y : y1v;
+	}
+	pad_range(&y0v, &y1v);
+	ui_canvas cv;
+	unsigned char *mk = calloc((size_t)cw * ch, 1);
+	if (!mk || ui_canvas_init(&cv, cw, ch, v->glyphs)) {
+		free(mk);
+		ui_put(y0, x0 + 1, w - 2, n, "(out of memory)");
+		return;
+	}
+	int W = cw * cv.sx - 1, H = ch * cv.sy - 1;
+	int px = -1, py = -1;
+	const ui_fpoint *sp = NULL;
+	for (int k = 0; k < v->nfp; k++) {
+		const ui_fpoint *p = &v->fp[k];
+		double fx = p->x < 0 ? 0 : p->x > 1 ? 1 : p->x;
+		int X = (int)lround(fx * W);
+		int Y = (int)lround((1 - (p->y - y0v) / (y1v - y0v)) * H);
+		int is_sel = sel && m->t[p->i].id == sel->id;
+		int mark = is_sel ? FM_SEL : p->on ? FM_FRONT : FM_TRIAL;
+		X = X < 0 ? 0 : X > W ? W : X;
+		Y = Y < 0 ? 0 : Y > H ? H : Y;
+		unsigned char *c = &mk[(Y / cv.sy) * cw + X / cv.sx];
+		if (*c < mark)
+			*c = (unsigned char)mark;
+		if (is_sel)
+			sp = p;
+		if (!p->on)
+			continue;
+		if (px >= 0) {
+			ui_canvas_line(&cv, px, py, X, py, UI_FRONT);
+			ui_canvas_line(&cv, X, py, X, Y, UI_FRONT);
+		}
+		px = X, py = Y;
+	}
+	static const wchar_t glyph[4] = { L' ', 0x2022, 0x25c6, 0x25c9 };
+	static const char ascii[4] = { ' ', 'o', '*', '@' };
+	attr_t mark_attr[4] = { 0, n, ui_role(v, UI_FRONT) | A_BOLD,
+	                        ui_role(v, UI_SELECTED) | A_BOLD };
+	int left = x0 + lab + 1;
+	for (int r = 0; r < ch; r++) {
+		ui_putwc(y0 + r, left - 1, 0x2502, '|', ax);
+		for (int c = 0; c < cw; c++) {
+			int mark = mk[r * cw + c], role;
+			if (mark) {
+				ui_putwc(y0 + r, left + c, glyph[mark], ascii[mark], mark_attr[mark]);
+				continue;
+			}
+			wchar_t g = ui_canvas_glyph(&cv, c, r, &role);
+			if (role >= 0)
+				ui_putwc(y0 + r, left + c, g, (char)g, ui_role(v, role));
+		}
+	}
+	ui_canvas_free(&cv);
+	free(mk);
+	/* accuracy at the top, middle and bottom rows; FLOPs kept 0..100% */
+	for (int k = 0; k < 3; k++) {
+		int r = k == 0 ? 0 : k == 1 ? ch / 2 : ch - 1;
+		if (k == 1 && ch < 5)
+			continue;
+		double val = y1v - (y1v - y0v) * (ch > 1 ? (double)r / (ch - 1) : 0);
+		ui_putf(y0 + r, x0, lab, ax, "%5.3f", val);
+	}
+	int by = y0 + ch;
+	ui_putwc(by, left - 1, 0x2514, '+', ax);
+	for (int c = 0; c < cw; c++)
+		ui_putwc(by, left + c, 0x2500, '-', ax);
+	ui_put(by, left, 2, ax, "0%");
+	const char *xl = cw >= 18 ? "FLOPs kept 100%" : "100%";
+	ui_put(by, left + cw - (int)strlen(xl), (int)strlen(xl), ax, xl);
+	if (!caption || !sel)
+		return;
+	/* the selected trial: its mark, then its numbers or why it has none */
+	int cy = by + 1, cx = x0;
+	ui_putwc(cy, cx, glyph[FM_SEL], ascii[FM_SEL], mark_attr[FM_SEL]);
+	if (sp) {
+		ui_putf(cy, cx + 1, w - 1, n, "#%lld acc %.4f FLOPs %.1f%%", (long long)sel->id,
+		        sp->y, 100.0 * sp->x);
+	} else {
+		int hr = -1;
+		for (int r = TT_RUNG_MAX - 1; r >= 0 && hr < 0; r--)
+			if (!isnan(sel->acc[r]))
+				hr = r;
+		if (hr < 0)
+			ui_putf(cy, cx + 1, w - 1, n, "#%lld: no result yet", (long long)sel->id);
+		else
+			ui_putf(cy, cx + 1, w - 1, n, "#%lld: no FLOPs kept at r%d", (long long)sel->id,
+			        hr);
+	}
+}
+
+/* Beside each other when the pane is this wide, else the front above. */
+#define FRONT_BESIDE_W 64
+/* The front's fewest rows above the masks: a plot of three rows, its x
+ * axis and the selected trial's numbers. */
+#define FRONT_MIN_H 5
+
+static void draw_masks(ui_view *v)
+{
+	const ui_model *m = v->m;
+	ui_pane *pn = &v->pane[UI_P_MASKS];
+	ui_front_update(v);
+	/* the heading counts the front and names its trials, fewest FLOPs
+	 * first: all a tiny pane has room for, and what the test reads */
+	char info[256] = "";
+	if (v->nfp) {
+		int len = snprintf(info, sizeof info, "front %d/%d:", v->nfront, v->nfp);
+		for (int k = 0; k < v->nfront && len < (int)sizeof info - 24; k++)
+			len += snprintf(info + len, sizeof info - (size_t)len, " #%lld",
+			                (long long)m->t[front_nth(v, k)].id);
+	}
+	heading(v, UI_P_MASKS, info);
+	if (!m->masks_exist && !v->nfp) {
+		ui_put(pn->y + 1, pn->x + 1, pn->w - 2, ui_role(v, UI_NORMAL),
+		       "no gates in this study");
+		return;
+	}
+	int lines = pn->h - 1, y = pn->y + 1, mw;
+	int mr = masks_size(v, &mw), fh;
+	if (pn->w >= FRONT_BESIDE_W) {
+		/* the masks as wide as their widest stage, up to half; the
+		 * front the rest, two columns apart */
+		if (mw > pn->w / 2)
+			mw = pn->w / 2;
+		masks_draw(v, pn->x, y, mw, lines);
+		front_draw(v, pn->x + mw + 2, y, pn->w - mw - 2, lines);
+		return;
+	}
+	/* the front above the masks: what the masks leave, but at least
+	 * FRONT_MIN_H rows while the masks keep a stage and their summary
+	 * (they scroll); with less room, only the heading's list */
+	if (!v->nfp) {
+		fh = 1;
+	} else {
+		int keep = mr > 1 ? 2 : 1;
+		fh = lines - mr;
+		if (fh < FRONT_MIN_H)
+			fh = lines - keep >= FRONT_MIN_H ? FRONT_MIN_H : 0;
+	}
+	if (fh > 0)
+		front_draw(v, pn->x, y, pn->w, fh);
+	masks_draw(v, pn->x, y + fh, pn->w, lines - fh);
 }
 
 /* ---- ranks ---------------------------------------------------------------- */
@@ -1484,7 +1786,9 @@ void ui_help_draw(ui_view *v, int top, int *lines, const char *const *keys, int 
 	tl_line(&tl, UI_NORMAL, "  Memory  per stage of the selected trial, stacked by kind; "
 	        "F = frozen; the saving against full training");
 	tl_line(&tl, UI_NORMAL, "  Masks   gate probabilities per stage and unit (L/l: layer "
-	        "gate on/off)");
+	        "gate on/off); above, the front: val acc");
+	tl_line(&tl, UI_NORMAL, "          against FLOPs kept per gated trial, %s front, %s "
+	        "selected; Up/Down walk the front", U("\u25c6", "*"), U("\u25c9", "@"));
 	tl_line(&tl, UI_NORMAL, "  Ranks   Spearman and Kendall between rungs with n; the best "
 	        "trials' rank at every rung");
 	tl_line(&tl, UI_NORMAL, "%s", "");

@@ -33,6 +33,16 @@ typedef struct ui_col {
 /* Curve metrics, cycled by a key. */
 enum ui_metric { UI_M_VAL_ACC, UI_M_VAL_LOSS, UI_M_TRAIN_LOSS, UI_NMETRICS };
 
+/* A trial as the Masks pane's front plots it: its score as the trial
+ * table ranks it (the accuracy at its highest rung with a result) against
+ * the FLOPs its gates kept at that rung. */
+typedef struct ui_fpoint {
+	int i;                        /* index into m->t */
+	float x, y;                   /* FLOPs kept (0..1), val acc */
+	int on;                       /* on the Pareto front: no other trial
+	                               * is as accurate with fewer FLOPs */
+} ui_fpoint;
+
 typedef struct ui_pane {
 	int x, y, w, h;               /* heading at y, content below */
 	int top;                      /* first item shown (scrolling) */
@@ -66,6 +76,17 @@ typedef struct ui_view {
 	int by_epoch;                 /* x axis: epochs instead of steps */
 	int logy;
 	int glyphs;                   /* enum ui_glyphs */
+
+	/* the front: gated trials by FLOPs kept (the front's in order, left
+	 * to right), rebuilt when the model changed */
+	ui_fpoint *fp;
+	int nfp, capfp;
+	int nfront;
+	int nwait;                    /* trials with a result but no FLOPs
+	                               * kept at it (not gated there, or not
+	                               * yet: a head-only rung) */
+	int front_ok;
+	unsigned long front_gen;      /* m->gen it was built for */
 } ui_view;
 
 attr_t ui_role(const ui_view *v, int role);
@@ -80,6 +101,15 @@ void ui_trials_goto(ui_view *v, int at);
 ui_trial *ui_trials_selected(const ui_view *v);
 /* Rows of trials the table shows at once. */
 int ui_trials_page(const ui_view *v);
+
+/* Rebuild the front when the model changed (ui_view.fp); 0, or -1 out of
+ * memory (then no front). */
+int ui_front_update(ui_view *v);
+/* Select the next trial along the front: dir > 0 the next with more FLOPs
+ * kept (up the front), dir < 0 fewer; from a trial off the front, the one
+ * nearest in FLOPs kept.  Trials the filter hides are passed over.  0
+ * when there is no front to move along. */
+int ui_front_step(ui_view *v, int dir);
 
 /* Draw pane p (heading and content). */
 void ui_pane_draw(ui_view *v, int p);

@@ -1355,6 +1355,12 @@ static void front_draw(ui_view *v, int x0, int y0, int w, int h)
 		y1v = v->fp[k].y > y1v ? v->fp[k].y : y1v;
 	}
 	pad_range(&y0v, &y1v);
+	/* an accuracy lies in [0, 1]: no padding past either end (and the
+	 * labels keep to five columns) */
+	if (y0v < 0 && y1v > 0)
+		y0v = 0;
+	if (y1v > 1 && y0v < 1)
+		y1v = 1;
 	ui_canvas cv;
 	unsigned char *mk = calloc((size_t)cw * ch, 1);
 	if (!mk || ui_canvas_init(&cv, cw, ch, v->glyphs)) {

@@ -83,8 +83,8 @@ typedef struct ui_view {
 	int nfp, capfp;
 	int nfront;
 	int nwait;                    /* trials with a result but no FLOPs
-	                               * kept at it (not gated there, or not
-	                               * yet: a head-only rung) */
+	                               * kept at it (it trained ungated: gate
+	                               * strength 0, or no gates) */
 	int front_ok;
 	unsigned long front_gen;      /* m->gen it was built for */
 } ui_view;

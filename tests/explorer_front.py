@@ -5,6 +5,9 @@ the study database on its own, for tests/t_explorer_front.sh.
         the heading ("front F/N: #a #b ..."), then the front's ids in order
     python3 explorer_front.py step DB SEL DIR
         the trial Up (DIR 1) or Down (DIR -1) selects from trial SEL
+    python3 explorer_front.py layout SCREEN COLS ROWS
+        exit 0 when the screen is the explorer laid out for COLS x ROWS (its
+        Masks heading where tui/ui.c puts it): a resize has been drawn
     python3 explorer_front.py plot DB SCREEN COLS MODE
         check a captured screen (COLS wide; MODE utf or ascii): every mark
         in its cell with its glyph, no other mark, the axis labels and the
@@ -166,6 +169,12 @@ def main(a):
     elif a[0] == "step":
         _, pts, front = load(a[1])
         print(step(pts, front, int(a[2]), int(a[3])))
+    elif a[0] == "layout":
+        lines = open(a[1], encoding="utf-8").read().split("\n")
+        x = int(a[2]) * 2 // 5 + 1
+        ok = len(lines) >= int(a[3]) and any(
+            l[x - 1:x + 7] in ("\u2502 Masks ", "| Masks ") for l in lines)
+        sys.exit(0 if ok else 1)
     elif a[0] == "plot":
         for line in plot(a[1], a[2], int(a[3]), a[4]):
             print(line)

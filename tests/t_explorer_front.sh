@@ -35,6 +35,19 @@ front_ok() {
 $(cat "$T/$2.txt")"; fi
 }
 
+# resize NAME COLS ROWS: resize the terminal and wait until the explorer
+# has drawn itself at the new size (not the old screen in a new frame)
+resize() {
+	TM resize-window -t "$1" -x "$2" -y "$3"
+	end=$(($(date +%s) + 10))
+	while :; do
+		screen "$1"
+		$PY layout "$T/$1.txt" "$2" "$3" && return 0
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 0.1
+	done
+}
+
 # caption_id NAME: the trial the front's caption names (the selected one)
 caption_id() { grep -o '[◉@]#[0-9]*' "$T/$1.txt" | head -1 | tr -d '◉@#'; }
 
@@ -133,8 +146,7 @@ fi
 
 # --- sizes: above the masks, beside them, only the heading ---------------------
 for size in 100x30 160x50 260x50; do
-	TM resize-window -t keys -x "${size%x*}" -y "${size#*x}"
-	if wait_screen keys 'FLOPs kept 100%' 10 && wait_screen keys ' Ranks ' 10; then
+	if resize keys "${size%x*}" "${size#*x}" && wait_screen keys 'FLOPs kept 100%' 10; then
 		front_ok "front-at-$size" keys "$DB" "${size%x*}" utf
 	else
 		fail "front-at-$size" "no front drawn: $(cat "$T/keys.txt")"
@@ -147,15 +159,13 @@ if grep -qE 's0 +[█▓▒░· ]+ *[0-9]+/[0-9]+ +([0-9.]{5})?│' "$T/keys.tx
 else
 	fail front-beside-masks "$(cat "$T/keys.txt")"
 fi
-TM resize-window -t keys -x 80 -y 24
-if wait_gone keys 'FLOPs kept 100%' 10 && grep -q 'front [0-9]' "$T/keys.txt" &&
+if resize keys 80 24 && ! grep -q 'FLOPs kept 100%' "$T/keys.txt" && grep -q 'front [0-9]' "$T/keys.txt" &&
    grep -qE '│s0 ' "$T/keys.txt" && ! grep -q 'too small' "$T/keys.txt"; then
 	ok front-80x24-heading-only
 else
 	fail front-80x24-heading-only "$(cat "$T/keys.txt")"
 fi
-TM resize-window -t keys -x 120 -y 40
-wait_screen keys 'FLOPs kept 100%' 10
+resize keys 120 40
 TM send-keys -t keys q
 wait_rc keys 30
 [ "$rc" = 0 ] || fail front-keys-quit "exit $rc: $(cat "$T/keys.err")"

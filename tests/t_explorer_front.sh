@@ -48,6 +48,14 @@ resize() {
 	done
 }
 
+# quit NAME: q, then wait for the program to exit (so that its sanitizer
+# report, if any, is written before the last case reads the .err files)
+quit() {
+	TM send-keys -t "$1" q
+	wait_rc "$1" 60
+	[ "$rc" = 0 ] || fail "front-quit-$1" "exit $rc: $(tail -5 "$T/$1.err")"
+}
+
 # caption_id NAME: the trial the front's caption names (the selected one)
 caption_id() { grep -o '[◉@]#[0-9]*' "$T/$1.txt" | head -1 | tr -d '◉@#'; }
 
@@ -107,8 +115,7 @@ if wait_screen live 'engine finished' 120 && wait_screen live '^ +12 done' 30; t
 else
 	fail front-live "the study did not finish: $(cat "$T/live.txt" "$T/live.err")"
 fi
-TM send-keys -t live q
-wait_rc live 30
+quit live
 
 # --- keys: Up and Down in the Masks pane walk the front ---------------------
 set -- $($PY expect "$DB" | sed -n 2p)
@@ -166,9 +173,7 @@ else
 	fail front-80x24-heading-only "$(cat "$T/keys.txt")"
 fi
 resize keys 120 40
-TM send-keys -t keys q
-wait_rc keys 30
-[ "$rc" = 0 ] || fail front-keys-quit "exit $rc: $(cat "$T/keys.err")"
+quit keys
 
 # --- LANG=C: ASCII marks --------------------------------------------------------
 start ascii "$S" "LANG=C LC_ALL=C" "$BIN" attach front.db --readonly
@@ -179,7 +184,7 @@ if wait_screen ascii 'FLOPs kept 100%' 30 && wait_screen ascii '@#1 ' 10; then
 else
 	fail front-ascii "$(cat "$T/ascii.txt" "$T/ascii.err")"
 fi
-TM send-keys -t ascii q
+quit ascii
 
 # --- NO_COLOR: the selected trial's mark in reverse ----------------------------
 start mono "$S" "NO_COLOR=1" "$BIN" attach front.db --readonly
@@ -195,7 +200,7 @@ if wait_screen mono '◉#1 ' 30; then
 else
 	fail front-no-color-reverse "$(cat "$T/mono.txt")"
 fi
-TM send-keys -t mono q
+quit mono
 
 # --- edited copies: no gated result, no FLOPs kept, one trial, many -----------
 edit() { # NAME SQL: a copy of the database with SQL applied
@@ -213,7 +218,7 @@ if attach_case front-no-gated nogated 'no gated results yet' &&
 else
 	fail front-no-gated-results "$(cat "$T/nogated.txt")"
 fi
-TM send-keys -t nogated q
+quit nogated
 
 # trial 1's best result loses its FLOPs kept (as if that rung trained
 # ungated): left out of the count, its caption says why
@@ -225,7 +230,7 @@ if attach_case front-no-kept nokept "◉#1: no FLOPs kept at r$r1"; then
 else
 	fail front-trial-without-flops "$(cat "$T/nokept.txt")"
 fi
-TM send-keys -t nokept q
+quit nokept
 
 ONE=$($PY expect "$DB" | sed -n 2p | cut -d' ' -f1)
 edit one "DELETE FROM rungs WHERE trial_id != $ONE"
@@ -234,7 +239,7 @@ if attach_case front-one one "front 1/1: #$ONE"; then
 else
 	fail front-one-trial "$(cat "$T/one.txt")"
 fi
-TM send-keys -t one q
+quit one
 
 # 3000 more trials at rung 1, FLOPs kept and accuracy spread by a fixed
 # pseudo-random sequence
@@ -251,7 +256,7 @@ if attach_case front-many many 'front [0-9]+/3012:'; then
 else
 	fail front-3000-trials "$(cat "$T/many.txt")"
 fi
-TM send-keys -t many q
+quit many
 
 # --- under SAN=1: no sanitizer report from any run ------------------------------
 reports=$(grep -lE 'runtime error:|ERROR: [A-Za-z]*Sanitizer|LeakSanitizer' "$T"/*.err 2>/dev/null)

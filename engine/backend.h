@@ -173,10 +173,18 @@ typedef struct tt_backend {
 	 * cols (a weight decay that differs from unit to unit).
 	 * row_dot: out(r) += sum over cols of a(r, cols) * b(r, cols), summed
 	 * in double (a unit's |W|^2 over its filter or row).
+	 * off_dot: out(j) += sum over rows of act(x(rows, j)) * d(rows, j) for
+	 * every column j whose mask(j) is 0, act(v) = gamma (v - mean) istd +
+	 * beta, then ReLU with relu (mean NULL: act is the identity), summed
+	 * in double: the score a unit sampled off would have had on, from the
+	 * ungated output its batch norm (and ReLU) recomputes.
 	 * idx is device ints; every other pointer device floats.
 	 */
 	void (*scale_cols)(float *y, const float *mask, int rows, int c);
 	void (*col_dot)(const float *a, const float *b, int rows, int c, float *out);
+	void (*off_dot)(const float *x, const float *mean, const float *istd,
+	                const float *gamma, const float *beta, int relu,
+	                const float *d, const float *mask, int rows, int c, float *out);
 	void (*scatter_cols)(float *y, int cy, const float *x, int cx,
 	                     const int *idx, int rows);
 	void (*gather_cols)(float *x, int cx, const float *y, int cy,

@@ -782,6 +782,43 @@ static void cpu_col_dot(const float *a, const float *b, int rows, int c, float *
 	free(part);
 }
 
+static void cpu_off_dot(const float *x, const float *mean, const float *istd,
+                        const float *gamma, const float *beta, int relu,
+                        const float *d, const float *mask, int rows, int c, float *out)
+{
+	int *idx = malloc((size_t)c * sizeof *idx), n = 0;
+	TT_ASSERT(idx);
+	for (int j = 0; j < c; j++)
+		if (mask[j] == 0.0f)
+			idx[n++] = j;
+	double *part = n ? calloc((size_t)COL_DOT_CHUNKS * n, sizeof *part) : NULL;
+	TT_ASSERT(part || !n);
+	int per = (rows + COL_DOT_CHUNKS - 1) / COL_DOT_CHUNKS;
+#pragma omp parallel for schedule(static) if ((size_t)rows * n > PAR_MIN)
+	for (int ch = 0; ch < (n ? COL_DOT_CHUNKS : 0); ch++) {
+		double *p = part + (size_t)ch * n;
+		int r1 = (ch + 1) * per < rows ? (ch + 1) * per : rows;
+		for (int r = ch * per; r < r1; r++)
+			for (int k = 0; k < n; k++) {
+				int j = idx[k];
+				float v = x[(size_t)r * c + j];
+				if (mean)
+					v = gamma[j] * (v - mean[j]) * istd[j] + beta[j];
+				if (relu && v < 0)
+					v = 0;
+				p[k] += (double)v * d[(size_t)r * c + j];
+			}
+	}
+	for (int k = 0; k < n; k++) {
+		double s = 0;
+		for (int ch = 0; ch < COL_DOT_CHUNKS; ch++)
+			s += part[(size_t)ch * n + k];
+		out[idx[k]] += (float)s;
+	}
+	free(part);
+	free(idx);
+}
+
 static void cpu_scatter_cols(float *y, int cy, const float *x, int cx,
                              const int *idx, int rows)
 {
@@ -865,6 +902,7 @@ static int cpu_all_finite(const float *p, size_t n)
 	.adamw_step = cpu_adamw_step, \
 	.scale_cols = cpu_scale_cols, \
 	.col_dot = cpu_col_dot, \
+	.off_dot = cpu_off_dot, \
 	.scatter_cols = cpu_scatter_cols, \
 	.gather_cols = cpu_gather_cols, \
 	.row_axpy = cpu_row_axpy, \

@@ -266,6 +266,13 @@ static void p_scale_cols(float *y, const float *mask, int rows, int c)
 	TIMED(TT_PROF_GATES, scale_cols(y, mask, rows, c));
 }
 
+static void p_off_dot(const float *x, const float *mean, const float *istd,
+                      const float *gamma, const float *beta, int relu,
+                      const float *d, const float *mask, int rows, int c, float *out)
+{
+	TIMED(TT_PROF_GATES, off_dot(x, mean, istd, gamma, beta, relu, d, mask, rows, c, out));
+}
+
 static void p_col_dot(const float *a, const float *b, int rows, int c, float *out)
 {
 	TIMED(TT_PROF_GATES, col_dot(a, b, rows, c, out));
@@ -324,7 +331,7 @@ static void wrap(const tt_backend *b)
 	W(add_relu); W(bn_train); W(bn_eval); W(bn_bwd); W(maxpool);
 	W(maxpool_bwd); W(avgpool); W(avgpool_bwd); W(gap); W(gap_bwd);
 	W(subsample); W(subsample_bwd); W(xent); W(sgd_step); W(adamw_step);
-	W(scale_cols); W(col_dot); W(scatter_cols); W(gather_cols); W(row_axpy);
+	W(scale_cols); W(col_dot); W(off_dot); W(scatter_cols); W(gather_cols); W(row_axpy);
 	W(row_dot); W(all_finite);
 #undef W
 	atexit(at_exit);

@@ -555,6 +555,8 @@ static int alloc_kept(tt_model *m, int s)
 	case ST_DENSE:
 	case ST_HEAD_DENSE:
 		NEED(st->t[0] = act(m, s, (size_t)st->dout * B));
+		if (st->grp[1] >= 0) /* the ungated output, for the off units' scores */
+			NEED(st->t[1] = act(m, s, (size_t)st->dout * B));
 		break;
 	case ST_HEAD_GAP:
 		NEED(st->t[0] = act(m, s, (size_t)st->din * B));
@@ -1031,6 +1033,24 @@ static void gate_score(tt_model *m, int g, const float *y, const float *dy, int 
 	m->be->col_dot(y, dy, rows, m->gs->gn[g], m->score_d + m->gs->goff[g]);
 }
 
+/*
+ * score(g) of the units this forward sampled off (gates.h: tt_gate_update
+ * scores both ends): x is their ungated output, or with cv the input of
+ * the batch norm cv that makes it (and ReLU with relu), recomputed from
+ * the batch statistics bn_fwd kept; dy the gradient at the gated output,
+ * before the mask zeroes it.  Nothing when every mask is 1.
+ */
+static void gate_off_score(tt_model *m, int g, const float *x, const conv *cv,
+                           const float *dy, int rows, int relu)
+{
+	if (g < 0 || m->gs->allon[g])
+		return;
+	const float *gamma = cv ? wt(m, cv->gamma) : NULL;
+	m->be->off_dot(x, cv ? cv->smean : NULL, cv ? cv->sistd : NULL, gamma,
+	               cv ? gamma + cv->K : NULL, relu, dy, m->mask_d + m->gs->goff[g],
+	               rows, m->gs->gn[g], m->score_d + m->gs->goff[g]);
+}
+
 /* A dense stage's output gates, backward: the score, then dy *= mask. */
 static void gate_units_bwd(tt_model *m, int g, const float *y, float *dy, int n)
 {
@@ -1124,6 +1144,7 @@ static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
 			be->gather_cols(gc, k2, dy, st->oc, st->sidx, rows);
 			src = gc;
 		}
+		gate_off_score(m, g2, st->t[2], c2, src, rows, 0);
 		if (!gs->allon[g2]) {
 			if (src == dy)
 				be->copy(gc, dy, e * sizeof(float));
@@ -1134,6 +1155,7 @@ static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
 		be->zero(gb, (size_t)rows * k1 * sizeof(float));
 		conv_bwd(m, c2, st->t[1], ga, n, gb);            /* gb: d gated a1 */
 		gate_score(m, g1, st->t[1], gb, rows);
+		gate_off_score(m, g1, st->t[0], c1, gb, rows, 1);
 		gate_units(m, g1, gb, rows);
 		be->relu_bwd(st->t[1], gb, (size_t)rows * k1);
 		bn_bwd(m, c1, st->t[0], gb, n, ga);              /* ga: d conv1 out */
@@ -1228,6 +1250,8 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 	case ST_HEAD_DENSE: {
 		float *y = fz ? dst : st->t[0];
 		dense_fwd(m, st, x, n, st->kind == ST_DENSE, y);
+		if (st->grp[1] >= 0 && m->last_train && !m->gs->allon[st->grp[1]])
+			be->copy(st->t[1], y, (size_t)n * st->dout * sizeof(float));
 		gate_units(m, st->grp[1], y, n);
 		st->out = y;
 		break;
@@ -1452,6 +1476,8 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 	switch (st->kind) {
 	case ST_DENSE:
 	case ST_HEAD_DENSE:
+		if (st->grp[1] >= 0 && !m->gs->allon[st->grp[1]])
+			gate_off_score(m, st->grp[1], st->t[1], NULL, dy, n, 0);
 		gate_units_bwd(m, st->grp[1], st->t[0], dy, n);
 		dense_bwd(m, st, x, dy, st->kind == ST_DENSE ? st->t[0] : NULL, n,
 		          need_dx ? ga : NULL);
@@ -1479,6 +1505,8 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 		int rows = n * cv->s.oh * cv->s.ow;
 		if (st->grp[1] >= 0)
 			gate_score(m, st->grp[1], st->out, dy, n * st->oh * st->ow);
+		if (!st->pool)
+			gate_off_score(m, st->grp[1], st->t[0], cv, dy, rows, 1);
 		if (st->pool) {
 			be->maxpool_bwd(st->t[1], dy, n, cv->s.oh, cv->s.ow, st->oc, 2, 2, ga);
 			da = ga;
@@ -1590,6 +1618,8 @@ static int add_group(gate_state *gs, int kind, int s, int count)
 	g->stage = s;
 	g->first = gs->ngates;
 	g->count = count;
+	g->offscore = 0;
+	g->branch = -1;
 	gs->ngates += count;
 	return gs->ngroups++;
 }
@@ -1689,8 +1719,12 @@ static int gates_new(tt_model *m, const tt_model_config *cfg)
 			st->grp[0] = add_group(gs, TT_GATE_LAYER, s, 1);
 			st->grp[1] = add_group(gs, TT_GATE_UNIT, s, st->cv[0].K);
 			st->grp[2] = add_group(gs, TT_GATE_UNIT, s, st->cv[1].K);
+			gs->group[st->grp[1]].offscore = gs->group[st->grp[2]].offscore = 1;
+			gs->group[st->grp[0]].branch = st->grp[2];
 		} else if (st->kind == ST_DENSE || (st->kind == ST_CONV && s > 0)) {
 			st->grp[1] = add_group(gs, TT_GATE_UNIT, s, st->oc);
+			/* a pooled conv's off units would need their pooled output */
+			gs->group[st->grp[1]].offscore = !st->pool;
 		}
 		memcpy(gs->sg[s], st->grp, sizeof st->grp);
 	}
@@ -1817,8 +1851,9 @@ static void gates_collect_scores(tt_model *m)
 			continue;
 		const tt_gate_group *u2 = &gs->group[st->grp[2]];
 		double sum = 0;
-		for (int k = 0; k < u2->count; k++)
-			sum += gs->score[u2->first + k];
+		for (int k = 0; k < u2->count; k++) /* F . d: the channels on */
+			if (gs->mask[u2->first + k] != 0.0f)
+				sum += gs->score[u2->first + k];
 		gs->score[gs->group[st->grp[0]].first] = (float)sum;
 	}
 }

@@ -1879,28 +1879,46 @@ static void gated_check(const char *spec, int skip_block, int compact, int input
 	sc.u2_count = malloc((size_t)ng * sizeof *sc.u2_count);
 	sc.mult = malloc((size_t)ng * sizeof *sc.mult);
 	sc.base = malloc((size_t)ng * sizeof *sc.base);
-	float *an = malloc((size_t)ng * sizeof *an);
+	float *an = calloc((size_t)ng, sizeof *an);
 	memcpy(sc.base, mask, (size_t)ng * sizeof *sc.base);
+	unsigned char *skipped = calloc((size_t)ng, 1); /* a unit of a branch off */
+	for (int gi = 0; gi < gc.ngroups; gi++) {
+		const tt_gate_group *gr = &gc.group[gi];
+		for (int lj = 0; lj < gc.ngroups; lj++)
+			if (gc.group[lj].kind == TT_GATE_LAYER && gc.group[lj].stage == gr->stage &&
+			    gr->kind == TT_GATE_UNIT && mask[gc.group[lj].first] == 0.0f)
+				memset(skipped + gr->first, 1, (size_t)gr->count);
+	}
+	int offs = 0;
 	for (int gi = 0; gi < gc.ngroups; gi++) {
 		const tt_gate_group *gr = &gc.group[gi];
 		for (int k = 0; k < gr->count; k++) {
 			int i = gr->first + k;
-			if (mask[i] != 1.0f || !tt_model_gate_present(m)[i])
+			/* on, or off in a group that scores its off units (at 0) */
+			int off = mask[i] == 0.0f && gr->offscore && !skipped[i];
+			if ((mask[i] != 1.0f && !off) || !tt_model_gate_present(m)[i])
 				continue;
+			offs += off;
 			sc.gate[sc.n] = i;
 			sc.layer_u2[sc.n] = gr->kind == TT_GATE_LAYER ? gc.group[gi + 2].first : -1;
 			sc.u2_count[sc.n] = gr->kind == TT_GATE_LAYER ? gc.group[gi + 2].count : 0;
-			sc.mult[sc.n] = 1.0f;
+			sc.mult[sc.n] = mask[i];
 			an[sc.n++] = scores[i];
 		}
 	}
 	snprintf(what, sizeof what, "%s%s scores", spec, compact ? " compacted" : "");
 	fd_check(what, score_obj, &sc, sc.mult, an, (size_t)sc.n, &model_opts);
-	/* and 0 for the gates sampled off */
-	for (int i = 0; i < ng; i++)
-		if (mask[i] == 0.0f)
+	CHECK(offs > 0 || !strncmp(spec, "cnn", 3), "%s: no unit sampled off was scored", spec);
+	/* and 0 for the other gates sampled off */
+	for (int i = 0; i < ng; i++) {
+		int gi = 0;
+		while (gi + 1 < gc.ngroups && gc.group[gi + 1].first <= i)
+			gi++;
+		if (mask[i] == 0.0f && (!gc.group[gi].offscore || skipped[i]))
 			CHECK(scores[i] == 0.0f, "%s: gate %d is off and scores %g", spec, i,
 			      scores[i]);
+	}
+	free(skipped);
 	/* the input gradient through gated stages, with the same masks (a
 	 * compacted model is rebuilt: it must still compute one) */
 	if (input) {

@@ -15,7 +15,7 @@ void tt_gate_defaults(tt_gate_config *c)
 	c->strength = 0;
 	c->balance = 0.5;
 	c->flops_share = 0.5;
-	c->lr = 0.5;
+	c->lr = 0.03;
 	c->lam_on = 5e-4;
 	c->lam_off = 5e-3;
 	c->prune_t = 0.05;
@@ -23,6 +23,28 @@ void tt_gate_defaults(tt_gate_config *c)
 	c->prune_every = 100;
 	c->warmup_epochs = 1;
 	c->layer_hold_epochs = 2;
+	c->ramp = 0.5;
+	c->dual_rate = 2;
+	c->lambda0 = 0.05;
+	c->polar_sum = 8;
+}
+
+double tt_gate_target(double strength)
+{
+	return 1 / (1 + (strength > 0 ? strength : 0));
+}
+
+double tt_gate_schedule(double cstar, double p)
+{
+	p = p < 0 ? 0 : p > 1 ? 1 : p;
+	double q = 1 - p;
+	return cstar + (1 - cstar) * q * q * q;
+}
+
+double tt_gate_dual(double lambda, double cost, double target, double rate)
+{
+	double x = lambda * exp(rate * (cost - target));
+	return x < 1e-4 ? 1e-4 : x > 1e4 ? 1e4 : x == x ? x : lambda;
 }
 
 int tt_gate_parse(const char *s, tt_gate_config *c, tt_err *err)
@@ -159,30 +181,78 @@ double tt_gate_complexity(const tt_gate_cost *c, const float *t, double a,
 	return cost;
 }
 
+/* The data term's weight of gate i of group gr (tt_gate_update). */
+static double data_weight(const tt_gate_group *gr, const float *t, const float *mask, int i)
+{
+	if (mask && gr->offscore) {
+		double p = mask[i] != 0 ? t[i] : 1 - t[i];
+		return p > 0.025 ? 0.5 / p : 20;
+	}
+	double w = t[i] > 0.05f ? 1.0 / t[i] : 20;
+	return w < 1 ? 1 : w;
+}
+
 void tt_gate_update(const tt_gate_cost *c, const tt_gate_config *cfg,
-                    float *t, const float *score, const double *wsq,
-                    const unsigned char *pruned, int hold_layers, double *dcdt)
+                    float *t, const float *score, const float *mask, const double *wsq,
+                    const unsigned char *pruned, int hold_layers, double rms2[2],
+                    double *dcdt)
 {
 	tt_gate_complexity(c, t, cfg->flops_share, dcdt);
+	/* G of every gate that moves, over dC/dt (each needs only its own; a
+	 * layer gate's branch group comes after it and is still dC/dt there) */
+	double sum2[2] = { 0, 0 };
+	long moving[2] = { 0, 0 };
 	for (int g = 0; g < c->ngroups; g++) {
 		const tt_gate_group *gr = &c->group[g];
-		if (hold_layers && gr->kind == TT_GATE_LAYER)
+		int layer = gr->kind == TT_GATE_LAYER;
+		double scale = layer ? 2 * cfg->balance : 2 * (1 - cfg->balance);
+		for (int j = 0; j < gr->count; j++) {
+			int i = gr->first + j;
+			if ((layer && hold_layers) || (pruned && pruned[i])) {
+				dcdt[i] = NAN; /* does not move */
+				continue;
+			}
+			double data = 0;
+			if (layer && gr->branch >= 0) {
+				const tt_gate_group *u = &c->group[gr->branch];
+				for (int k = 0; k < u->count; k++)
+					if (!(pruned && pruned[u->first + k]))
+						data += data_weight(u, t, mask, u->first + k) *
+						        score[u->first + k];
+				data *= data_weight(gr, t, NULL, i);
+			} else {
+				data = data_weight(gr, t, mask, i) * score[i];
+			}
+			double G = data + (cfg->lam_on - cfg->lam_off) * wsq[i] / 2 +
+			           cfg->lambda * scale * dcdt[i];
+			dcdt[i] = G == G ? G : 0; /* a NaN score moves nothing */
+			sum2[layer] += dcdt[i] * dcdt[i];
+			moving[layer]++;
+		}
+	}
+	/* the step's scale: lr itself, or lr over its kind's running RMS of G */
+	double lr[2] = { cfg->lr, cfg->lr };
+	for (int k = 0; k < 2 && rms2; k++) {
+		if (!moving[k])
 			continue;
-		double scale = gr->kind == TT_GATE_LAYER ? 2 * cfg->balance
-		                                         : 2 * (1 - cfg->balance);
+		double m2 = sum2[k] / (double)moving[k];
+		rms2[k] = rms2[k] > 0 ? 0.99 * rms2[k] + 0.01 * m2 : m2;
+		lr[k] = rms2[k] > 0 ? cfg->lr / sqrt(rms2[k]) : 0;
+	}
+	for (int g = 0; g < c->ngroups; g++) {
+		const tt_gate_group *gr = &c->group[g];
 		for (int j = 0; j < gr->count; j++) {
 			int i = gr->first + j;
 			if (pruned && pruned[i]) {
 				t[i] = 0;
 				continue;
 			}
-			double inv = 1.0 / t[i];
-			double G = (inv < 1 ? 1 : inv > 20 ? 20 : inv) * score[i] +
-			           (cfg->lam_on - cfg->lam_off) * wsq[i] / 2 +
-			           cfg->strength * scale * dcdt[i];
-			double nt = t[i] - cfg->lr * G;
-			/* the projection onto [0, 1]; a NaN score leaves t as it was */
-			t[i] = nt >= 1 ? 1.0f : nt <= 0 ? 0.0f : nt == nt ? (float)nt : t[i];
+			if (dcdt[i] != dcdt[i])
+				continue; /* held */
+			double nt = t[i] - lr[gr->kind == TT_GATE_LAYER] * dcdt[i];
+			nt += cfg->polar * (nt - 0.5);
+			/* the projection onto [0, 1] */
+			t[i] = nt >= 1 ? 1.0f : nt <= 0 ? 0.0f : (float)nt;
 		}
 	}
 }

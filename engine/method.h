@@ -157,6 +157,14 @@ typedef struct tt_method {
 
 /* The methods (one file each). */
 extern const tt_method tt_method_gates;
+/*
+ * A checkpoint's gates section (tag GATE, len bytes at p) read in place:
+ * *t its ng probabilities (floats, maybe unaligned) and *present its ng
+ * present bytes (0: the structure was compacted away).  1 when p is a
+ * gates section of ng gates, of today's layout or format 2's; else 0.
+ */
+int tt_gates_ck_view(const char *p, size_t len, int ng, const char **t,
+                     const unsigned char **present);
 extern const tt_method tt_method_evograd;
 extern const tt_method tt_method_continual;
 

@@ -12,9 +12,12 @@
  * checkpoint section (tag GATE) is
  *
  *   gates_ck header, t[ngates] (float), ms0[ngates] (double),
- *   pruned[ngates], present[ngates] (bytes)
+ *   pruned[ngates], present[ngates] (bytes),
+ *   then the controller: GATES_MAGIC2, lambda, rms2[2] (doubles), low[ngates]
  *
- * the layout format 2 appended to its blobs, so those load unchanged; the
+ * Up to present, the layout format 2 appended to its blobs, so those load
+ * unchanged (a blob without the controller's part resumes with the
+ * multiplier where a run starts it); the
  * core section's sizes are those of the compacted model present describes.
  */
 #include "method.h"
@@ -25,7 +28,8 @@
 
 #include "ckpt.h"
 
-#define GATES_MAGIC 0x54475454u /* "TTGT" */
+#define GATES_MAGIC 0x54475454u  /* "TTGT" */
+#define GATES_MAGIC2 0x32475454u /* "TTG2": the controller's part */
 
 /* A gated run's working state (methods.md section 4). */
 typedef struct gate_run {
@@ -40,6 +44,11 @@ typedef struct gate_run {
 	double macs_sum;         /* training MACs computed per example, summed
 	                          * over steps */
 	long fine_from;          /* the step the fine-tuning epoch starts at */
+	long s0, s_ramp;         /* the first sampled step; the target's end */
+	double cstar;            /* the target cost, tt_gate_target(S) */
+	double lambda;           /* the complexity term's multiplier */
+	double rms2[2];          /* the update's running mean squares of G */
+	unsigned char *low;      /* per gate: pruning checks in a row at t <= prune_t */
 	int warm;                /* this step runs with every gate on */
 	int rounded;             /* gates rounded from inside (0, 1) */
 } gate_run;
@@ -72,6 +81,7 @@ static void gates_free(void *state)
 	free(g->dcdt);
 	free(g->layer);
 	free(g->rows);
+	free(g->low);
 	free(g);
 }
 
@@ -100,7 +110,8 @@ static int gates_setup(const tt_method_run *run, void **state, tt_err *err)
 	g->dcdt = calloc(n, sizeof *g->dcdt);
 	g->layer = malloc(n * sizeof *g->layer);
 	g->rows = calloc(n, sizeof *g->rows);
-	if (!g->wsq || !g->wn || !g->ms0 || !g->dcdt || !g->layer || !g->rows)
+	g->low = calloc(n, 1);
+	if (!g->wsq || !g->wn || !g->ms0 || !g->dcdt || !g->layer || !g->rows || !g->low)
 		goto oom;
 	for (int i = 0; i < g->n; i++)
 		g->layer[i] = -1;
@@ -138,6 +149,15 @@ static int gates_setup(const tt_method_run *run, void **state, tt_err *err)
 	 * 7): rounding a gate still inside (0, 1) removes weights that were
 	 * still in use, and an epoch lets the rest make up for them. */
 	g->fine_from = run->total >= 3 * run->spe ? run->total - run->spe : run->total;
+	/* The sampled phase runs from the end of the warm-up to the
+	 * fine-tuning epoch; the target falls over its first `ramp`, and the
+	 * rest settles the gates at that cost. */
+	g->s0 = (long)g->cfg.warmup_epochs * run->spe;
+	if (g->s0 > g->fine_from)
+		g->s0 = g->fine_from;
+	g->s_ramp = g->s0 + (long)(g->cfg.ramp * (double)(g->fine_from - g->s0));
+	g->cstar = tt_gate_target(g->cfg.strength);
+	g->lambda = g->cfg.lambda0;
 	return TT_OK;
 oom:
 	return tt_err_set(err, TT_ERUNTIME, "out of memory for %d gates", tt_model_gates(m));
@@ -168,17 +188,23 @@ static void gate_prune(gate_run *g, tt_model *m, int i)
 }
 
 /*
- * The pruning rule of methods.md, every prune_every steps: t <= prune_t
- * and |W|^2/n <= prune_w times its initial value.  Guards: no layer gate
- * before layer_hold_epochs; the last unpruned unit of a group whose
- * structure lives (its block's branch, or a layer without a layer gate)
- * stays, the layer gate decides for it.
+ * The pruning rule, every prune_every steps: t <= prune_t, and either
+ * |W|^2/n <= prune_w times its initial value (methods.md) or t was at or
+ * under prune_t at the check before too.  The second clause is tunetop's:
+ * under the prior alone a gate sampled off shrinks its weights by a factor
+ * (1 - lr lam_off) a step, thousands of steps to reach prune_w, so the
+ * methods.md rule almost never fired within a run and training never got
+ * cheaper.  Guards: no layer gate before layer_hold_epochs; the last
+ * unpruned unit of a group whose structure lives (its block's branch, or
+ * a layer without a layer gate) stays, the layer gate decides for it.
  */
 static void gates_prune_check(gate_run *g, tt_model *m, int epoch)
 {
 	float *t = tt_model_gate_probs(m);
 	unsigned char *pr = tt_model_gate_pruned(m);
 	tt_model_gate_wsq(m, g->wsq, g->wn);
+	for (int i = 0; i < g->n; i++)
+		g->low[i] = pr[i] || t[i] > g->cfg.prune_t ? 0 : g->low[i] < 255 ? g->low[i] + 1 : 255;
 	for (int pass = 0; pass < 2; pass++) /* layer gates first, then units */
 		for (int k = 0; k < g->cost.ngroups; k++) {
 			const tt_gate_group *gr = &g->cost.group[k];
@@ -191,8 +217,9 @@ static void gates_prune_check(gate_run *g, tt_model *m, int epoch)
 				live += !pr[gr->first + j];
 			for (int j = 0; j < gr->count && live > 0; j++) {
 				int i = gr->first + j;
-				if (pr[i] || t[i] > g->cfg.prune_t || g->wn[i] <= 0 ||
-				    g->wsq[i] / g->wn[i] > g->cfg.prune_w * g->ms0[i])
+				if (pr[i] || !g->low[i] || g->wn[i] <= 0)
+					continue;
+				if (g->low[i] < 2 && g->wsq[i] / g->wn[i] > g->cfg.prune_w * g->ms0[i])
 					continue;
 				if (gr->kind == TT_GATE_UNIT && live == 1)
 					break; /* the last one: its layer decides */
@@ -279,14 +306,43 @@ static void gates_after_backward(void *state, const tt_method_run *run)
 	tt_model_gate_decay(run->m, g->cfg.lam_on, g->cfg.lam_off, g->wd);
 }
 
+/*
+ * The controller, then the update (gates.h): the target at this step of
+ * the ramp, the multiplier's dual step towards it, and the repulsion that
+ * rises linearly from 0 once the target is reached, summing to polar_sum
+ * by the fine-tuning epoch.
+ */
 static void gates_after_step(void *state, const tt_method_run *run)
 {
 	gate_run *g = state;
 	tt_model *m = run->m;
-	if (!g->warm)
-		tt_gate_update(&g->cost, &g->cfg, tt_model_gate_probs(m), tt_model_gate_scores(m),
-		               g->wsq, tt_model_gate_pruned(m),
-		               run->epoch < g->cfg.layer_hold_epochs, g->dcdt);
+	if (!g->warm) {
+		float *t = tt_model_gate_probs(m);
+		long step = run->step - 1; /* the step just taken */
+		double ramp = g->s_ramp > g->s0 ? (double)(step - g->s0) / (double)(g->s_ramp - g->s0)
+		                                : 1;
+		double settle = g->fine_from > g->s_ramp
+		                ? (double)(step - g->s_ramp) / (double)(g->fine_from - g->s_ramp) : 1;
+		double cost = tt_gate_complexity(&g->cost, t, g->cfg.flops_share, NULL);
+		double target = tt_gate_schedule(g->cstar, ramp);
+		g->lambda = tt_gate_dual(g->lambda, cost, target, g->cfg.dual_rate);
+		g->cfg.lambda = g->lambda;
+		/* rising linearly over the settling steps, summing to polar_sum */
+		long ns = g->fine_from - g->s_ramp;
+		g->cfg.polar = settle > 0 && ns > 0
+		               ? 2 * g->cfg.polar_sum * (settle < 1 ? settle : 1) / (double)ns : 0;
+		/* and the step itself anneals to 0 over the settling, so that the
+		 * repulsion, not the sample's noise, has the last word */
+		tt_gate_config cfg = g->cfg;
+		long nr = g->s_ramp - g->s0;
+		if (nr > 0 && cfg.lr < 2.0 / (double)nr) /* a short ramp: room to move */
+			cfg.lr = 2.0 / (double)nr < 0.25 ? 2.0 / (double)nr : 0.25;
+		cfg.lr *= settle > 0 ? (settle < 1 ? 1 - settle : 0) : 1;
+		tt_gate_update(&g->cost, &cfg, t, tt_model_gate_scores(m),
+		               tt_model_gate_mask(m), g->wsq,
+		               tt_model_gate_pruned(m), run->epoch < g->cfg.layer_hold_epochs,
+		               g->rms2, g->dcdt);
+	}
 	g->macs_sum += tt_model_step_macs(m);
 	if (!g->warm && run->step % g->cfg.prune_every == 0)
 		gates_prune_check(g, m, run->epoch);
@@ -306,12 +362,17 @@ static int gates_epoch_end(void *state, const tt_method_run *run, tt_err *err)
 
 /* No section without gates (a run whose trainable stages have none): its
  * blob then loads into an ungated run, as format 1 did. */
+static size_t gates_ck_size_v2(int n)
+{
+	return sizeof(gates_ck) + (size_t)n * (sizeof(float) + sizeof(double) + 2);
+}
+
 static size_t gates_ck_size(void *state, const tt_method_run *run)
 {
 	gate_run *g = state;
 	(void)run;
-	return g->n ? sizeof(gates_ck) + (size_t)g->n * (sizeof(float) + sizeof(double) + 2)
-	            : 0;
+	return g->n ? gates_ck_size_v2(g->n) + sizeof(uint32_t) + 3 * sizeof(double) +
+	              (size_t)g->n : 0;
 }
 
 static void gates_ck_write(void *state, const tt_method_run *run, char *p)
@@ -330,6 +391,30 @@ static void gates_ck_write(void *state, const tt_method_run *run, char *p)
 	memcpy(p, tt_model_gate_pruned(m), n);
 	p += n;
 	memcpy(p, tt_model_gate_present(m), n);
+	p += n;
+	uint32_t m2 = GATES_MAGIC2;
+	memcpy(p, &m2, sizeof m2);
+	p += sizeof m2;
+	memcpy(p, &g->lambda, sizeof g->lambda);
+	p += sizeof g->lambda;
+	memcpy(p, g->rms2, sizeof g->rms2);
+	p += sizeof g->rms2;
+	memcpy(p, g->low, n);
+}
+
+int tt_gates_ck_view(const char *p, size_t len, int ng, const char **t,
+                     const unsigned char **present)
+{
+	gates_ck h;
+	size_t full = gates_ck_size_v2(ng) + sizeof(uint32_t) + 3 * sizeof(double) + (size_t)ng;
+	if (ng <= 0 || len < sizeof h || (len != full && len != gates_ck_size_v2(ng)))
+		return 0;
+	memcpy(&h, p, sizeof h);
+	if (h.magic != GATES_MAGIC || (int)h.ngates != ng)
+		return 0;
+	*t = p + sizeof h;
+	*present = (const unsigned char *)*t + (size_t)ng * (sizeof(float) + sizeof(double) + 1);
+	return 1;
 }
 
 /*
@@ -357,10 +442,25 @@ static int gates_ck_read(void *state, const tt_method_run *run, const char *p, s
 	if ((int)h.ngates != ng)
 		return tt_err_set(err, TT_EINPUT, "checkpoint: %u gates, this run has %d "
 		                  "(gates %s)", h.ngates, ng, ng ? "on" : "off");
-	if (h.magic != GATES_MAGIC || len != gates_ck_size(g, run))
+	int v2 = len == gates_ck_size_v2(ng);
+	if (h.magic != GATES_MAGIC || (!v2 && len != gates_ck_size(g, run)))
 		return tt_err_set(err, TT_EINPUT, "checkpoint: gates section magic 0x%08x "
 		                  "with %u gates in %zu bytes, expected 0x%08x with %d in %zu",
 		                  h.magic, h.ngates, len, GATES_MAGIC, ng, gates_ck_size(g, run));
+	const char *ctl = p + gates_ck_size_v2(ng);
+	double lambda = g->cfg.lambda0, rms2[2] = { 0, 0 };
+	if (!v2) {
+		uint32_t m2;
+		memcpy(&m2, ctl, sizeof m2);
+		memcpy(&lambda, ctl + sizeof m2, sizeof lambda);
+		memcpy(rms2, ctl + sizeof m2 + sizeof lambda, sizeof rms2);
+		if (m2 != GATES_MAGIC2 || !(lambda > 0 && lambda < INFINITY) ||
+		    !(rms2[0] >= 0 && rms2[0] < INFINITY) || !(rms2[1] >= 0 && rms2[1] < INFINITY))
+			return tt_err_set(err, TT_EINPUT, "checkpoint: gates controller magic "
+			                  "0x%08x, multiplier %g, mean squares %g %g; expected "
+			                  "0x%08x and positive finite numbers", m2, lambda, rms2[0], rms2[1],
+			                  GATES_MAGIC2);
+	}
 	p += sizeof h;
 	const char *t = p;
 	const char *ms0 = t + (size_t)ng * sizeof(float);
@@ -385,6 +485,10 @@ static int gates_ck_read(void *state, const tt_method_run *run, const char *p, s
 	if (!weights_only) {
 		g->macs_sum = h.macs_sum;
 		g->rng = h.rng;
+		g->lambda = lambda;
+		memcpy(g->rms2, rms2, sizeof rms2);
+		if (!v2)
+			memcpy(g->low, ctl + sizeof(uint32_t) + 3 * sizeof(double), (size_t)ng);
 	}
 	return TT_OK;
 }

@@ -201,25 +201,34 @@ const tt_trainopt tt_trainopts[] = {
 	  CLI, "[study] keep_checkpoints",
 	  "a study keeps its trials' checkpoints in its database", TT_TO_FIXED, NULL },
 	{ "gates", "S[,B[,A]]", TT_TO_GATES, 0, 0, NULL, OFF(gates), NULL, "off",
-	  "prune units and residual layers while training: strength S, "
-	  "layer-vs-unit balance B (0.5), FLOPs-vs-parameters share A (0.5)",
+	  "prune units and residual layers while training, keeping about 1/(1+S) "
+	  "of the cost: strength S, layer-vs-unit balance B (0.5), "
+	  "FLOPs-vs-parameters share A (0.5)",
 	  "Complexity-aware training: every unit (neuron or channel) of a trainable\n"
 	  "stage and every residual branch gets a Bernoulli gate whose probability is\n"
 	  "learned with the weights against the expected FLOPs and parameters the\n"
 	  "gates leave on.\n"
 	  ".I S\n"
-	  "is the pruning strength (0 to 1000; 0 trains ungated; try 0.1 to 10),\n"
+	  "is the pruning strength (0 to 1000; 0 trains ungated): the run ends\n"
+	  "with about 1/(1+S) of the cost of the ungated network (S = 1 keeps half,\n"
+	  "S = 3 a quarter), on any model.\n"
 	  ".I B\n"
-	  "the balance of layer (1) against unit (0) pruning (default 0.5),\n"
+	  "is the balance of layer (1) against unit (0) pruning (default 0.5),\n"
 	  ".I A\n"
 	  "the share of FLOPs (1) against parameters (0) in the cost (default 0.5).\n"
 	  "The first epoch trains the weights only, and layer gates stay still for\n"
-	  "two epochs.  A structure whose probability and weights fall near zero is\n"
-	  "pruned for good, and at every epoch end the network is rebuilt without\n"
-	  "it: smaller matrix products, fewer bytes.\n"
-	  "At the end every probability is rounded to 0 or 1; with three epochs or\n"
-	  "more this happens at the start of the last epoch, which fine-tunes the\n"
-	  "rounded network with its gates fixed.\n"
+	  "two epochs.  Then the target cost falls from 1 to 1/(1+S) over half of\n"
+	  "the gated epochs, and a multiplier on the cost follows it (it grows while\n"
+	  "the expected cost is above the target, shrinks while below); the other\n"
+	  "half settles every probability at 0 or 1.  A unit's worth is scored from\n"
+	  "both ends, the loss's slope along its gate when sampled on and when\n"
+	  "sampled off.  A structure whose probability stays near zero is pruned\n"
+	  "for good, and at every epoch end the network is rebuilt without it:\n"
+	  "smaller matrix products, fewer bytes.\n"
+	  "At the end every probability is rounded to 0 or 1 (the JSON says how\n"
+	  "many were still inside); with three epochs or more this happens at the\n"
+	  "start of the last epoch, which fine-tunes the rounded network with its\n"
+	  "gates fixed.\n"
 	  "The JSON result gains a\n"
 	  ".B gates\n"
 	  "object: expected and actual FLOPs and parameters kept (fractions of the\n"
@@ -231,7 +240,8 @@ const tt_trainopt tt_trainopts[] = {
 	  TT_TO_FIXED, NULL },
 	{ "gate-strength", "S", TT_TO_DOUBLE, 0, 1000, NULL, OFF(gates.strength), "0",
 	  NULL, "complexity-aware training: how hard the gates prune units and "
-	  "residual layers (--gates S); 0 trains the network ungated", NULL,
+	  "residual layers (--gates S), keeping about 1/(1+S) of the cost; 0 "
+	  "trains the network ungated", NULL,
 	  TRAIN, NULL, NULL, TT_TO_REAL, NULL },
 	{ "gate-balance", "B", TT_TO_DOUBLE, 0, 1, NULL, OFF(gates.balance), "0.5",
 	  NULL, "gates: layer (1) versus unit (0) pruning (--gates S,B)", NULL,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "ckpt.h"
+#include "method.h"
 #include "wgraph.h"
 
 #define WGM_MAX 64
@@ -171,9 +172,7 @@ int tt_wgm_from_ckpt(const tt_wgm_shape *s, const void *blob, size_t len, tt_gra
 	if (!p)
 		return tt_err_set(err, TT_ERUNTIME, "weight graph: out of memory");
 	memcpy(p, arrays, (size_t)h.nparams * sizeof *p);
-	/* the gates' probabilities: GATE is a header, then ngates floats, so
-	 * ngates doubles, pruned and present bytes (method_gates.c); its
-	 * header's size is what the rest leaves over */
+	/* the gates' probabilities, from the gates section (method_gates.c) */
 	float *probs = NULL;
 	const tt_ck_section *gs = tt_ck_find(sec, n, TT_CK_GATES);
 	wgm_layout L;
@@ -182,10 +181,9 @@ int tt_wgm_from_ckpt(const tt_wgm_shape *s, const void *blob, size_t len, tt_gra
 		size_t ng = 0;
 		for (int st = L.stages - z; st < L.stages; st++)
 			ng += L.gated[st] ? (size_t)L.out[st] : 0;
-		size_t tail = ng * (sizeof(float) + sizeof(double) + 2);
-		if (ng && gs->len > tail) {
-			const char *q = gs->p + (gs->len - tail);
-			const char *present = q + ng * (sizeof(float) + sizeof(double) + 1);
+		const char *q;
+		const unsigned char *present;
+		if (ng && tt_gates_ck_view(gs->p, gs->len, (int)ng, &q, &present)) {
 			int whole = 1;
 			for (size_t i = 0; i < ng; i++)
 				whole &= present[i] != 0;

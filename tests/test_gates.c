@@ -18,9 +18,9 @@
  * (group 2, 4 units), then GAP + dense to 3 classes.  Gates: 0 layer,
  * 1..4 u1, 5..8 u2. */
 static const tt_gate_group rn_groups[] = {
-	{ TT_GATE_LAYER, 1, 0, 1 },
-	{ TT_GATE_UNIT, 1, 1, 4 },
-	{ TT_GATE_UNIT, 1, 5, 4 },
+	{ TT_GATE_LAYER, 1, 0, 1, 0, -1 },
+	{ TT_GATE_UNIT, 1, 1, 4, 0, -1 },
+	{ TT_GATE_UNIT, 1, 5, 4, 0, -1 },
 };
 #define HW 64.0
 static const tt_gate_term rn_terms[] = {
@@ -35,8 +35,8 @@ static const tt_gate_term rn_terms[] = {
 /* mlp-like: 10 inputs, hidden 5 (group 0), hidden 3 (group 1), 2 classes.
  * Gates 0..4, 5..7. */
 static const tt_gate_group mlp_groups[] = {
-	{ TT_GATE_UNIT, 0, 0, 5 },
-	{ TT_GATE_UNIT, 1, 5, 3 },
+	{ TT_GATE_UNIT, 0, 0, 5, 0, -1 },
+	{ TT_GATE_UNIT, 1, 5, 3, 0, -1 },
 };
 static const tt_gate_term mlp_terms[] = {
 	{ 10, 11, -1, 0, -1 },  /* fc1: 10 inputs (+bias) per live unit */
@@ -171,7 +171,9 @@ static tt_gate_config cfg_with(double strength, double balance)
 	tt_gate_config g;
 	tt_gate_defaults(&g);
 	g.strength = strength;
+	g.lambda = strength;
 	g.balance = balance;
+	g.lr = 0.5; /* steps small enough to stay inside (0, 1) */
 	return g;
 }
 
@@ -195,7 +197,7 @@ static void test_projection(void)
 	for (int step = 0; step < 2000; step++) {
 		for (int i = 0; i < 9; i++)
 			score[i] = 50 * (tt_rng_uniform(&rng) - 0.5f);
-		tt_gate_update(&r, &g, t, score, wsq, pruned, 0, d);
+		tt_gate_update(&r, &g, t, score, NULL, wsq, pruned, 0, NULL, d);
 		for (int i = 0; i < 9; i++) {
 			outside += !(t[i] >= 0 && t[i] <= 1);
 			zeros += t[i] == 0;
@@ -210,7 +212,7 @@ static void test_projection(void)
 	/* a NaN score leaves the gate where it was */
 	float before = t[2] = 0.5f;
 	score[2] = NAN;
-	tt_gate_update(&r, &g, t, score, wsq, pruned, 0, d);
+	tt_gate_update(&r, &g, t, score, NULL, wsq, pruned, 0, NULL, d);
 	CHECK(t[2] == before, "a NaN score moved t to %g", t[2]);
 }
 
@@ -227,13 +229,15 @@ static void test_update_terms(void)
 		tt_gate_config g = cfg_with(1, b);
 		for (int i = 0; i < 9; i++)
 			t[i] = 0.5f;
-		tt_gate_update(&r, &g, t, score, wsq, NULL, 0, d);
+		double dc[9];
+		tt_gate_complexity(&r, t, g.flops_share, dc);
+		tt_gate_update(&r, &g, t, score, NULL, wsq, NULL, 0, NULL, d);
 		for (int i = 0; i < 9; i++)
 			CHECK(t[i] < 0.5f, "b=%g gate %d did not move down: %g", b, i, t[i]);
 		double layer_drop = 0.5 - t[0], unit_drop = 0.5 - t[1];
 		double ratio = layer_drop / unit_drop;
 		/* scale 2b against 2(1-b) on top of dC/dt's own ratio */
-		double dc_ratio = d[0] / d[1];
+		double dc_ratio = dc[0] / dc[1];
 		CHECK_CLOSE(ratio, dc_ratio * b / (1 - b), 1e-9, 1e-3, "layer/unit step ratio");
 	}
 	/* strength 0: a gate whose removal would raise the loss (score < 0)
@@ -241,12 +245,12 @@ static void test_update_terms(void)
 	tt_gate_config g = cfg_with(0, 0.5);
 	for (int i = 0; i < 9; i++)
 		t[i] = 1, score[i] = -0.1f;
-	tt_gate_update(&r, &g, t, score, wsq, NULL, 0, d);
+	tt_gate_update(&r, &g, t, score, NULL, wsq, NULL, 0, NULL, d);
 	for (int i = 0; i < 9; i++)
 		CHECK(t[i] == 1, "gate %d left 1 with a negative score: %g", i, t[i]);
 	for (int i = 0; i < 9; i++)
 		t[i] = 0.5f, score[i] = 0, wsq[i] = 4;
-	tt_gate_update(&r, &g, t, score, wsq, NULL, 0, d);
+	tt_gate_update(&r, &g, t, score, NULL, wsq, NULL, 0, NULL, d);
 	for (int i = 0; i < 9; i++)
 		CHECK_CLOSE(t[i], 0.5 + g.lr * (g.lam_off - g.lam_on) * 2, 1e-7, 0,
 		            "weight-norm term");
@@ -255,14 +259,14 @@ static void test_update_terms(void)
 		tt_gate_config h = cfg_with(1, 0.5);
 		for (int i = 0; i < 9; i++)
 			t[i] = 0.5f, score[i] = 0, wsq[i] = 0;
-		tt_gate_update(&r, &h, t, score, wsq, NULL, 1, d);
+		tt_gate_update(&r, &h, t, score, NULL, wsq, NULL, 1, NULL, d);
 		CHECK(t[0] == 0.5f, "a held layer gate moved to %g", t[0]);
 		CHECK(t[1] < 0.5f && t[5] < 0.5f, "units held too: %g %g", t[1], t[5]);
 	}
 	/* the 1/t factor is clipped at 20 */
 	for (int i = 0; i < 9; i++)
 		t[i] = 0.01f, score[i] = 0.001f, wsq[i] = 0;
-	tt_gate_update(&r, &g, t, score, wsq, NULL, 0, d);
+	tt_gate_update(&r, &g, t, score, NULL, wsq, NULL, 0, NULL, d);
 	CHECK_CLOSE(t[3], 0.01 - g.lr * 20 * 0.001, 1e-7, 0, "clip(1/t, 1, 20)");
 }
 
@@ -296,6 +300,126 @@ static void test_parse(void)
 	}
 }
 
+/* The controller: the target a strength names, the cubic ramp to it and
+ * the multiplier's dual step. */
+static void test_controller(void)
+{
+	CHECK(tt_gate_target(0) == 1 && tt_gate_target(1) == 0.5 && tt_gate_target(3) == 0.25,
+	      "targets %g %g %g", tt_gate_target(0), tt_gate_target(1), tt_gate_target(3));
+	CHECK(tt_gate_schedule(0.3, 0) == 1 && tt_gate_schedule(0.3, 1) == 0.3 &&
+	      tt_gate_schedule(0.3, -1) == 1 && tt_gate_schedule(0.3, 2) == 0.3,
+	      "schedule ends");
+	double prev = 2;
+	for (int k = 0; k <= 20; k++) {
+		double p = k / 20.0, c = tt_gate_schedule(0.3, p);
+		CHECK(c < prev && c >= 0.3, "schedule not falling at p=%g: %g after %g", p, c, prev);
+		CHECK_CLOSE(c, 0.3 + 0.7 * pow(1 - p, 3), 1e-12, 1e-12, "the cubic schedule");
+		prev = c;
+	}
+	double l = tt_gate_dual(1, 0.6, 0.5, 2);
+	CHECK_CLOSE(l, exp(0.2), 1e-12, 1e-12, "dual step above the target");
+	CHECK(tt_gate_dual(1, 0.4, 0.5, 2) < 1, "below the target the multiplier grows");
+	CHECK(tt_gate_dual(1, 0.5, 0.5, 2) == 1, "at the target it moved");
+	CHECK(tt_gate_dual(9e3, 1, 0, 10) == 1e4 && tt_gate_dual(2e-4, 0, 1, 10) == 1e-4,
+	      "bounds %g %g", tt_gate_dual(9e3, 1, 0, 10), tt_gate_dual(2e-4, 0, 1, 10));
+	CHECK(tt_gate_dual(3, NAN, 0.5, 2) == 3, "a NaN cost moved the multiplier");
+}
+
+/* Both ends scored: w = 1/(2t) on, 1/(2(1-t)) off, within [1/2, 20], in a
+ * group with offscore and a mask; a layer group keeps clip(1/t, 1, 20);
+ * the repulsion moves t away from 1/2 by polar times its distance. */
+static void test_both_ends(void)
+{
+	tt_gate_cost r = resnet_cost();
+	tt_gate_group grp[3];
+	memcpy(grp, rn_groups, sizeof grp);
+	grp[1].offscore = grp[2].offscore = 1;
+	r.group = grp;
+	tt_gate_config g = cfg_with(0, 0.5);
+	g.lr = 1;
+	const float t0[9] = { 0.5f, 0.5f, 0.5f, 0.8f, 0.8f, 0.99f, 0.25f, 0.25f, 0.5f };
+	const float mask[9] = { 1, 1, 0, 1, 0, 0, 1, 0, 1 };
+	float t[9], score[9];
+	double wsq[9] = { 0 }, d[9];
+	for (int i = 0; i < 9; i++)
+		score[i] = 0.01f;
+	memcpy(t, t0, sizeof t);
+	tt_gate_update(&r, &g, t, score, mask, wsq, NULL, 0, NULL, d);
+	const double w[9] = { 2, 1, 1, 0.625, 2.5, 20, 2, 2.0 / 3, 1 };
+	for (int i = 0; i < 9; i++)
+		CHECK_CLOSE(t[i], t0[i] - 0.01 * w[i], 1e-6, 0, "a gate's data weight");
+	/* without the mask, methods.md's estimator everywhere */
+	memcpy(t, t0, sizeof t);
+	tt_gate_update(&r, &g, t, score, NULL, wsq, NULL, 0, NULL, d);
+	CHECK_CLOSE(t[4], 0.8 - 0.01 / 0.8, 1e-6, 0, "no mask: 1/t");
+	/* the repulsion */
+	memcpy(t, t0, sizeof t);
+	for (int i = 0; i < 9; i++)
+		score[i] = 0;
+	g.polar = 0.5;
+	tt_gate_update(&r, &g, t, score, mask, wsq, NULL, 0, NULL, d);
+	CHECK_CLOSE(t[3], 0.8 + 0.5 * 0.3, 1e-6, 0, "repulsion above 1/2");
+	CHECK_CLOSE(t[6], 0.25 - 0.5 * 0.25, 1e-6, 0, "repulsion below 1/2");
+	CHECK(t[1] == 0.5f && t[5] == 1, "1/2 stays %g; 0.99 clips to 1: %g", t[1], t[5]);
+}
+
+/* With rms2 the step is lr over the running RMS of G of its kind:
+ * scaling every slope by 1000 moves nothing differently, the mean squares
+ * are kept, and a lone layer gate steps exactly lr. */
+static void test_normalized(void)
+{
+	tt_gate_cost r = resnet_cost();
+	tt_gate_config g = cfg_with(0, 0.5);
+	g.lr = 0.05;
+	float ta[9], tb[9], sa[9], sb[9];
+	double wsq[9] = { 0 }, d[9], ra[2] = { 0, 0 }, rb[2] = { 0, 0 };
+	for (int i = 0; i < 9; i++) {
+		ta[i] = tb[i] = 0.7f;
+		sa[i] = 0.001f * (float)(i - 4);
+		sb[i] = 1000 * sa[i];
+	}
+	tt_gate_update(&r, &g, ta, sa, NULL, wsq, NULL, 0, ra, d);
+	tt_gate_update(&r, &g, tb, sb, NULL, wsq, NULL, 0, rb, d);
+	double m2 = 0;
+	for (int i = 0; i < 9; i++) {
+		CHECK_CLOSE(ta[i], tb[i], 1e-6, 0, "a scale-free step");
+		double w = 1 / 0.7; /* clip(1/t, 1, 20) */
+		m2 += i ? (w * sa[i]) * (w * sa[i]) / 8 : 0;
+	}
+	CHECK_CLOSE(ra[0], m2, 1e-12, 1e-6, "the units' first mean square");
+	/* the largest slope moved its gate by lr * |G| / rms */
+	CHECK_CLOSE(0.7 - ta[8], 0.05 * (sa[8] / 0.7) / sqrt(m2), 1e-6, 1e-4, "the step");
+	CHECK_CLOSE(ta[0], 0.75, 1e-6, 0, "the lone layer gate's step");
+	double before = ra[0];
+	tt_gate_update(&r, &g, ta, sa, NULL, wsq, NULL, 0, ra, d);
+	CHECK(ra[0] != before && ra[0] > 0, "the mean square did not move: %g", ra[0]);
+}
+
+/* A layer gate with a branch group: its data term is the sum of the
+ * group's weighted scores over the chance the branch ran. */
+static void test_branch_sum(void)
+{
+	tt_gate_cost r = resnet_cost();
+	tt_gate_group grp[3];
+	memcpy(grp, rn_groups, sizeof grp);
+	grp[1].offscore = grp[2].offscore = 1;
+	grp[0].branch = 2;
+	r.group = grp;
+	tt_gate_config g = cfg_with(0, 0.5);
+	g.lr = 1;
+	float t[9], score[9];
+	const float mask[9] = { 1, 1, 1, 1, 1, 1, 0, 1, 1 };
+	double wsq[9] = { 0 }, d[9];
+	for (int i = 0; i < 9; i++)
+		t[i] = 0.5f, score[i] = 0.001f * (float)i;
+	score[0] = 100; /* its own score is not used */
+	tt_gate_update(&r, &g, t, score, mask, wsq, NULL, 0, NULL, d);
+	/* u2 = gates 5..8, each at t = 1/2: w = 1 on or off; the branch ran
+	 * with probability 1/2: w = 2 */
+	double data = 2 * 0.001 * (5 + 6 + 7 + 8);
+	CHECK_CLOSE(t[0], 0.5 - data, 1e-6, 0, "the layer gate's data term");
+}
+
 int main(void)
 {
 	TT_RUN(test_full_totals);
@@ -304,5 +428,9 @@ int main(void)
 	TT_RUN(test_projection);
 	TT_RUN(test_update_terms);
 	TT_RUN(test_parse);
+	TT_RUN(test_controller);
+	TT_RUN(test_both_ends);
+	TT_RUN(test_normalized);
+	TT_RUN(test_branch_sum);
 	TT_EXIT();
 }

@@ -158,7 +158,8 @@ static void gates_where(void)
  * A model with gates, every mask 1, computes bit for bit what the model
  * without gates computes: logits in train and eval mode, loss, every
  * gradient.  Without gates the memory is what it always was (the gated
- * model's extra is its four per-unit device arrays).
+ * model's extra is its four per-unit device arrays, and a dense stage's
+ * copy of its ungated output).
  */
 static void gates_at_one_identical(void)
 {
@@ -203,8 +204,12 @@ static void gates_at_one_identical(void)
 		tt_model_gate_desc(b, &c);
 		for (int g = 0; g < c.ngroups; g++)
 			units += c.group[g].kind == TT_GATE_UNIT ? (size_t)c.group[g].count : 0;
+		/* a gated dense stage keeps its ungated output too (the scores
+		 * of units sampled off) */
+		size_t dense = strncmp(specs[k], "mlp", 3) ? 0 : units * BATCH * sizeof(float);
 		for (int kind = 0; kind < TT_MEM_KINDS; kind++)
-			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 4 * units * 4 : 0) ==
+			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 4 * units * 4 : 0) +
+			      (kind == TT_MEM_ACT ? dense : 0) ==
 			      tt_mem_kind_total(mb, kind), "%s: %s bytes %zu ungated, %zu gated",
 			      specs[k], tt_memkinds[kind].name, tt_mem_kind_total(ma, kind),
 			      tt_mem_kind_total(mb, kind));
@@ -693,9 +698,14 @@ static void train_gates_end_01(void)
 		for (int s = 0; s < r.stages; s++) {
 			units += r.stage[s].units;
 			kept += r.stage[s].units_kept;
-			if (r.stage[s].layer == 1 || r.stage[s].units)
+			/* a live block, or a gated stage without a layer gate, keeps a
+			 * unit; a pruned block's units went with it */
+			if (r.stage[s].layer == 1 || (r.stage[s].layer < 0 && r.stage[s].units))
 				CHECK(r.stage[s].units_kept > 0, "%s: stage %d kept no unit",
 				      models[k], s);
+			if (r.stage[s].layer == 0)
+				CHECK(r.stage[s].units_kept == 0, "%s: stage %d's pruned block kept "
+				      "%d units", models[k], s, r.stage[s].units_kept);
 		}
 		CHECK(units > 0 && kept < units, "%s: %d of %d units kept", models[k], kept,
 		      units);
@@ -814,7 +824,9 @@ static void train_resume_gated(void)
 		char *bad = malloc(a.mid_len);
 		memcpy(bad, a.mid, a.mid_len);
 		size_t ng = (size_t)ra.gates.ngates;
-		size_t toff = a.mid_len - ng * (4 + 8 + 2);
+		/* t, ms0, pruned, present, then the controller's magic, multiplier,
+		 * mean square and low counts */
+		size_t toff = a.mid_len - ng * (4 + 8 + 2) - (4 + 3 * 8 + ng);
 		float two = 2;
 		memcpy(bad + toff, &two, sizeof two);
 		c.resume = bad;

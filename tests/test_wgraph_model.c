@@ -50,8 +50,10 @@ static keep trained(int gates)
 	c.steps = 6;
 	c.threads = 1;
 	c.seed = 3;
-	if (gates)
+	if (gates) { /* gated, every step a warm-up: nothing pruned or compacted */
 		c.gates.strength = 1e-3;
+		c.gates.warmup_epochs = 2;
+	}
 	tt_train_data d;
 	tt_err err = {0};
 	keep k = {0};

@@ -85,6 +85,19 @@ static float *download(const float *dev, size_t n)
 	return h;
 }
 
+/* Every gate left on, as tt_model_gate_all_on leaves them, but drawn by
+ * tt_model_gate_sample (every t left is 1), so the step computes scores
+ * as a sampled step does. */
+static void all_on_scored(tt_model *m)
+{
+	tt_rng r;
+	tt_rng_seed(&r, 1, TT_STREAM_GATES);
+	const float *t = tt_model_gate_probs(m);
+	for (int i = 0; i < tt_model_gates(m); i++)
+		TT_ASSERT(t[i] == 1.0f || tt_model_gate_pruned(m)[i]);
+	tt_model_gate_sample(m, &r);
+}
+
 static const char *const specs[] = {
 	"mlp:16,12,8", "cnn:6,6,4", "resnet:1,1:w4", "resnet:2,2:w4",
 };
@@ -158,7 +171,8 @@ static void gates_where(void)
  * A model with gates, every mask 1, computes bit for bit what the model
  * without gates computes: logits in train and eval mode, loss, every
  * gradient.  Without gates the memory is what it always was (the gated
- * model's extra is its four per-unit device arrays).
+ * model's extra is six floats per unit on the device: mask, score, decay
+ * coefficient, |W|^2, and the masked batch norm's scale and shift).
  */
 static void gates_at_one_identical(void)
 {
@@ -204,7 +218,7 @@ static void gates_at_one_identical(void)
 		for (int g = 0; g < c.ngroups; g++)
 			units += c.group[g].kind == TT_GATE_UNIT ? (size_t)c.group[g].count : 0;
 		for (int kind = 0; kind < TT_MEM_KINDS; kind++)
-			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 4 * units * 4 : 0) ==
+			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 6 * units * 4 : 0) ==
 			      tt_mem_kind_total(mb, kind), "%s: %s bytes %zu ungated, %zu gated",
 			      specs[k], tt_memkinds[kind].name, tt_mem_kind_total(ma, kind),
 			      tt_mem_kind_total(mb, kind));
@@ -366,11 +380,15 @@ static void compact_changes_nothing_but_cost(void)
 		int ng = c.ngates;
 		float t0[BATCH * CLASSES], t1[BATCH * CLASSES];
 		float *s0 = malloc((size_t)ng * sizeof *s0);
-		tt_model_gate_all_on(m);
+		all_on_scored(m);
 		logits(m, 1, t0);
 		double l0 = tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
 		tt_model_backward(m);
 		memcpy(s0, tt_model_gate_scores(m), (size_t)ng * sizeof *s0);
+		int scored = 0;
+		for (int i = 0; i < ng; i++)
+			scored += s0[i] != 0;
+		CHECK(scored > 0, "%s: no gate has a score", specs[k]);
 		size_t np0 = tt_model_nparams(m);
 		double macs0 = tt_model_macs(m);
 		size_t pb0 = tt_mem_kind_total(tt_model_mem(m), TT_MEM_PARAMS);
@@ -410,7 +428,7 @@ static void compact_changes_nothing_but_cost(void)
 			      "%s: gate %d present %d pruned %d", specs[k], i,
 			      tt_model_gate_present(m)[i], tt_model_gate_pruned(m)[i]);
 
-		tt_model_gate_all_on(m);
+		all_on_scored(m);
 		logits(m, 1, t1);
 		double l1 = tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
 		tt_model_backward(m);

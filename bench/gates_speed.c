@@ -247,13 +247,16 @@ static void compact(const char *spec, const double *keep, int nkeep)
 	static const char *const name[] = { "units", "layers" };
 	for (int sc = 0; sc < (resnet ? 2 : 1); sc++)
 		for (int k = 0; k < nkeep; k++) {
+			if (sc == 1) {
+				tt_model *l = pruned(spec, sc, 0);
+				double layers = tt_model_train_macs(l) / dense;
+				tt_model_free(l);
+				if (layers > keep[k])
+					continue; /* the layers alone keep more */
+			}
 			double q = share_for(spec, sc, keep[k], dense);
 			tt_model *m = pruned(spec, sc, q);
 			double kept = tt_model_train_macs(m) / dense;
-			if (sc == 1 && kept > keep[k] * 1.05) {
-				tt_model_free(m); /* the layers alone keep more */
-				continue;
-			}
 			double ms[2][2];
 			time_pair(d, STEP_PLAIN, m, STEP_FIXED, ms);
 			double sp = ms[0][0] / ms[1][0], target = 0.5 / kept;

@@ -1253,7 +1253,8 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 		float *c = !fz ? st->t[0] : st->pool ? pick(pool, m->npool, x, dst) : dst;
 		float *a = fz ? c : st->t[1];
 		conv_fwd(m, &st->cv[0], x, n, c);
-		bn_fwd(m, &st->cv[0], st->grp[1], fz, c, n, 1, a); /* gated */
+		/* the unit gates, if any, ride on the batch norm (bn_affine) */
+		bn_fwd(m, &st->cv[0], st->grp[1], fz, c, n, 1, a);
 		st->out = a;
 		if (st->pool) {
 			float *p = fz ? dst : st->t[2];

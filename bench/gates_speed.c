@@ -247,13 +247,8 @@ static void compact(const char *spec, const double *keep, int nkeep)
 	static const char *const name[] = { "units", "layers" };
 	for (int sc = 0; sc < (resnet ? 2 : 1); sc++)
 		for (int k = 0; k < nkeep; k++) {
-			if (sc == 1) {
-				tt_model *l = pruned(spec, sc, 0);
-				double layers = tt_model_train_macs(l) / dense;
-				tt_model_free(l);
-				if (layers > keep[k])
-					continue; /* the layers alone keep more */
-			}
+			/* kept is what the bisection reaches (in "layers", no less
+			 * than the pruned layers alone keep); the target follows it */
 			double q = share_for(spec, sc, keep[k], dense);
 			tt_model *m = pruned(spec, sc, q);
 			double kept = tt_model_train_macs(m) / dense;

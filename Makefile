@@ -13,6 +13,8 @@
 #   make bench-optuna  the ladder against Optuna (TPE + Hyperband) at equal
 #                   compute (QUICK=1: a minute or two)
 #   make bench-gates   gated training: accuracy against FLOPs kept
+#   make bench-gates-speed  what gates cost a step (nothing pruned), and the
+#                   speedup of compacted networks against FLOPs kept (minutes)
 #   make bench-evograd EvoGrad: noisy labels, rotation, learned weight decay
 #   make bench-fms  FMS, DyHPO, flattened weights and random search replayed
 #                   on a Fashion-MNIST table (FMS_FULL=1: the paper's sizes)
@@ -105,7 +107,7 @@ DEPS_PKGS := gcc make python3 libopenblas-openmp-dev libsqlite3-dev libncurses-d
 # bench-optuna drives tunetop train from Debian's Optuna.
 BENCH_PKGS := python3-torch python3-numpy time libopenblas0-pthread python3-optuna
 
-.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-fcache bench-optuna bench-gates bench-evograd bench-fms install clean
+.PHONY: all deps deps-bench run test test-long bench bench-ladder bench-fcache bench-optuna bench-gates bench-gates-speed bench-evograd bench-fms install clean
 # objects of test and bench programs are not throw-away intermediates
 .SECONDARY:
 all: $(BUILD)/tunetop $(TEST_BIN) $(BENCH_BIN)
@@ -205,6 +207,13 @@ bench: deps-bench
 bench-gates: deps-bench
 	$(MAKE) all
 	BUILD=$(BUILD) /usr/bin/python3 bench/gates.py
+
+# gates' cost per step and compacted networks' speed against their FLOPs
+# (bench/gates_speed.c; GATES_SPEED_ARGS=... adds options, e.g. --clock cpu
+# on a busy machine)
+bench-gates-speed: $(BUILD)/bench/gates_speed
+	for m in mlp:512,512,512 resnet:2,2,2:w16; do \
+	  GOMP_SPINCOUNT=1000 $(BUILD)/bench/gates_speed --model $$m $(GATES_SPEED_ARGS) || exit 1; done
 
 # EvoGrad: noisy labels, rotation, weight decay against random search
 # (about 40 minutes on 2 cores)

@@ -172,7 +172,8 @@ typedef struct tt_backend {
 	 * row_axpy: y(rows, cols) += a(rows) * x(rows, cols) broadcast over
 	 * cols (a weight decay that differs from unit to unit).
 	 * row_dot: out(r) += sum over cols of a(r, cols) * b(r, cols), summed
-	 * in double (a unit's |W|^2 over its filter or row).
+	 * in double, at most a few products at a time in float, in a fixed
+	 * order (a unit's |W|^2 over its filter or row).
 	 * off_dot: out(j) += sum over rows of act(x(rows, j)) * d(rows, j) for
 	 * every column j whose mask(j) is 0, act(v) = gamma (v - mean) istd +
 	 * beta, then ReLU with relu (mean NULL: act is the identity), summed

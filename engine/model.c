@@ -16,7 +16,8 @@
  *   dlogits, input, labels, stat scratch
  *   exw, exloss        per-example loss weights and losses (tt_model_loss_ex)
  *   mask, score, coef, wsq  with gates: one float per unit gate present, in
- *                      group order (see the gates section)
+ *                      group order (see the gates section); fold two (a
+ *                      masked batch norm's scale and shift)
  * Shapes: activations are NHWC; "rows" means n*h*w.
  *
  * Building is three steps: model_layout (the stages and every size, by
@@ -75,7 +76,8 @@ typedef struct stage {
 	 *   ST_DENSE, ST_HEAD_DENSE t0 out
 	 *   ST_HEAD_GAP t0 pooled (n, C), t1 logits */
 	float *t[5];
-	float *out;       /* the last forward's output */
+	const float *out; /* the last forward's output (a block that was the
+	                   * identity: its input) */
 	/* Gates, only in a model built with them (see the gates section):
 	 * grp[0] the layer gate's group, grp[1] the unit group of the stage's
 	 * output (a block's u1), grp[2] a block's u2; -1 for none. */
@@ -135,7 +137,10 @@ struct tt_model {
 	size_t prefix_nstate; /* state floats of the frozen prefix's norms */
 	struct gate_state *gs; /* NULL without gates */
 	float *mask_d, *score_d, *coef_d, *wsq_d; /* nunits each, device */
+	float *fold_d;    /* 2 nunits, device: gamma and beta times the masks
+	                   * per unit group (bn_affine) */
 	size_t nunits;    /* unit gates present */
+	int scoring;      /* the last train forward wants gate scores */
 };
 
 /*
@@ -158,6 +163,7 @@ typedef struct gate_state {
 	size_t *goff;         /* per unit group: its segment in the device arrays */
 	int *allon;           /* per unit group: this forward's masks are all 1 */
 	int *nodecay;         /* per unit group: no prior beyond wd this step */
+	int fixed;            /* the masks are tt_model_gate_all_on's */
 	float *t, *mask, *score;
 	unsigned char *pruned, *present;
 	int *stage, *unit;    /* the masks table's ids */
@@ -549,7 +555,10 @@ static int alloc_kept(tt_model *m, int s)
 		}
 		if (st->proj)
 			NEED(st->t[3] = act(m, s, e));
-		NEED(st->t[4] = act(m, s, e));
+		/* a pruned branch behind an identity shortcut leaves the
+		 * identity, whose output is its input */
+		if (st->branch || st->proj)
+			NEED(st->t[4] = act(m, s, e));
 		break;
 	}
 	case ST_DENSE:
@@ -930,10 +939,15 @@ static void conv_bwd(tt_model *m, const conv *cv, const float *x, const float *d
 	                m->convws_bytes);
 }
 
-static void bn_fwd(tt_model *m, const conv *cv, int frozen, const float *x,
+static const float *bn_affine(tt_model *m, const conv *cv, int g, int fwd);
+static void bn_affine_grad(tt_model *m, const conv *cv, int g);
+
+/* y = BN(x), with a ReLU when relu; g is the unit group gating its
+ * channels (-1: none), whose masks the scale and shift carry (bn_affine). */
+static void bn_fwd(tt_model *m, const conv *cv, int g, int frozen, const float *x,
                    int n, int relu, float *y)
 {
-	const float *gamma = wt(m, cv->gamma);
+	const float *gamma = bn_affine(m, cv, g, 1);
 	float *run = m->state + cv->run;
 	int rows = n * cv->s.oh * cv->s.ow;
 	if (m->last_train && (!frozen || !m->prefix_fixed || m->calibrating)) {
@@ -950,12 +964,14 @@ static void bn_fwd(tt_model *m, const conv *cv, int frozen, const float *x,
 	}
 }
 
-static void bn_bwd(tt_model *m, const conv *cv, const float *x, const float *dy,
+/* Its backward; dy is the gradient at the gated output. */
+static void bn_bwd(tt_model *m, const conv *cv, int g, const float *x, const float *dy,
                    int n, float *dx)
 {
 	float *dgamma = gr(m, cv->gamma);
-	m->be->bn_bwd(x, dy, n * cv->s.oh * cv->s.ow, cv->K, wt(m, cv->gamma),
+	m->be->bn_bwd(x, dy, n * cv->s.oh * cv->s.ow, cv->K, bn_affine(m, cv, g, 0),
 	              cv->smean, cv->sistd, dx, dgamma, dgamma + cv->K);
+	bn_affine_grad(m, cv, g);
 }
 
 static void dense_fwd(tt_model *m, const stage *st, const float *x, int n,
@@ -1016,21 +1032,68 @@ static float *pick(float *const *pool, int npool, const float *a, const float *b
  * whose mask is 1 and 0 on one whose mask is 0, where the score is 0 by
  * definition, so out . d is the per-channel dot product of the gated
  * output with the gradient at it.
+ *
+ * Where a batch norm comes before the gate (a conv stage's channels, a
+ * block's u1 and u2) the mask costs no pass over the activations: a mask
+ * m >= 0 commutes with the ReLU, m relu(gamma xhat + beta) =
+ * relu(m gamma xhat + m beta), so the batch norm runs with scale m gamma
+ * and shift m beta (bn_affine).  Its backward with that scale gives the
+ * input gradient of the gated output, and its gamma and beta gradients
+ * are m times those it computes (bn_affine_grad).  A group whose masks
+ * are all 1 uses the weights' own gamma and beta: the ungated arithmetic,
+ * bit for bit.
+ *
+ * Only a step whose masks were sampled (or written by hand) wants
+ * scores; after tt_model_gate_all_on (the warm-up, the fine-tuning)
+ * m->scoring is 0 and none is computed.
  */
 
-/* y (rows, units of group g) *= this forward's masks; nothing when the
- * stage has no such group or every mask is 1. */
-static void gate_units(tt_model *m, int g, float *y, int rows)
+/* Whether unit group g (-1: none) has a mask other than 1 this forward. */
+static int gate_masked(const tt_model *m, int g)
 {
-	if (g < 0 || m->gs->allon[g])
-		return;
-	m->be->scale_cols(y, m->mask_d + m->gs->goff[g], rows, m->gs->gn[g]);
+	return g >= 0 && !m->gs->allon[g];
 }
 
-/* score(g) += column dots of the gated output y and its gradient dy */
+/*
+ * The scale and shift (gamma then beta, 2K floats) of the batch norm of
+ * conv cv, whose channels unit group g gates: the weights' own, or, when
+ * g is masked, gamma and beta times the masks, which the forward (fwd)
+ * makes in g's segment of fold_d and the backward reads again.
+ */
+static const float *bn_affine(tt_model *m, const conv *cv, int g, int fwd)
+{
+	if (!gate_masked(m, g))
+		return wt(m, cv->gamma);
+	float *f = m->fold_d + 2 * m->gs->goff[g];
+	if (fwd) {
+		m->be->copy(f, wt(m, cv->gamma), 2 * (size_t)cv->K * sizeof(float));
+		m->be->scale_cols(f, m->mask_d + m->gs->goff[g], 2, cv->K);
+	}
+	return f;
+}
+
+/* d gamma and d beta (one after the other) of a masked batch norm: the
+ * mask times what bn_bwd computed at its scale. */
+static void bn_affine_grad(tt_model *m, const conv *cv, int g)
+{
+	if (gate_masked(m, g))
+		m->be->scale_cols(gr(m, cv->gamma), m->mask_d + m->gs->goff[g], 2, cv->K);
+}
+
+/* y (rows, units of group g) *= this forward's masks (a dense stage's
+ * outputs, which no batch norm carries); nothing when every mask is 1. */
+static void gate_units(tt_model *m, int g, float *y, int rows)
+{
+	if (gate_masked(m, g))
+		m->be->scale_cols(y, m->mask_d + m->gs->goff[g], rows, m->gs->gn[g]);
+}
+
+/* score(g) += column dots of the gated output y and its gradient dy, when
+ * the step wants scores */
 static void gate_score(tt_model *m, int g, const float *y, const float *dy, int rows)
 {
-	m->be->col_dot(y, dy, rows, m->gs->gn[g], m->score_d + m->gs->goff[g]);
+	if (g >= 0 && m->scoring)
+		m->be->col_dot(y, dy, rows, m->gs->gn[g], m->score_d + m->gs->goff[g]);
 }
 
 /*
@@ -1043,9 +1106,9 @@ static void gate_score(tt_model *m, int g, const float *y, const float *dy, int 
 static void gate_off_score(tt_model *m, int g, const float *x, const conv *cv,
                            const float *dy, int rows, int relu)
 {
-	if (g < 0 || m->gs->allon[g])
+	if (g < 0 || !m->scoring || m->gs->allon[g])
 		return;
-	const float *gamma = cv ? wt(m, cv->gamma) : NULL;
+	const float *gamma = cv ? wt(m, cv->gamma) : NULL; /* the real scale, unmasked */
 	m->be->off_dot(x, cv ? cv->smean : NULL, cv ? cv->sistd : NULL, gamma,
 	               cv ? gamma + cv->K : NULL, relu, dy, m->mask_d + m->gs->goff[g],
 	               rows, m->gs->gn[g], m->score_d + m->gs->goff[g]);
@@ -1054,8 +1117,6 @@ static void gate_off_score(tt_model *m, int g, const float *x, const conv *cv,
 /* A dense stage's output gates, backward: the score, then dy *= mask. */
 static void gate_units_bwd(tt_model *m, int g, const float *y, float *dy, int n)
 {
-	if (g < 0)
-		return;
 	gate_score(m, g, y, dy, n);
 	gate_units(m, g, dy, n);
 }
@@ -1074,34 +1135,39 @@ static int layer_on(const tt_model *m, const stage *st)
 
 /*
  * A gated basic block: y = relu(skip(x) + v * F(x)) with u1 on conv1's
- * channels after BN1+ReLU and u2 on conv2's after BN2.  v = 0 skips the
- * branch: no convolution, no batch norm (its running statistics stay).
- * When units of u2 were pruned conv2 is narrower than the stream, and
- * its output is added onto the channels sidx names.  With the branch as
- * wide as the stream this is the ungated block's arithmetic exactly.
+ * channels after BN1+ReLU and u2 on conv2's after BN2, both carried by
+ * the batch norms.  v = 0 skips the branch: no convolution, no batch
+ * norm (its running statistics stay), and with an identity shortcut the
+ * block is the identity: y = relu(x) = x, x being a ReLU's output, so
+ * its output is its input, not a copy.  When units of u2 were pruned
+ * conv2 is narrower than the stream, and its output is added onto the
+ * channels sidx names.  With the branch as wide as the stream and every
+ * mask 1 this is the ungated block's arithmetic exactly.
  */
 static void block_fwd_gated(tt_model *m, stage *st, const float *x, int n)
 {
 	const tt_backend *be = m->be;
 	int rows = n * st->oh * st->ow, k2 = st->cv[1].K;
 	size_t e = (size_t)rows * st->oc;
+	st->ran = layer_on(m, st);
+	if (!st->ran && !st->proj) {
+		st->out = x;
+		return;
+	}
 	float *o = st->t[4];
 	/* the branch's output: straight into o when as wide as the stream,
 	 * else into the pool (free until backward) to be scattered */
 	float *f = k2 == st->oc ? o : m->g[1];
-	st->ran = layer_on(m, st);
 	if (st->ran) {
 		conv_fwd(m, &st->cv[0], x, n, st->t[0]);
-		bn_fwd(m, &st->cv[0], 0, st->t[0], n, 1, st->t[1]);
-		gate_units(m, st->grp[1], st->t[1], rows);
+		bn_fwd(m, &st->cv[0], st->grp[1], 0, st->t[0], n, 1, st->t[1]);
 		conv_fwd(m, &st->cv[1], st->t[1], n, st->t[2]);
-		bn_fwd(m, &st->cv[1], 0, st->t[2], n, 0, f);
-		gate_units(m, st->grp[2], f, rows);
+		bn_fwd(m, &st->cv[1], st->grp[2], 0, st->t[2], n, 0, f);
 	}
 	if (st->ran && f == o) {
 		if (st->proj) {
 			conv_fwd(m, &st->cv[2], x, n, st->t[3]);
-			bn_fwd(m, &st->cv[2], 0, st->t[3], n, 0, m->g[0]);
+			bn_fwd(m, &st->cv[2], -1, 0, st->t[3], n, 0, m->g[0]);
 			be->add_relu(o, m->g[0], e);
 		} else {
 			be->add_relu(o, x, e);
@@ -1109,7 +1175,7 @@ static void block_fwd_gated(tt_model *m, stage *st, const float *x, int n)
 	} else {
 		if (st->proj) {
 			conv_fwd(m, &st->cv[2], x, n, st->t[3]);
-			bn_fwd(m, &st->cv[2], 0, st->t[3], n, 0, o);
+			bn_fwd(m, &st->cv[2], -1, 0, st->t[3], n, 0, o);
 		} else {
 			be->copy(o, x, e * sizeof(float));
 		}
@@ -1122,11 +1188,15 @@ static void block_fwd_gated(tt_model *m, stage *st, const float *x, int n)
 
 /*
  * Its backward; ga, gb, gc are free pool buffers, dy is not one of them.
+ * A block that was the identity passes dy on as its input's gradient:
+ * the ReLU whose output x is masks it there (every stage before a block
+ * ends in one).  u1 needs no multiply either: where its mask is 0, a1 is
+ * 0 and relu_bwd zeroes the gradient, and BN1's scale carries the mask.
  * u2's score comes from BN2's own gradients: on a channel whose mask is
  * 1 the gated output is gamma * xhat + beta, so out . d = gamma dgamma +
  * beta dbeta (its gradients are this batch's alone: bn_bwd assigns
- * them); on a channel at 0 both are 0.  The layer
- * gate's score, F . d, is the sum of u2's (gates_collect_scores).
+ * them); on a channel at 0 both are 0.  The layer gate's score, F . d,
+ * is the sum of u2's (gates_collect_scores).
  */
 static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
                               int n, int need_dx, float *ga, float *gb, float *gc)
@@ -1135,6 +1205,14 @@ static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
 	const gate_state *gs = m->gs;
 	int rows = n * st->oh * st->ow;
 	size_t e = (size_t)rows * st->oc, in_e = (size_t)n * st->h * st->w * st->c;
+	if (!st->ran && st->branch) {
+		/* the branch did not run: its gradients (conv1, bn1, conv2, bn2,
+		 * one run of the layout) are 0, and nothing else writes them */
+		size_t b0 = st->cv[0].w, b1 = st->cv[1].gamma + 2 * (size_t)st->cv[1].K;
+		be->zero(gr(m, b0), (b1 - b0) * sizeof(float));
+	}
+	if (!st->ran && !st->proj)
+		return need_dx ? dy : NULL;
 	be->relu_bwd(st->t[4], dy, e);            /* dy: d(v F + shortcut) */
 	if (st->ran) {
 		const conv *c1 = &st->cv[0], *c2 = &st->cv[1];
@@ -1145,38 +1223,27 @@ static float *block_bwd_gated(tt_model *m, stage *st, const float *x, float *dy,
 			src = gc;
 		}
 		gate_off_score(m, g2, st->t[2], c2, src, rows, 0);
-		if (!gs->allon[g2]) {
-			if (src == dy)
-				be->copy(gc, dy, e * sizeof(float));
-			gate_units(m, g2, gc, rows);
-			src = gc;
-		}
-		bn_bwd(m, c2, st->t[2], src, n, ga);             /* ga: d conv2 out */
+		bn_bwd(m, c2, g2, st->t[2], src, n, ga);         /* ga: d conv2 out */
 		be->zero(gb, (size_t)rows * k1 * sizeof(float));
 		conv_bwd(m, c2, st->t[1], ga, n, gb);            /* gb: d gated a1 */
 		gate_score(m, g1, st->t[1], gb, rows);
 		gate_off_score(m, g1, st->t[0], c1, gb, rows, 1);
-		gate_units(m, g1, gb, rows);
 		be->relu_bwd(st->t[1], gb, (size_t)rows * k1);
-		bn_bwd(m, c1, st->t[0], gb, n, ga);              /* ga: d conv1 out */
+		bn_bwd(m, c1, g1, st->t[0], gb, n, ga);          /* ga: d conv1 out */
 		if (need_dx)
 			be->zero(gc, in_e * sizeof(float));
 		conv_bwd(m, c1, x, ga, n, need_dx ? gc : NULL);
-		const float *dg = gr(m, c2->gamma), *gamma = wt(m, c2->gamma);
-		float *sc = m->score_d + gs->goff[g2];
-		be->col_dot(gamma, dg, 1, k2, sc);
-		be->col_dot(gamma + k2, dg + k2, 1, k2, sc);
-	} else {
-		/* the branch did not run: its gradients (conv1, bn1, conv2, bn2,
-		 * one run of the layout) are 0, and nothing else writes them */
-		size_t b0 = st->cv[0].w, b1 = st->cv[1].gamma + 2 * (size_t)st->cv[1].K;
-		if (b1 > b0)
-			be->zero(gr(m, b0), (b1 - b0) * sizeof(float));
-		if (need_dx)
-			be->zero(gc, in_e * sizeof(float));
+		if (m->scoring) {
+			const float *dg = gr(m, c2->gamma), *gamma = wt(m, c2->gamma);
+			float *sc = m->score_d + gs->goff[g2];
+			be->col_dot(gamma, dg, 1, k2, sc);
+			be->col_dot(gamma + k2, dg + k2, 1, k2, sc);
+		}
+	} else if (need_dx) {
+		be->zero(gc, in_e * sizeof(float));
 	}
 	if (st->proj) {
-		bn_bwd(m, &st->cv[2], st->t[3], dy, n, gb);     /* gb: d proj out */
+		bn_bwd(m, &st->cv[2], -1, st->t[3], dy, n, gb); /* gb: d proj out */
 		conv_bwd(m, &st->cv[2], x, gb, n, need_dx ? gc : NULL);
 	} else if (need_dx) {
 		be->add(gc, dy, in_e);
@@ -1208,8 +1275,8 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 		float *c = !fz ? st->t[0] : st->pool ? pick(pool, m->npool, x, dst) : dst;
 		float *a = fz ? c : st->t[1];
 		conv_fwd(m, &st->cv[0], x, n, c);
-		bn_fwd(m, &st->cv[0], fz, c, n, 1, a);
-		gate_units(m, st->grp[1], a, n * st->cv[0].s.oh * st->cv[0].s.ow);
+		/* the unit gates, if any, ride on the batch norm (bn_affine) */
+		bn_fwd(m, &st->cv[0], st->grp[1], fz, c, n, 1, a);
 		st->out = a;
 		if (st->pool) {
 			float *p = fz ? dst : st->t[2];
@@ -1228,9 +1295,9 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 		float *c2 = fz ? dst : st->t[2];
 		float *o = fz ? c2 : st->t[4];
 		conv_fwd(m, &st->cv[0], x, n, c1);
-		bn_fwd(m, &st->cv[0], fz, c1, n, 1, a1);
+		bn_fwd(m, &st->cv[0], -1, fz, c1, n, 1, a1);
 		conv_fwd(m, &st->cv[1], a1, n, c2);
-		bn_fwd(m, &st->cv[1], fz, c2, n, 0, o);
+		bn_fwd(m, &st->cv[1], -1, fz, c2, n, 0, o);
 		size_t e = (size_t)n * st->oh * st->ow * st->oc;
 		if (st->proj) {
 			/* frozen: a1 is spent; trainable: the pool is free until
@@ -1238,7 +1305,7 @@ static void stage_fwd(tt_model *m, stage *st, const float *x, int n)
 			float *cp = fz ? a1 : st->t[3];
 			float *bp = fz ? a1 : m->g[0];
 			conv_fwd(m, &st->cv[2], x, n, cp);
-			bn_fwd(m, &st->cv[2], fz, cp, n, 0, bp);
+			bn_fwd(m, &st->cv[2], -1, fz, cp, n, 0, bp);
 			be->add_relu(o, bp, e);
 		} else {
 			be->add_relu(o, x, e);
@@ -1503,17 +1570,17 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 		const conv *cv = &st->cv[0];
 		float *da = dy;
 		int rows = n * cv->s.oh * cv->s.ow;
-		if (st->grp[1] >= 0)
-			gate_score(m, st->grp[1], st->out, dy, n * st->oh * st->ow);
+		gate_score(m, st->grp[1], st->out, dy, n * st->oh * st->ow);
 		if (!st->pool)
 			gate_off_score(m, st->grp[1], st->t[0], cv, dy, rows, 1);
 		if (st->pool) {
 			be->maxpool_bwd(st->t[1], dy, n, cv->s.oh, cv->s.ow, st->oc, 2, 2, ga);
 			da = ga;
 		}
-		gate_units(m, st->grp[1], da, rows); /* d(ungated) = d(gated) * mask */
-		be->relu_bwd(st->t[1], da, (size_t)n * cv->s.oh * cv->s.ow * st->oc);
-		bn_bwd(m, cv, st->t[0], da, n, gb);
+		/* d(ungated) = d(gated) * mask: the ReLU's mask (the gated output
+		 * is 0 where the mask is) and the batch norm's scale apply it */
+		be->relu_bwd(st->t[1], da, (size_t)rows * st->oc);
+		bn_bwd(m, cv, st->grp[1], st->t[0], da, n, gb);
 		if (need_dx)
 			be->zero(gc, in_e * sizeof(float));
 		conv_bwd(m, cv, x, gb, n, need_dx ? gc : NULL);
@@ -1524,16 +1591,16 @@ static float *stage_bwd(tt_model *m, stage *st, const float *x, float *dy, int n
 			return block_bwd_gated(m, st, x, dy, n, need_dx, ga, gb, gc);
 		size_t e = (size_t)n * st->oh * st->ow * st->oc;
 		be->relu_bwd(st->t[4], dy, e);            /* dy: d(branch + shortcut) */
-		bn_bwd(m, &st->cv[1], st->t[2], dy, n, ga);     /* ga: d conv2 out */
+		bn_bwd(m, &st->cv[1], -1, st->t[2], dy, n, ga); /* ga: d conv2 out */
 		be->zero(gb, e * sizeof(float));
 		conv_bwd(m, &st->cv[1], st->t[1], ga, n, gb);   /* gb: d a1 */
 		be->relu_bwd(st->t[1], gb, e);
-		bn_bwd(m, &st->cv[0], st->t[0], gb, n, ga);     /* ga: d conv1 out */
+		bn_bwd(m, &st->cv[0], -1, st->t[0], gb, n, ga); /* ga: d conv1 out */
 		if (need_dx)
 			be->zero(gc, in_e * sizeof(float));
 		conv_bwd(m, &st->cv[0], x, ga, n, need_dx ? gc : NULL);
 		if (st->proj) {
-			bn_bwd(m, &st->cv[2], st->t[3], dy, n, gb); /* gb: d proj out */
+			bn_bwd(m, &st->cv[2], -1, st->t[3], dy, n, gb); /* gb: d proj out */
 			conv_bwd(m, &st->cv[2], x, gb, n, need_dx ? gc : NULL);
 		} else if (need_dx) {
 			be->add(gc, dy, in_e);
@@ -1554,7 +1621,7 @@ void tt_model_backward_into(tt_model *m, float *grads)
 	 * bn_bwd, conv_bwd), and each assigns.  The one tensor group without
 	 * a writer, the branch of a gated block that did not run, is zeroed
 	 * by block_bwd_gated. */
-	if (m->nunits)
+	if (m->nunits && m->scoring)
 		m->be->zero(m->score_d, m->nunits * sizeof(float));
 	float *dy = m->dlogits;
 	for (int s = m->n - 1; s >= m->first; s--) {
@@ -1777,7 +1844,8 @@ static size_t gates_offsets(gate_state *gs)
 }
 
 /* The device side: mask, score, decay coefficient and |W|^2 per present
- * unit, the scatter indices of narrowed blocks. */
+ * unit, room for the masked scale and shift, the scatter indices of
+ * narrowed blocks. */
 static int gates_alloc(tt_model *m)
 {
 	gate_state *gs = m->gs;
@@ -1789,6 +1857,7 @@ static int gates_alloc(tt_model *m)
 		NEED(m->score_d = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, b));
 		NEED(m->coef_d = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, b));
 		NEED(m->wsq_d = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, b));
+		NEED(m->fold_d = dev_alloc(m, TT_MEM_MODEL, TT_MEM_WORK, 2 * b));
 	}
 	for (int s = m->first; s < m->n; s++) {
 		stage *st = &m->st[s];
@@ -1806,11 +1875,17 @@ oom:
 	return -1;
 }
 
-/* Upload this forward's masks in column order and note all-on groups. */
+/*
+ * Note all-on groups and upload this forward's masks in column order
+ * (none when every group is all on: nothing reads them then).  A train
+ * forward wants scores unless its masks are those tt_model_gate_all_on
+ * set, untouched since.
+ */
 static void gates_prepare(tt_model *m)
 {
 	gate_state *gs = m->gs;
 	float *h = gs->hbuf;
+	int masked = 0;
 	for (int g = 0; g < gs->ngroups; g++) {
 		const tt_gate_group *gr = &gs->group[g];
 		if (gr->kind != TT_GATE_UNIT)
@@ -1820,12 +1895,20 @@ static void gates_prepare(tt_model *m)
 			int i = gr->first + gs->orig[gr->first + k];
 			float v = m->last_train ? gs->mask[i]
 			        : !gs->pruned[i] && gs->t[i] >= 0.5f ? 1.0f : 0.0f;
+			TT_ASSERT(v >= 0.0f); /* a batch norm's scale carries it */
 			h[gs->goff[g] + k] = v;
 			allon &= v == 1.0f;
 		}
 		gs->allon[g] = allon;
+		masked |= !allon;
 	}
-	if (m->nunits)
+	if (m->last_train) {
+		int fixed = gs->fixed;
+		for (int i = 0; i < gs->ngates && fixed; i++)
+			fixed = gs->mask[i] == (float)(gs->present[i] && !gs->pruned[i]);
+		m->scoring = !fixed;
+	}
+	if (masked)
 		m->be->upload(m->mask_d, h, m->nunits * sizeof(float));
 }
 
@@ -1835,9 +1918,11 @@ static void gates_collect_scores(tt_model *m)
 {
 	gate_state *gs = m->gs;
 	float *h = gs->hbuf;
+	memset(gs->score, 0, (size_t)gs->ngates * sizeof *gs->score);
+	if (!m->scoring)
+		return;
 	if (m->nunits)
 		m->be->download(h, m->score_d, m->nunits * sizeof(float));
-	memset(gs->score, 0, (size_t)gs->ngates * sizeof *gs->score);
 	for (int g = 0; g < gs->ngroups; g++) {
 		const tt_gate_group *gr = &gs->group[g];
 		if (gr->kind != TT_GATE_UNIT)
@@ -1898,6 +1983,7 @@ void tt_model_gate_sample(tt_model *m, tt_rng *r)
 		return;
 	for (int i = 0; i < gs->ngates; i++)
 		gs->mask[i] = gs->present[i] && !gs->pruned[i] && tt_rng_uniform(r) < gs->t[i];
+	gs->fixed = 0;
 }
 
 void tt_model_gate_all_on(tt_model *m)
@@ -1907,6 +1993,7 @@ void tt_model_gate_all_on(tt_model *m)
 		return;
 	for (int i = 0; i < gs->ngates; i++)
 		gs->mask[i] = gs->present[i] && !gs->pruned[i];
+	gs->fixed = 1;
 }
 
 /* out(r) += |row r|^2 of the (rows, cols) parameter tensor at offset off */

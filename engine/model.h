@@ -358,10 +358,20 @@ void tt_model_stage_mem(const tt_model *m, int s, tt_stage_mem *out);
  * layer gate.
  *
  * Probabilities t and the masks are host floats.  A train forward uses
- * the mask (unit gates multiply their channel by it, any real value; a
+ * the mask (unit gates multiply their channel by it, any value >= 0; a
  * layer gate at 0 skips its branch, forward and backward, and any other
  * value runs it); an evaluation forward uses on = (t >= 0.5), pruned or
  * compacted gates off.
+ *
+ * What a step costs.  A unit group whose masks are all 1 costs nothing;
+ * a mask on a conv's channels rides on its batch norm's scale and shift
+ * (no pass over the activations).  A branch whose layer gate is 0 runs
+ * nothing, and behind an identity shortcut the block is the identity
+ * (its output is its input, no copy).  A compacted model runs at the
+ * widths left: a narrowed conv2 adds its channels onto the stream's, a
+ * pruned branch is gone.  After tt_model_gate_all_on the step computes
+ * no score, so the warm-up's and the fine-tuning's steps are, but for
+ * that bookkeeping, the ungated model's.
  */
 int tt_model_gates(const tt_model *m);                 /* gate count; 0: none */
 /* The cost model: groups and terms (the model's own arrays, valid while it
@@ -379,13 +389,17 @@ const unsigned char *tt_model_gate_present(const tt_model *m);
 /* mask[i] ~ Bern(t[i]) for every present, unpruned gate (one uniform draw
  * each, in gate order); 0 for the others. */
 void tt_model_gate_sample(tt_model *m, tt_rng *r);
-/* mask = 1 on every present, unpruned gate: the warm-up's fixed gates. */
+/* mask = 1 on every present, unpruned gate: the fixed gates of the
+ * warm-up and the fine-tuning, whose steps want no scores.  Train
+ * forwards and backwards after it compute none (tt_model_gate_scores
+ * reads 0), until tt_model_gate_sample or a mask written by hand. */
 void tt_model_gate_all_on(tt_model *m);
 /*
  * After a backward: score[i] = out_s . d_s, summed over the batch and
  * positions, with out_s the gate's ungated output and d_s the loss
  * gradient at its gated output; 0 for a gate sampled 0 or a unit of a
- * skipped branch.  Host, ngates.
+ * skipped branch, and 0 everywhere after a forward whose masks were
+ * tt_model_gate_all_on's.  Host, ngates.
  */
 const float *tt_model_gate_scores(const tt_model *m);
 /* wsq[i] = |W_s|^2 and n[i] its count (n may be NULL): a unit owns its

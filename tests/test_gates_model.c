@@ -3,7 +3,8 @@
  * (methods.md section 4): where the gates sit, the cost terms that
  * describe the dense network, the layer gate that skips its branch,
  * compaction that changes nothing but cost, the run that ends with every
- * gate at 0 or 1, and checkpoints of gated runs.
+ * gate at 0 or 1, what a compacted network's step really computes, and
+ * checkpoints of gated runs.
  *
  * The gradient checks of the gated network (weights and scores against
  * finite differences) are in test_grad.c, beside the machinery that
@@ -85,6 +86,19 @@ static float *download(const float *dev, size_t n)
 	return h;
 }
 
+/* Every gate left on, as tt_model_gate_all_on leaves them, but drawn by
+ * tt_model_gate_sample (every t left is 1), so the step computes scores
+ * as a sampled step does. */
+static void all_on_scored(tt_model *m)
+{
+	tt_rng r;
+	tt_rng_seed(&r, 1, TT_STREAM_GATES);
+	const float *t = tt_model_gate_probs(m);
+	for (int i = 0; i < tt_model_gates(m); i++)
+		TT_ASSERT(t[i] == 1.0f || tt_model_gate_pruned(m)[i]);
+	tt_model_gate_sample(m, &r);
+}
+
 static const char *const specs[] = {
 	"mlp:16,12,8", "cnn:6,6,4", "resnet:1,1:w4", "resnet:2,2:w4",
 };
@@ -158,8 +172,9 @@ static void gates_where(void)
  * A model with gates, every mask 1, computes bit for bit what the model
  * without gates computes: logits in train and eval mode, loss, every
  * gradient.  Without gates the memory is what it always was (the gated
- * model's extra is its four per-unit device arrays, and a dense stage's
- * copy of its ungated output).
+ * model's extra is six floats per unit on the device: mask, score, decay
+ * coefficient, |W|^2, and the masked batch norm's scale and shift; and a
+ * dense stage's copy of its ungated output).
  */
 static void gates_at_one_identical(void)
 {
@@ -208,7 +223,7 @@ static void gates_at_one_identical(void)
 		 * of units sampled off) */
 		size_t dense = strncmp(specs[k], "mlp", 3) ? 0 : units * BATCH * sizeof(float);
 		for (int kind = 0; kind < TT_MEM_KINDS; kind++)
-			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 4 * units * 4 : 0) +
+			CHECK(tt_mem_kind_total(ma, kind) + (kind == TT_MEM_WORK ? 6 * units * 4 : 0) +
 			      (kind == TT_MEM_ACT ? dense : 0) ==
 			      tt_mem_kind_total(mb, kind), "%s: %s bytes %zu ungated, %zu gated",
 			      specs[k], tt_memkinds[kind].name, tt_mem_kind_total(ma, kind),
@@ -371,11 +386,15 @@ static void compact_changes_nothing_but_cost(void)
 		int ng = c.ngates;
 		float t0[BATCH * CLASSES], t1[BATCH * CLASSES];
 		float *s0 = malloc((size_t)ng * sizeof *s0);
-		tt_model_gate_all_on(m);
+		all_on_scored(m);
 		logits(m, 1, t0);
 		double l0 = tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
 		tt_model_backward(m);
 		memcpy(s0, tt_model_gate_scores(m), (size_t)ng * sizeof *s0);
+		int scored = 0;
+		for (int i = 0; i < ng; i++)
+			scored += s0[i] != 0;
+		CHECK(scored > 0, "%s: no gate has a score", specs[k]);
 		size_t np0 = tt_model_nparams(m);
 		double macs0 = tt_model_macs(m);
 		size_t pb0 = tt_mem_kind_total(tt_model_mem(m), TT_MEM_PARAMS);
@@ -415,7 +434,7 @@ static void compact_changes_nothing_but_cost(void)
 			      "%s: gate %d present %d pruned %d", specs[k], i,
 			      tt_model_gate_present(m)[i], tt_model_gate_pruned(m)[i]);
 
-		tt_model_gate_all_on(m);
+		all_on_scored(m);
 		logits(m, 1, t1);
 		double l1 = tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
 		tt_model_backward(m);
@@ -598,6 +617,343 @@ static void compact_out_of_memory(void)
 	}
 	CHECK(failures > 10, "only %d allocations to fail", failures);
 	tt_model_free(ref);
+}
+
+/* ---- what a step really does -------------------------------------------- */
+
+/*
+ * The cpu backend with every call that does arithmetic counted: the
+ * multiply-accumulates of GEMMs and convolutions (a convolution's
+ * backward, its weight gradient and, when asked, its input gradient), the
+ * elements batch norms normalise, and the gate operations.  What a step
+ * costs is read from what the model asks the backend to do, not from
+ * what the model says it costs.
+ */
+static struct work {
+	double macs, bn;
+	long scale_cols, col_dot, scatter, gather;
+} work;
+static tt_backend counting;
+
+static double conv_work(const tt_conv_shape *s, int K)
+{
+	return (double)s->n * s->oh * s->ow * K * s->k * s->k * s->c;
+}
+
+static void w_gemm(int ta, int tb, int m, int n, int k, float alpha, const float *a,
+                   int lda, const float *b, int ldb, float beta, float *c, int ldc)
+{
+	work.macs += (double)m * n * k;
+	be->gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void w_conv(const float *x, const tt_conv_shape *s, int K, const float *W,
+                   float *y, void *ws, size_t ws_bytes)
+{
+	work.macs += conv_work(s, K);
+	be->conv(x, s, K, W, y, ws, ws_bytes);
+}
+
+static void w_conv_bwd(const float *x, const float *dy, const tt_conv_shape *s, int K,
+                       const float *W, float *dW, float *dx, void *ws, size_t ws_bytes)
+{
+	work.macs += conv_work(s, K) * (dx ? 2 : 1);
+	be->conv_bwd(x, dy, s, K, W, dW, dx, ws, ws_bytes);
+}
+
+static void w_bn_train(const float *x, int rows, int c, const float *gamma,
+                       const float *beta, float momentum, float eps, float *run_mean,
+                       float *run_var, float *save_mean, float *save_istd, int relu,
+                       float *y)
+{
+	work.bn += (double)rows * c;
+	be->bn_train(x, rows, c, gamma, beta, momentum, eps, run_mean, run_var, save_mean,
+	             save_istd, relu, y);
+}
+
+static void w_bn_bwd(const float *x, const float *dy, int rows, int c, const float *gamma,
+                     const float *save_mean, const float *save_istd, float *dx,
+                     float *dgamma, float *dbeta)
+{
+	work.bn += (double)rows * c;
+	be->bn_bwd(x, dy, rows, c, gamma, save_mean, save_istd, dx, dgamma, dbeta);
+}
+
+static void w_scale_cols(float *y, const float *mask, int rows, int c)
+{
+	work.scale_cols++;
+	be->scale_cols(y, mask, rows, c);
+}
+
+static void w_col_dot(const float *a, const float *b, int rows, int c, float *out)
+{
+	work.col_dot++;
+	be->col_dot(a, b, rows, c, out);
+}
+
+static void w_scatter(float *y, int cy, const float *x, int cx, const int *idx, int rows)
+{
+	work.scatter++;
+	be->scatter_cols(y, cy, x, cx, idx, rows);
+}
+
+static void w_gather(float *x, int cx, const float *y, int cy, const int *idx, int rows)
+{
+	work.gather++;
+	be->gather_cols(x, cx, y, cy, idx, rows);
+}
+
+static const tt_backend *counting_backend(void)
+{
+	counting = *be;
+	counting.gemm = w_gemm;
+	counting.conv = w_conv;
+	counting.conv_bwd = w_conv_bwd;
+	counting.bn_train = w_bn_train;
+	counting.bn_bwd = w_bn_bwd;
+	counting.scale_cols = w_scale_cols;
+	counting.col_dot = w_col_dot;
+	counting.scatter_cols = w_scatter;
+	counting.gather_cols = w_gather;
+	return &counting;
+}
+
+/* One training step's forward, loss and backward, counted; sampled: a
+ * Bernoulli sample of the gates (t as they are), else every gate on. */
+static void counted_step(tt_model *m, int sampled, tt_rng *r)
+{
+	if (sampled)
+		tt_model_gate_sample(m, r);
+	else
+		tt_model_gate_all_on(m);
+	memset(&work, 0, sizeof work);
+	tt_model_forward(m, tt_model_input(m), BATCH, 1);
+	tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
+	tt_model_backward(m);
+}
+
+/* Prune the units of group g not in keep (a list ending in -1); returns
+ * how many are left. */
+static int keep_units(tt_model *m, int g, const int *keep)
+{
+	tt_gate_cost c;
+	tt_model_gate_desc(m, &c);
+	const tt_gate_group *gr = &c.group[g];
+	unsigned char *pr = tt_model_gate_pruned(m);
+	int left = 0;
+	for (int u = 0; u < gr->count; u++) {
+		int on = 0;
+		for (const int *k = keep; *k >= 0; k++)
+			on |= *k == u;
+		pr[gr->first + u] = (unsigned char)!on;
+		left += on;
+	}
+	return left;
+}
+
+/* MACs of a k x k convolution of C channels into K at oh x ow. */
+static double conv_macs(int oh, int ow, int K, int k, int C)
+{
+	return (double)oh * ow * K * k * k * C;
+}
+
+/*
+ * What a compacted network's accounting must say, computed here from its
+ * widths alone: per stage, forward MACs, parameters, batch-norm state and
+ * the floats of activations kept for backward, all per example except
+ * parameters, state and stats; bn the channels its batch norms normalise
+ * per example (rows times channels).
+ */
+typedef struct expect {
+	int n;
+	double macs[8], params[8], state[8], act[8], bn[8];
+	double stats[8];  /* floats of batch statistics kept for backward */
+} expect;
+
+/* A conv with its BN, at oh x ow: MACs, parameters, running and batch
+ * statistics, channels normalised. */
+static void expect_conv(expect *e, int s, int oh, int ow, int K, int k, int C)
+{
+	e->macs[s] += conv_macs(oh, ow, K, k, C);
+	e->params[s] += (double)K * k * k * C + 2.0 * K;
+	e->state[s] += 2.0 * K;
+	e->stats[s] += 2.0 * K;
+	e->bn[s] += (double)oh * ow * K;
+}
+
+/* The accounting of m against e: MACs (forward, training step), each
+ * stage's parameter, gradient, optimizer and activation bytes; and the
+ * work one counted step does against both. */
+static void check_expect(tt_model *m, const expect *e, int slots, const char *what)
+{
+	double f = 0, tr = 0, bn = 0;
+	size_t np = 0, ns = 0;
+	for (int s = 0; s < e->n; s++) {
+		f += e->macs[s];
+		tr += (s == 0 ? 2 : 3) * e->macs[s];
+		bn += 2 * e->bn[s]; /* batch norm forward and backward */
+		np += (size_t)e->params[s];
+		ns += (size_t)e->state[s];
+		tt_stage_mem sm;
+		tt_model_stage_mem(m, s, &sm);
+		size_t p = (size_t)(e->params[s] + e->state[s]) * sizeof(float);
+		size_t a = (size_t)(e->act[s] * BATCH + e->stats[s]) * sizeof(float);
+		CHECK(sm.params == p && sm.grads == (size_t)e->params[s] * sizeof(float) &&
+		      sm.optim == slots * (size_t)e->params[s] * sizeof(float) &&
+		      sm.activations == a,
+		      "%s stage %d (%s): params %zu grads %zu optim %zu activations %zu "
+		      "bytes, expected %zu %zu %zu %zu", what, s, sm.name, sm.params, sm.grads,
+		      sm.optim, sm.activations, p, (size_t)e->params[s] * sizeof(float),
+		      slots * (size_t)e->params[s] * sizeof(float), a);
+	}
+	CHECK(tt_model_nparams(m) == np && tt_model_nstate(m) == ns,
+	      "%s: %zu parameters %zu state, expected %zu %zu", what, tt_model_nparams(m),
+	      tt_model_nstate(m), np, ns);
+	CHECK(tt_model_macs(m) == f && tt_model_train_macs(m) == tr,
+	      "%s: %.0f forward and %.0f training MACs, expected %.0f %.0f", what,
+	      tt_model_macs(m), tt_model_train_macs(m), f, tr);
+	/* the fine-tuning's step: every gate on, no mask, no score */
+	counted_step(m, 0, NULL);
+	CHECK(tt_model_step_macs(m) == tr && work.macs == BATCH * tr,
+	      "%s: a step computes %.0f MACs an example (step MACs %.0f), expected %.0f",
+	      what, work.macs / BATCH, tt_model_step_macs(m), tr);
+	CHECK(work.bn == BATCH * bn, "%s: batch norms over %.0f channels an example, "
+	      "expected %.0f", what, work.bn / BATCH, bn);
+	CHECK(work.scale_cols == 0 && work.col_dot == 0, "%s: a step with every gate on "
+	      "multiplies %ld times by masks and takes %ld scores", what, work.scale_cols,
+	      work.col_dot);
+	const float *sc = tt_model_gate_scores(m);
+	for (int i = 0; i < tt_model_gates(m); i++)
+		CHECK(sc[i] == 0, "%s: gate %d scores %g with every gate on", what, i, sc[i]);
+}
+
+/*
+ * A compacted network's step does less, by exactly what was pruned: the
+ * accounting (MACs, parameters, gradients, optimizer state, activations)
+ * equals what the widths left say, computed here, and so does the work
+ * the backend is asked for (MACs of every GEMM and convolution, channels
+ * of every batch norm): a narrowed conv2 produces only its channels, a
+ * pruned branch costs nothing behind an identity shortcut and only its
+ * projection behind one.  Once before pruning (the dense widths) and once
+ * after.  The steps with every gate on (the fine-tuning's) multiply by
+ * no mask and take no score; a sampled step does, so the counts can tell.
+ */
+static void compacted_does_less(void)
+{
+	const tt_backend *keep_be = be;
+	const tt_backend *cb = counting_backend();
+	tt_rng r;
+	tt_rng_seed(&r, 5, TT_STREAM_GATES);
+
+	/* mlp:16,12,8 on 8x8x1: fc1 keeps 5 of 16, fc2 3 of 12, fc3 2 of 8 */
+	for (int pass = 0; pass < 2; pass++) {
+		be = cb;
+		tt_model *m = model("mlp:16,12,8", 1, 0, 1);
+		be = keep_be;
+		if (!m)
+			return;
+		batch(m, 7);
+		static const int k1[] = { 0, 3, 7, 9, 15, -1 }, k2[] = { 1, 2, 11, -1 },
+		                 k3[] = { 4, 6, -1 };
+		int w[3] = { 16, 12, 8 };
+		if (pass) {
+			w[0] = keep_units(m, 0, k1);
+			w[1] = keep_units(m, 1, k2);
+			w[2] = keep_units(m, 2, k3);
+			tt_err err = { 0 };
+			CHECK(tt_model_gate_compact(m, &err) == TT_OK, "mlp: %s", err.msg);
+			batch(m, 7);
+		}
+		expect e = { .n = 4 };
+		int din = H * H;
+		for (int s = 0; s < 4; s++) {
+			int dout = s < 3 ? w[s] : CLASSES;
+			e.macs[s] = (double)din * dout;
+			e.params[s] = (double)din * dout + dout;
+			e.act[s] = s < 3 ? 2 * dout : dout; /* a gated stage: + its ungated copy */
+			din = dout;
+		}
+		check_expect(m, &e, 1, pass ? "mlp compacted" : "mlp");
+		float *t = tt_model_gate_probs(m);
+		for (int i = 0; i < tt_model_gates(m); i++)
+			t[i] = tt_model_gate_pruned(m)[i] ? 0.0f : 0.5f;
+		counted_step(m, 1, &r);
+		CHECK(work.col_dot == 3, "mlp: a sampled step scores %ld groups, expected 3",
+		      work.col_dot);
+		tt_model_free(m);
+	}
+
+	/*
+	 * resnet:2,2:w4 on 8x8x1: stem, b1.1 and b1.2 (4 wide at 8x8), b2.1
+	 * (8 wide at 4x4, stride 2, a 1x1 projection), b2.2, head.  b1.1
+	 * keeps 2 of its 4 u1 and 1 of its 4 u2 (a mostly pruned conv2), b1.2
+	 * loses its layer gate (the identity), b2.1 keeps 3 u1 and 2 u2 (its
+	 * projection stays), b2.2 keeps every u1 and 5 u2.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		be = cb;
+		tt_model *m = model("resnet:2,2:w4", 1, 0, 1);
+		be = keep_be;
+		if (!m)
+			return;
+		batch(m, 8);
+		int k[4][2] = { { 4, 4 }, { 4, 4 }, { 8, 8 }, { 8, 8 } }, branch[4] = { 1, 1, 1, 1 };
+		if (pass) {
+			/* groups: per block its layer gate, u1, u2 */
+			static const int b11u1[] = { 1, 2, -1 }, b11u2[] = { 2, -1 },
+			                 b21u1[] = { 3, 5, 7, -1 }, b21u2[] = { 5, 7, -1 },
+			                 all8[] = { 0, 1, 2, 3, 4, 5, 6, 7, -1 },
+			                 b22u2[] = { 0, 2, 4, 5, 7, -1 };
+			tt_gate_cost c;
+			tt_model_gate_desc(m, &c);
+			k[0][0] = keep_units(m, 1, b11u1);
+			k[0][1] = keep_units(m, 2, b11u2);
+			tt_model_gate_pruned(m)[c.group[3].first] = 1;
+			branch[1] = 0;
+			k[1][0] = k[1][1] = 0;
+			k[2][0] = keep_units(m, 7, b21u1);
+			k[2][1] = keep_units(m, 8, b21u2);
+			k[3][0] = keep_units(m, 10, all8);
+			k[3][1] = keep_units(m, 11, b22u2);
+			tt_err err = { 0 };
+			CHECK(tt_model_gate_compact(m, &err) == TT_OK, "resnet: %s", err.msg);
+			batch(m, 8);
+		}
+		expect e = { .n = 6 };
+		expect_conv(&e, 0, H, H, 4, 3, 1); /* stem */
+		e.act[0] = 2.0 * H * H * 4; /* conv out, BN+ReLU out */
+		for (int b = 0; b < 4; b++) {
+			int s = b + 1, C = b < 2 ? 4 : b == 2 ? 4 : 8, K = b < 2 ? 4 : 8;
+			int o = b < 2 ? H : H / 2, proj = b == 2, k1 = k[b][0], k2 = k[b][1];
+			double rows = (double)o * o;
+			if (branch[b]) {
+				expect_conv(&e, s, o, o, k1, 3, C);
+				expect_conv(&e, s, o, o, k2, 3, k1);
+				e.act[s] += rows * (2 * k1 + k2); /* conv1, BN1+ReLU, conv2 */
+			}
+			if (proj) {
+				expect_conv(&e, s, o, o, K, 1, C);
+				e.act[s] += rows * K;
+			}
+			if (branch[b] || proj)
+				e.act[s] += rows * K; /* the block's output */
+		}
+		e.macs[5] = 8.0 * CLASSES;
+		e.params[5] = 8.0 * CLASSES + CLASSES;
+		e.act[5] = 8 + CLASSES;
+		check_expect(m, &e, 1, pass ? "resnet compacted" : "resnet");
+		if (pass)
+			CHECK(work.scatter == 3 && work.gather == 3, "resnet compacted: %ld "
+			      "scatters and %ld gathers, expected 3 each (b1.1, b2.1, b2.2)",
+			      work.scatter, work.gather);
+		float *t = tt_model_gate_probs(m);
+		for (int i = 0; i < tt_model_gates(m); i++)
+			t[i] = tt_model_gate_pruned(m)[i] ? 0.0f : 0.5f;
+		for (int i = 0; i < 8 && work.col_dot == 0; i++)
+			counted_step(m, 1, &r); /* until some branch runs */
+		CHECK(work.col_dot > 0, "resnet: a sampled step takes no score");
+		tt_model_free(m);
+	}
 }
 
 /* ---- the training loop -------------------------------------------------- */
@@ -864,6 +1220,7 @@ int main(void)
 	TT_RUN(compact_eval);
 	TT_RUN(compact_refuses_to_disconnect);
 	TT_RUN(compact_out_of_memory);
+	TT_RUN(compacted_does_less);
 	TT_RUN(train_gates_end_01);
 	TT_RUN(train_strength0_is_ungated);
 	TT_RUN(train_resume_gated);

@@ -159,6 +159,14 @@ static int state_index(const char *s)
 	return k >= 0 ? k : UI_FAILED;
 }
 
+int ui_trial_top_rung(const ui_trial *t)
+{
+	for (int r = TT_RUNG_MAX - 1; r >= 0; r--)
+		if (!isnan(t->acc[r]))
+			return r;
+	return -1;
+}
+
 ui_trial *ui_model_trial(const ui_model *m, int64_t id)
 {
 	if (id <= 0 || id >= m->nslot || m->slot[id] < 0)
@@ -294,10 +302,7 @@ static void rank_all(ui_model *m)
 	m->ntop = 0;
 	for (int i = 0; i < m->nt; i++) {
 		const ui_trial *t = &m->t[i];
-		int hr = -1;
-		for (int r = TT_RUNG_MAX - 1; r >= 0 && hr < 0; r--)
-			if (!isnan(t->acc[r]))
-				hr = r;
+		int hr = ui_trial_top_rung(t);
 		if (hr < 0)
 			continue;
 		double score = hr * 10.0 + t->acc[hr];

@@ -241,6 +241,9 @@ double ui_now(void);
 
 /* The trial with this id, or NULL. */
 ui_trial *ui_model_trial(const ui_model *m, int64_t id);
+/* The highest rung with a result (the trial's score as the Trials table
+ * ranks it, with its accuracy there); -1 when none. */
+int ui_trial_top_rung(const ui_trial *t);
 
 /* Queue verb for trial (a row in commands); the trial shows it pending
  * until the engine marks it done.  TT_EINPUT on a read-only model. */

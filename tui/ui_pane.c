@@ -1155,10 +1155,7 @@ int ui_front_update(ui_view *v)
 	 * highest rung with a result; FLOPs kept come with that result */
 	for (int i = 0; i < m->nt; i++) {
 		const ui_trial *t = &m->t[i];
-		int hr = -1;
-		for (int r = TT_RUNG_MAX - 1; r >= 0 && hr < 0; r--)
-			if (!isnan(t->acc[r]))
-				hr = r;
+		int hr = ui_trial_top_rung(t);
 		if (hr < 0)
 			continue;
 		if (!isfinite(t->kept[hr]) || !isfinite(t->acc[hr])) {

@@ -1922,30 +1922,40 @@ static void gated_check(const char *spec, int skip_block, int compact, int input
 		if (gi >= 2 && gc.group[gi - 2].kind == TT_GATE_LAYER &&
 		    gc.group[gi - 2].stage == gr->stage)
 			continue;
-		/* a block's u1: the slope from the right disagrees with the score
-		 * by up to 20% here (BN2's batch statistics move with the unit,
-		 * and more ReLUs of the stream sit at exactly 0 than pinning
-		 * holds); not understood yet, so a looser tolerance there */
-		int loose = gi >= 1 && gc.group[gi - 1].kind == TT_GATE_LAYER;
+		/* a block's u1: the slope from the right, pinned or not, is
+		 * unreliable here (it came out 10-20% off, or of the other sign,
+		 * while the on score's limit below agreed to 4 digits), so its off
+		 * score is checked against that limit instead: at a mask of e > 0
+		 * the gate scores e times the slope there, through the backward
+		 * whose on scores the central differences above check */
+		int viaon = gi >= 1 && gc.group[gi - 1].kind == TT_GATE_LAYER;
 		for (int k = 0; k < gr->count && gr->offscore; k++) {
 			int i = gr->first + k;
 			if (mask[i] != 0.0f || skipped[i] || !tt_model_gate_present(m)[i])
 				continue;
-			double h = STEP_MODEL, f[3];
-			uint64_t p0, pp;
-			mask[i] = (float)h;
-			model_obj(&c, FD_RECORD, &p0);
-			for (int j = 0; j < 3; j++) {
-				mask[i] = (float)(j * h);
-				f[j] = model_obj(&c, FD_PINNED, &pp);
+			double num;
+			if (viaon) {
+				double e = 1e-4;
+				mask[i] = (float)e;
+				free(model_grads(m, 0.0f));
+				num = tt_model_gate_scores(m)[i] / e;
+			} else {
+				double h = STEP_MODEL, f[3];
+				uint64_t p0, pp;
+				mask[i] = (float)h;
+				model_obj(&c, FD_RECORD, &p0);
+				for (int j = 0; j < 3; j++) {
+					mask[i] = (float)(j * h);
+					f[j] = model_obj(&c, FD_PINNED, &pp);
+				}
+				num = (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h);
 			}
 			mask[i] = 0;
-			double num = (-3 * f[0] + 4 * f[1] - f[2]) / (2 * h);
-			double tol = loose ? 0.03 * oscale + 0.25 * fmax(fabs(scores[i]), fabs(num))
-			                   : FD_ATOL * oscale + FD_RTOL * fmax(fabs(scores[i]), fabs(num));
-			CHECK(fabs(scores[i] - num) <= tol, "%s%s: off gate %d scores %.7g, the "
-			      "slope at 0 is %.7g (tolerance %.2g)", spec, compact ? " compacted" : "",
-			      i, scores[i], num, tol);
+			double tol = FD_ATOL * oscale + FD_RTOL * fmax(fabs(scores[i]), fabs(num));
+			CHECK(fabs(scores[i] - num) <= tol, "%s%s: off gate %d scores %.7g, %s "
+			      "%.7g (tolerance %.2g)", spec, compact ? " compacted" : "", i,
+			      scores[i], viaon ? "the on score's limit is" : "the slope at 0 is",
+			      num, tol);
 			offs++;
 		}
 	}

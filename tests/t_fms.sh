@@ -82,7 +82,7 @@ if [ -s fms-quick.db ]; then
 else
 	fail resume_same_fms "no run of the example to compare with"
 fi
-resume_same dyhpo 10
+resume_same dyhpo 14 # as many epochs after the kill as fms: a loaded machine polls late
 
 # --- starting checkpoints: tunetop train --save-checkpoint, [space] init
 ckpt() { # FILE SEED [SPEC]

@@ -2,8 +2,8 @@
 # binary in a real terminal (tmux on a private socket in a temporary
 # directory, so nothing is shared with the user's tmux), keys sent, the
 # pane captured, the study database read with sqlite3.  Sourced from the
-# repository root by tests/t_explorer.sh and tests/t_explorer_front.sh
-# (the name does not start with t_, so tests/run.sh does not run it).
+# repository root by the tests/t_*explorer*.sh scripts (the name does not
+# start with t_, so tests/run.sh does not run it).
 #
 # Sets BIN (TT_BIN, default build/tunetop, made absolute), REPO, GOLDEN,
 # T (the temporary directory, removed on exit with the tmux server), UTF

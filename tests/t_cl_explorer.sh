@@ -13,43 +13,7 @@
 #
 # Waits poll the screen with a generous deadline, only so that a broken
 # build cannot hang the suite; no assertion is about time.  Needs tmux.
-BIN=${TT_BIN:-build/tunetop}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-
-if ! command -v tmux >/dev/null 2>&1; then
-	echo "FAIL cl-explorer-tools: tmux is not installed (make deps)"
-	exit 1
-fi
-T=$(mktemp -d) || exit 1
-TMUX_TMPDIR=$T
-export TMUX_TMPDIR
-unset TMUX
-SOCK=ttcl$$
-TM() { tmux -u -L "$SOCK" -f /dev/null "$@"; }
-trap 'TM kill-server 2>/dev/null; rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; }
-sql() { python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); [print("|".join(map(str,r))) for r in c.execute(sys.argv[2])]' "$@"; }
-esc=$(printf '\033')
-
-start() { # NAME ENV CMD...: a 120x40 session in $T
-	name=$1 envs=$2
-	shift 2
-	TM new-session -d -s "$name" -x 120 -y 40 -c "$T" \
-		"env -u NO_COLOR LANG=C.UTF-8 LC_ALL=C.UTF-8 $envs $* 2>$T/$name.err; echo \$? >$T/$name.rc; sleep 600"
-}
-screen() { TM capture-pane -p $2 -t "$1" >"$T/$1.txt" 2>/dev/null; }
-wait_screen() { # NAME ERE [SECONDS]
-	end=$(($(date +%s) + ${3:-60}))
-	while :; do
-		screen "$1"
-		grep -qE -- "$2" "$T/$1.txt" && return 0
-		[ -s "$T/$1.rc" ] || [ "$(date +%s)" -ge "$end" ] && return 1
-		sleep 0.1
-	done
-}
+. tests/explorer_lib.sh
 
 cat > "$T/cl.ini" <<'EOF'
 [study]
@@ -141,7 +105,7 @@ matches() {
 # the right-hand side of the middle band: the Continual pane's columns
 pane() { sed -n 's/^.*│//p' "$T/v.txt" >"$T/pane.txt"; }
 
-start v "" "$BIN" attach cl.db
+start v "$T" "" "$BIN" attach cl.db
 if wait_screen v '^ +4 done' 60 && wait_screen v 'after1 ' 10; then
 	why=
 	grep -q ' Continual ' "$T/v.txt" || why="$why no Continual heading;"
@@ -176,7 +140,7 @@ else
 	fail continual-pane-replaces-ladder "no finished study on screen: $(cat "$T/v.txt" "$T/v.err")"
 fi
 
-start nc "NO_COLOR=1" "$BIN" attach cl.db
+start nc "$T" "NO_COLOR=1" "$BIN" attach cl.db
 if wait_screen nc 'after1 ' 60; then
 	screen nc -e
 	if grep -qE "$esc\\[([0-9;]*;)?(3[0-7]|38;5;[0-9]+|4[0-7]|48;5;[0-9]+|9[0-7]|10[0-7])[;m]" "$T/nc.txt"

@@ -14,47 +14,7 @@
 # Waits poll the screen with a generous deadline only so that a broken
 # build cannot hang the suite; no assertion is about time.
 
-BIN=${TT_BIN:-build/tunetop}
-case $BIN in /*) ;; *) BIN=$(pwd)/$BIN ;; esac
-REPO=$(pwd)
-
-for tool in tmux sqlite3; do
-	if ! command -v $tool >/dev/null 2>&1; then
-		echo "FAIL explorer-fms-tools: $tool is not installed (make deps)"
-		exit 1
-	fi
-done
-
-T=$(mktemp -d) || exit 1
-TMUX_TMPDIR=$T
-export TMUX_TMPDIR
-unset TMUX
-SOCK=ttf$$
-TM() { tmux -u -L "$SOCK" -f /dev/null "$@"; }
-trap 'TM kill-server 2>/dev/null; rm -rf "$T"' EXIT
-trap 'exit 1' INT TERM HUP
-
-ok() { echo "ok $1"; }
-fail() { echo "FAIL $1: $2"; }
-sql() { sqlite3 -batch -cmd '.timeout 5000' "$1" "$2" 2>&1; }
-UTF=C.UTF-8
-
-start() { # NAME DIR CMD...
-	name=$1 dir=$2
-	shift 2
-	TM new-session -d -s "$name" -x 120 -y 40 -c "$dir" \
-		"env -u NO_COLOR LANG=$UTF LC_ALL=$UTF $* 2>$T/$name.err; echo \$? >$T/$name.rc; sleep 600"
-}
-screen() { TM capture-pane -p -t "$1" >"$T/$1.txt" 2>/dev/null; }
-wait_screen() { # NAME ERE
-	end=$(($(date +%s) + 60))
-	while :; do
-		screen "$1"
-		grep -qE -- "$2" "$T/$1.txt" && return 0
-		[ -s "$T/$1.rc" ] || [ "$(date +%s)" -ge "$end" ] && return 1
-		sleep 0.1
-	done
-}
+. tests/explorer_lib.sh
 
 # --- a freeze-thaw study, run to its end
 mkdir -p "$T/s"
@@ -68,7 +28,7 @@ fi
 DB=$T/s/fms.db
 
 # --- the table: each trial's latest forecast and EI
-start tab "$T/s" "$BIN" attach "$DB" --readonly
+start tab "$T/s" "" "$BIN" attach "$DB" --readonly
 if wait_screen tab "^ +1 +done"; then
 	bad=""
 	grep -qE " FORECAST +EI " "$T/tab.txt" || bad="no FORECAST and EI headings; "
@@ -138,7 +98,7 @@ TM kill-session -t tab 2>/dev/null
 mkdir -p "$T/q"
 cp "$REPO/examples/quick.ini" "$T/q/quick.ini"
 if "$BIN" run --headless "$T/q/quick.ini" 2>"$T/q.err"; then
-	start q "$T/q" "$BIN" attach "$T/q/quick.db" --readonly
+	start q "$T/q" "" "$BIN" attach "$T/q/quick.db" --readonly
 	if wait_screen q " ID STATE"; then
 		if grep -qE "FORECAST|Decisions that chose" "$T/q.txt"; then
 			fail explorer_no_forecasts "$(head -4 "$T/q.txt")"

@@ -114,9 +114,10 @@ static void step(tt_model *m, int kind, tt_rng *r, long k)
 	tt_model_forward(m, tt_model_input(m), batch, 1);
 	tt_model_loss(m, tt_model_labels(m), batch, 0, 1, NULL);
 	tt_model_backward(m);
+	/* as method_gates.c: |W|^2 and the prior in one pass when sampled */
 	if (kind == STEP_SAMPLED && tt_model_gates(m) <= (int)(sizeof wsq / sizeof *wsq))
-		tt_model_gate_wsq(m, wsq, NULL);
-	if (kind != STEP_PLAIN)
+		tt_model_gate_wsq_decay(m, wsq, wd, 10 * wd, wd);
+	else if (kind != STEP_PLAIN)
 		tt_model_gate_decay(m, wd, 10 * wd, wd);
 	tt_optim_step(m, &oc, k);
 	be->sync();

@@ -174,6 +174,9 @@ typedef struct tt_backend {
 	 * row_dot: out(r) += sum over cols of a(r, cols) * b(r, cols), summed
 	 * in double, at most a few products at a time in float, in a fixed
 	 * order (a unit's |W|^2 over its filter or row).
+	 * row_sumsq_axpy: row_dot(x, x) into out and row_axpy(y, x, a) in one
+	 * pass over x (a gated step's |W|^2 and weight prior), the sums
+	 * exactly row_dot's.
 	 * off_dot: out(j) += sum over rows of act(x(rows, j)) * d(rows, j) for
 	 * every column j whose mask(j) is 0, act(v) = gamma (v - mean) istd +
 	 * beta, then ReLU with relu (mean NULL: act is the identity), summed
@@ -194,6 +197,8 @@ typedef struct tt_backend {
 	                 int cols);
 	void (*row_dot)(const float *a, const float *b, int rows, int cols,
 	                float *out);
+	void (*row_sumsq_axpy)(float *y, const float *x, const float *a, int rows,
+	                       int cols, float *out);
 
 	/* 1 when every value of p[0..n) is finite. */
 	int (*all_finite)(const float *p, size_t n);

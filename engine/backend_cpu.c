@@ -863,26 +863,46 @@ static void cpu_row_axpy(float *y, const float *x, const float *a, int rows, int
 #define ROW_DOT_LANES 16
 #define ROW_DOT_BLOCK 128
 
+/* sum of a[j] b[j] over one row: float lanes in blocks, the blocks added
+ * in double, in a fixed order */
+static double row_dot1(const float *ar, const float *br, int cols)
+{
+	double s = 0;
+	for (int j0 = 0; j0 < cols; j0 += ROW_DOT_BLOCK) {
+		int j1 = cols - j0 > ROW_DOT_BLOCK ? j0 + ROW_DOT_BLOCK : cols, j = j0;
+		float lane[ROW_DOT_LANES] = { 0 };
+		for (; j + ROW_DOT_LANES <= j1; j += ROW_DOT_LANES)
+			for (int k = 0; k < ROW_DOT_LANES; k++)
+				lane[k] += ar[j + k] * br[j + k];
+		for (int k = 0; k < j1 - j; k++)
+			lane[k] += ar[j + k] * br[j + k];
+		double bs = 0;
+		for (int k = 0; k < ROW_DOT_LANES; k++)
+			bs += lane[k];
+		s += bs;
+	}
+	return s;
+}
+
 static void cpu_row_dot(const float *a, const float *b, int rows, int cols, float *out)
 {
 #pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
+	for (int r = 0; r < rows; r++)
+		out[r] += (float)row_dot1(a + (size_t)r * cols, b + (size_t)r * cols, cols);
+}
+
+static void cpu_row_sumsq_axpy(float *y, const float *x, const float *a, int rows, int cols,
+                               float *out)
+{
+#pragma omp parallel for schedule(static) if ((size_t)rows * cols > PAR_MIN)
 	for (int r = 0; r < rows; r++) {
-		const float *ar = a + (size_t)r * cols, *br = b + (size_t)r * cols;
-		double s = 0;
-		for (int j0 = 0; j0 < cols; j0 += ROW_DOT_BLOCK) {
-			int j1 = cols - j0 > ROW_DOT_BLOCK ? j0 + ROW_DOT_BLOCK : cols, j = j0;
-			float lane[ROW_DOT_LANES] = { 0 };
-			for (; j + ROW_DOT_LANES <= j1; j += ROW_DOT_LANES)
-				for (int k = 0; k < ROW_DOT_LANES; k++)
-					lane[k] += ar[j + k] * br[j + k];
-			for (int k = 0; k < j1 - j; k++)
-				lane[k] += ar[j + k] * br[j + k];
-			double bs = 0;
-			for (int k = 0; k < ROW_DOT_LANES; k++)
-				bs += lane[k];
-			s += bs;
-		}
-		out[r] += (float)s;
+		const float *xr = x + (size_t)r * cols;
+		out[r] += (float)row_dot1(xr, xr, cols);
+		if (a[r] == 0.0f)
+			continue;
+		float *yr = y + (size_t)r * cols;
+		for (int j = 0; j < cols; j++)
+			yr[j] += a[r] * xr[j];
 	}
 }
 
@@ -937,6 +957,7 @@ static int cpu_all_finite(const float *p, size_t n)
 	.gather_cols = cpu_gather_cols, \
 	.row_axpy = cpu_row_axpy, \
 	.row_dot = cpu_row_dot, \
+	.row_sumsq_axpy = cpu_row_sumsq_axpy, \
 	.all_finite = cpu_all_finite
 
 const tt_backend tt_backend_cpu = {

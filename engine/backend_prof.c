@@ -290,6 +290,12 @@ static void p_gather_cols(float *x, int cx, const float *y, int cy,
 	TIMED(TT_PROF_GATES, gather_cols(x, cx, y, cy, idx, rows));
 }
 
+static void p_row_sumsq_axpy(float *y, const float *x, const float *a, int rows, int cols,
+                             float *out)
+{
+	TIMED(TT_PROF_GATES, row_sumsq_axpy(y, x, a, rows, cols, out));
+}
+
 static void p_row_axpy(float *y, const float *x, const float *a, int rows,
                        int cols)
 {
@@ -332,6 +338,7 @@ static void wrap(const tt_backend *b)
 	W(maxpool_bwd); W(avgpool); W(avgpool_bwd); W(gap); W(gap_bwd);
 	W(subsample); W(subsample_bwd); W(xent); W(sgd_step); W(adamw_step);
 	W(scale_cols); W(col_dot); W(off_dot); W(scatter_cols); W(gather_cols); W(row_axpy);
+	W(row_sumsq_axpy);
 	W(row_dot); W(all_finite);
 #undef W
 	atexit(at_exit);

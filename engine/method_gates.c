@@ -302,8 +302,9 @@ static void gates_after_backward(void *state, const tt_method_run *run)
 {
 	gate_run *g = state;
 	if (!g->warm)
-		tt_model_gate_wsq(run->m, g->wsq, NULL);
-	tt_model_gate_decay(run->m, g->cfg.lam_on, g->cfg.lam_off, g->wd);
+		tt_model_gate_wsq_decay(run->m, g->wsq, g->cfg.lam_on, g->cfg.lam_off, g->wd);
+	else
+		tt_model_gate_decay(run->m, g->cfg.lam_on, g->cfg.lam_off, g->wd);
 }
 
 /*

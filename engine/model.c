@@ -2029,26 +2029,11 @@ static void owned_rows(tt_model *m, const stage *st, int j, owned_fn fn, float *
  * tensor per unit, so only one float per unit comes back.  A unit owns
  * its filter (or dense row) and its BN gamma and beta (or its bias).
  */
-void tt_model_gate_wsq(tt_model *m, double *wsq, double *n)
+/* wsq_d (the device sums of squares, by column) to wsq and n by gate; a
+ * layer gate's the sum of its units' */
+static void wsq_collect(tt_model *m, double *wsq, double *n)
 {
 	gate_state *gs = m->gs;
-	if (!gs)
-		return;
-	memset(wsq, 0, (size_t)gs->ngates * sizeof *wsq);
-	if (n)
-		memset(n, 0, (size_t)gs->ngates * sizeof *n);
-	if (!m->nunits)
-		return;
-	m->be->zero(m->wsq_d, m->nunits * sizeof(float));
-	for (int s = m->first; s < m->n; s++) {
-		const stage *st = &m->st[s];
-		for (int j = 1; j <= 2; j++) {
-			int g = st->grp[j];
-			if (g < 0)
-				continue;
-			owned_rows(m, st, j, sumsq_rows, m->wsq_d + gs->goff[g]);
-		}
-	}
 	float *h = gs->hbuf;
 	m->be->download(h, m->wsq_d, m->nunits * sizeof(float));
 	for (int s = m->first; s < m->n; s++) {
@@ -2080,17 +2065,40 @@ void tt_model_gate_wsq(tt_model *m, double *wsq, double *n)
 	}
 }
 
+void tt_model_gate_wsq(tt_model *m, double *wsq, double *n)
+{
+	gate_state *gs = m->gs;
+	if (!gs)
+		return;
+	memset(wsq, 0, (size_t)gs->ngates * sizeof *wsq);
+	if (n)
+		memset(n, 0, (size_t)gs->ngates * sizeof *n);
+	if (!m->nunits)
+		return;
+	m->be->zero(m->wsq_d, m->nunits * sizeof(float));
+	for (int s = m->first; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		for (int j = 1; j <= 2; j++) {
+			int g = st->grp[j];
+			if (g < 0)
+				continue;
+			owned_rows(m, st, j, sumsq_rows, m->wsq_d + gs->goff[g]);
+		}
+	}
+	wsq_collect(m, wsq, n);
+}
+
 /* grads += coef(row) * params over a (rows, cols) tensor at offset off */
 static void decay_rows(tt_model *m, size_t off, float *coef, int rows, int cols)
 {
 	m->be->row_axpy(m->grads + (off - m->toff), m->params + off, coef, rows, cols);
 }
 
-void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
+/* The prior's coefficients lam(t_eff) - wd by column into coef_d, and
+ * nodecay per group; 0 when every one is 0 (nothing to add). */
+static int decay_coefs(tt_model *m, double lam_on, double lam_off, double wd)
 {
 	gate_state *gs = m->gs;
-	if (!gs || !m->nunits)
-		return;
 	float *h = gs->hbuf;
 	int any = 0;
 	/* a group whose units are all at 1 (with lam_on = wd) costs nothing */
@@ -2113,9 +2121,16 @@ void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
 			any |= !zero;
 		}
 	}
-	if (!any)
+	if (any)
+		m->be->upload(m->coef_d, h, m->nunits * sizeof(float));
+	return any;
+}
+
+void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
+{
+	gate_state *gs = m->gs;
+	if (!gs || !m->nunits || !decay_coefs(m, lam_on, lam_off, wd))
 		return; /* every gate at 1 and lam_on = wd: nothing to add */
-	m->be->upload(m->coef_d, h, m->nunits * sizeof(float));
 	for (int s = m->first; s < m->n; s++) {
 		const stage *st = &m->st[s];
 		for (int j = 1; j <= 2; j++) {
@@ -2125,6 +2140,44 @@ void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
 			owned_rows(m, st, j, decay_rows, m->coef_d + gs->goff[g]);
 		}
 	}
+}
+
+/* |W|^2 into wsq_d's columns parallel to coef's, and the prior, in one pass */
+static void sumsq_decay_rows(tt_model *m, size_t off, float *coef, int rows, int cols)
+{
+	m->be->row_sumsq_axpy(m->grads + (off - m->toff), m->params + off, coef, rows, cols,
+	                      m->wsq_d + (coef - m->coef_d));
+}
+
+void tt_model_gate_wsq_decay(tt_model *m, double *wsq, double lam_on, double lam_off,
+                             double wd)
+{
+	gate_state *gs = m->gs;
+	if (!gs)
+		return;
+	if (!m->nunits) {
+		memset(wsq, 0, (size_t)gs->ngates * sizeof *wsq);
+		return;
+	}
+	if (!decay_coefs(m, lam_on, lam_off, wd)) {
+		tt_model_gate_wsq(m, wsq, NULL);
+		return;
+	}
+	memset(wsq, 0, (size_t)gs->ngates * sizeof *wsq);
+	m->be->zero(m->wsq_d, m->nunits * sizeof(float));
+	for (int s = m->first; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		for (int j = 1; j <= 2; j++) {
+			int g = st->grp[j];
+			if (g < 0)
+				continue;
+			if (gs->nodecay[g])
+				owned_rows(m, st, j, sumsq_rows, m->wsq_d + gs->goff[g]);
+			else
+				owned_rows(m, st, j, sumsq_decay_rows, m->coef_d + gs->goff[g]);
+		}
+	}
+	wsq_collect(m, wsq, NULL);
 }
 
 /* ---- gates: compaction ------------------------------------------------- */

@@ -416,6 +416,11 @@ void tt_model_gate_wsq(tt_model *m, double *wsq, double *n);
  * through the moments (coupled), the wd part stays decoupled.
  */
 void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd);
+/* tt_model_gate_wsq (without n) and then tt_model_gate_decay, in one pass
+ * over the weights: |W|^2 is of the weights before the prior is added to
+ * the gradients, which it never changes. */
+void tt_model_gate_wsq_decay(tt_model *m, double *wsq, double lam_on, double lam_off,
+                             double wd);
 /*
  * Rebuild the model without the structures of pruned gates: pruned units
  * leave their layer (its rows, the next layer's columns, their BN

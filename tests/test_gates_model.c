@@ -965,6 +965,63 @@ typedef struct watch {
 	long every;
 } watch;
 
+/*
+ * tt_model_gate_wsq_decay is tt_model_gate_wsq and then
+ * tt_model_gate_decay, bit for bit (|W|^2 and the gradients), in one pass:
+ * with some groups at 1 (no prior) and some not, and with every gate at 1.
+ */
+static void wsq_decay_fused(void)
+{
+	const char *specs2[] = { "mlp:16,12,8", "resnet:2,2:w4" };
+	for (int k = 0; k < 2; k++) {
+		for (int allone = 0; allone < 2; allone++) {
+			tt_model *m = model(specs2[k], 1, 0, 1);
+			if (!m)
+				return;
+			batch(m, 3);
+			tt_rng r;
+			tt_rng_seed(&r, 9, TT_STREAM_GATES);
+			float *t = tt_model_gate_probs(m);
+			tt_gate_cost c;
+			tt_model_gate_desc(m, &c);
+			for (int g = 0; g < c.ngroups; g++) /* every other group below 1 */
+				for (int i = 0; i < c.group[g].count; i++)
+					t[c.group[g].first + i] = allone || g % 2 ? 1.0f
+					                        : 0.2f + 0.7f * tt_rng_uniform(&r);
+			tt_model_gate_sample(m, &r);
+			tt_model_forward(m, tt_model_input(m), BATCH, 1);
+			tt_model_loss(m, tt_model_labels(m), BATCH, 0, 1, NULL);
+			tt_model_backward(m);
+			size_t nt = tt_model_ntrainable(m);
+			float *g0 = download(tt_model_grads(m), nt);
+			int ng = tt_model_gates(m);
+			double *wa = calloc((size_t)ng, sizeof *wa), *wb = calloc((size_t)ng, sizeof *wb);
+			tt_model_gate_wsq(m, wa, NULL);
+			tt_model_gate_decay(m, 5e-4, 5e-3, 5e-4);
+			float *ga = download(tt_model_grads(m), nt);
+			be->upload(tt_model_grads(m), g0, nt * sizeof *g0);
+			tt_model_gate_wsq_decay(m, wb, 5e-4, 5e-3, 5e-4);
+			float *gb = download(tt_model_grads(m), nt);
+			CHECK(memcmp(wa, wb, (size_t)ng * sizeof *wa) == 0, "%s: |W|^2 differs",
+			      specs2[k]);
+			CHECK(memcmp(ga, gb, nt * sizeof *ga) == 0, "%s: gradients differ",
+			      specs2[k]);
+			int moved = memcmp(g0, ga, nt * sizeof *g0) != 0, pos = 1;
+			for (int i = 0; i < ng; i++)
+				pos &= !tt_model_gate_present(m)[i] || wa[i] > 0;
+			CHECK(moved == !allone, "%s: the prior %s the gradients", specs2[k],
+			      moved ? "changed" : "left");
+			CHECK(pos, "%s: a present gate with |W|^2 of 0", specs2[k]);
+			free(g0);
+			free(ga);
+			free(gb);
+			free(wa);
+			free(wb);
+			tt_model_free(m);
+		}
+	}
+}
+
 /* every report of the gates method: probabilities in [0, 1], on = (t >= 0.5) */
 static void on_report(void *ud, const tt_method_report *rep)
 {
@@ -1221,6 +1278,7 @@ int main(void)
 	TT_RUN(compact_refuses_to_disconnect);
 	TT_RUN(compact_out_of_memory);
 	TT_RUN(compacted_does_less);
+	TT_RUN(wsq_decay_fused);
 	TT_RUN(train_gates_end_01);
 	TT_RUN(train_strength0_is_ungated);
 	TT_RUN(train_resume_gated);

@@ -32,13 +32,14 @@ def load(model, s):
     r = json.loads(open(name).read().strip().splitlines()[-1])
     return r["gates"], r["val_acc"]
 why = []
-kept, rows = [], []
+kept, rows, dev, settle = [], [], 0.0, 1.0
 for s, arg in zip(grid, sys.argv[2:]):
     g, acc = load("mlp:64,64", arg)
     c = 0.5 * g["macs_expected"] + 0.5 * g["params_expected"]
     kept.append(g["macs_kept"])
     settled = 1 - g["rounded"] / g["count"]
     rows.append("%.3g:%.3f" % (s, g["macs_kept"]))
+    dev, settle = max(dev, abs(c - 1 / (1 + s))), min(settle, 1 - g["rounded"] / g["count"])
     if abs(c - 1 / (1 + s)) > 0.08:
         why.append("mlp S=%g: cost %.3f, target %.3f" % (s, c, 1 / (1 + s)))
     if settled < 0.95:
@@ -56,6 +57,7 @@ for arg in ("0.5", "2"):
     s = float(arg)
     if abs(c - 1 / (1 + s)) > 0.1:
         why.append("resnet S=%s: cost %.3f, target %.3f" % (arg, c, 1 / (1 + s)))
-print(("FAIL" if why else "ok") + " gates-front: FLOPs kept " + " ".join(rows) +
+print(("FAIL" if why else "ok") + " gates-front: cost at most %.3f from 1/(1+S), %.1f%% "
+      "settled at worst; FLOPs kept " % (dev, 100 * settle) + " ".join(rows) +
       (": " + "; ".join(why) if why else ""))
 PY

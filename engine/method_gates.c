@@ -45,7 +45,6 @@ typedef struct gate_run {
 	                          * over steps */
 	long fine_from;          /* the step the fine-tuning epoch starts at */
 	long s0, s_ramp;         /* the first sampled step; the target's end */
-	double cstar;            /* the target cost, tt_gate_target(S) */
 	double lambda;           /* the complexity term's multiplier */
 	double rms2[2];          /* the update's running mean squares of G */
 	unsigned char *low;      /* per gate: pruning checks in a row at t <= prune_t */
@@ -156,7 +155,6 @@ static int gates_setup(const tt_method_run *run, void **state, tt_err *err)
 	if (g->s0 > g->fine_from)
 		g->s0 = g->fine_from;
 	g->s_ramp = g->s0 + (long)(g->cfg.ramp * (double)(g->fine_from - g->s0));
-	g->cstar = tt_gate_target(g->cfg.strength);
 	g->lambda = g->cfg.lambda0;
 	return TT_OK;
 oom:
@@ -325,7 +323,7 @@ static void gates_after_step(void *state, const tt_method_run *run)
 		double settle = g->fine_from > g->s_ramp
 		                ? (double)(step - g->s_ramp) / (double)(g->fine_from - g->s_ramp) : 1;
 		double cost = tt_gate_complexity(&g->cost, t, g->cfg.flops_share, NULL);
-		double target = tt_gate_schedule(g->cstar, ramp);
+		double target = tt_gate_schedule(tt_gate_target(g->cfg.strength), ramp);
 		g->lambda = tt_gate_dual(g->lambda, cost, target, g->cfg.dual_rate);
 		g->cfg.lambda = g->lambda;
 		/* rising linearly over the settling steps, summing to polar_sum */

@@ -2029,6 +2029,27 @@ static void owned_rows(tt_model *m, const stage *st, int j, owned_fn fn, float *
  * tensor per unit, so only one float per unit comes back.  A unit owns
  * its filter (or dense row) and its BN gamma and beta (or its bias).
  */
+/* Over the owned rows of every unit group: dec with its column of dbase
+ * where dec is given and the group has a prior (nodecay 0), else plain
+ * with its column of pbase when plain is given. */
+static void group_rows(tt_model *m, owned_fn plain, float *pbase, owned_fn dec,
+                       float *dbase)
+{
+	gate_state *gs = m->gs;
+	for (int s = m->first; s < m->n; s++) {
+		const stage *st = &m->st[s];
+		for (int j = 1; j <= 2; j++) {
+			int g = st->grp[j];
+			if (g < 0)
+				continue;
+			if (dec && !gs->nodecay[g])
+				owned_rows(m, st, j, dec, dbase + gs->goff[g]);
+			else if (plain)
+				owned_rows(m, st, j, plain, pbase + gs->goff[g]);
+		}
+	}
+}
+
 /* wsq_d (the device sums of squares, by column) to wsq and n by gate; a
  * layer gate's the sum of its units' */
 static void wsq_collect(tt_model *m, double *wsq, double *n)
@@ -2076,15 +2097,7 @@ void tt_model_gate_wsq(tt_model *m, double *wsq, double *n)
 	if (!m->nunits)
 		return;
 	m->be->zero(m->wsq_d, m->nunits * sizeof(float));
-	for (int s = m->first; s < m->n; s++) {
-		const stage *st = &m->st[s];
-		for (int j = 1; j <= 2; j++) {
-			int g = st->grp[j];
-			if (g < 0)
-				continue;
-			owned_rows(m, st, j, sumsq_rows, m->wsq_d + gs->goff[g]);
-		}
-	}
+	group_rows(m, sumsq_rows, m->wsq_d, NULL, NULL);
 	wsq_collect(m, wsq, n);
 }
 
@@ -2131,15 +2144,7 @@ void tt_model_gate_decay(tt_model *m, double lam_on, double lam_off, double wd)
 	gate_state *gs = m->gs;
 	if (!gs || !m->nunits || !decay_coefs(m, lam_on, lam_off, wd))
 		return; /* every gate at 1 and lam_on = wd: nothing to add */
-	for (int s = m->first; s < m->n; s++) {
-		const stage *st = &m->st[s];
-		for (int j = 1; j <= 2; j++) {
-			int g = st->grp[j];
-			if (g < 0 || gs->nodecay[g])
-				continue;
-			owned_rows(m, st, j, decay_rows, m->coef_d + gs->goff[g]);
-		}
-	}
+	group_rows(m, NULL, NULL, decay_rows, m->coef_d);
 }
 
 /* |W|^2 into wsq_d's columns parallel to coef's, and the prior, in one pass */
@@ -2155,28 +2160,13 @@ void tt_model_gate_wsq_decay(tt_model *m, double *wsq, double lam_on, double lam
 	gate_state *gs = m->gs;
 	if (!gs)
 		return;
-	if (!m->nunits) {
-		memset(wsq, 0, (size_t)gs->ngates * sizeof *wsq);
-		return;
-	}
-	if (!decay_coefs(m, lam_on, lam_off, wd)) {
-		tt_model_gate_wsq(m, wsq, NULL);
-		return;
-	}
 	memset(wsq, 0, (size_t)gs->ngates * sizeof *wsq);
+	if (!m->nunits)
+		return;
+	/* without any prior every group is nodecay: |W|^2 alone */
+	decay_coefs(m, lam_on, lam_off, wd);
 	m->be->zero(m->wsq_d, m->nunits * sizeof(float));
-	for (int s = m->first; s < m->n; s++) {
-		const stage *st = &m->st[s];
-		for (int j = 1; j <= 2; j++) {
-			int g = st->grp[j];
-			if (g < 0)
-				continue;
-			if (gs->nodecay[g])
-				owned_rows(m, st, j, sumsq_rows, m->wsq_d + gs->goff[g]);
-			else
-				owned_rows(m, st, j, sumsq_decay_rows, m->coef_d + gs->goff[g]);
-		}
-	}
+	group_rows(m, sumsq_rows, m->wsq_d, sumsq_decay_rows, m->coef_d);
 	wsq_collect(m, wsq, NULL);
 }
 
